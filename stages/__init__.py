@@ -1,0 +1,1 @@
+"""DVC pipeline stages for fine-tuning dialogue summarizers; one module per stage."""

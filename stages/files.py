@@ -1,0 +1,82 @@
+"""Atomic writes and line-checked JSONL, so no stage leaves a half-written output."""
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _tmp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    _remove(tmp)
+    try:
+        yield tmp
+        _remove(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            _remove(tmp)
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_jsonl(path, rows) -> None:
+    write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def read_jsonl(path) -> list[dict]:
+    """Read JSON Lines, naming the file and line of anything that does not parse."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist or is not a file.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}, line {line}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.")
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{path}, line {number}: not valid JSON ({error.msg}); each line must be one JSON object.")
+        if not isinstance(row, dict):
+            raise UserError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
+        rows.append(row)
+    if not rows:
+        raise UserError(f"{path} is empty: expected one JSON object per line.")
+    return rows
+
+
+def dir_size(path) -> int:
+    """Bytes on disk of a file or of every file under a directory."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

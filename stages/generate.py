@@ -1,0 +1,81 @@
+"""Stage generate@<model>: summaries of the evaluation split by base, full or lora."""
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import data, modeling, params
+from .errors import UserError, run
+from .files import write_json, write_jsonl
+
+MODELS = ("base", "full", "lora")
+PREDICTIONS = Path("data/predictions")
+
+
+def load(which: str, precision: str):
+    """The model to generate with; a LoRA adapter is merged into its base for plain-speed decoding."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    if which == "base":
+        model = modeling.load_model(modeling.BASE)
+    elif which == "full":
+        model = modeling.load_model(modeling.FULL)
+    elif which == "lora":
+        model = modeling.load_adapter(modeling.load_model(modeling.BASE)).merge_and_unload()
+    else:
+        raise UserError(f"unknown model {which!r}: choose one of {', '.join(MODELS)}.")
+    # Merge in fp32, then cast: bf16 rounding happens once, after the merge.
+    return model.to(device=modeling.device(), dtype=dtype).eval()
+
+
+@torch.inference_mode()
+def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> list[str]:
+    """Greedy or beam summaries of tokenized prompts, longest first in batches (least padding)."""
+    order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
+    outputs = [""] * len(inputs)
+    with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=not progress) as bar:
+        for start in range(0, len(order), cfg.batch_size):
+            chunk = order[start:start + cfg.batch_size]
+            batch = tokenizer.pad({"input_ids": [inputs[i] for i in chunk]}, return_tensors="pt").to(model.device)
+            generated = model.generate(**batch, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams,
+                                       do_sample=False)
+            for i, text in zip(chunk, tokenizer.batch_decode(generated, skip_special_tokens=True)):
+                outputs[i] = text.strip()
+            bar.update(len(chunk))
+    return outputs
+
+
+def main(which: str) -> None:
+    p = params.load()
+    if which not in MODELS:
+        raise UserError(f"unknown model {which!r}: choose one of {', '.join(MODELS)}.")
+    precision = modeling.resolve_precision(p.generate.precision)
+    split = data.load_prepared(p.generate.split)
+    tokenizer = modeling.load_tokenizer()
+    model = load(which, precision)
+
+    # DialogSum repeats each test dialogue once per reference: generate each distinct prompt once.
+    first = {}
+    for index, ids in enumerate(split["input_ids"]):
+        first.setdefault(tuple(ids), index)
+    unique = list(first)
+    started = time.perf_counter()
+    summaries = summarize(model, tokenizer, [list(ids) for ids in unique], p.generate)
+    seconds = time.perf_counter() - started
+
+    by_prompt = dict(zip(unique, summaries))
+    rows = [{"id": row_id, "prediction": by_prompt[tuple(ids)]} for row_id, ids in zip(split["id"], split["input_ids"])]
+    write_jsonl(PREDICTIONS / f"{which}.jsonl", rows)
+    write_json(Path("metrics") / f"generate_{which}.json", {
+        "dialogues": len(unique),
+        "generate_s": round(seconds, 3),
+        "s_per_dialogue": round(seconds / len(unique), 5),
+        "mean_summary_words": round(sum(len(s.split()) for s in summaries) / len(summaries), 3),
+        "precision": precision,
+        "device": modeling.device().type,
+    })
+
+
+if __name__ == "__main__":
+    run(main, sys.argv[1] if len(sys.argv) > 1 else "")

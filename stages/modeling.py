@@ -1,0 +1,121 @@
+"""Loading, snapshotting and measuring models: the base model, full fine-tunes and LoRA adapters."""
+import resource
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+from .errors import ParamsError, UserError
+from .files import atomic_path
+
+BASE = Path("models/base")
+FULL = Path("models/full")
+LORA = Path("models/lora")
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_precision(setting: str) -> str:
+    """'auto' means bf16 where the GPU has it, fp32 otherwise (fp16 is never offered: T5 overflows)."""
+    has_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if setting == "bf16" and not has_bf16:
+        raise UserError("precision bf16 was asked for, but this machine has no GPU with bfloat16; "
+                        "set precision to auto or fp32.")
+    if setting == "auto":
+        return "bf16" if has_bf16 else "fp32"
+    return setting
+
+
+def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
+    local = Path(name).expanduser().is_dir()
+    try:
+        if local:
+            return loader.from_pretrained(str(Path(name).expanduser()), local_files_only=True, **kwargs)
+        return loader.from_pretrained(name, revision=revision, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as error:
+        where = f"the directory {name}" if local else f"{name!r} at revision {revision!r} from the Hugging Face Hub"
+        raise UserError(
+            f"could not load a {loader.__name__.replace('Auto', '').lower()} from {where} "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
+            "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
+            "model.safetensors and the tokenizer files, or run `dvc pull` to fetch models/base."
+        ) from None
+
+
+def snapshot_base(name: str, revision: str, out=BASE) -> None:
+    """Copy the base model and tokenizer into a DVC-tracked folder, so later stages never need the Hub."""
+    tokenizer = _from_pretrained(AutoTokenizer, name, revision)
+    model = _from_pretrained(AutoModelForSeq2SeqLM, name, revision)
+    if not model.config.is_encoder_decoder:
+        raise UserError(f"model.name {name!r} is not an encoder-decoder (seq2seq) model such as flan-t5.")
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise UserError(f"the tokenizer of {name!r} has {tokenizer.vocab_size} tokens but the model only "
+                        f"{model.config.vocab_size}: they do not belong together.")
+    with atomic_path(out) as tmp:
+        model.save_pretrained(tmp)  # safetensors
+        tokenizer.save_pretrained(tmp)
+
+
+def load_tokenizer(path=BASE):
+    return _from_pretrained(AutoTokenizer, str(path), None)
+
+
+def load_model(path=BASE, dtype=torch.float32):
+    # use_safetensors: a checkpoint is never unpickled.
+    return _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
+
+
+def linear_names(model) -> list[str]:
+    """Short names of the model's linear layers: what LoRA can target."""
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear)})
+
+
+def add_lora(model, lora):
+    """Wrap a model with a fresh LoRA adapter after checking that every target module exists."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    available = linear_names(model)
+    missing = [m for m in lora.target_modules if m not in available]
+    if missing:
+        raise ParamsError("lora.target_modules", f"{', '.join(missing)} not found in the model; its linear "
+                                                 f"layers are named {', '.join(available)}.")
+    config = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=lora.r, lora_alpha=lora.alpha,
+                        lora_dropout=lora.dropout, target_modules=list(lora.target_modules))
+    return get_peft_model(model, config)
+
+
+def load_adapter(model, path=LORA):
+    from peft import PeftModel
+
+    if not (Path(path) / "adapter_config.json").is_file():
+        raise UserError(f"{path} holds no LoRA adapter (adapter_config.json): run `dvc repro train_lora` "
+                        "or `dvc pull` first, or point at an adapter directory.")
+    try:
+        return PeftModel.from_pretrained(model, str(path), is_trainable=False)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise UserError(f"the adapter in {path} does not fit this base model ({str(error).splitlines()[0]}); "
+                        "was it trained on another base model?") from None
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total), counting each shared tensor once."""
+    seen, trainable, total = set(), 0, 0
+    for parameter in model.parameters():
+        if id(parameter) in seen:
+            continue
+        seen.add(id(parameter))
+        total += parameter.numel()
+        trainable += parameter.numel() if parameter.requires_grad else 0
+    return trainable, total
+
+
+def peak_memory_bytes() -> dict:
+    """GPU: max allocated by torch; CPU: the process's peak resident set size."""
+    if torch.cuda.is_available():
+        return {"peak_memory_bytes": torch.cuda.max_memory_allocated(), "peak_memory_kind": "cuda_max_allocated"}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_memory_bytes": rss if sys.platform == "darwin" else rss * 1024, "peak_memory_kind": "cpu_peak_rss"}

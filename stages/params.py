@@ -1,0 +1,231 @@
+"""params.yaml, validated into typed objects: a bad key stops a stage before any heavy work."""
+import dataclasses
+import string
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import ParamsError, UserError
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    name: str
+    revision: str
+
+    def check(self, key):
+        _nonempty(key, self, "name", "revision")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: str
+    revision: str
+    prompt: str
+    max_source_length: int
+    max_target_length: int
+    # Counted in distinct dialogues: a test dialogue keeps all of its references.
+    max_train_samples: int | None
+    max_validation_samples: int | None
+    max_test_samples: int | None
+    seed: int
+
+    def check(self, key):
+        _nonempty(key, self, "source", "revision")
+        fields = [name for _, name, _, _ in string.Formatter().parse(self.prompt) if name is not None]
+        if fields != ["dialogue"]:
+            raise ParamsError(
+                f"{key}.prompt",
+                "the template must contain {dialogue} exactly once and no other {field} "
+                f"(found {fields or 'none'}); write literal braces as {{{{ and }}}}.",
+            )
+        _positive(key, self, "max_source_length", "max_target_length")
+        for split in ("train", "validation", "test"):
+            name = f"max_{split}_samples"
+            if getattr(self, name) is not None:
+                _positive(key, self, name)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    learning_rate: float
+    epochs: float
+    max_steps: int  # > 0 overrides epochs, for smoke runs
+    batch_size: int  # effective batch = batch_size * gradient_accumulation_steps
+    eval_batch_size: int
+    gradient_accumulation_steps: int
+    warmup_ratio: float
+    weight_decay: float
+    logging_steps: int
+    eval_steps: int  # 0 evaluates only at the end
+    save_steps: int  # trainer checkpoints to resume from after a crash
+    seed: int
+    precision: str  # bf16 where the hardware has it, else fp32; never fp16 for T5
+    group_by_length: bool
+    pad_to_multiple_of: int | None
+    dataloader_workers: int
+
+    def check(self, key):
+        _positive(key, self, "learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
+                  "logging_steps")
+        if self.max_steps <= 0:
+            _positive(key, self, "epochs")
+        _within(key, self, "warmup_ratio", 0, 1, high_open=True)
+        _within(key, self, "weight_decay", 0, 1)
+        _nonnegative(key, self, "eval_steps", "save_steps", "dataloader_workers")
+        if self.pad_to_multiple_of is not None:
+            _positive(key, self, "pad_to_multiple_of")
+        _precision(key, self.precision)
+
+
+@dataclass(frozen=True)
+class LoraParams:
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: list[str]
+
+    def check(self, key):
+        _positive(key, self, "r", "alpha")
+        _within(key, self, "dropout", 0, 1, high_open=True)
+        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
+            raise ParamsError(f"{key}.target_modules", "give a non-empty list of module names, such as [q, v].")
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    split: str
+    max_new_tokens: int  # without it generate() stops at 20 tokens
+    num_beams: int
+    batch_size: int
+    precision: str
+
+    def check(self, key):
+        if self.split not in ("validation", "test"):
+            raise ParamsError(f"{key}.split", f"must be 'validation' or 'test', not {self.split!r}.")
+        _positive(key, self, "max_new_tokens", "num_beams", "batch_size")
+        _precision(key, self.precision)
+
+
+@dataclass(frozen=True)
+class Params:
+    model: ModelParams
+    data: DataParams
+    train_full: TrainParams
+    train_lora: TrainParams
+    lora: LoraParams
+    generate: GenerateParams
+
+
+def load(path="params.yaml") -> Params:
+    """Read and validate params.yaml; every key must be known and every value sane."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: run the stage from the project root, where params.yaml lives.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}")
+    return parse(raw)
+
+
+def parse(raw: dict) -> Params:
+    params = _build(Params, raw, "")
+    for section in dataclasses.fields(Params):
+        getattr(params, section.name).check(section.name)
+    return params
+
+
+def _build(cls, raw, prefix):
+    if not isinstance(raw, dict):
+        raise ParamsError(prefix or "(top level)", f"expected a mapping of keys, got {raw!r}.")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ParamsError(_join(prefix, key), f"unknown key; known keys here are: {', '.join(known)}.")
+    for key in known:
+        if key not in raw:
+            raise ParamsError(_join(prefix, key), "missing; every key must be set in params.yaml (null where allowed).")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        key = _join(prefix, name)
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, value, key)
+        else:
+            values[name] = _coerce(key, kind, value)
+    return cls(**values)
+
+
+def _coerce(key, kind, value):
+    optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
+    if optional:
+        if value is None:
+            return None
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if typing.get_origin(kind) is list:
+        if not isinstance(value, list):
+            raise ParamsError(key, f"expected a list, got {value!r}.")
+        return [_coerce(f"{key}[{i}]", typing.get_args(kind)[0], item) for i, item in enumerate(value)]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        # YAML 1.1 reads 1e-3 as a string; accept it as the number the user meant.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+    raise ParamsError(key, f"expected {expected}{' or null' if optional else ''}, got {value!r}.")
+
+
+def _join(prefix, key):
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _nonempty(section, obj, *names):
+    for name in names:
+        if not getattr(obj, name).strip():
+            raise ParamsError(f"{section}.{name}", "must not be empty.")
+
+
+def _positive(section, obj, *names):
+    for name in names:
+        if not getattr(obj, name) > 0:
+            raise ParamsError(f"{section}.{name}", f"must be greater than 0, got {getattr(obj, name)!r}.")
+
+
+def _nonnegative(section, obj, *names):
+    for name in names:
+        if getattr(obj, name) < 0:
+            raise ParamsError(f"{section}.{name}", f"must be 0 or more, got {getattr(obj, name)!r}.")
+
+
+def _within(section, obj, name, low, high, high_open=False):
+    value = getattr(obj, name)
+    if not (low <= value < high if high_open else low <= value <= high):
+        bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
+        raise ParamsError(f"{section}.{name}", f"must be in {bound}, got {value!r}.")
+
+
+def _precision(section, value):
+    if value == "fp16":
+        raise ParamsError(f"{section}.precision", "fp16 is not offered: T5 overflows to NaN in fp16; use bf16 or fp32.")
+    if value not in PRECISIONS:
+        raise ParamsError(f"{section}.precision", f"must be one of {', '.join(PRECISIONS)}, got {value!r}.")

@@ -1,0 +1,19 @@
+"""Stage train_full: fine-tune every weight of the base model; writes models/full."""
+from . import modeling, params, training
+from .errors import run
+
+
+def main() -> None:
+    p = params.load()
+    tokenizer = modeling.load_tokenizer()
+    model = modeling.load_model()
+
+    def save(model, directory):
+        model.save_pretrained(directory)  # safetensors
+        tokenizer.save_pretrained(directory)
+
+    training.train("train_full", p.train_full, model, tokenizer, modeling.FULL, save)
+
+
+if __name__ == "__main__":
+    run(main)

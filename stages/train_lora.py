@@ -1,0 +1,19 @@
+"""Stage train_lora: train a LoRA adapter on the frozen base model; writes only the adapter to models/lora."""
+from . import modeling, params, training
+from .errors import run
+
+
+def main() -> None:
+    p = params.load()
+    tokenizer = modeling.load_tokenizer()
+    model = modeling.add_lora(modeling.load_model(), p.lora)
+    model.print_trainable_parameters()
+
+    def save(model, directory):
+        model.save_pretrained(directory)  # adapter weights and config only, safetensors
+
+    training.train("train_lora", p.train_lora, model, tokenizer, modeling.LORA, save)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,140 @@
+"""Shared by train_full and train_lora: Seq2SeqTrainer with dynamic padding, DVCLive and measured cost."""
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback,
+                          set_seed)
+
+from . import data, modeling
+from .files import atomic_path, dir_size, write_json
+
+
+class LiveLogger(TrainerCallback):
+    """Log train/* and eval/* curves to DVCLive against the optimizer step (the one logger: report_to is none)."""
+
+    def __init__(self, directory):
+        from dvclive import Live
+
+        # Only the main process of a distributed run writes. Inside `dvc repro` the stage owns its
+        # outputs: no dvc.yaml edits, no experiment of its own.
+        main = int(os.environ.get("RANK", "0")) == 0
+        self.live = Live(str(directory), dvcyaml=False, save_dvc_exp=False) if main else None
+        self.logged = set()
+
+    @staticmethod
+    def metric_name(key: str) -> str | None:
+        if key.startswith("eval_"):
+            return "eval/" + key[len("eval_"):]
+        if key.startswith("train_") or key == "total_flos":
+            return None  # end-of-run summary: recorded in metrics/<stage>.json instead
+        return "train/" + key
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.live is None or not logs:
+            return
+        self.live.step = state.global_step
+        for key, value in logs.items():
+            name = self.metric_name(key)
+            # A final evaluate() at a step already evaluated would repeat the point.
+            if name and (name, state.global_step) not in self.logged and isinstance(value, (int, float)) \
+                    and math.isfinite(value):
+                self.live.log_metric(name, value)
+                self.logged.add((name, state.global_step))
+        self.live.make_summary()
+
+
+def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments:
+    evaluate_often = cfg.eval_steps > 0
+    return Seq2SeqTrainingArguments(
+        output_dir=str(scratch),
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
+        weight_decay=cfg.weight_decay,
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps" if evaluate_often else "no",
+        eval_steps=cfg.eval_steps if evaluate_often else None,
+        save_strategy="steps" if cfg.save_steps > 0 else "no",
+        save_steps=cfg.save_steps if cfg.save_steps > 0 else 500,
+        save_total_limit=1,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=precision == "bf16",
+        tf32=True if precision == "bf16" else None,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        length_column_name="length",
+        dataloader_num_workers=cfg.dataloader_workers,
+        dataloader_pin_memory=modeling.device().type == "cuda",
+        report_to="none",
+    )
+
+
+def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
+    """Train `model` on data/prepared, write it with `save(model, tmp_dir)` to `out`, then the metrics."""
+    set_seed(cfg.seed)
+    precision = modeling.resolve_precision(cfg.precision)
+    train_set = data.model_inputs(data.load_prepared("train"))
+    eval_set = data.model_inputs(data.load_prepared("validation"))
+    scratch = Path("models/.trainer") / stage
+    logger = LiveLogger(Path("plots") / stage)
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=training_arguments(cfg, scratch, precision),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
+                                             pad_to_multiple_of=cfg.pad_to_multiple_of),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        callbacks=[logger],
+    )
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=_last_checkpoint(scratch))
+    wall = time.perf_counter() - started
+    final_eval = trainer.evaluate()
+
+    if trainer.is_world_process_zero():
+        logger.live.end()
+        with atomic_path(out) as tmp:
+            save(trainer.model, tmp)
+        write_json(Path("metrics") / f"{stage}.json",
+                   _metrics(trainer, result, final_eval, wall, train_set, precision, out))
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _last_checkpoint(scratch: Path):
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(scratch)) if scratch.is_dir() else None
+
+
+def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> dict:
+    trainable, total = modeling.count_parameters(trainer.model)
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    epochs = trainer.state.epoch or 0
+    tokens = (sum(train_set["length"]) + sum(len(x) for x in train_set["labels"])) * epochs
+    runtime = result.metrics["train_runtime"]
+    return {
+        "train_runtime_s": round(runtime, 3),
+        "train_wall_s": round(wall, 3),
+        "train_samples_per_s": round(result.metrics["train_samples_per_second"], 3),
+        "train_tokens_per_s": round(tokens / runtime, 1) if runtime else 0.0,
+        "optimizer_steps": trainer.state.global_step,
+        "epochs": round(epochs, 4),
+        "train_loss_mean": round(result.training_loss, 6),
+        "train_loss_final": round(losses[-1], 6) if losses else None,
+        "eval_loss": round(final_eval["eval_loss"], 6),
+        "trainable_params": trainable,
+        "total_params": total,
+        "trainable_percent": round(100 * trainable / total, 4),
+        "checkpoint_bytes": dir_size(out),
+        "precision": precision,
+        "device": modeling.device().type,
+        **modeling.peak_memory_bytes(),
+    }

@@ -1,0 +1,71 @@
+"""A tiny T5 (same architecture family as flan-t5), its tokenizer, and a made-up DialogSum-like corpus."""
+import json
+import random
+from pathlib import Path
+
+NAMES = ["Anna", "Ben", "Chloe", "David", "Emma", "Frank", "Grace", "Henry"]
+PLACES = ["the bank", "the station", "a restaurant", "the library", "the office", "a hotel"]
+WANTS = ["open an account", "buy a ticket", "book a table", "borrow a book", "meet the manager", "get a room"]
+
+
+def dialogue(rng: random.Random) -> tuple[str, str, str]:
+    name, place, want = rng.choice(NAMES), rng.choice(PLACES), rng.choice(WANTS)
+    text = "\n".join([
+        f"#Person1#: Good morning, welcome to {place}. How can I help you?",
+        f"#Person2#: Hello, my name is {name}. I would like to {want}.",
+        "#Person1#: Of course. Could you wait a moment, please?",
+        "#Person2#: Sure, thank you very much.",
+    ])
+    summary = f"{name} goes to {place} to {want}."
+    return text, summary, place
+
+
+def write_corpus(folder: Path, sizes=(24, 8, 6), seed: int = 0) -> Path:
+    """train/validation/test JSONL in the Hub layout; test repeats each dialogue for three references."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in zip(("train", "validation", "test"), sizes):
+        rows = []
+        for i in range(count):
+            text, summary, topic = dialogue(rng)
+            if split == "test":
+                variants = [summary, summary.replace("goes to", "visits"), f"At {topic}, {summary}"]
+                rows += [{"id": f"test_{i}_{k + 1}", "dialogue": text, "summary": s, "topic": topic}
+                         for k, s in enumerate(variants)]
+            else:
+                rows.append({"id": f"{split}_{i}", "dialogue": text, "summary": summary, "topic": topic})
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return folder
+
+
+def write_model(folder: Path, corpus: Path) -> Path:
+    """A ~300k-parameter T5 with flan-t5's layer names (q, k, v, o, wi_0, wi_1, wo) and a Unigram tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import GenerationConfig, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    texts = []
+    for path in sorted(corpus.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            texts += [row["dialogue"], row["summary"], "Summarize the following conversation. Summary:"]
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(texts, trainers.UnigramTrainer(
+        vocab_size=400, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
+                                        unk_token="<unk>", model_max_length=512)
+
+    config = T5Config(vocab_size=512, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
+                      num_heads=4, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                      pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    import torch
+
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
