@@ -1,0 +1,63 @@
+"""Copies of the project in temp git repos, with params pointed at the tiny fixtures, driven by the real CLIs."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", ".dvcignore", ".gitignore"]
+BIN = Path(sys.executable).parent  # dvc and python of the venv running the tests
+GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
+
+
+def env() -> dict:
+    return {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            "DVC_NO_ANALYTICS": "1", "PYTHONPATH": ""}
+
+
+def run(args, cwd, check=True, timeout=600) -> subprocess.CompletedProcess:
+    """Run a command; on failure show its output, since that is what explains a red test."""
+    done = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} exited {done.returncode}\n"
+                             f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}")
+    return done
+
+
+def tiny_params(model_dir: Path, corpus_dir: Path) -> dict:
+    """The repo's params.yaml, pointed at the fixtures and shrunk to a few seconds of CPU work per stage."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"]["name"] = str(model_dir)
+    params["data"]["source"] = str(corpus_dir)
+    for stage, lr in (("train_full", 3e-3), ("train_lora", 1e-2)):
+        params[stage].update(learning_rate=lr, max_steps=30, batch_size=4, eval_batch_size=8,
+                             logging_steps=5, eval_steps=15, save_steps=15)
+    params["lora"]["r"] = 8
+    params["generate"].update(max_new_tokens=16, batch_size=4)
+    return params
+
+
+def write_params(repo: Path, params: dict) -> None:
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_project(repo: Path, model_dir: Path, corpus_dir: Path, params: dict | None = None) -> Path:
+    """A committed git + DVC repo holding a copy of the project, params pointed at the fixtures."""
+    repo.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, repo / name)
+    write_params(repo, params or tiny_params(model_dir, corpus_dir))
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["dvc", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "project"], repo)
+    return repo
