@@ -24,10 +24,14 @@ def write_corpus(folder: Path, sizes=(24, 8, 6), seed: int = 0) -> Path:
     """train/validation/test JSONL in the Hub layout; test repeats each dialogue for three references."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
+    seen = set()
     for split, count in zip(("train", "validation", "test"), sizes):
         rows = []
         for i in range(count):
             text, summary, topic = dialogue(rng)
+            while text in seen:  # distinct dialogues, as in DialogSum
+                text, summary, topic = dialogue(rng)
+            seen.add(text)
             if split == "test":
                 variants = [summary, summary.replace("goes to", "visits"), f"At {topic}, {summary}"]
                 rows += [{"id": f"test_{i}_{k + 1}", "dialogue": text, "summary": s, "topic": topic}
