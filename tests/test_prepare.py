@@ -1,6 +1,10 @@
 import json
+import shutil
+import sys
 
-from project import tiny_params, write_params
+import pytest
+
+from project import ROOT, run, tiny_params, write_params
 from stages import data, prepare
 
 
@@ -42,3 +46,20 @@ def test_truncation_respects_max_lengths(in_tmp, tiny_model, tiny_corpus):
     splits = run_prepare(in_tmp, tiny_model, tiny_corpus, max_source_length=20, max_target_length=5)
     assert max(splits["train"]["length"]) == 20
     assert max(len(x) for x in splits["train"]["labels"]) == 5
+
+
+@pytest.mark.parametrize("key, value, advice", [
+    ("data.source", "knkarthick/dialogsum", "set data.source to a local directory"),
+    ("model.name", "google/flan-t5-base", "Set model.name to a Hub id you can reach or to a local directory"),
+])
+def test_unreachable_hub_says_how_to_work_offline(tmp_path, tiny_model, tiny_corpus, key, value, advice):
+    params = tiny_params(tiny_model, tiny_corpus)
+    section, name = key.split(".")
+    params[section][name] = value
+    write_params(tmp_path, params)
+    shutil.copytree(ROOT / "stages", tmp_path / "stages")
+    done = run([sys.executable, "-m", "stages.prepare"], tmp_path, check=False)  # HF_HUB_OFFLINE=1: no Hub here
+    assert done.returncode == 1
+    assert advice in done.stderr and "dvc pull" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "data/prepared").exists()
