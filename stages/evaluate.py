@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import costs, params, plots, records, report, rouge, stats
+from . import costs, params, records, report, rouge, stats
 from .errors import UserError, run
 from .files import write_json, write_text
 
+# The models generate@ writes predictions for (dvc.yaml); importing stages.generate would load torch.
+MODELS = ("base", "full", "lora")
+PREDICTIONS = Path("data/predictions")
 PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
 LOSS_LOGS = {"full": Path("plots/train_full/plots/metrics"), "lora": Path("plots/train_lora/plots/metrics")}
 
@@ -118,7 +121,7 @@ def examples(chosen, references, groups, predictions, per_model) -> list[tuple[s
 
 
 def stage() -> None:
-    from .generate import MODELS, PREDICTIONS
+    from . import plots  # matplotlib: only the stage draws
 
     p = params.load()
     references, name = references_from(None, p.generate.split)

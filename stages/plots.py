@@ -37,7 +37,8 @@ def rouge_bars(table: pd.DataFrame, path) -> None:
         axes.set_xticks(np.arange(len(metrics)), metrics)
         axes.set(title=mode, ylim=(0, 1))
     panels[0][0].set_ylabel("F-measure (95% bootstrap interval)")
-    panels[0][-1].legend(title="model")
+    handles, labels = panels[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, title="model", loc="center left", bbox_to_anchor=(1.0, 0.5))
     figure.suptitle("ROUGE on DialogSum by model and scoring mode")
     save(figure, path)
 
@@ -59,9 +60,10 @@ def length_distribution(lengths: pd.DataFrame, path) -> None:
     """Words per summary of each model against the human references (each as its own density)."""
     sns.set_theme(style="whitegrid")
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    sns.histplot(data=lengths, x="words", hue="source", stat="density", common_norm=False, element="step",
-                 fill=False, discrete=True, ax=axes)
-    axes.set(xlabel="words per summary", ylabel="share of summaries", title="Summary length by model vs references")
+    sns.histplot(data=lengths, x="words", hue="source", stat="probability", common_norm=False, element="step",
+                 fill=False, binwidth=2, ax=axes)
+    axes.set(xlabel="words per summary", ylabel="share of summaries (2-word bins)",
+             title="Summary length by model vs references")
     save(figure, path)
 
 

@@ -71,20 +71,33 @@ def _quote(text: str) -> str:
 
 
 def main_table(scores: dict, costs: dict) -> list[str]:
-    lines = ["| model | " + " | ".join(TITLES[k] for k in KEYS) + " | trainable params | total params | "
-             "stored size | training time | training peak memory | s per dialogue | mean summary words |",
-             "|---" * (len(KEYS) + 8) + "|"]
+    lines = ["| model | " + " | ".join(TITLES[k] for k in KEYS) + " | trainable params | stored size | "
+             "training time | training peak memory |", "|---" * (len(KEYS) + 5) + "|"]
     for model, modes in scores.items():
         row = costs.get(model, {})
-        trainable = _count(row.get("trainable_params"))
-        if row.get("trainable_percent") is not None:
-            trainable += f" ({row['trainable_percent']:.2f}%)"
         cells = [_interval(modes[PRIMARY], k) for k in KEYS] + [
-            trainable, _count(row.get("total_params")), _bytes(row.get("stored_bytes")),
-            _seconds(row.get("train_runtime_s")), _memory(row), _number(row.get("s_per_dialogue"), 3),
-            _number(row.get("mean_summary_words"), 1)]
+            _trainable(row), _bytes(row.get("stored_bytes")), _seconds(row.get("train_runtime_s")), _memory(row)]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
+
+
+def cost_table(costs: dict) -> list[str]:
+    lines = ["| model | trainable params | total params | stored size | training time | samples/s | tokens/s | "
+             "training peak memory | generation s/dialogue | mean summary words |", "|---" * 10 + "|"]
+    for model, row in costs.items():
+        cells = [_trainable(row), _count(row.get("total_params")), _bytes(row.get("stored_bytes")),
+                 _seconds(row.get("train_runtime_s")), _number(row.get("train_samples_per_s"), 1),
+                 _number(row.get("train_tokens_per_s"), 0), _memory(row), _number(row.get("s_per_dialogue"), 3),
+                 _number(row.get("mean_summary_words"), 1)]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _trainable(row: dict) -> str:
+    text = _count(row.get("trainable_params"))
+    if row.get("trainable_percent") is not None:
+        text += f" ({row['trainable_percent']:.2f}%)"
+    return text
 
 
 def modes_table(scores: dict) -> list[str]:
@@ -96,12 +109,12 @@ def modes_table(scores: dict) -> list[str]:
 
 
 def paired_table(paired: dict) -> list[str]:
-    lines = ["| comparison | mode | " + " | ".join(TITLES[k] for k in KEYS) + " |", "|---" * (len(KEYS) + 2) + "|"]
-    for mode in MODES:
-        for name, modes in paired.items():
-            cells = [f"{modes[mode][k + '_diff']:+.4f} [{modes[mode][k + '_low']:+.4f}, "
-                     f"{modes[mode][k + '_high']:+.4f}], p={modes[mode][k + '_p']:.4f}" for k in KEYS]
-            lines.append(f"| {name.replace('_vs_', ' − ')} | {mode} | " + " | ".join(cells) + " |")
+    lines = ["| comparison | metric | difference | interval | p-value |", "|---|---|---|---|---|"]
+    for name, modes in paired.items():
+        for key in KEYS:
+            values = modes[PRIMARY]
+            lines.append(f"| {name.replace('_vs_', ' − ')} | {TITLES[key]} | {values[key + '_diff']:+.4f} | "
+                         f"[{values[key + '_low']:+.4f}, {values[key + '_high']:+.4f}] | {values[key + '_p']:.4f} |")
     return lines
 
 
@@ -125,19 +138,23 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         f"ROUGE F-measures with stemming (rouge_score), ROUGE-Lsum on sentence-split text. Intervals: "
         f"{setup['confidence']:.0%} percentile bootstrap over dialogues, {setup['resamples']} resamples, "
         f"seed {setup['seed']}.", "",
-        f"## Quality and cost ({PRIMARY}: {MODE_TEXT[PRIMARY]})", "",
+        "## Quality and cost", "",
+        f"ROUGE scored `{PRIMARY}`: {MODE_TEXT[PRIMARY]}; the other modes follow below.", "",
         *main_table(scores, costs), "",
-        "Training time is the trainer's wall time; peak memory is the GPU's max allocated by torch, or the "
+        "## Measured cost", "",
+        *cost_table(costs), "",
+        "Training time is the trainer's own runtime; peak memory is the GPU's max allocated by torch, or the "
         "process's peak RSS on CPU. The stored size is what must be kept: the whole model for base and full, "
-        "only the adapter for LoRA (which also needs the base model).", "",
+        "only the adapter for LoRA (which also needs the base model). Total params of LoRA include the adapter.",
+        "",
         "## All scoring modes", "",
         *[f"- `{mode}`: {MODE_TEXT[mode]}" for mode in MODES], "",
         *modes_table(scores), "",
-        "## Paired differences", "",
+        f"## Paired differences ({PRIMARY})", "",
         f"Difference of means (first − second) on the same dialogues, its {setup['confidence']:.0%} paired "
         f"bootstrap interval, and the two-sided p-value of a paired sign-flip permutation test "
         f"({setup['resamples']} random flips). An interval that excludes 0 means the gap is unlikely "
-        "to be noise.", "",
+        "to be noise. Every scoring mode is in metrics/rouge_paired.json.", "",
         *paired_table(paired), "",
         "## Examples", "",
     ]
