@@ -67,6 +67,8 @@ def _memory(row: dict) -> str:
 
 
 def _quote(text: str) -> str:
+    if not text.strip():
+        return "*(empty)*"
     return "<br>".join(line.replace("|", "\\|") for line in text.strip().splitlines())
 
 
@@ -153,7 +155,7 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         f"## Paired differences ({PRIMARY})", "",
         f"Difference of means (first − second) on the same dialogues, its {setup['confidence']:.0%} paired "
         f"bootstrap interval, and the two-sided p-value of a paired sign-flip permutation test "
-        f"({setup['resamples']} random flips). An interval that excludes 0 means the gap is unlikely "
+        f"(every sign flip when there are at most {setup['resamples']}, else {setup['resamples']} random ones). An interval that excludes 0 means the gap is unlikely "
         "to be noise. Every scoring mode is in metrics/rouge_paired.json.", "",
         *paired_table(paired), "",
         "## Examples", "",

@@ -35,14 +35,20 @@ def bootstrap(values, weights, counts, confidence):
 
 def sign_flip_p(differences: np.ndarray, weights: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """Two-sided paired permutation test: under "no difference" each dialogue's A-B difference is as
-    likely to have the other sign; p = share of random sign flips whose mean is at least as far from
-    zero as the observed one, counting the observed itself (so p is never 0)."""
-    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, len(weights)))
+    likely to have the other sign; p = share of sign flips whose mean is at least as far from zero as
+    the observed one. Every flip is tried when there are no more than `resamples` of them (exact p);
+    otherwise `resamples` random flips, counting the observed one too (so p is never 0)."""
+    n = len(weights)
+    exact = n < 63 and 2 ** n <= resamples
+    if exact:
+        signs = 1.0 - 2.0 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    else:
+        signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, n))
     observed = np.abs(weights @ differences) / weights.sum()
     flipped = np.abs((signs * weights) @ differences) / weights.sum()
     # A small tolerance: a flip that reproduces the observed mean must count despite float rounding.
     extreme = (flipped >= observed - 1e-12).sum(axis=0)
-    return (1 + extreme) / (1 + resamples)
+    return extreme / len(signs) if exact else (1 + extreme) / (1 + resamples)
 
 
 def paired(values_a, values_b, weights, counts, confidence, seed):

@@ -60,11 +60,21 @@ def exact_sign_flip_p(differences):
     return np.mean(flips)
 
 
-def test_sign_flip_p_matches_exact_enumeration():
+def test_sign_flip_p_is_exact_when_every_flip_fits_in_the_resamples():
     differences = np.array([0.30, -0.10, 0.25, 0.05, 0.20, -0.15, 0.10, 0.12])
-    exact = exact_sign_flip_p(differences)
-    p = stats.sign_flip_p(differences[:, None], np.ones(8), 20000, seed=0)[0]
-    assert p == pytest.approx(exact, abs=0.01)
+    # 256 sign vectors <= 300 resamples: all are tried, whatever the seed
+    p = stats.sign_flip_p(differences[:, None], np.ones(8), 300, seed=0)[0]
+    assert p == pytest.approx(exact_sign_flip_p(differences))
+    assert p == stats.sign_flip_p(differences[:, None], np.ones(8), 300, seed=1)[0]
+
+
+def test_sign_flip_p_by_random_flips_approaches_the_exact_value():
+    differences = np.random.default_rng(4).normal(0.02, 0.1, size=14)
+    weights = np.array([1.0, 3.0] * 7)  # flat mode: dialogues with different numbers of references
+    p = stats.sign_flip_p(differences[:, None], weights, 4000, seed=0)[0]  # 2**14 > 4000: random
+    signs = np.array(list(itertools.product([-1, 1], repeat=14)))
+    exact = np.mean(np.abs(signs @ (weights * differences)) >= abs(weights @ differences) - 1e-12)
+    assert p == pytest.approx(exact, abs=0.02)
 
 
 def test_paired_test_of_identical_and_of_clearly_different_models():
@@ -78,4 +88,4 @@ def test_paired_test_of_identical_and_of_clearly_different_models():
     difference, low, high, p = stats.paired(better, a, np.ones(10), counts, 0.95, seed=0)
     assert difference == pytest.approx((better - a).mean(axis=0))
     assert (low > 0).all() and (high < 0.12).all()
-    assert p == pytest.approx([2 / 1024] * 2, abs=0.003)
+    assert list(p) == [2 / 1024] * 2  # 1024 flips <= 2000 resamples: exact
