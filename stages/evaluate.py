@@ -88,7 +88,7 @@ def loss_table() -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", "loss", "model", "split"])
 
 
-def length_tables(predictions: dict[str, list[str]], references: list[dict], groups) -> tuple[pd.DataFrame, pd.DataFrame]:
+def length_tables(predictions: dict[str, list[str]], references: list[dict], groups):
     """Words per summary: long form for the chart, and the share at each length for `dvc plots`."""
     rows = [{"source": "reference", "words": len(row["summary"].split())} for row in references]
     for model, texts in predictions.items():

@@ -155,8 +155,9 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         f"## Paired differences ({PRIMARY})", "",
         f"Difference of means (first − second) on the same dialogues, its {setup['confidence']:.0%} paired "
         f"bootstrap interval, and the two-sided p-value of a paired sign-flip permutation test "
-        f"(every sign flip when there are at most {setup['resamples']}, else {setup['resamples']} random ones). An interval that excludes 0 means the gap is unlikely "
-        "to be noise. Every scoring mode is in metrics/rouge_paired.json.", "",
+        f"(every sign flip when there are at most {setup['resamples']}, else {setup['resamples']} random ones). "
+        "An interval that excludes 0 means the gap is unlikely to be noise. Every scoring mode is in "
+        "metrics/rouge_paired.json.", "",
         *paired_table(paired), "",
         "## Examples", "",
     ]
