@@ -1,49 +1,205 @@
-"""Stage evaluate: ROUGE of every model's predictions into metrics/rouge.json and plots/rouge.*."""
+"""Stage evaluate, and a standalone scorer for any system's summaries.
+
+    python -m stages.evaluate                                      # the DVC stage
+    python -m stages.evaluate --predictions FILE [--references FILE] [--output FILE.json]
+
+ROUGE in three scoring modes (see stages/rouge.py) with bootstrap intervals over dialogues, paired
+tests between models, the cost of each model, a Markdown report and plots.
+"""
+import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from . import data, params, plots, rouge
+from . import costs, params, records, report, rouge, stats
 from .errors import UserError, run
-from .files import read_jsonl, write_json, write_text
-from .generate import MODELS, PREDICTIONS
+from .files import write_json, write_text
+
+# The models generate@ writes predictions for (dvc.yaml); importing stages.generate would load torch.
+MODELS = ("base", "full", "lora")
+PREDICTIONS = Path("data/predictions")
+PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
+LOSS_LOGS = {"full": Path("plots/train_full/plots/metrics"), "lora": Path("plots/train_lora/plots/metrics")}
 
 
-def predictions_by_id(path) -> dict[str, str]:
-    rows = read_jsonl(path)
+def score(predictions: list[str], references: list[dict]) -> dict[str, rouge.PerDialogue]:
+    """Per-dialogue values of every scoring mode; rows of one dialogue are grouped by its text."""
+    groups = rouge.group_rows([row["dialogue"] for row in references])
+    scores = rouge.row_scores(predictions, [row["summary"] for row in references])
+    return rouge.by_dialogue(scores, groups)
+
+
+def _round(value) -> float:
+    return round(float(value), rouge.DIGITS)
+
+
+def summarize(modes: dict[str, rouge.PerDialogue], counts, confidence) -> dict[str, dict[str, float]]:
+    """{mode: {rouge1, rouge1_low, rouge1_high, ...}}: the score and its bootstrap interval."""
     out = {}
-    for number, row in enumerate(rows, start=1):
-        if "id" not in row or "prediction" not in row:
-            raise UserError(f"{path}, row {number}: needs keys 'id' and 'prediction'.")
-        if row["id"] in out:
-            raise UserError(f"{path}, row {number}: duplicate id {row['id']!r}.")
-        out[row["id"]] = str(row["prediction"])
+    for mode, per in modes.items():
+        estimate, low, high = stats.bootstrap(per.values, per.weights, counts, confidence)
+        out[mode] = {}
+        for i, key in enumerate(rouge.KEYS):
+            out[mode].update({key: _round(estimate[i]), f"{key}_low": _round(low[i]), f"{key}_high": _round(high[i])})
     return out
 
 
-def score_model(predictions: dict[str, str], ids: list[str], references: list[str], path) -> dict[str, float]:
-    missing = [i for i in ids if i not in predictions]
-    if missing:
-        raise UserError(f"{path} has no prediction for {len(missing)} id(s), first {missing[0]!r}: "
-                        "rerun its generate stage.")
-    return rouge.mean([rouge.score(predictions[i], ref) for i, ref in zip(ids, references)])
+def compare(modes_a, modes_b, counts, confidence, seed) -> dict[str, dict[str, float]]:
+    """{mode: {rouge1_diff, rouge1_low, rouge1_high, rouge1_p, ...}} for A minus B."""
+    out = {}
+    for mode in modes_a:
+        a, b = modes_a[mode], modes_b[mode]
+        difference, low, high, p = stats.paired(a.values, b.values, a.weights, counts, confidence, seed)
+        out[mode] = {}
+        for i, key in enumerate(rouge.KEYS):
+            out[mode].update({f"{key}_diff": _round(difference[i]), f"{key}_low": _round(low[i]),
+                              f"{key}_high": _round(high[i]), f"{key}_p": _round(p[i])})
+    return out
 
 
-def main() -> None:
+def references_from(path, split: str) -> tuple[list[dict], str]:
+    """Reference rows (id, dialogue, summary) from a file, or from the prepared evaluation split."""
+    if path:
+        return records.read_references(path), str(path)
+    from . import data  # imports `datasets`: only needed for the prepared split
+
+    table = data.load_prepared(split)
+    rows = [{"id": i, "dialogue": d, "summary": s} for i, d, s in zip(table["id"], table["dialogue"], table["summary"])]
+    return rows, f"the {split} split in {data.PREPARED}"
+
+
+def score_file(predictions_path, references: list[dict], references_name: str) -> dict[str, rouge.PerDialogue]:
+    predictions = records.read_predictions(predictions_path)
+    return score(records.match(predictions, references, predictions_path, references_name), references)
+
+
+# ---- the DVC stage -------------------------------------------------------------------------------
+
+def loss_table() -> pd.DataFrame:
+    """DVCLive's train/loss.tsv and eval/loss.tsv of each trained model, in one long table."""
+    frames = []
+    for model, folder in LOSS_LOGS.items():
+        for split in ("train", "eval"):
+            path = folder / split / "loss.tsv"
+            if path.is_file():
+                frame = pd.read_csv(path, sep="\t")
+                frames.append(frame[["step", "loss"]].assign(model=model, split=split))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", "loss", "model", "split"])
+
+
+def length_tables(predictions: dict[str, list[str]], references: list[dict], groups):
+    """Words per summary: long form for the chart, and the share at each length for `dvc plots`."""
+    rows = [{"source": "reference", "words": len(row["summary"].split())} for row in references]
+    for model, texts in predictions.items():
+        rows += [{"source": model, "words": len(texts[group[0]].split())} for group in groups]
+    long = pd.DataFrame(rows)
+    share = pd.crosstab(long["words"], long["source"], normalize="columns").round(6)
+    share = share.reindex(range(int(long["words"].min()), int(long["words"].max()) + 1), fill_value=0.0)
+    share = share[["reference", *predictions]].rename_axis("words").reset_index()
+    share.columns.name = None
+    return long, share
+
+
+def rouge_table(scores: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"model": model, "mode": mode, "metric": key, "label": f"{model} {mode} {key}",
+                          "score": values[key], "low": values[f"{key}_low"], "high": values[f"{key}_high"]}
+                         for model, modes in scores.items() for mode, values in modes.items() for key in rouge.KEYS])
+
+
+def examples(chosen, references, groups, predictions, per_model) -> list[tuple[str, dict]]:
+    out = []
+    for index, why in chosen:
+        group = groups[index]
+        out.append((why, {
+            "id": references[group[0]]["id"], "dialogue": references[group[0]]["dialogue"],
+            "references": [references[i]["summary"] for i in group],
+            "predictions": {model: texts[group[0]] for model, texts in predictions.items()},
+            "rougeL": {model: float(values[index]) for model, values in per_model.items()},
+        }))
+    return out
+
+
+def stage() -> None:
+    from . import plots  # matplotlib: only the stage draws
+
     p = params.load()
-    split = data.load_prepared(p.generate.split)
-    ids, references = split["id"], split["summary"]
-    results = {}
+    references, name = references_from(None, p.generate.split)
+    groups = rouge.group_rows([row["dialogue"] for row in references])
+    counts = stats.resample_counts(len(groups), p.evaluate.resamples, p.evaluate.seed)
+
+    texts, modes = {}, {}
     for model in MODELS:
         path = PREDICTIONS / f"{model}.jsonl"
-        results[model] = score_model(predictions_by_id(path), ids, references, path)
-        print(model, results[model])
-    write_json(Path("metrics/rouge.json"), results)
+        texts[model] = records.match(records.read_predictions(path), references, path, name)
+        modes[model] = score(texts[model], references)
+    scores = {model: summarize(modes[model], counts, p.evaluate.confidence) for model in MODELS}
+    paired = {f"{a}_vs_{b}": compare(modes[a], modes[b], counts, p.evaluate.confidence, p.evaluate.seed)
+              for a, b in PAIRS}
+    cost = costs.collect(Path("models/base"), MODELS)
+    write_json(Path("metrics/rouge.json"), scores)
+    write_json(Path("metrics/rouge_paired.json"), paired)
+    write_json(Path("metrics/efficiency.json"), cost)
 
-    table = pd.DataFrame([{"model": m, "metric": k, "label": f"{m} {k}", "score": v} for m, s in results.items() for k, v in s.items()])
+    rouge_l = {model: modes[model][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for model in MODELS}
+    chosen = report.choose_examples(rouge_l, PAIRS[0])
+    setup = {"split": p.generate.split, "dialogues": len(groups), "rows": len(references),
+             "resamples": p.evaluate.resamples, "seed": p.evaluate.seed, "confidence": p.evaluate.confidence}
+    write_text(Path("metrics/report.md"), report.render(
+        scores, paired, cost, examples(chosen, references, groups, texts, rouge_l), setup))
+
+    table = rouge_table(scores)
     write_text(Path("plots/rouge.csv"), table.to_csv(index=False))
     plots.rouge_bars(table, Path("plots/rouge.png"))
+    plots.loss_curves(loss_table(), Path("plots/loss.png"))
+    long, share = length_tables(texts, references, groups)
+    write_text(Path("plots/lengths.csv"), share.to_csv(index=False))
+    plots.length_distribution(long, Path("plots/lengths.png"))
+    for model in MODELS:
+        print(model, {mode: scores[model][mode]["rouge1"] for mode in rouge.MODES})
+
+
+# ---- the standalone scorer -------------------------------------------------------------------------
+
+def standalone(args) -> None:
+    p = params.load()
+    references, name = references_from(args.references, p.generate.split)
+    modes = score_file(args.predictions, references, name)
+    counts = stats.resample_counts(len(next(iter(modes.values())).weights), p.evaluate.resamples, p.evaluate.seed)
+    result = summarize(modes, counts, p.evaluate.confidence)
+    print(f"{args.predictions} against {name}: {len(references)} rows, {len(counts[0])} dialogues; "
+          f"{p.evaluate.confidence:.0%} bootstrap intervals over dialogues")
+    for mode, values in result.items():
+        print(f"  {mode:9s} " + "  ".join(f"{key} {values[key]:.4f} [{values[key + '_low']:.4f}, "
+                                          f"{values[key + '_high']:.4f}]" for key in rouge.KEYS))
+    if args.output:
+        write_json(Path(args.output), result)
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="python -m stages.evaluate",
+        description="Without arguments: the DVC stage. With --predictions: score a JSONL or CSV file of "
+                    "(id, prediction) rows against the references, in the three scoring modes, with "
+                    "bootstrap intervals (resamples, seed and confidence from params.yaml's evaluate section).")
+    cli.add_argument("--predictions", type=Path, help="JSONL or CSV with columns id, prediction")
+    cli.add_argument("--references", type=Path,
+                     help="JSONL or CSV with columns id, dialogue, summary (DialogSum layout); default: the "
+                          "evaluation split (generate.split) in data/prepared")
+    cli.add_argument("--output", type=Path, help="also write the scores to this JSON file")
+    return cli
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
+    if args.predictions is None:
+        if args.references or args.output:
+            raise UserError("--references and --output go with --predictions FILE; without arguments "
+                            "this runs the evaluate stage.")
+        stage()
+    else:
+        standalone(args)
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, sys.argv[1:])

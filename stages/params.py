@@ -113,6 +113,19 @@ class GenerateParams:
 
 
 @dataclass(frozen=True)
+class EvaluateParams:
+    resamples: int  # bootstrap resamples of dialogues, and random sign flips of the paired test
+    seed: int
+    confidence: float  # of the bootstrap intervals, e.g. 0.95
+
+    def check(self, key):
+        if self.resamples < 100:
+            raise ParamsError(f"{key}.resamples", f"use at least 100 resamples (1000 or more for "
+                                                  f"stable intervals), got {self.resamples!r}.")
+        _within(key, self, "confidence", 0.5, 1, high_open=True)
+
+
+@dataclass(frozen=True)
 class Params:
     model: ModelParams
     data: DataParams
@@ -120,6 +133,7 @@ class Params:
     train_lora: TrainParams
     lora: LoraParams
     generate: GenerateParams
+    evaluate: EvaluateParams
 
 
 def load(path="params.yaml") -> Params:

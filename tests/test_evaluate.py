@@ -1,0 +1,192 @@
+"""The evaluate stage's outputs, and the standalone scorer on good and bad files."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import yaml
+from safetensors.numpy import save_file
+
+from stages import evaluate, params, rouge
+from stages.errors import ParamsError, UserError
+from stages.files import write_json, write_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("base", "full", "lora")
+
+
+def small_params(folder: Path, resamples=1000) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["evaluate"]["resamples"] = resamples
+    (folder / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def corpus_test_rows(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "test.jsonl").read_text().splitlines()]
+
+
+def fake_project(root: Path, corpus: Path) -> list[dict]:
+    """What the stages before evaluate leave behind, written by hand."""
+    small_params(root)
+    test = corpus_test_rows(corpus)
+    table = {c: [r[c] for r in test] for c in ("id", "dialogue", "summary")}
+    datasets.DatasetDict({"test": datasets.Dataset.from_dict(table)}).save_to_disk("data/prepared")
+    first = {}
+    for row in test:
+        first.setdefault(row["dialogue"], row["summary"])
+    # base says little; full repeats the first reference; lora drops the last word of it
+    texts = {"base": lambda r: "Hello.", "full": lambda r: first[r["dialogue"]],
+             "lora": lambda r: first[r["dialogue"]].rsplit(" ", 1)[0]}
+    for model in MODELS:
+        write_jsonl(Path(f"data/predictions/{model}.jsonl"),
+                    [{"id": r["id"], "prediction": texts[model](r)} for r in test])
+        write_json(Path(f"metrics/generate_{model}.json"), {"s_per_dialogue": 0.01, "mean_summary_words": 7.5})
+    for model, trainable in (("full", 1000), ("lora", 40)):
+        write_json(Path(f"metrics/train_{model}.json"), {
+            "trainable_params": trainable, "total_params": 1000 + (40 if model == "lora" else 0),
+            "trainable_percent": 100 * trainable / 1000, "checkpoint_bytes": 4000 if model == "full" else 160,
+            "train_runtime_s": 12.5, "train_samples_per_s": 3.2, "train_tokens_per_s": 99.0,
+            "peak_memory_bytes": 2_000_000, "peak_memory_kind": "cpu_peak_rss"})
+        for split in ("train", "eval"):
+            log = Path(f"plots/train_{model}/plots/metrics/{split}/loss.tsv")
+            log.parent.mkdir(parents=True)
+            log.write_text("timestamp\tstep\tloss\n1\t5\t2.5\n2\t10\t1.5\n")
+    Path("models/base").mkdir(parents=True)
+    save_file({"weight": np.zeros((30, 20), np.float32), "bias": np.zeros(20, np.float32)},
+              "models/base/model.safetensors")
+    return test
+
+
+def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
+    fake_project(in_tmp, tiny_corpus)
+    evaluate.main([])
+
+    scores = json.loads(Path("metrics/rouge.json").read_text())
+    assert list(scores) == list(MODELS)
+    for model in MODELS:
+        assert list(scores[model]) == list(rouge.MODES)
+        for mode in rouge.MODES:
+            for key in rouge.KEYS:
+                values = scores[model][mode]
+                assert 0 <= values[f"{key}_low"] <= values[key] <= values[f"{key}_high"] <= 1
+    assert scores["full"]["max_ref"]["rouge1"] == 1.0  # it repeats one of the references
+    assert scores["full"]["mean_ref"]["rouge1"] < 1.0
+    assert scores["full"]["flat"]["rouge1"] == scores["full"]["mean_ref"]["rouge1"]  # three references each
+
+    paired = json.loads(Path("metrics/rouge_paired.json").read_text())
+    assert list(paired) == ["full_vs_lora", "full_vs_base", "lora_vs_base"]
+    gap = paired["full_vs_base"]["mean_ref"]
+    means = {model: scores[model]["mean_ref"]["rouge1"] for model in MODELS}
+    assert gap["rouge1_diff"] == pytest.approx(means["full"] - means["base"], abs=2e-6)
+    assert 0 < gap["rouge1_low"] <= gap["rouge1_diff"] <= gap["rouge1_high"]
+    assert gap["rouge1_p"] == 2 / 64  # 6 dialogues, all better: exactly 2 of the 64 sign flips are as extreme
+
+    costs = json.loads(Path("metrics/efficiency.json").read_text())
+    assert costs["base"]["total_params"] == 30 * 20 + 20 and costs["base"]["trainable_params"] == 0
+    assert costs["lora"]["stored_bytes"] == 160 and costs["full"]["train_runtime_s"] == 12.5
+
+    text = Path("metrics/report.md").read_text()
+    lora = scores["lora"]["mean_ref"]
+    assert f"| lora | {lora['rouge1']:.4f} [{lora['rouge1_low']:.4f}, {lora['rouge1_high']:.4f}]" in text
+    assert "| 40 (4.00%) | 160 B | 12.5 s | 2.0 MB CPU RSS |" in text  # the main table's cost columns
+    assert "| lora | 40 (4.00%) | 1,040 | 160 B | 12.5 s | 3.2 | 99 | 2.0 MB CPU RSS | 0.010 | 7.5 |" in text
+    assert text.count("### Example") == 3 and "| human 3 |" in text
+    assert "full − lora" in text
+
+    shares = list(csv.DictReader(Path("plots/lengths.csv").open()))
+    assert list(shares[0]) == ["words", "reference", *MODELS]
+    assert sum(float(r["base"]) for r in shares) == pytest.approx(1.0)
+    assert {r["label"] for r in csv.DictReader(Path("plots/rouge.csv").open())} >= {"lora mean_ref rouge1"}
+    for png in ("rouge", "loss", "lengths"):
+        assert Path(f"plots/{png}.png").read_bytes()[:4] == b"\x89PNG"
+
+    # the standalone scorer, on the same file with the default references, agrees with the stage
+    evaluate.main(["--predictions", "data/predictions/lora.jsonl", "--output", "lora.json"])
+    assert json.loads(Path("lora.json").read_text()) == scores["lora"]
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def predictions_of(test: list[dict]) -> list[dict]:
+    # a multi-line prediction with a comma exercises CSV quoting
+    return [{"id": r["id"], "prediction": f"{r['summary']}\nThen, they leave."} for r in test]
+
+
+def test_scorer_cli_scores_jsonl_and_csv_alike(in_tmp, tiny_corpus):
+    small_params(in_tmp)
+    rows = predictions_of(corpus_test_rows(tiny_corpus))
+    write_jsonl(in_tmp / "p.jsonl", rows)
+    write_csv(in_tmp / "p.csv", rows)
+    references = str(tiny_corpus / "test.jsonl")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "stages.evaluate", "--predictions", "p.jsonl", "--references",
+                           references, "--output", "out.json"], cwd=in_tmp, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "18 rows, 6 dialogues" in done.stdout
+    from_jsonl = json.loads((in_tmp / "out.json").read_text())
+    evaluate.main(["--predictions", "p.csv", "--references", references, "--output", "csv.json"])
+    assert json.loads((in_tmp / "csv.json").read_text()) == from_jsonl
+    assert set(from_jsonl) == set(rouge.MODES) and 0 < from_jsonl["flat"]["rouge1"] < 1
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("p.jsonl", '{"id": "test_0_1", "prediction": "a"}\n\n{"id": "test_0_2", "prediction": "b"\n',
+     r"p.jsonl, line 3: not valid JSON"),
+    ("p.jsonl", '{"id": "test_0_1", "prediction": "a"}\n{"id": "test_0_1", "prediction": "b"}\n',
+     r"p.jsonl, line 2: duplicate id 'test_0_1' \(first on line 1\)"),
+    ("p.jsonl", '{"id": "test_0_1", "text": "a"}\n', r"p.jsonl, line 1: column 'prediction' is missing"),
+    ("p.jsonl", '{"id": 7, "prediction": "a"}\n', r"p.jsonl, line 1: column 'id' is int instead of text"),
+    ("p.jsonl", '{"id": "test_0_1", "prediction": "a"}\n', r"no prediction for 17 of 18 .*first 'test_0_2' \(line 2\)"),
+    ("p.jsonl", '{"id": "other_1", "prediction": "a"}\n', r"p.jsonl, line 1: id 'other_1' is not in the references"),
+    ("p.csv", 'id,prediction\ntest_0_1,"two\nlines"\ntest_0_1,b\n', r"p.csv, line 4: duplicate id"),
+    ("p.csv", 'id,prediction\ntest_0_1,a,b\n', r"p.csv, line 2: more fields than the header"),
+    ("p.csv", 'id,summary\ntest_0_1,a\n', r"p.csv, line 2: column 'prediction' is missing"),
+    ("p.txt", 'test_0_1 a\n', r"unknown file type '.txt'"),
+])
+def test_scorer_names_the_file_and_line_of_bad_input(in_tmp, tiny_corpus, name, content, message):
+    small_params(in_tmp)
+    (in_tmp / name).write_text(content)
+    with pytest.raises(UserError, match=message):
+        evaluate.main(["--predictions", name, "--references", str(tiny_corpus / "test.jsonl")])
+
+
+def test_scorer_cli_exits_1_with_one_message(in_tmp, tiny_corpus):
+    small_params(in_tmp)
+    (in_tmp / "p.jsonl").write_text('{"id": "test_0_1", "prediction": "a"}\n{"id": "test_0_1", "prediction": "b"}\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "stages.evaluate", "--predictions", "p.jsonl", "--references",
+                           str(tiny_corpus / "test.jsonl")], cwd=in_tmp, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: p.jsonl, line 2: duplicate id") and "Traceback" not in done.stderr
+
+
+def test_bad_references_and_arguments(in_tmp, tiny_corpus):
+    small_params(in_tmp)
+    write_jsonl(in_tmp / "p.jsonl", [{"id": "a", "prediction": "x"}])
+    (in_tmp / "refs.jsonl").write_text('{"id": "a", "dialogue": "d"}\n')
+    with pytest.raises(UserError, match=r"refs.jsonl, line 1: column 'summary' is missing"):
+        evaluate.main(["--predictions", "p.jsonl", "--references", "refs.jsonl"])
+    with pytest.raises(UserError, match="go with --predictions"):
+        evaluate.main(["--references", "refs.jsonl"])
+    with pytest.raises(UserError, match="data/prepared is missing"):
+        evaluate.main(["--predictions", "p.jsonl"])
+
+
+@pytest.mark.parametrize("key, value", [("resamples", 10), ("confidence", 1.0), ("confidence", 0.2), ("seed", "x")])
+def test_evaluate_params_are_validated(key, value):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["evaluate"][key] = value
+    with pytest.raises(ParamsError, match=f"evaluate.{key}"):
+        params.parse(raw)
