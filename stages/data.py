@@ -10,6 +10,8 @@ SPLITS = ("train", "validation", "test")
 REQUIRED = ("id", "dialogue", "summary")
 TEXT_COLUMNS = ("id", "dialogue", "summary", "topic")
 PREPARED = Path("data/prepared")
+MODELS = ("base", "full", "lora")  # zero-shot, fully fine-tuned, LoRA adapter
+PREDICTIONS = Path("data/predictions")
 
 
 def is_local(source: str) -> bool:

@@ -12,13 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import costs, params, records, report, rouge, stats
+from . import costs, data, params, records, report, rouge, stats
 from .errors import UserError, run
 from .files import write_json, write_text
 
-# The models generate@ writes predictions for (dvc.yaml); importing stages.generate would load torch.
-MODELS = ("base", "full", "lora")
-PREDICTIONS = Path("data/predictions")
 PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
 LOSS_LOGS = {"full": Path("plots/train_full/plots/metrics"), "lora": Path("plots/train_lora/plots/metrics")}
 
@@ -62,8 +59,6 @@ def references_from(path, split: str) -> tuple[list[dict], str]:
     """Reference rows (id, dialogue, summary) from a file, or from the prepared evaluation split."""
     if path:
         return records.read_references(path), str(path)
-    from . import data  # imports `datasets`: only needed for the prepared split
-
     table = data.load_prepared(split)
     rows = [{"id": i, "dialogue": d, "summary": s} for i, d, s in zip(table["id"], table["dialogue"], table["summary"])]
     return rows, f"the {split} split in {data.PREPARED}"
@@ -129,19 +124,19 @@ def stage() -> None:
     counts = stats.resample_counts(len(groups), p.evaluate.resamples, p.evaluate.seed)
 
     texts, modes = {}, {}
-    for model in MODELS:
-        path = PREDICTIONS / f"{model}.jsonl"
+    for model in data.MODELS:
+        path = data.PREDICTIONS / f"{model}.jsonl"
         texts[model] = records.match(records.read_predictions(path), references, path, name)
         modes[model] = score(texts[model], references)
-    scores = {model: summarize(modes[model], counts, p.evaluate.confidence) for model in MODELS}
+    scores = {model: summarize(modes[model], counts, p.evaluate.confidence) for model in data.MODELS}
     paired = {f"{a}_vs_{b}": compare(modes[a], modes[b], counts, p.evaluate.confidence, p.evaluate.seed)
               for a, b in PAIRS}
-    cost = costs.collect(Path("models/base"), MODELS)
+    cost = costs.collect(Path("models/base"), data.MODELS)
     write_json(Path("metrics/rouge.json"), scores)
     write_json(Path("metrics/rouge_paired.json"), paired)
     write_json(Path("metrics/efficiency.json"), cost)
 
-    rouge_l = {model: modes[model][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for model in MODELS}
+    rouge_l = {model: modes[model][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for model in data.MODELS}
     chosen = report.choose_examples(rouge_l, PAIRS[0])
     setup = {"split": p.generate.split, "dialogues": len(groups), "rows": len(references),
              "resamples": p.evaluate.resamples, "seed": p.evaluate.seed, "confidence": p.evaluate.confidence}
@@ -155,7 +150,7 @@ def stage() -> None:
     long, share = length_tables(texts, references, groups)
     write_text(Path("plots/lengths.csv"), share.to_csv(index=False))
     plots.length_distribution(long, Path("plots/lengths.png"))
-    for model in MODELS:
+    for model in data.MODELS:
         print(model, {mode: scores[model][mode]["rouge1"] for mode in rouge.MODES})
 
 

@@ -10,8 +10,6 @@ from . import data, modeling, params
 from .errors import UserError, run
 from .files import write_json, write_jsonl
 
-MODELS = ("base", "full", "lora")
-PREDICTIONS = Path("data/predictions")
 
 
 def load(which: str, precision: str):
@@ -24,7 +22,7 @@ def load(which: str, precision: str):
     elif which == "lora":
         model = modeling.load_adapter(modeling.load_model(modeling.BASE)).merge_and_unload()
     else:
-        raise UserError(f"unknown model {which!r}: choose one of {', '.join(MODELS)}.")
+        raise UserError(f"unknown model {which!r}: choose one of {', '.join(data.MODELS)}.")
     # Merge in fp32, then cast: bf16 rounding happens once, after the merge.
     return model.to(device=modeling.device(), dtype=dtype).eval()
 
@@ -48,8 +46,8 @@ def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> 
 
 def main(which: str) -> None:
     p = params.load()
-    if which not in MODELS:
-        raise UserError(f"unknown model {which!r}: choose one of {', '.join(MODELS)}.")
+    if which not in data.MODELS:
+        raise UserError(f"unknown model {which!r}: choose one of {', '.join(data.MODELS)}.")
     precision = modeling.resolve_precision(p.generate.precision)
     split = data.load_prepared(p.generate.split)
     tokenizer = modeling.load_tokenizer()
@@ -66,7 +64,7 @@ def main(which: str) -> None:
 
     by_prompt = dict(zip(unique, summaries))
     rows = [{"id": row_id, "prediction": by_prompt[tuple(ids)]} for row_id, ids in zip(split["id"], split["input_ids"])]
-    write_jsonl(PREDICTIONS / f"{which}.jsonl", rows)
+    write_jsonl(data.PREDICTIONS / f"{which}.jsonl", rows)
     write_json(Path("metrics") / f"generate_{which}.json", {
         "dialogues": len(unique),
         "generate_s": round(seconds, 3),
