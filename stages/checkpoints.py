@@ -48,7 +48,8 @@ def fingerprint(cfg, model) -> dict:
 
 
 def _canonical(obj) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
+    # Sets (peft keeps target_modules as one) are sorted: their order changes from process to process.
+    return json.dumps(obj, sort_keys=True, default=lambda o: sorted(o) if isinstance(o, (set, frozenset)) else str(o))
 
 
 def _complete(checkpoint: Path) -> bool:

@@ -106,6 +106,10 @@ def load_adapter(model, path=LORA):
     if not (Path(path) / "adapter_config.json").is_file():
         raise UserError(f"{path} holds no LoRA adapter (adapter_config.json): run `dvc repro train_lora` "
                         "or `dvc pull` first, or point at an adapter directory.")
+    if not (Path(path) / "adapter_model.safetensors").is_file():
+        # peft would fall back to adapter_model.bin, a pickle: only safetensors are loaded here.
+        raise UserError(f"{path} has no adapter_model.safetensors; only safetensors weights are loaded (a .bin "
+                        "file is a pickle that can run code). Save the adapter with safe_serialization=True.")
     try:
         return PeftModel.from_pretrained(model, str(path), is_trainable=False)
     except (RuntimeError, ValueError, KeyError) as error:
