@@ -80,6 +80,8 @@ def test_killed_training_resumes_to_the_same_model(repo, stage, out):
     expected_curve = curve(repo, stage, "train/loss.tsv")
 
     kill_after_first_checkpoint(repo, stage)
+    saved = {p.name for p in (repo / "models" / ".trainer" / stage).glob("checkpoint-*/*")}
+    assert any(name.endswith(".safetensors") for name in saved) and not any(name.endswith(".bin") for name in saved)
     # Nothing that looks finished: the output is absent (DVC removed it, the stage never renamed its temp
     # copy into place), and DVC knows the stage must run again.
     assert not (repo / out).exists()
