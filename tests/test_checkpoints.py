@@ -1,5 +1,8 @@
 """Which trainer checkpoint a training stage resumes from, if any."""
 import json
+import signal
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import torch
@@ -7,6 +10,7 @@ import yaml
 
 from project import ROOT
 from stages import checkpoints, modeling, params
+from stages.files import atomic_path
 
 
 def checkpoint(scratch, step, complete=True):
@@ -71,3 +75,26 @@ def test_each_epoch_order_depends_on_seed_and_epoch_only():
     assert list(again) == epoch2 and sorted(epoch2) == lengths
     again.set_epoch(3)
     assert list(again) != epoch2
+
+
+KILLED_MID_SAVE = """
+import os, signal, sys
+from stages.files import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.mkdir()
+    (tmp / "config.json").write_text("{}")
+    os.kill(os.getpid(), signal.SIGKILL)  # before the weights are written
+"""
+
+
+def test_a_save_killed_midway_leaves_the_old_output_and_is_cleaned_up(tmp_path):
+    out = tmp_path / "models" / "full"
+    out.mkdir(parents=True)
+    (out / "model.safetensors").write_bytes(b"finished")
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_SAVE, str(out)], cwd=ROOT, capture_output=True)
+    assert done.returncode == -signal.SIGKILL
+    assert [p.name for p in out.iterdir()] == ["model.safetensors"]  # the finished output, untouched
+    (stale,) = out.parent.glob(".full.tmp-*")  # the half-written copy sits under a name no stage reads
+    with atomic_path(out) as tmp:
+        tmp.write_text("next")
+    assert not stale.exists() and out.read_text() == "next"
