@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from project import ROOT, run, tiny_params, write_params
-from test_modeling import small_t5
+from test_model_errors import small_t5
 
 from stages import modeling
 

@@ -37,10 +37,6 @@ def test_a_folder_that_is_not_a_model(tmp_path, content):
     assert str(tmp_path) in text and "model.name" in text
 
 
-def test_a_path_that_does_not_exist(tmp_path):
-    assert "could not load" in message(modeling.load_model, tmp_path / "no-such-model")
-
-
 def test_a_decoder_only_model(tmp_path, tiny_model):
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=512)).save_pretrained(tmp_path)
     assert "could not load" in message(modeling.load_model, tmp_path)
@@ -57,12 +53,6 @@ def test_a_tokenizer_that_does_not_match(in_tmp, tiny_model, config, problem):
 def test_the_tiny_model_and_its_tokenizer_match(in_tmp, tiny_model):
     modeling.snapshot_base(str(tiny_model), "main")
     assert (modeling.BASE / "model.safetensors").is_file()
-
-
-def test_a_lora_target_the_model_lacks(tiny_model):
-    lora = SimpleNamespace(r=4, alpha=8, dropout=0.0, target_modules=["q", "query_proj"])
-    error = message(modeling.add_lora, modeling.load_model(tiny_model), lora, error=ParamsError)
-    assert error.startswith("params.yaml: lora.target_modules: query_proj not found") and "wi_0" in error
 
 
 def test_an_adapter_for_another_base_model(tmp_path, tiny_model):
