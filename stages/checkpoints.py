@@ -16,10 +16,10 @@ FINGERPRINT = "fingerprint.json"
 CODE = Path(__file__).resolve().parent
 
 
-def _hash_files(root: Path) -> str:
-    """Content hash of a file or of every file under a folder (names included)."""
+def _hash_files(root: Path, pattern="*") -> str:
+    """Content hash of a file or of every file under a folder that matches `pattern` (names included)."""
     digest = hashlib.sha256()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    files = [root] if root.is_file() else sorted(p for p in root.rglob(pattern) if p.is_file())
     for path in files:
         digest.update(str(path.relative_to(root) if path != root else path.name).encode())
         with path.open("rb") as handle:
@@ -42,7 +42,7 @@ def fingerprint(cfg, model) -> dict:
         "adapter_config": {name: c.to_dict() for name, c in peft_config.items()},
         "data": _hash_files(data.PREPARED) if data.PREPARED.exists() else None,
         "base": _hash_files(modeling.BASE) if modeling.BASE.exists() else None,
-        "code": _hash_files(CODE) if CODE.is_dir() else None,
+        "code": _hash_files(CODE, "*.py"),  # not __pycache__, which other stages add to
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     }
 

@@ -98,3 +98,17 @@ def test_a_save_killed_midway_leaves_the_old_output_and_is_cleaned_up(tmp_path):
     with atomic_path(out) as tmp:
         tmp.write_text("next")
     assert not stale.exists() and out.read_text() == "next"
+
+
+def test_code_hash_ignores_bytecode_caches(in_tmp, tiny_model):
+    """Another stage run between the kill and the resume writes new .pyc files; that is no code change."""
+    model = modeling.load_model(tiny_model)
+    cfg = params.parse(yaml.safe_load((ROOT / "params.yaml").read_text())).train_full
+    before = checkpoints.fingerprint(cfg, model)
+    cache = checkpoints.CODE / "__pycache__" / "unrelated.cpython-0.pyc"
+    cache.parent.mkdir(exist_ok=True)
+    try:
+        cache.write_bytes(b"bytecode")
+        assert checkpoints.fingerprint(cfg, model) == before
+    finally:
+        cache.unlink()
