@@ -51,16 +51,28 @@ def snapshot_base(name: str, revision: str, out=BASE) -> None:
     model = _from_pretrained(AutoModelForSeq2SeqLM, name, revision)
     if not model.config.is_encoder_decoder:
         raise UserError(f"model.name {name!r} is not an encoder-decoder (seq2seq) model such as flan-t5.")
-    if tokenizer.vocab_size > model.config.vocab_size:
-        raise UserError(f"the tokenizer of {name!r} has {tokenizer.vocab_size} tokens but the model only "
-                        f"{model.config.vocab_size}: they do not belong together.")
+    check_tokenizer(name, tokenizer, model)
     with atomic_path(out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
 
 
-def load_tokenizer(path=BASE):
-    return _from_pretrained(AutoTokenizer, str(path), None)
+def check_tokenizer(name: str, tokenizer, model) -> None:
+    """A tokenizer from another model gives token ids the model reads as other words: refuse it."""
+    problems = []
+    if len(tokenizer) > model.config.vocab_size:
+        problems.append(f"it has {len(tokenizer)} tokens but the model's vocabulary only {model.config.vocab_size}")
+    for token in ("pad", "eos"):
+        ours, theirs = getattr(tokenizer, f"{token}_token_id"), getattr(model.config, f"{token}_token_id", None)
+        if theirs is not None and ours != theirs:
+            problems.append(f"its {token} token id is {ours} but the model's is {theirs}")
+    if problems:
+        raise UserError(f"the tokenizer in {name} does not match its model: {'; '.join(problems)}. Keep the "
+                        "tokenizer files that were published with the model in the same directory.")
+
+
+def load_tokenizer(path=BASE, revision=None):
+    return _from_pretrained(AutoTokenizer, str(path), revision)
 
 
 def load_model(path=BASE, dtype=torch.float32):
@@ -94,6 +106,10 @@ def load_adapter(model, path=LORA):
     if not (Path(path) / "adapter_config.json").is_file():
         raise UserError(f"{path} holds no LoRA adapter (adapter_config.json): run `dvc repro train_lora` "
                         "or `dvc pull` first, or point at an adapter directory.")
+    if not (Path(path) / "adapter_model.safetensors").is_file():
+        # peft would fall back to adapter_model.bin, a pickle: only safetensors are loaded here.
+        raise UserError(f"{path} has no adapter_model.safetensors; only safetensors weights are loaded (a .bin "
+                        "file is a pickle that can run code). Save the adapter with safe_serialization=True.")
     try:
         return PeftModel.from_pretrained(model, str(path), is_trainable=False)
     except (RuntimeError, ValueError, KeyError) as error:

@@ -11,6 +11,7 @@ import yaml
 from .errors import ParamsError, UserError
 
 PRECISIONS = ("auto", "bf16", "fp32")
+MAX_SEED = 2**32 - 1  # numpy's limit: set_seed() fails deep inside the Trainer beyond it
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class DataParams:
             name = f"max_{split}_samples"
             if getattr(self, name) is not None:
                 _positive(key, self, name)
+        _within(key, self, "seed", 0, MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class TrainParams:
         _nonnegative(key, self, "eval_steps", "save_steps", "dataloader_workers")
         if self.pad_to_multiple_of is not None:
             _positive(key, self, "pad_to_multiple_of")
+        _within(key, self, "seed", 0, MAX_SEED)
         _precision(key, self.precision)
 
 
@@ -144,7 +147,10 @@ def load(path="params.yaml") -> Params:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
-        raise UserError(f"{path} is not valid YAML: {error}")
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UserError(f"{path} is not valid YAML{where}: {problem}; fix that line (check indentation and quotes).")
     return parse(raw)
 
 

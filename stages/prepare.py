@@ -22,8 +22,8 @@ def main() -> None:
     for split, rows in raw.items():
         data.validate(split, rows)
 
-    modeling.snapshot_base(p.model.name, p.model.revision)
-    tokenizer = modeling.load_tokenizer()
+    # Every check before anything is written: a failed prepare leaves no output behind.
+    tokenizer = modeling.load_tokenizer(p.model.name, p.model.revision)
     check_lengths(p, tokenizer)
 
     splits = {}
@@ -34,6 +34,7 @@ def main() -> None:
         truncated = sum(n >= p.data.max_source_length for n in splits[split]["length"])
         print(f"{split}: {len(rows)} rows, {len(set(r['dialogue'] for r in rows))} dialogues, "
               f"{truncated} prompts truncated to {p.data.max_source_length} tokens")
+    modeling.snapshot_base(p.model.name, p.model.revision)
     with atomic_path(data.PREPARED) as tmp:
         datasets.DatasetDict(splits).save_to_disk(str(tmp))
 

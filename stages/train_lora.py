@@ -1,4 +1,6 @@
 """Stage train_lora: train a LoRA adapter on the frozen base model; writes only the adapter to models/lora."""
+from transformers import set_seed
+
 from . import modeling, params, training
 from .errors import run
 
@@ -6,6 +8,7 @@ from .errors import run
 def main() -> None:
     p = params.load()
     tokenizer = modeling.load_tokenizer()
+    set_seed(p.train_lora.seed)  # the adapter's initial weights are random: same seed, same adapter
     model = modeling.add_lora(modeling.load_model(), p.lora)
     model.print_trainable_parameters()
 

@@ -5,10 +5,10 @@ import shutil
 import time
 from pathlib import Path
 
-from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback,
+from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback,
                           set_seed)
 
-from . import data, modeling
+from . import checkpoints, data, modeling
 from .files import atomic_path, dir_size, write_json
 
 
@@ -32,17 +32,26 @@ class LiveLogger(TrainerCallback):
             return None  # end-of-run summary: recorded in metrics/<stage>.json instead
         return "train/" + key
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        # A resumed run starts with the checkpoint's log history: replay it, so the curves are whole
+        # (DVC deletes plots/<stage> before rerunning a stage, so the killed run's files are gone).
+        for entry in state.log_history:
+            self.log_at(entry.get("step", 0), {k: v for k, v in entry.items() if k != "step"})
+
     def on_log(self, args, state, control, logs=None, **kwargs):
+        self.log_at(state.global_step, logs)
+
+    def log_at(self, step, logs):
         if self.live is None or not logs:
             return
-        self.live.step = state.global_step
+        self.live.step = step
         for key, value in logs.items():
             name = self.metric_name(key)
             # A final evaluate() at a step already evaluated would repeat the point.
-            if name and (name, state.global_step) not in self.logged and isinstance(value, (int, float)) \
+            if name and (name, step) not in self.logged and isinstance(value, (int, float)) \
                     and math.isfinite(value):
                 self.live.log_metric(name, value)
-                self.logged.add((name, state.global_step))
+                self.logged.add((name, step))
         self.live.make_summary()
 
 
@@ -83,8 +92,9 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     train_set = data.model_inputs(data.load_prepared("train"))
     eval_set = data.model_inputs(data.load_prepared("validation"))
     scratch = Path("models/.trainer") / stage
+    resume = checkpoints.resume_point(scratch, checkpoints.fingerprint(cfg, model))
     logger = LiveLogger(Path("plots") / stage)
-    trainer = Seq2SeqTrainer(
+    trainer = checkpoints.ResumableTrainer(
         model=model,
         args=training_arguments(cfg, scratch, precision),
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
@@ -95,7 +105,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
         callbacks=[logger],
     )
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=_last_checkpoint(scratch))
+    result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     final_eval = trainer.evaluate()
 
@@ -106,12 +116,6 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
         write_json(Path("metrics") / f"{stage}.json",
                    _metrics(trainer, result, final_eval, wall, train_set, precision, out))
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _last_checkpoint(scratch: Path):
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(scratch)) if scratch.is_dir() else None
 
 
 def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> dict:
@@ -127,7 +131,7 @@ def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> di
         "train_tokens_per_s": round(tokens / runtime, 1) if runtime else 0.0,
         "optimizer_steps": trainer.state.global_step,
         "epochs": round(epochs, 4),
-        "train_loss_mean": round(result.training_loss, 6),
+        "train_loss_mean": round(checkpoints.mean_logged_loss(trainer.state.log_history) or result.training_loss, 6),
         "train_loss_final": round(losses[-1], 6) if losses else None,
         "eval_loss": round(final_eval["eval_loss"], 6),
         "trainable_params": trainable,

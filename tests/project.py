@@ -17,7 +17,10 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
 def env() -> dict:
     return {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
             "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "DVC_NO_ANALYTICS": "1", "PYTHONPATH": ""}
+            "DVC_NO_ANALYTICS": "1", "PYTHONPATH": "",
+            # One thread: on a shared CPU, OpenMP threads spin against each other (a tiny step goes from 0.08 s
+            # to seconds), and a fixed thread count keeps float sums in one order (identical runs).
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def run(args, cwd, check=True, timeout=600) -> subprocess.CompletedProcess:

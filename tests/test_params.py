@@ -1,0 +1,114 @@
+"""Bad params.yaml values stop a stage with one paragraph naming the key and what to do."""
+import copy
+
+import pytest
+import yaml
+
+from project import ROOT
+from stages import params
+from stages.errors import ParamsError, UserError
+
+RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_value(path: str, value):
+    raw = copy.deepcopy(RAW)
+    *sections, key = path.split(".")
+    target = raw
+    for section in sections:
+        target = target[section]
+    if value is KeyError:
+        del target[key]
+    else:
+        target[key] = value
+    return raw
+
+
+def rejected(raw) -> ParamsError:
+    with pytest.raises(ParamsError) as caught:
+        params.parse(raw)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("params.yaml: ")
+    return caught.value
+
+
+def test_the_repository_params_are_valid():
+    assert params.parse(copy.deepcopy(RAW)).lora.target_modules == ["q", "v"]
+
+
+@pytest.mark.parametrize("path", ["colour", "train_full.learning_rat", "lora.rank"])
+def test_unknown_key(path):
+    error = rejected(with_value(path, 1))
+    assert error.key == path and "unknown key" in str(error)
+
+
+def test_missing_key():
+    error = rejected(with_value("generate.num_beams", KeyError))
+    assert error.key == "generate.num_beams" and "missing" in str(error)
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    ("train_full.batch_size", "16", "an integer"),
+    ("train_full.batch_size", 2.5, "an integer"),
+    ("train_lora.group_by_length", "yes", "true or false"),
+    ("lora.r", True, "an integer"),
+    ("train_full.learning_rate", "fast", "a number"),
+    ("data.max_train_samples", "all", "an integer or null"),
+    ("lora.target_modules", "q", "a list"),
+    ("model", "google/flan-t5-base", "a mapping"),
+])
+def test_wrong_type(path, value, expected):
+    error = rejected(with_value(path, value))
+    assert error.key == path and expected in str(error) and repr(value) in str(error)
+
+
+@pytest.mark.parametrize("path, value", [
+    ("train_full.batch_size", 0), ("train_full.learning_rate", -1e-4), ("train_lora.eval_batch_size", -2),
+    ("train_full.gradient_accumulation_steps", 0), ("train_full.logging_steps", 0), ("train_lora.save_steps", -1),
+    ("train_full.eval_steps", -5), ("train_full.warmup_ratio", 1.0), ("train_full.weight_decay", -0.1),
+    ("train_full.seed", -1), ("data.seed", 2**32), ("data.max_source_length", 0), ("data.max_target_length", -8),
+    ("data.max_test_samples", 0), ("lora.r", 0), ("lora.alpha", -16), ("lora.dropout", 1.0),
+    ("generate.max_new_tokens", 0), ("generate.num_beams", 0), ("generate.batch_size", -1),
+])
+def test_zero_or_negative(path, value):
+    error = rejected(with_value(path, value))
+    assert error.key == path and repr(value) in str(error)
+
+
+def test_zero_epochs_only_matter_without_max_steps():
+    rejected(with_value("train_full.epochs", 0))
+    raw = with_value("train_full.epochs", 0)
+    raw["train_full"]["max_steps"] = 10
+    assert params.parse(raw).train_full.max_steps == 10
+
+
+@pytest.mark.parametrize("prompt", ["Summarize: {text}", "no placeholder", "{dialogue} and {dialogue}",
+                                    "{dialogue} {summary}"])
+def test_prompt_must_hold_dialogue_once(prompt):
+    error = rejected(with_value("data.prompt", prompt))
+    assert error.key == "data.prompt" and "{dialogue}" in str(error)
+
+
+@pytest.mark.parametrize("precision, reason", [("fp16", "NaN"), ("int8", "one of")])
+def test_precision(precision, reason):
+    assert reason in str(rejected(with_value("generate.precision", precision)))
+
+
+def test_empty_target_modules():
+    assert "non-empty list" in str(rejected(with_value("lora.target_modules", [])))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("model: [unclosed\n", "not valid YAML at line"),
+    ("- just\n- a list\n", "expected a mapping"),
+])
+def test_unreadable_file(in_tmp, text, expected):
+    (in_tmp / "params.yaml").write_text(text)
+    with pytest.raises(UserError) as caught:
+        params.load()
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_no_params_file(in_tmp):
+    with pytest.raises(UserError, match="run the stage from the project root"):
+        params.load()
