@@ -125,6 +125,7 @@ class EvaluateParams:
         if self.resamples < 100:
             raise ParamsError(f"{key}.resamples", f"use at least 100 resamples (1000 or more for "
                                                   f"stable intervals), got {self.resamples!r}.")
+        _within(key, self, "seed", 0, MAX_SEED)
         _within(key, self, "confidence", 0.5, 1, high_open=True)
 
 
