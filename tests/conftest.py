@@ -37,7 +37,7 @@ def trained_with_experiment(tmp_path_factory, tiny_model, tiny_corpus) -> Path:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "trained"], repo)
     run(["dvc", "exp", "run", "--temp", "-n", "lora-r4", "-S", "lora.r=4"], repo)
-    run(["git", "init", "-q", "--bare", str(root / "origin.git")], root)
+    run(["git", "init", "-q", "--bare", "-b", "main", str(root / "origin.git")], root)
     run(["git", "remote", "add", "origin", str(root / "origin.git")], repo)
     run(["git", "push", "-q", "origin", "main"], repo)
     return repo
