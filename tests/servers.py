@@ -108,7 +108,7 @@ class Seaweed:
 
     def stop(self) -> None:
         if self.process:
-            stop(self.process, grace=2)
+            stop(self.process, grace=1)
         # gRPC unix sockets land in /tmp whatever the flags say; remove ours.
         for _, grpc in self.ports.values():
             for sock in Path("/tmp").glob(f"seaweedfs-*-{grpc}.sock"):
