@@ -73,6 +73,8 @@ def check_repro_pull(trained: Path, repo: Path) -> None:
     """`dvc repro --pull` fetches what the stages need and trains nothing."""
     repro = run(["dvc", "repro", "--pull"], repo)
     assert stages_run(repro.stdout) == [], repro.stdout
+    # dvc.lock matches, so each stage's outputs are pulled as recorded ("Pulling data for stage: ...").
+    assert "Pulling data for stage: 'train_full'" in repro.stdout, repro.stdout
     assert digests(repo) == digests(trained)
     assert "up to date" in run(["dvc", "status"], repo).stdout
 
