@@ -10,6 +10,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", ".dvcignore", ".gitignore"]
 BIN = Path(sys.executable).parent  # dvc and python of the venv running the tests
+DEFAULT_REMOTE = "storage"  # the remote .dvc/config names as default
 GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
 
@@ -49,6 +50,11 @@ def write_params(repo: Path, params: dict) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def local_storage(repo: Path) -> Path:
+    """Where a project copy's default remote points: beside the copy, never a shared folder."""
+    return repo.parent / f"{repo.name}-dvc-storage"
+
+
 def make_project(repo: Path, model_dir: Path, corpus_dir: Path, params: dict | None = None) -> Path:
     """A committed git + DVC repo holding a copy of the project, params pointed at the fixtures."""
     repo.mkdir(parents=True, exist_ok=True)
@@ -61,6 +67,9 @@ def make_project(repo: Path, model_dir: Path, corpus_dir: Path, params: dict | N
     write_params(repo, params or tiny_params(model_dir, corpus_dir))
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["dvc", "init", "-q"], repo)
+    shutil.copy2(ROOT / ".dvc" / "config", repo / ".dvc" / "config")  # cache type, default remote
+    # The default remote is a folder beside the repo; keep each test's pushes in its own folder.
+    run(["dvc", "remote", "modify", "--local", DEFAULT_REMOTE, "url", str(local_storage(repo))], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "project"], repo)
     return repo
