@@ -97,6 +97,7 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         # Averaging tokens across processes makes transformers 5 log losses multiplied by the process count;
         # per-process means (averaged by DDP) keep logged and metric losses comparable with a 1-process run.
         average_tokens_across_devices=False,
+        ddp_find_unused_parameters=False,  # every weight takes part in a T5 step: skip DDP's extra graph walk
         report_to="none",
     )
 
@@ -151,6 +152,9 @@ def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> di
         "train_samples_per_s": round(result.metrics["train_samples_per_second"], 3),
         "train_tokens_per_s": round(tokens / runtime, 1) if runtime else 0.0,
         "optimizer_steps": trainer.state.global_step,
+        "processes": trainer.args.world_size,
+        "per_device_batch": trainer.args.per_device_train_batch_size,
+        "gradient_accumulation": trainer.args.gradient_accumulation_steps,
         "epochs": round(epochs, 4),
         "train_loss_mean": round(result.training_loss, 6),
         "train_loss_final": round(losses[-1], 6) if losses else None,
