@@ -6,7 +6,7 @@ import time
 from project import env, make_project, run
 
 
-def _wait_for_queue(repo, timeout=420):
+def _wait_for_queue(repo, timeout=600):
     """Poll `dvc queue status` until nothing is queued or running; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -17,7 +17,9 @@ def _wait_for_queue(repo, timeout=420):
     raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
 
 
-def test_queued_sweep_on_two_workers(tmp_path, tiny_model, tiny_corpus):
+def test_queued_sweep_on_two_workers(tmp_path, tiny_model, tiny_corpus, monkeypatch):
+    # Two workers on two cores: one thread per stage, or torch's spinning threads fight over the cores.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus)
     run(["dvc", "repro", "-q"], repo)
     # Queued experiments start from the last commit and see only git- or DVC-tracked files: commit the
