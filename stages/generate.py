@@ -11,10 +11,8 @@ from .errors import UserError, run
 from .files import write_json, write_jsonl
 
 
-
 def load(which: str, precision: str):
     """The model to generate with; a LoRA adapter is merged into its base for plain-speed decoding."""
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     if which == "base":
         model = modeling.load_model(modeling.BASE)
     elif which == "full":
@@ -23,7 +21,13 @@ def load(which: str, precision: str):
         model = modeling.load_adapter(modeling.load_model(modeling.BASE)).merge_and_unload()
     else:
         raise UserError(f"unknown model {which!r}: choose one of {', '.join(data.MODELS)}.")
-    # Merge in fp32, then cast: bf16 rounding happens once, after the merge.
+    return ready(model, precision)
+
+
+def ready(model, precision: str):
+    """On the device, in the precision asked for, in eval mode. Merge adapters before this (in fp32), so that
+    bf16 rounding happens once, after the merge."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     return model.to(device=modeling.device(), dtype=dtype).eval()
 
 

@@ -100,7 +100,9 @@ def add_lora(model, lora):
     return get_peft_model(model, config)
 
 
-def load_adapter(model, path=LORA):
+def load_adapter(model, path=LORA, name="default"):
+    """Wrap a base model with the adapter in `path`, or add it under `name` to a model already wrapped
+    (adapters share the one base model; PeftModel.set_adapter switches between them)."""
     from peft import PeftModel
 
     if not (Path(path) / "adapter_config.json").is_file():
@@ -111,7 +113,10 @@ def load_adapter(model, path=LORA):
         raise UserError(f"{path} has no adapter_model.safetensors; only safetensors weights are loaded (a .bin "
                         "file is a pickle that can run code). Save the adapter with safe_serialization=True.")
     try:
-        return PeftModel.from_pretrained(model, str(path), is_trainable=False)
+        if isinstance(model, PeftModel):
+            model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+            return model
+        return PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
     except (RuntimeError, ValueError, KeyError) as error:
         raise UserError(f"the adapter in {path} does not fit this base model ({str(error).splitlines()[0]}); "
                         "was it trained on another base model?") from None

@@ -58,7 +58,7 @@ class TrainParams:
     learning_rate: float
     epochs: float
     max_steps: int  # > 0 overrides epochs, for smoke runs
-    batch_size: int  # effective batch = batch_size * gradient_accumulation_steps
+    batch_size: int  # effective batch = batch_size * gradient_accumulation_steps, whatever the process count
     eval_batch_size: int
     gradient_accumulation_steps: int
     warmup_ratio: float

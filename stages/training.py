@@ -9,6 +9,7 @@ from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, Trai
                           set_seed)
 
 from . import checkpoints, data, modeling
+from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
 
@@ -55,16 +56,35 @@ class LiveLogger(TrainerCallback):
         self.live.make_summary()
 
 
+def batch_plan(batch_size: int, accumulation: int, world_size: int) -> tuple[int, int]:
+    """(per-device micro-batch, accumulation steps) on `world_size` processes that keep the effective batch
+    params give, batch_size x gradient_accumulation_steps; batch_size also caps the micro-batch (memory)."""
+    effective = batch_size * accumulation
+    if effective % world_size:
+        raise UserError(f"the effective batch {batch_size} x {accumulation} = {effective} (train_*.batch_size x "
+                        f"gradient_accumulation_steps) cannot be split over {world_size} processes: make it a "
+                        f"multiple of {world_size}, or launch a number of processes that divides it.")
+    per_process = effective // world_size
+    micro = max(m for m in range(1, min(batch_size, per_process) + 1) if per_process % m == 0)
+    return micro, per_process // micro
+
+
+def world_size() -> int:
+    """Processes of this run: torchrun and accelerate launch set WORLD_SIZE; a plain python run is 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments:
     evaluate_often = cfg.eval_steps > 0
+    micro, accumulation = batch_plan(cfg.batch_size, cfg.gradient_accumulation_steps, world_size())
     return Seq2SeqTrainingArguments(
         output_dir=str(scratch),
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=micro,
         per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        gradient_accumulation_steps=accumulation,
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
         weight_decay=cfg.weight_decay,
         logging_steps=cfg.logging_steps,
@@ -81,6 +101,12 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         length_column_name="length",
         dataloader_num_workers=cfg.dataloader_workers,
         dataloader_pin_memory=modeling.device().type == "cuda",
+        # Without a GPU, torchrun's processes form a DDP group over gloo only when told to use the CPU.
+        use_cpu=modeling.device().type == "cpu",
+        # Averaging tokens across processes makes transformers 5 log losses multiplied by the process count;
+        # per-process means (averaged by DDP) keep logged and metric losses comparable with a 1-process run.
+        average_tokens_across_devices=False,
+        ddp_find_unused_parameters=False,  # every weight takes part in a T5 step: skip DDP's extra graph walk
         report_to="none",
     )
 
@@ -130,6 +156,9 @@ def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> di
         "train_samples_per_s": round(result.metrics["train_samples_per_second"], 3),
         "train_tokens_per_s": round(tokens / runtime, 1) if runtime else 0.0,
         "optimizer_steps": trainer.state.global_step,
+        "processes": trainer.args.world_size,
+        "per_device_batch": trainer.args.per_device_train_batch_size,
+        "gradient_accumulation": trainer.args.gradient_accumulation_steps,
         "epochs": round(epochs, 4),
         "train_loss_mean": round(checkpoints.mean_logged_loss(trainer.state.log_history) or result.training_loss, 6),
         "train_loss_final": round(losses[-1], 6) if losses else None,

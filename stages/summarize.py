@@ -1,0 +1,162 @@
+"""Summarize new dialogues with the pipeline's models, prompt and decoding params; export a merged LoRA model.
+
+    python -m stages.summarize [--model base|full|lora|DIR] [FILE]      one dialogue from FILE or stdin
+    python -m stages.summarize --jsonl IN.jsonl --out OUT.jsonl          rows {id, dialogue} -> {id, summary}
+    python -m stages.summarize --adapter r2=DIR --adapter r4=DIR [...]  one base, several adapters in turn
+    python -m stages.summarize export --adapter models/lora --out DIR   base + adapter merged, standalone
+
+Run it from the project root: params.yaml gives data.prompt, data.max_source_length and generate.*.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import data, generate, modeling, params
+from .errors import UserError, run
+from .files import atomic_path, read_jsonl, write_jsonl
+
+
+def load(spec: str, precision: str):
+    """base, full, lora (as the pipeline generates with them), or a directory: a full model or an adapter."""
+    if spec in data.MODELS:
+        return generate.load(spec, precision)
+    path = Path(spec)
+    if (path / "adapter_config.json").is_file():
+        model = modeling.load_adapter(modeling.load_model(modeling.BASE), path).merge_and_unload()
+    elif (path / "config.json").is_file():
+        model = modeling.load_model(path)
+    else:
+        raise UserError(f"--model {spec}: not base, full or lora, nor a directory holding a model (config.json) "
+                        "or a LoRA adapter (adapter_config.json).")
+    return generate.ready(model, precision)
+
+
+def load_adapters(named: dict[str, Path], precision: str):
+    """One base model carrying every adapter under its name; `model.set_adapter(name)` switches, unmerged."""
+    model = modeling.load_model(modeling.BASE)
+    for name, path in named.items():
+        model = modeling.load_adapter(model, path, name)
+    return generate.ready(model, precision)
+
+
+def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list[int]]:
+    """Prompt token ids, cut at data.max_source_length as in training; say what a long dialogue lost."""
+    for key, text in dialogues.items():
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f"dialogue {key} is empty: give the text of a conversation "
+                            "(#Person1#: ... one turn per line, as in DialogSum).")
+    prompts = [data.build_prompt(cfg.prompt, text.strip()) for text in dialogues.values()]
+    full = tokenizer(prompts)["input_ids"]
+    for key, ids in zip(dialogues, full):
+        over = len(ids) - cfg.max_source_length
+        if over > 0:
+            message = (f"dialogue {key} is {len(ids)} tokens with the prompt, {over} more than "
+                       f"data.max_source_length ({cfg.max_source_length}): its last {over} tokens are cut, "
+                       "as in training and the pipeline.")
+            if strict:
+                raise UserError(message + " Shorten it, or drop --strict to summarize the truncated text.")
+            print(f"warning: {message}", file=sys.stderr)
+    return tokenizer(prompts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
+
+
+def read_dialogues(args) -> dict[str, str]:
+    """{id: dialogue}: the rows of --jsonl, or one dialogue from a file or stdin."""
+    if args.jsonl:
+        rows = read_jsonl(args.jsonl)
+        dialogues = {}
+        for number, row in enumerate(rows, start=1):
+            if "id" not in row or "dialogue" not in row:
+                raise UserError(f"{args.jsonl}, row {number}: each row needs an id and a dialogue.")
+            if str(row["id"]) in dialogues:
+                raise UserError(f"{args.jsonl}, row {number}: duplicate id {row['id']!r}; ids must be unique.")
+            dialogues[str(row["id"])] = row["dialogue"]
+        return dialogues
+    if args.input in (None, "-"):
+        if sys.stdin.isatty():
+            print("reading a dialogue from stdin; end it with Ctrl-D", file=sys.stderr)
+        return {"from stdin": sys.stdin.read()}
+    path = Path(args.input)
+    if not path.is_file():
+        raise UserError(f"{path} is not a file: give a text file holding one dialogue, or pipe it on stdin.")
+    return {str(path): path.read_text(encoding="utf-8")}
+
+
+def adapter_pairs(values: list[str]) -> dict[str, Path]:
+    named = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--adapter {value}: write NAME=DIR, for example --adapter r8=models/lora.")
+        if name in named:
+            raise UserError(f"--adapter {value}: the name {name} is given twice.")
+        named[name] = Path(path)
+    return named
+
+
+def summarize(args) -> None:
+    p = params.load()
+    precision = modeling.resolve_precision(p.generate.precision)
+    tokenizer = modeling.load_tokenizer()
+    dialogues = read_dialogues(args)
+    inputs = encode(tokenizer, dialogues, p.data, args.strict)
+    progress = args.jsonl is not None
+    if args.adapter:
+        model = load_adapters(adapter_pairs(args.adapter), precision)
+        rows = []
+        for name in model.peft_config:
+            model.set_adapter(name)  # the base weights stay put; only the active LoRA pair changes
+            rows += [{"id": key, "adapter": name, "summary": text}
+                     for key, text in zip(dialogues, generate.summarize(model, tokenizer, inputs, p.generate,
+                                                                        progress))]
+    else:
+        summaries = generate.summarize(load(args.model, precision), tokenizer, inputs, p.generate, progress)
+        rows = [{"id": key, "summary": text} for key, text in zip(dialogues, summaries)]
+
+    if args.out:
+        write_jsonl(args.out, rows)
+    elif args.jsonl:
+        sys.stdout.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    else:
+        for row in rows:
+            print(f"[{row['adapter']}] {row['summary']}" if "adapter" in row else row["summary"])
+
+
+def export(args) -> None:
+    """Fold the adapter into the base weights: a standalone model that loads without peft."""
+    tokenizer = modeling.load_tokenizer()
+    model = modeling.load_adapter(modeling.load_model(modeling.BASE), args.adapter).merge_and_unload()
+    with atomic_path(args.out) as tmp:
+        model.save_pretrained(tmp)  # safetensors
+        tokenizer.save_pretrained(tmp)
+    print(f"wrote {args.out}: base model with {args.adapter} merged in")
+
+
+def parser(command: str) -> argparse.ArgumentParser:
+    if command == "export":
+        p = argparse.ArgumentParser(prog="python -m stages.summarize export", description=export.__doc__)
+        p.add_argument("--adapter", type=Path, default=modeling.LORA, help="adapter directory (default models/lora)")
+        p.add_argument("--out", type=Path, required=True, help="directory to write the merged model to")
+        return p
+    p = argparse.ArgumentParser(prog="python -m stages.summarize", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", nargs="?", help="text file holding one dialogue; - or nothing reads stdin")
+    p.add_argument("--model", default="lora", help="base, full, lora or a model/adapter directory (default lora)")
+    p.add_argument("--adapter", action="append", metavar="NAME=DIR",
+                   help="load this adapter onto the one base model (instead of --model); repeat to compare adapters")
+    p.add_argument("--jsonl", type=Path, help="batch mode: a JSONL file of {id, dialogue} rows")
+    p.add_argument("--out", type=Path, help="write JSONL rows {id, summary} here instead of stdout")
+    p.add_argument("--strict", action="store_true",
+                   help="stop on a dialogue longer than data.max_source_length instead of truncating it")
+    return p
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["export"]:
+        export(parser("export").parse_args(argv[1:]))
+    else:
+        summarize(parser("summarize").parse_args(argv))
+
+
+if __name__ == "__main__":
+    run(main, sys.argv[1:])

@@ -1,0 +1,157 @@
+"""The summarize CLI: same prompt and decoding as the pipeline, clear input errors, adapter switching, export."""
+import io
+import json
+import os
+import sys
+
+import pytest
+import torch
+import yaml
+
+from project import make_project
+from stages import data, generate, modeling, params, prepare, summarize, train_lora
+from stages.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_model, tiny_corpus):
+    """A prepared tiny project with two trained adapters, models/lora (r=2) and models/lora_r4 (r=4)."""
+    root = make_project(tmp_path_factory.mktemp("summarize") / "project", tiny_model, tiny_corpus)
+    here, threads = os.getcwd(), torch.get_num_threads()
+    os.chdir(root)
+    torch.set_num_threads(1)  # a 300k-parameter model: more threads only contend with parallel work
+    try:
+        prepare.main()
+        for rank in (4, 2):  # r=2 last, so it is the models/lora the pipeline's `lora` means
+            raw = yaml.safe_load((root / "params.yaml").read_text())
+            raw["lora"]["r"] = raw["lora"]["alpha"] = rank
+            raw["train_lora"].update(max_steps=30, logging_steps=10, eval_steps=0, save_steps=0)
+            (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+            train_lora.main()
+            if rank == 4:
+                (root / "models/lora").rename(root / "models/lora_r4")
+        yield root
+    finally:
+        os.chdir(here)
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def at(project, monkeypatch):
+    monkeypatch.chdir(project)
+    return project
+
+
+def dialogues():
+    """The distinct test dialogues and the prompt ids the pipeline built for them."""
+    split = data.load_prepared("test")
+    first = {}
+    for text, ids in zip(split["dialogue"], split["input_ids"]):
+        first.setdefault(text, ids)
+    return first
+
+
+def pipeline_summaries(which):
+    """What `generate@which` writes for each test dialogue."""
+    p = params.load()
+    model = generate.load(which, "fp32")
+    found = dialogues()
+    return dict(zip(found, generate.summarize(model, modeling.load_tokenizer(), list(found.values()), p.generate,
+                                              progress=False)))
+
+
+def test_batch_and_single_dialogue_match_the_pipeline(at, capsys, monkeypatch):
+    expected = pipeline_summaries("lora")
+    texts = list(expected)
+    p = params.load()
+    encoded = summarize.encode(modeling.load_tokenizer(), dict(enumerate(texts)), p.data, strict=True)
+    assert encoded == list(dialogues().values())  # the very prompt ids the pipeline trained and generated with
+    source = at / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": f"d{i}", "dialogue": t}) + "\n" for i, t in enumerate(texts)))
+    summarize.main(["--model", "lora", "--jsonl", str(source), "--out", str(at / "out.jsonl")])
+    rows = [json.loads(line) for line in (at / "out.jsonl").read_text().splitlines()]
+    assert rows == [{"id": f"d{i}", "summary": expected[t]} for i, t in enumerate(texts)]
+
+    (at / "one.txt").write_text(texts[0] + "\n")
+    summarize.main([str(at / "one.txt")])  # --model lora is the default
+    monkeypatch.setattr(sys, "stdin", io.StringIO(texts[1]))
+    summarize.main(["-"])
+    assert capsys.readouterr().out.splitlines() == [expected[texts[0]], expected[texts[1]]]
+
+
+def test_empty_and_overlong_dialogues(at, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("  \n"))
+    with pytest.raises(UserError, match="empty"):
+        summarize.main(["--model", "base"])
+    source = at / "bad.jsonl"
+    source.write_text(json.dumps({"id": "x", "dialogue": ""}) + "\n")
+    with pytest.raises(UserError, match="dialogue x is empty"):
+        summarize.main(["--model", "base", "--jsonl", str(source)])
+
+    p = params.load()
+    long_text = "\n".join([next(iter(dialogues()))] * 40)
+    tokens = len(modeling.load_tokenizer()(data.build_prompt(p.data.prompt, long_text))["input_ids"])
+    over = tokens - p.data.max_source_length
+    assert over > 0
+    (at / "long.txt").write_text(long_text)
+    capsys.readouterr()
+    summarize.main(["--model", "base", str(at / "long.txt")])
+    captured = capsys.readouterr()
+    assert f"{tokens} tokens with the prompt, {over} more than data.max_source_length" in captured.err
+    assert len(captured.out.splitlines()) == 1  # warned, then summarized the truncated dialogue
+    with pytest.raises(UserError, match=f"its last {over} tokens are cut"):
+        summarize.main(["--model", "base", "--strict", str(at / "long.txt")])
+
+
+def logits(model, inputs):
+    """Next-token scores for the first decoder step and a few more: the full signal behind greedy text."""
+    batch = modeling.load_tokenizer().pad({"input_ids": inputs}, return_tensors="pt")
+    labels = torch.zeros((len(inputs), 4), dtype=torch.long)
+    with torch.inference_mode():
+        return model(**batch, decoder_input_ids=labels).logits
+
+
+def test_adapters_switch_on_one_base(at, capsys):
+    texts = list(dialogues())
+    p = params.load()
+    tokenizer = modeling.load_tokenizer()
+    inputs = summarize.encode(tokenizer, dict(enumerate(texts)), p.data, strict=True)
+    alone = {name: summarize.load(path, "fp32") for name, path in (("r2", "models/lora"), ("r4", "models/lora_r4"))}
+    text = {name: generate.summarize(model, tokenizer, inputs, p.generate, progress=False)
+            for name, model in alone.items()}
+    scores = {name: logits(model, inputs) for name, model in alone.items()}
+    assert not torch.allclose(scores["r2"], scores["r4"], atol=1e-3), "two adapters should score differently"
+
+    model = summarize.load_adapters({"r2": at / "models/lora", "r4": at / "models/lora_r4"}, "fp32")
+    base = model.get_base_model()
+    weight = base.encoder.block[0].layer[0].SelfAttention.q.base_layer.weight
+    pointer = weight.data_ptr()
+    for name in ("r2", "r4", "r2"):
+        model.set_adapter(name)
+        torch.testing.assert_close(logits(model, inputs), scores[name], rtol=1e-4, atol=1e-4)
+        assert generate.summarize(model, tokenizer, inputs, p.generate, progress=False) == text[name]
+        assert model.get_base_model() is base and weight.data_ptr() == pointer  # never reloaded nor merged
+
+    (at / "one.txt").write_text(texts[0])
+    summarize.main(["--adapter", "r2=models/lora", "--adapter", "r4=models/lora_r4", str(at / "one.txt")])
+    assert capsys.readouterr().out.splitlines() == [f"[r2] {text['r2'][0]}", f"[r4] {text['r4'][0]}"]
+    with pytest.raises(UserError, match="NAME=DIR"):
+        summarize.main(["--adapter", "models/lora", str(at / "one.txt")])
+
+
+def test_exported_model_matches_its_adapter(at):
+    summarize.main(["export", "--adapter", "models/lora_r4", "--out", "models/merged_r4"])
+    names = sorted(path.name for path in (at / "models/merged_r4").iterdir())
+    assert "model.safetensors" in names and "config.json" in names and "adapter_config.json" not in names
+
+    p = params.load()
+    tokenizer = modeling.load_tokenizer()
+    inputs = list(dialogues().values())
+    adapter = summarize.load_adapters({"r4": at / "models/lora_r4"}, "fp32")  # unmerged: LoRA applied on the fly
+    merged = summarize.load("models/merged_r4", "fp32")
+    assert not hasattr(merged, "peft_config")
+    torch.testing.assert_close(logits(merged, inputs), logits(adapter, inputs), rtol=1e-4, atol=1e-4)
+    base = logits(summarize.load("base", "fp32"), inputs)
+    assert not torch.allclose(base, logits(merged, inputs), atol=1e-3), "the merge should change the model"
+    expected = generate.summarize(adapter, tokenizer, inputs, p.generate, progress=False)
+    assert generate.summarize(merged, tokenizer, inputs, p.generate, progress=False) == expected
