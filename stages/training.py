@@ -76,6 +76,20 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
     )
 
 
+def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision: str, callbacks=()) -> Seq2SeqTrainer:
+    """The trainer both stages use (and benchmarks/ measures): dynamic padding, length grouping, per params."""
+    return Seq2SeqTrainer(
+        model=model,
+        args=training_arguments(cfg, scratch, precision),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
+                                             pad_to_multiple_of=cfg.pad_to_multiple_of),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        callbacks=list(callbacks),
+    )
+
+
 def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     """Train `model` on data/prepared, write it with `save(model, tmp_dir)` to `out`, then the metrics."""
     set_seed(cfg.seed)
@@ -84,16 +98,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     eval_set = data.model_inputs(data.load_prepared("validation"))
     scratch = Path("models/.trainer") / stage
     logger = LiveLogger(Path("plots") / stage)
-    trainer = Seq2SeqTrainer(
-        model=model,
-        args=training_arguments(cfg, scratch, precision),
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
-                                             pad_to_multiple_of=cfg.pad_to_multiple_of),
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        callbacks=[logger],
-    )
+    trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision, [logger])
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=_last_checkpoint(scratch))
     wall = time.perf_counter() - started
