@@ -58,7 +58,6 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
         weight_decay=cfg.weight_decay,
-        optim="adamw_torch_fused",  # measured faster than foreach AdamW (benchmarks/train.py); explicit, not a default
         logging_steps=cfg.logging_steps,
         eval_strategy="steps" if evaluate_often else "no",
         eval_steps=cfg.eval_steps if evaluate_often else None,
