@@ -206,7 +206,7 @@ def plan(args) -> list[tuple[str, dict]]:
     for method in ("full", "lora"):
         runs += [("headline", {**base, "method": method, "recipe": "naive"}),
                  ("headline", {**base, "method": method})]
-    if args.quick:
+    if args.quick or args.headline:
         return runs
     runs += [("lever", {**base, "lever": name, **change}) for name, change in LEVERS.items()]
     for size in args.batch_sizes:
@@ -291,6 +291,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, help="default: params.yaml train_full.batch_size")
     parser.add_argument("--batch-sizes", type=int, nargs=3, default=(4, 8, 16))
     parser.add_argument("--shape", choices=sorted(common.SHAPES), help="default: flan-t5-small on CPU, -base on GPU")
+    parser.add_argument("--headline", action="store_true", help="only full and LoRA vs the notebook recipe")
     parser.add_argument("--naive-samples", type=int, help="dialogues the naive runs time (default: two batches)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch CPU threads for every run (1 is faster on a CPU that other work shares)")
@@ -340,7 +341,8 @@ def main(argv=None) -> None:
               f"{figures[method]['naive_samples_per_s']} samples/s = {figures[method]['speedup']}x")
     print(f"LoRA / full: peak memory {figures['lora_peak_memory_vs_full']}, "
           f"training state {figures['lora_training_state_vs_full']}")
-    common.write_result(args.out / f"train_{record['machine']['device']}{'_quick' if args.quick else ''}.json", record)
+    suffix = "_quick" if args.quick else "_headline" if args.headline else ""
+    common.write_result(args.out / f"train_{record['machine']['device']}{suffix}.json", record)
 
 
 if __name__ == "__main__":
