@@ -48,6 +48,11 @@ def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> 
     return outputs
 
 
+def distinct(input_ids) -> list[tuple]:
+    """Each distinct prompt once, in first-seen order: DialogSum repeats a test dialogue per reference."""
+    return list(dict.fromkeys(tuple(ids) for ids in input_ids))
+
+
 def main(which: str) -> None:
     p = params.load()
     if which not in data.MODELS:
@@ -57,11 +62,7 @@ def main(which: str) -> None:
     tokenizer = modeling.load_tokenizer()
     model = load(which, precision)
 
-    # DialogSum repeats each test dialogue once per reference: generate each distinct prompt once.
-    first = {}
-    for index, ids in enumerate(split["input_ids"]):
-        first.setdefault(tuple(ids), index)
-    unique = list(first)
+    unique = distinct(split["input_ids"])
     started = time.perf_counter()
     summaries = summarize(model, tokenizer, [list(ids) for ids in unique], p.generate)
     seconds = time.perf_counter() - started

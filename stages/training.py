@@ -111,6 +111,20 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
     )
 
 
+def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision: str, callbacks=()):
+    """The trainer both stages use (and benchmarks/ measures): dynamic padding, length grouping, per params."""
+    return checkpoints.ResumableTrainer(
+        model=model,
+        args=training_arguments(cfg, scratch, precision),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
+                                             pad_to_multiple_of=cfg.pad_to_multiple_of),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        callbacks=list(callbacks),
+    )
+
+
 def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     """Train `model` on data/prepared, write it with `save(model, tmp_dir)` to `out`, then the metrics."""
     set_seed(cfg.seed)
@@ -120,16 +134,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     scratch = Path("models/.trainer") / stage
     resume = checkpoints.resume_point(scratch, checkpoints.fingerprint(cfg, model))
     logger = LiveLogger(Path("plots") / stage)
-    trainer = checkpoints.ResumableTrainer(
-        model=model,
-        args=training_arguments(cfg, scratch, precision),
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
-                                             pad_to_multiple_of=cfg.pad_to_multiple_of),
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        callbacks=[logger],
-    )
+    trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision, [logger])
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started

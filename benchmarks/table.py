@@ -1,0 +1,51 @@
+"""The README's tables, from the latest results JSON: python benchmarks/table.py [cpu|cuda]"""
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def mib(n) -> str:
+    return f"{n / 2**20:,.0f}"
+
+
+def train_table(record: dict) -> list[str]:
+    lines = ["| group | configuration | batch | dialogues | samples/s | tokens/s | padding | peak memory (MiB) | load |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in record["runs"]:
+        name = run.get("lever") or f"{run['recipe']} {run['method']}"
+        if run["subset"] != "all":
+            name += f", {run['subset']} dialogues"
+        padding = "-" if run["padding_fraction"] is None else f"{run['padding_fraction']:.0%}"
+        lines.append(f"| {run['group']} | {name} | {run['batch_size']} | {run['samples']} | {run['samples_per_s']:.3f} "
+                     f"| {run['tokens_per_s']:,.0f} | {padding} | {mib(run['peak_memory_bytes'])} "
+                     f"| {run.get('load_average', ['-'])[0]} |")
+    return lines
+
+
+def generate_table(record: dict) -> list[str]:
+    lines = ["| path | batch | dialogues/s | test rows/s | seconds | load |", "|---|---|---|---|---|---|"]
+    for run in record["runs"]:
+        lines.append(f"| {run['path']} | {run['batch_size']} | {run['dialogues_per_s']:.3f} | {run['rows_per_s']:.3f} "
+                     f"| {run['seconds']:.1f} | {run['load_average'][0]} |")
+    return lines
+
+
+def main(device="cpu") -> None:
+    for name, table in (("train", train_table), ("generate", generate_table)):
+        path = RESULTS / f"{name}_{device}.json"
+        if not path.is_file():
+            print(f"({path.name}: not run yet)\n")
+            continue
+        record = json.loads(path.read_text())
+        machine = record["machine"]
+        print(f"{name}: {record['settings'].get('shape')} shape, {machine['device']} ({machine['gpu'] or machine['cpu']}, "
+              f"{machine['cpu_count']} cores), torch {machine['torch']}, transformers {machine['transformers']}, "
+              f"{record['started']}; load average {record['load_average_start']} -> {record['load_average_end']}\n")
+        print("\n".join(table(record)) + "\n")
+        print("figures: " + json.dumps(record["figures"]) + "\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
