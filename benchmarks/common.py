@@ -1,4 +1,5 @@
 """Shared by the benchmarks: model shapes, a DialogSum-trained tokenizer, data, the machine's record, results."""
+import argparse
 import hashlib
 import json
 import os
@@ -150,3 +151,16 @@ def _cell(value) -> str:
 
 def dumps(obj) -> str:
     return json.dumps(obj)
+
+
+def argument_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark takes; each program adds its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny model and data: checks that everything runs")
+    parser.add_argument("--data", type=Path, default=DATA, help="folder with DialogSum's JSONL files")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where the trained tokenizer is kept")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--shape", choices=sorted(SHAPES), help="default: flan-t5-small on CPU, -base on GPU")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch CPU threads (1 is faster on a CPU that other work shares)")
+    return parser

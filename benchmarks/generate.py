@@ -7,11 +7,9 @@ same work, every summary is forced to exactly max_new_tokens tokens (min_new_tok
     python benchmarks/generate.py            # a few minutes on 2 CPU cores
     python benchmarks/generate.py --quick    # tiny model, a handful of dialogues: a smoke test
 """
-import argparse
 import dataclasses
 import random
 import time
-from pathlib import Path
 
 import common
 from common import data, modeling, torch
@@ -54,17 +52,10 @@ def timed(function, *args) -> float:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny model and data: checks that everything runs")
-    parser.add_argument("--data", type=Path, default=common.DATA, help="folder with DialogSum's JSONL files")
-    parser.add_argument("--cache", type=Path, default=common.CACHE, help="where the trained tokenizer is kept")
-    parser.add_argument("--out", type=Path, default=common.RESULTS)
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--dialogues", type=int, help="distinct test dialogues (each has three test rows)")
     parser.add_argument("--max-new-tokens", type=int, help="default: params.yaml generate.max_new_tokens")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=(8, 16), help="besides params.yaml's")
-    parser.add_argument("--shape", choices=sorted(common.SHAPES), help="default: flan-t5-small on CPU, -base on GPU")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch CPU threads (1 is faster on a CPU that other work shares)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)

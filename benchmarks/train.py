@@ -282,19 +282,12 @@ def summarize(results: list[dict], args) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny model and data: checks that everything runs")
-    parser.add_argument("--data", type=Path, default=common.DATA, help="folder with DialogSum's JSONL files")
-    parser.add_argument("--cache", type=Path, default=common.CACHE, help="where the trained tokenizer is kept")
-    parser.add_argument("--out", type=Path, default=common.RESULTS)
+    parser = common.argument_parser(__doc__)
     parser.add_argument("--samples", type=int, help="dialogues each project run times (whole batches)")
     parser.add_argument("--batch-size", type=int, help="default: params.yaml train_full.batch_size")
     parser.add_argument("--batch-sizes", type=int, nargs=3, default=(4, 8, 16))
-    parser.add_argument("--shape", choices=sorted(common.SHAPES), help="default: flan-t5-small on CPU, -base on GPU")
     parser.add_argument("--headline", action="store_true", help="only full and LoRA vs the notebook recipe")
     parser.add_argument("--naive-samples", type=int, help="dialogues the naive runs time (default: two batches)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch CPU threads for every run (1 is faster on a CPU that other work shares)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
