@@ -73,7 +73,7 @@ def last_complete(scratch: Path) -> Path | None:
 def resume_point(scratch, stamp: dict) -> str | None:
     """The checkpoint to resume from, or None. Scratch written for other inputs is discarded first."""
     scratch = Path(scratch)
-    main = int(os.environ.get("RANK", "0")) == 0
+    main = modeling.is_main_process()
     stored = scratch / FINGERPRINT
     try:
         same = stored.read_text(encoding="utf-8") == _canonical(stamp)

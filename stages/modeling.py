@@ -1,4 +1,5 @@
 """Loading, snapshotting and measuring models: the base model, full fine-tunes and LoRA adapters."""
+import os
 import resource
 import sys
 from pathlib import Path
@@ -16,6 +17,16 @@ LORA = Path("models/lora")
 
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def world_size() -> int:
+    """Processes of this run: torchrun and accelerate launch set WORLD_SIZE; a plain python run is 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a distributed run (or the only process): the one that writes outputs."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def resolve_precision(setting: str) -> str:

@@ -1,6 +1,5 @@
 """Shared by train_full and train_lora: Seq2SeqTrainer with dynamic padding, DVCLive and measured cost."""
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -21,8 +20,7 @@ class LiveLogger(TrainerCallback):
 
         # Only the main process of a distributed run writes. Inside `dvc repro` the stage owns its
         # outputs: no dvc.yaml edits, no experiment of its own.
-        main = int(os.environ.get("RANK", "0")) == 0
-        self.live = Live(str(directory), dvcyaml=False, save_dvc_exp=False) if main else None
+        self.live = Live(str(directory), dvcyaml=False, save_dvc_exp=False) if modeling.is_main_process() else None
         self.logged = set()
 
     @staticmethod
@@ -69,14 +67,9 @@ def batch_plan(batch_size: int, accumulation: int, world_size: int) -> tuple[int
     return micro, per_process // micro
 
 
-def world_size() -> int:
-    """Processes of this run: torchrun and accelerate launch set WORLD_SIZE; a plain python run is 1."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments:
     evaluate_often = cfg.eval_steps > 0
-    micro, accumulation = batch_plan(cfg.batch_size, cfg.gradient_accumulation_steps, world_size())
+    micro, accumulation = batch_plan(cfg.batch_size, cfg.gradient_accumulation_steps, modeling.world_size())
     return Seq2SeqTrainingArguments(
         output_dir=str(scratch),
         learning_rate=cfg.learning_rate,
