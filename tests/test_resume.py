@@ -30,8 +30,15 @@ def tensors(folder):
     return {name: tensor for path in sorted(folder.glob("*.safetensors")) for name, tensor in load_file(path).items()}
 
 
+def without_timings(value):
+    """Metrics minus what the clock and the allocator decide, at any depth (efficiency.json nests per model)."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    return value
+
+
 def metrics(path) -> dict:
-    return {k: v for k, v in json.loads(path.read_text()).items() if k not in TIMINGS}
+    return without_timings(json.loads(path.read_text()))
 
 
 def curve(repo, stage, metric) -> list[tuple[str, str]]:
