@@ -31,11 +31,6 @@ def score(prediction: str, reference: str) -> dict[str, float]:
     return {key: scores[key].fmeasure for key in KEYS}
 
 
-def mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Plain mean in input order: the same inputs always give the same digits (no bootstrap jitter)."""
-    return {key: round(sum(r[key] for r in rows) / len(rows), DIGITS) for key in KEYS}
-
-
 def group_rows(dialogues: list[str]) -> list[list[int]]:
     """Row indices of each distinct dialogue, in order of first appearance."""
     groups: dict[str, list[int]] = {}
