@@ -60,7 +60,13 @@ def write_text(path, text: str) -> None:
 
 
 def write_json(path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: NaN and Infinity are not JSON, and a metric that is not a number must never look like one."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError:
+        raise UserError(f"refusing to write {path}: it would hold NaN or infinity instead of a number; the run "
+                        "that produced it went wrong (see the messages above).") from None
+    write_text(path, text + "\n")
 
 
 def write_jsonl(path, rows) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback,
                           set_seed)
 
-from . import checkpoints, data, loss, modeling
+from . import checkpoints, data, guard, loss, modeling
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -128,12 +128,14 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     scratch = Path("models/.trainer") / stage
     resume = checkpoints.resume_point(scratch, checkpoints.fingerprint(cfg, model))
     logger = LiveLogger(Path("plots") / stage)
-    trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision, [logger])
+    trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
+                            [guard.DivergenceGuard(stage), logger])
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     final_eval = trainer.evaluate()
 
+    guard.check_finite(stage, trainer.model)
     if trainer.is_world_process_zero():
         logger.live.end()
         with atomic_path(out) as tmp:
