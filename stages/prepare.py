@@ -31,9 +31,9 @@ def main() -> None:
         rows = data.subsample(rows, getattr(p.data, f"max_{split}_samples"), p.data.seed)
         splits[split] = data.tokenize(rows, tokenizer, p.data.prompt, p.data.max_source_length,
                                       p.data.max_target_length)
-        truncated = sum(n >= p.data.max_source_length for n in splits[split]["length"])
+        truncated = sum(n > 0 for n in splits[split]["over_length"])
         print(f"{split}: {len(rows)} rows, {len(set(r['dialogue'] for r in rows))} dialogues, "
-              f"{truncated} prompts truncated to {p.data.max_source_length} tokens")
+              f"{truncated} dialogues cut to fit {p.data.max_source_length} prompt tokens (instruction kept)")
     modeling.snapshot_base(p.model.name, p.model.revision)
     with atomic_path(data.PREPARED) as tmp:
         datasets.DatasetDict(splits).save_to_disk(str(tmp))

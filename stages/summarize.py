@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import data, generate, modeling, params
+from . import data, generate, modeling, params, prompts
 from .errors import UserError, run
 from .files import atomic_path, read_jsonl, write_jsonl
 
@@ -46,18 +46,17 @@ def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list
         if not isinstance(text, str) or not text.strip():
             raise UserError(f"dialogue {key} is empty: give the text of a conversation "
                             "(#Person1#: ... one turn per line, as in DialogSum).")
-    prompts = [data.build_prompt(cfg.prompt, text.strip()) for text in dialogues.values()]
-    full = tokenizer(prompts)["input_ids"]
-    for key, ids in zip(dialogues, full):
-        over = len(ids) - cfg.max_source_length
+    encoded = prompts.encode(tokenizer, cfg.prompt, [text.strip() for text in dialogues.values()],
+                             cfg.max_source_length)
+    for key, over in zip(dialogues, encoded.over):
         if over > 0:
-            message = (f"dialogue {key} is {len(ids)} tokens with the prompt, {over} more than "
-                       f"data.max_source_length ({cfg.max_source_length}): its last {over} tokens are cut, "
-                       "as in training and the pipeline.")
+            message = (f"dialogue {key} is {over} tokens longer than data.max_source_length "
+                       f"({cfg.max_source_length}) with the prompt: the end of the dialogue is cut (the "
+                       "instruction around it is kept), as in training and the pipeline.")
             if strict:
                 raise UserError(message + " Shorten it, or drop --strict to summarize the truncated text.")
             print(f"warning: {message}", file=sys.stderr)
-    return tokenizer(prompts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
+    return encoded.input_ids
 
 
 def read_dialogues(args) -> dict[str, str]:

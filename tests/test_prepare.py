@@ -43,8 +43,8 @@ def test_subsample_is_deterministic_and_keeps_every_reference(in_tmp, tiny_model
 
 
 def test_truncation_respects_max_lengths(in_tmp, tiny_model, tiny_corpus):
-    splits = run_prepare(in_tmp, tiny_model, tiny_corpus, max_source_length=20, max_target_length=5)
-    assert max(splits["train"]["length"]) == 20
+    splits = run_prepare(in_tmp, tiny_model, tiny_corpus, max_source_length=40, max_target_length=5)
+    assert max(splits["train"]["length"]) == 40
     assert max(len(x) for x in splits["train"]["labels"]) == 5
 
 
