@@ -27,7 +27,8 @@ def build(template: str, dialogue: str) -> str:
 
 def encode(tokenizer, template: str, dialogues: list[str], max_length: int) -> Encoded:
     """Token ids of each prompt, at most `max_length`; an over-long one loses the end of its dialogue."""
-    full = tokenizer([build(template, d) for d in dialogues])["input_ids"]
+    # verbose=False: transformers' "longer than the maximum" warning is about to be handled right here.
+    full = tokenizer([build(template, d) for d in dialogues], verbose=False)["input_ids"]
     ids, over = [], []
     for dialogue, tokens in zip(dialogues, full):
         excess = len(tokens) - max_length
@@ -38,12 +39,13 @@ def encode(tokenizer, template: str, dialogues: list[str], max_length: int) -> E
 
 def _cut(tokenizer, template: str, dialogue: str, max_length: int) -> list[int]:
     """The prompt with the dialogue cut at a token boundary so that the whole fits in max_length."""
-    offsets = tokenizer(dialogue, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    offsets = tokenizer(dialogue, add_special_tokens=False, return_offsets_mapping=True,
+                        verbose=False)["offset_mapping"]
     ends = [end for _, end in offsets]
     keep = len(ends)
     while True:
         text = dialogue[:ends[keep - 1]].rstrip() if keep > 0 else ""
-        tokens = tokenizer(build(template, text))["input_ids"]
+        tokens = tokenizer(build(template, text), verbose=False)["input_ids"]
         excess = len(tokens) - max_length
         if excess <= 0:
             return tokens

@@ -6,7 +6,7 @@ or JSONL file of its shape, a folder carrying MARKER) or --force is given; a pip
 CLI's target, and a folder never stands in for a file. Every check runs before any heavy work.
 """
 import json
-import os
+import tempfile
 from pathlib import Path
 
 from .errors import UserError
@@ -33,8 +33,11 @@ def writable(path: Path, option: str) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{option} {path}: {parent} is a file, so nothing can be written under it.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{option} {path}: {parent} is not writable by you; choose another path.")
+    try:  # a real file, not os.access: root passes that check on read-only and virtual file systems
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as error:
+        raise UserError(f"{option} {path}: cannot write in {parent} ({error.strerror or error}); choose another "
+                        "path.") from None
 
 
 def file(path, option: str, ours, force: bool) -> Path:

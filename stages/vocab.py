@@ -39,7 +39,7 @@ def unknown_share(tokenizer, texts: list[str]) -> float:
     unk = tokenizer.unk_token_id
     if unk is None or not texts:
         return 0.0
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     total = sum(len(row) for row in ids)
     return sum(row.count(unk) for row in ids) / total if total else 0.0
 
