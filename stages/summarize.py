@@ -50,9 +50,9 @@ def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list
                              cfg.max_source_length)
     for key, over in zip(dialogues, encoded.over):
         if over > 0:
-            message = (f"dialogue {key} is {over} tokens longer than data.max_source_length "
-                       f"({cfg.max_source_length}) with the prompt: the end of the dialogue is cut (the "
-                       "instruction around it is kept), as in training and the pipeline.")
+            message = (f"dialogue {key} is {cfg.max_source_length + over} tokens with the prompt, {over} more "
+                       f"than data.max_source_length ({cfg.max_source_length}): the end of the dialogue is cut "
+                       "(the instruction around it is kept), as in training and the pipeline.")
             if strict:
                 raise UserError(message + " Shorten it, or drop --strict to summarize the truncated text.")
             print(f"warning: {message}", file=sys.stderr)
