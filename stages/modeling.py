@@ -43,6 +43,9 @@ def resolve_precision(setting: str) -> str:
 
 def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
     local = Path(name).expanduser().is_dir()
+    if not local and revision is None:  # a folder the pipeline writes (models/base...), not a Hub id
+        raise UserError(f"{name} does not exist: run `dvc repro` (prepare writes models/base, train_full "
+                        f"models/full){pull_hint()}, or give a folder that holds a model.")
     try:
         if local:
             return loader.from_pretrained(str(Path(name).expanduser()), local_files_only=True, **kwargs)
@@ -99,6 +102,7 @@ def load_tokenizer(path=BASE, revision=None):
 
 def load_model(path=BASE, dtype=torch.float32):
     # use_safetensors: a checkpoint is never unpickled.
+    weights.check_folder(str(path))  # a folder of pickles only: say how to convert
     return _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
 
 

@@ -43,7 +43,9 @@ def load_adapters(named: dict[str, Path], precision: str):
 def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list[int]]:
     """Prompt token ids, cut at data.max_source_length as in training; say what a long dialogue lost."""
     for key, text in dialogues.items():
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):
+            raise UserError(f"dialogue {key} is {type(text).__name__}, not text: give it as a JSON string.")
+        if not text.strip():
             raise UserError(f"dialogue {key} is empty: give the text of a conversation "
                             "(#Person1#: ... one turn per line, as in DialogSum).")
     encoded = prompts.encode(tokenizer, cfg.prompt, [text.strip() for text in dialogues.values()],

@@ -17,12 +17,16 @@ PIPELINE = ("data/prepared", "data/predictions", "data/sources.json", "models/ba
 
 
 def _pipeline_output(path: Path) -> str | None:
+    """The pipeline output `path` is, lies in or holds; the project itself when it is the project root or
+    one of its parents (replacing it would delete the project)."""
     here = Path.cwd().resolve()
     target = path.resolve()
+    if target == here or target in here.parents:
+        return f"the project folder {here}"
     for out in PIPELINE:
         owned = here / out
-        if target == owned or owned in target.parents:
-            return out
+        if target == owned or owned in target.parents or target in owned.parents:
+            return f"the pipeline's output {out} (dvc.yaml), which only its stage writes"
     return None
 
 
@@ -45,8 +49,7 @@ def file(path, option: str, ours, force: bool) -> Path:
     path = Path(path)
     owner = _pipeline_output(path)
     if owner:
-        raise UserError(f"{option} {path}: that is the pipeline's output {owner} (dvc.yaml), which only its "
-                        "stage writes; give a path outside it.")
+        raise UserError(f"{option} {path} is or holds {owner}; it is never replaced here: give a path outside it.")
     if path.is_dir():
         raise UserError(f"{option} {path} is a directory; give a file path (it is never replaced by a file).")
     if path.exists() and path.stat().st_size and not force and not ours(path):
@@ -61,8 +64,8 @@ def folder(path, option: str, force: bool) -> Path:
     path = Path(path)
     owner = _pipeline_output(path)
     if owner:
-        raise UserError(f"{option} {path}: that is the pipeline's output {owner} (dvc.yaml), which only its "
-                        "stage writes; give a folder outside it, such as models/merged.")
+        raise UserError(f"{option} {path} is or holds {owner}; it is never replaced here: give a folder outside "
+                        "it, such as models/merged.")
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path} is a file; give a folder path (a file is never replaced by a folder).")
     if path.is_dir() and any(path.iterdir()) and not (path / MARKER).is_file() and not force:

@@ -24,7 +24,13 @@ REFUSE = 0.25
 def check_files(name: str) -> None:
     """A local model folder must hold real tokenizer files (a Hub id is resolved by transformers)."""
     folder = Path(name).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"model.name {name} is a file; point it at the model's folder (config.json, "
+                        "model.safetensors and the tokenizer files), or at a Hub id such as google/flan-t5-base.")
     if not folder.is_dir():
+        if name.startswith((".", "/", "~")):
+            raise UserError(f"model.name {name} is not a folder (no such directory); point it at the model's "
+                            "folder, or at a Hub id such as google/flan-t5-base.")
         return
     if any((folder / f).is_file() for f in TOKENIZER_FILES) or all((folder / f).is_file() for f in BPE_FILES):
         return

@@ -35,8 +35,8 @@ def explain(error: Exception, where: str, local: bool) -> UserError | None:
     from safetensors import SafetensorError
 
     if isinstance(error, SafetensorError):
-        return UserError(f"the weights in {where} are damaged ({str(error).splitlines()[0]}): the "
-                         "model.safetensors file is truncated or corrupt, often from an interrupted copy or "
+        return UserError(f"the weights in {where} are damaged ({str(error).splitlines()[0]}): its "
+                         ".safetensors file is truncated or corrupt, often from an interrupted copy or "
                          f"download. Write or download it again (`dvc repro` the stage that wrote it){pull_hint()}.")
     if "cannot be loaded with `safetensors`" in str(error):  # transformers' words for a pickle-only repo
         return only_pickles(where)

@@ -185,6 +185,13 @@ def test_a_truncated_safetensors_file_is_one_message(in_tmp, tiny_model, tiny_co
     assert "truncated or corrupt" in fails(capsys, modeling.load_model, folder)  # later stages' loader too
 
 
+def test_a_pickle_only_folder_is_refused_by_later_stages_too(tmp_path, tiny_model, capsys):
+    folder = model_folder(tmp_path, tiny_model, drop=("model.safetensors",))
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": Payload(tmp_path / "pwned")}))
+    assert "only safetensors weights are loaded" in fails(capsys, modeling.load_model, folder)
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_a_truncated_adapter_is_one_message(at, tmp_path, capsys):
     adapter = tmp_path / "adapter"
     shutil.copytree(at / "models/lora", adapter)
@@ -205,8 +212,11 @@ def test_export_never_deletes_a_folder_of_other_files(at, capsys):
 
 def test_export_never_overwrites_a_pipeline_output(at, capsys):
     before = listing(at / "models/base")
-    for out in ("models/base", "models/full", "models/lora", "data/prepared", "./models/../models/base"):
+    for out in ("models/base", "models/full", "models/lora", "data/prepared", "./models/../models/base", "models",
+                "models/base/sub"):
         assert "pipeline's output" in fails(capsys, summarize.main, ["export", "--out", out, "--force"])
+    for out in (".", "..", str(at)):  # --force on the project itself would delete it
+        assert "the project folder" in fails(capsys, summarize.main, ["export", "--out", out, "--force"])
     assert listing(at / "models/base") == before
 
 
