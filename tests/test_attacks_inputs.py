@@ -493,3 +493,23 @@ def test_dvc_pull_is_suggested_only_where_there_is_a_lock(in_tmp):
     with pytest.raises(UserError) as with_lock:
         data.load_prepared("test")
     assert "dvc pull" in str(with_lock.value)
+
+
+# ---- found by attacking the CLIs -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, message", [("config.json", "is a file; point it at the model's folder"),
+                                           ("./no-such-model", "is not a folder (no such directory)")])
+def test_model_name_that_is_not_a_folder(in_tmp, tiny_model, tiny_corpus, capsys, name, message):
+    prepare_with(in_tmp, tiny_model / name if name == "config.json" else name, tiny_corpus)
+    assert message in fails(capsys, prepare.main)
+    assert nothing_prepared(in_tmp)
+
+
+def test_a_missing_pipeline_model_is_not_looked_up_on_the_hub(in_tmp, capsys):
+    error = fails(capsys, modeling.load_tokenizer)
+    assert "models/base does not exist: run `dvc repro`" in error and "Hugging Face" not in error
+
+
+def test_a_dialogue_that_is_not_text(at, capsys):
+    (at / "in.jsonl").write_text('{"id": 1, "dialogue": 5}\n')
+    assert "dialogue 1 is int, not text" in fails(capsys, summarize.main, ["--model", "base", "--jsonl", "in.jsonl"])
