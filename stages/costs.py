@@ -4,7 +4,7 @@ import json
 import struct
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, pull_hint
 from .files import dir_size
 
 METRICS = Path("metrics")
@@ -18,7 +18,7 @@ def safetensors_parameters(folder) -> int:
     """Number of values stored in the *.safetensors files of a folder (tied weights are stored once)."""
     files = sorted(Path(folder).glob("*.safetensors"))
     if not files:
-        raise UserError(f"{folder} holds no .safetensors weights: run `dvc repro prepare` or `dvc pull` first.")
+        raise UserError(f"{folder} holds no .safetensors weights: run `dvc repro prepare`{pull_hint()} first.")
     total = 0
     for path in files:
         with path.open("rb") as handle:

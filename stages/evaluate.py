@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import costs, data, params, records, report, rouge, stats
+from . import costs, data, params, records, report, rouge, stats, targets
 from .errors import UserError, run
 from .files import write_json, write_text
 
@@ -66,6 +66,7 @@ def references_from(path, split: str) -> tuple[list[dict], str]:
 
 def score_file(predictions_path, references: list[dict], references_name: str) -> dict[str, rouge.PerDialogue]:
     predictions = records.read_predictions(predictions_path)
+    rouge.warn_unscorable([row["summary"] for row in references], references_name)
     return score(records.match(predictions, references, predictions_path, references_name), references)
 
 
@@ -122,6 +123,7 @@ def stage() -> None:
     references, name = references_from(None, p.generate.split)
     groups = rouge.group_rows([row["dialogue"] for row in references])
     counts = stats.resample_counts(len(groups), p.evaluate.resamples, p.evaluate.seed)
+    rouge.warn_unscorable([row["summary"] for row in references], name)
 
     texts, modes = {}, {}
     for model in data.MODELS:
@@ -158,6 +160,8 @@ def stage() -> None:
 
 def standalone(args) -> None:
     p = params.load()
+    if args.output:  # before scoring: an --output that cannot or must not be written stops the run now
+        targets.file(args.output, "--output", targets.json_with(rouge.MODES), args.force)
     references, name = references_from(args.references, p.generate.split)
     modes = score_file(args.predictions, references, name)
     counts = stats.resample_counts(len(next(iter(modes.values())).weights), p.evaluate.resamples, p.evaluate.seed)
@@ -182,13 +186,15 @@ def parser() -> argparse.ArgumentParser:
                      help="JSONL or CSV with columns id, dialogue, summary (DialogSum layout); default: the "
                           "evaluation split (generate.split) in data/prepared")
     cli.add_argument("--output", type=Path, help="also write the scores to this JSON file")
+    cli.add_argument("--force", action="store_true",
+                     help="replace --output even if it is a file this command did not write")
     return cli
 
 
 def main(argv=None) -> None:
     args = parser().parse_args(argv)
     if args.predictions is None:
-        if args.references or args.output:
+        if args.references or args.output or args.force:
             raise UserError("--references and --output go with --predictions FILE; without arguments "
                             "this runs the evaluate stage.")
         stage()

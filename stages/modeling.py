@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from .errors import ParamsError, UserError
+from . import weights
+from .errors import ParamsError, UserError, pull_hint
 from .files import atomic_path
 
 BASE = Path("models/base")
@@ -42,30 +43,43 @@ def resolve_precision(setting: str) -> str:
 
 def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
     local = Path(name).expanduser().is_dir()
+    if not local and revision is None:  # a folder the pipeline writes (models/base...), not a Hub id
+        raise UserError(f"{name} does not exist: run `dvc repro` (prepare writes models/base, train_full "
+                        f"models/full){pull_hint()}, or give a folder that holds a model.")
     try:
         if local:
             return loader.from_pretrained(str(Path(name).expanduser()), local_files_only=True, **kwargs)
         return loader.from_pretrained(name, revision=revision, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as error:
+    except Exception as error:  # noqa: BLE001 - narrowed just below
         where = f"the directory {name}" if local else f"{name!r} at revision {revision!r} from the Hugging Face Hub"
+        explained = weights.explain(error, where, local)  # pickles only, or damaged safetensors
+        if explained:
+            raise explained from None
+        if not isinstance(error, (OSError, ValueError, EnvironmentError)):
+            raise
         raise UserError(
             f"could not load a {loader.__name__.replace('Auto', '').lower()} from {where} "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
             "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
-            "model.safetensors and the tokenizer files, or run `dvc pull` to fetch models/base."
+            f"model.safetensors and the tokenizer files{pull_hint('to fetch models/base')}."
         ) from None
 
 
 def snapshot_base(name: str, revision: str, out=BASE) -> None:
     """Copy the base model and tokenizer into a DVC-tracked folder, so later stages never need the Hub."""
+    from . import vocab  # only prepare snapshots: other stages need not depend on it
+
+    vocab.check_files(name)
+    weights.check_folder(name)
     tokenizer = _from_pretrained(AutoTokenizer, name, revision)
-    model = _from_pretrained(AutoModelForSeq2SeqLM, name, revision)
+    model = _from_pretrained(AutoModelForSeq2SeqLM, name, revision, use_safetensors=True)  # never a pickle
     if not model.config.is_encoder_decoder:
         raise UserError(f"model.name {name!r} is not an encoder-decoder (seq2seq) model such as flan-t5.")
     check_tokenizer(name, tokenizer, model)
     with atomic_path(out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
+        vocab.stable_config(tmp)  # the same bytes online and offline
 
 
 def check_tokenizer(name: str, tokenizer, model) -> None:
@@ -88,6 +102,7 @@ def load_tokenizer(path=BASE, revision=None):
 
 def load_model(path=BASE, dtype=torch.float32):
     # use_safetensors: a checkpoint is never unpickled.
+    weights.check_folder(str(path))  # a folder of pickles only: say how to convert
     return _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
 
 
@@ -118,7 +133,7 @@ def load_adapter(model, path=LORA, name="default"):
 
     if not (Path(path) / "adapter_config.json").is_file():
         raise UserError(f"{path} holds no LoRA adapter (adapter_config.json): run `dvc repro train_lora` "
-                        "or `dvc pull` first, or point at an adapter directory.")
+                        f"first{pull_hint()}, or point at an adapter directory.")
     if not (Path(path) / "adapter_model.safetensors").is_file():
         # peft would fall back to adapter_model.bin, a pickle: only safetensors are loaded here.
         raise UserError(f"{path} has no adapter_model.safetensors; only safetensors weights are loaded (a .bin "
@@ -128,7 +143,12 @@ def load_adapter(model, path=LORA, name="default"):
             model.load_adapter(str(path), adapter_name=name, is_trainable=False)
             return model
         return PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
-    except (RuntimeError, ValueError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 - narrowed just below
+        explained = weights.explain(error, f"the adapter folder {path}", True)  # a damaged safetensors file
+        if explained:
+            raise explained from None
+        if not isinstance(error, (RuntimeError, ValueError, KeyError)):
+            raise
         raise UserError(f"the adapter in {path} does not fit this base model ({str(error).splitlines()[0]}); "
                         "was it trained on another base model?") from None
 

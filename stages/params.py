@@ -63,7 +63,7 @@ class DataParams:
 
     def check(self, key):
         _nonempty(key, self, "source", "revision")
-        fields = [name for _, name, _, _ in string.Formatter().parse(self.prompt) if name is not None]
+        fields = _prompt_fields(self.prompt)
         if fields != ["dialogue"]:
             raise ParamsError(
                 f"{key}.prompt",
@@ -290,3 +290,14 @@ def _precision(section, value):
         raise ParamsError(f"{section}.precision", "fp16 is not offered: T5 overflows to NaN in fp16; use bf16 or fp32.")
     if value not in PRECISIONS:
         raise ParamsError(f"{section}.precision", f"must be one of {', '.join(PRECISIONS)}, got {value!r}.")
+
+
+def _prompt_fields(prompt: str) -> list[str]:
+    """Each {field} of the template as written, with any !conversion or :format (only a plain {dialogue}
+    passes); a lone { or } is a field that can never be filled."""
+    try:
+        parsed = list(string.Formatter().parse(prompt))
+    except ValueError as error:  # "Single '{' encountered in format string"
+        return [f"unbalanced brace ({error})"]
+    return [name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            for _, name, spec, conversion in parsed if name is not None]

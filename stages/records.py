@@ -35,7 +35,7 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
     if not path.is_file():
         raise UserError(f"{path} does not exist or is not a file.")
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel starts its CSV with a BOM
             reader = csv.DictReader(handle)
             rows, start = [], 2  # line 1 is the header
             for row in reader:
