@@ -4,10 +4,10 @@ import shutil
 import time
 from pathlib import Path
 
-from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback,
+from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, guard, loss, modeling
+from . import checkpoints, data, guard, loss, modeling, progress
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -131,8 +131,19 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
                             [guard.DivergenceGuard(stage), logger])
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
+    if resume is not None:
+        trainer.cost.restore(resume)
+    trainer.cost.start()
+    if resume is not None and progress.finished(resume):
+        # Killed after its last checkpoint: that checkpoint is the result; training on would add a step.
+        print(f"{resume} is already at the last step: saving it without training further")
+        trainer._load_from_checkpoint(resume)
+        trainer.state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))
+        logger.on_train_begin(trainer.args, trainer.state, trainer.control)  # the curves, as a resume replays them
+    else:
+        trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
+    seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
 
     guard.check_finite(stage, trainer.model)
@@ -141,27 +152,29 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
         with atomic_path(out) as tmp:
             save(trainer.model, tmp)
         write_json(Path("metrics") / f"{stage}.json",
-                   _metrics(trainer, result, final_eval, wall, train_set, precision, out))
+                   _metrics(trainer, seconds, tokens, final_eval, wall, precision, out))
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> dict:
+def _metrics(trainer, runtime, tokens, final_eval, wall, precision, out) -> dict:
+    """Runtime and tokens are the whole run's, across resumes; samples are the optimizer steps' batches."""
     trainable, total = modeling.count_parameters(trainer.model)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     epochs = trainer.state.epoch or 0
-    tokens = (sum(train_set["length"]) + sum(len(x) for x in train_set["labels"])) * epochs
-    runtime = result.metrics["train_runtime"]
+    samples = trainer.state.global_step * trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps \
+        * trainer.args.world_size
     return {
         "train_runtime_s": round(runtime, 3),
         "train_wall_s": round(wall, 3),
-        "train_samples_per_s": round(result.metrics["train_samples_per_second"], 3),
+        "train_samples_per_s": round(samples / runtime, 3) if runtime else 0.0,
+        "train_tokens": tokens,
         "train_tokens_per_s": round(tokens / runtime, 1) if runtime else 0.0,
         "optimizer_steps": trainer.state.global_step,
         "processes": trainer.args.world_size,
         "per_device_batch": trainer.args.per_device_train_batch_size,
         "gradient_accumulation": trainer.args.gradient_accumulation_steps,
         "epochs": round(epochs, 4),
-        "train_loss_mean": round(checkpoints.mean_logged_loss(trainer.state.log_history) or result.training_loss, 6),
+        "train_loss_mean": round(checkpoints.mean_logged_loss(trainer.state.log_history), 6) if losses else None,
         "train_loss_final": round(losses[-1], 6) if losses else None,
         "eval_loss": round(final_eval["eval_loss"], 6),
         "trainable_params": trainable,
