@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, guard, loss, modeling, progress
+from . import checkpoints, data, guard, lock, loss, modeling, progress
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -126,6 +126,9 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     train_set = data.model_inputs(data.load_prepared("train"))
     eval_set = data.model_inputs(data.load_prepared("validation"))
     scratch = Path("models/.trainer") / stage
+    lock.stop_with_parent()
+    if modeling.is_main_process():
+        lock.hold(scratch)
     resume = checkpoints.resume_point(scratch, checkpoints.fingerprint(cfg, model))
     logger = LiveLogger(Path("plots") / stage)
     trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
@@ -154,6 +157,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
         write_json(Path("metrics") / f"{stage}.json",
                    _metrics(trainer, seconds, tokens, final_eval, wall, precision, out))
         shutil.rmtree(scratch, ignore_errors=True)
+        lock.release(scratch)
 
 
 def _metrics(trainer, runtime, tokens, final_eval, wall, precision, out) -> dict:
