@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback,
                           set_seed)
 
-from . import checkpoints, data, modeling
+from . import checkpoints, data, hardware, modeling
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -89,7 +89,7 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=precision == "bf16",
-        tf32=True if precision == "bf16" else None,
+        tf32=True if hardware.tf32(precision, modeling.device().type) else None,  # never on 7.x: it raises there
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         length_column_name="length",
         dataloader_num_workers=cfg.dataloader_workers,
@@ -132,13 +132,15 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     final_eval = trainer.evaluate()
+    # Every rank: the peak over processes is a collective. The device and precision decision, with why.
+    measured = {**modeling.peak_memory_bytes(), **hardware.decision(cfg.precision).record()}
 
     if trainer.is_world_process_zero():
         logger.live.end()
         with atomic_path(out) as tmp:
             save(trainer.model, tmp)
         write_json(Path("metrics") / f"{stage}.json",
-                   _metrics(trainer, result, final_eval, wall, train_set, precision, out))
+                   {**_metrics(trainer, result, final_eval, wall, train_set, precision, out), **measured})
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -167,5 +169,4 @@ def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> di
         "checkpoint_bytes": dir_size(out),
         "precision": precision,
         "device": modeling.device().type,
-        **modeling.peak_memory_bytes(),
     }
