@@ -50,3 +50,37 @@ def test_generate_benchmark_compares_batches_with_one_at_a_time(tiny_corpus, tmp
     # Each distinct test dialogue is generated once and serves its three reference rows.
     assert project["rows_served"] == 3 * project["dialogues"]
     assert record["figures"]["speedup"] > 0 and record["settings"]["forced_new_tokens"] > 0
+
+
+def test_flops_formulas_match_torchs_count():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops, common = program("flops"), program("common")
+    from stages import modeling, params
+
+    lora = params.load(BENCHMARKS.parent / "params.yaml").lora
+    batch, source, target, new = 3, 37, 11, 5
+    ids, labels = torch.randint(3, 500, (batch, source)), torch.randint(3, 500, (batch, target))
+    for method in ("full", "lora"):
+        model = common.make_model("tiny")
+        model = modeling.add_lora(model, lora) if method == "lora" else model
+        with FlopCounterMode(display=False) as counter:
+            model(input_ids=ids, labels=labels).loss.backward()
+        expected = flops.train_step(model.config, batch, source, target, lora if method == "lora" else None)
+        # exact for full fine-tuning; LoRA's first layers need fewer input gradients than the formula counts
+        assert abs(counter.get_total_flops() / expected - 1) <= (0 if method == "full" else 0.02), method
+    model = common.make_model("tiny").eval()
+    model.generation_config.min_new_tokens = new  # every sequence runs all steps, as the benchmark forces
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.generate(input_ids=ids, max_new_tokens=new, do_sample=False)
+    assert counter.get_total_flops() == flops.greedy_generation(model.config, batch, source, new)
+
+
+def test_matmul_peak_is_measured_per_dtype():
+    import torch
+
+    flops = program("flops")
+    peak = flops.matmul_peak(torch.bfloat16, size=128, seconds=0.05, repeats=2)
+    assert peak["dtype"] == "bfloat16" and len(peak["all_flops_per_s"]) == 2
+    assert peak["flops_per_s"] == max(peak["all_flops_per_s"]) > 0
