@@ -68,8 +68,9 @@ def test_flops_formulas_match_torchs_count():
         with FlopCounterMode(display=False) as counter:
             model(input_ids=ids, labels=labels).loss.backward()
         expected = flops.train_step(model.config, batch, source, target, lora if method == "lora" else None)
-        # exact for full fine-tuning; LoRA's first layers need fewer input gradients than the formula counts
-        assert abs(counter.get_total_flops() / expected - 1) <= (0 if method == "full" else 0.02), method
+        # Exact for full fine-tuning. LoRA: the first layers need fewer input gradients than the formula counts,
+        # 2.7% of this 2-layer model's FLOPs (under 1% of flan-t5-small's 8 layers).
+        assert abs(counter.get_total_flops() / expected - 1) <= (0 if method == "full" else 0.04), method
     model = common.make_model("tiny").eval()
     model.generation_config.min_new_tokens = new  # every sequence runs all steps, as the benchmark forces
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
