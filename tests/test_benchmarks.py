@@ -88,3 +88,21 @@ def test_matmul_peak_is_measured_per_dtype():
     peak = flops.matmul_peak(torch.bfloat16, size=128, seconds=0.05, repeats=2)
     assert peak["dtype"] == "bfloat16" and len(peak["all_flops_per_s"]) == 2
     assert peak["flops_per_s"] == max(peak["all_flops_per_s"]) > 0
+
+
+def test_precision_benchmark_compares_fp32_with_bf16(tiny_corpus, tmp_path):
+    from stages import hardware
+
+    record = quick("precision", tiny_corpus, tmp_path)
+    native, _ = hardware.native_bf16(hardware.detect())
+    precisions = {"fp32", "bf16"} if native else {"fp32"}
+    assert {r["precision"] for r in record["train_runs"]} == {r["precision"] for r in record["generate_runs"]} == precisions
+    assert set(record["matmul_peak"]) == {"fp32", "bf16"} and record["matmul_peak"]["bf16"]["flops_per_s"] > 0
+    for name in ("train_full", "train_lora", "generate"):
+        for precision in precisions:
+            figure = record["figures"][name][precision]
+            assert 0 < figure["mfu"]["median"] < 1.5  # a fraction of the measured peak (noise aside)
+        if native:
+            assert record["figures"][name]["bf16_speedup"] > 0
+    for run in record["train_runs"] + record["generate_runs"]:
+        assert len(run["load_average"]) == 3
