@@ -106,3 +106,5 @@ def test_precision_benchmark_compares_fp32_with_bf16(tiny_corpus, tmp_path):
             assert record["figures"][name]["bf16_speedup"] > 0
     for run in record["train_runs"] + record["generate_runs"]:
         assert len(run["load_average"]) == 3
+    rows = [line for line in program("table").precision_table(record) if line.startswith("| train full")]
+    assert [row.split(" | ")[1] for row in rows] == sorted(precisions, key=["fp32", "bf16"].index)
