@@ -31,6 +31,7 @@ class Capabilities:
     gpu: str | None = None
     mps: bool = False  # an Apple GPU that ran a first operation
     cpu_flags: frozenset[str] | None = None  # from /proc/cpuinfo; None: unknown (macOS, no such file)
+    onednn_bf16: bool = True  # this PyTorch build's CPU kernels (oneDNN) do bf16 matmuls
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ def native_bf16(caps: Capabilities) -> tuple[bool, str]:
     if caps.cpu_flags is None:
         return False, "the CPU's instruction set is unknown (no readable /proc/cpuinfo)"
     found = [flag for flag in CPU_BF16_FLAGS if flag in caps.cpu_flags]
+    if found and not caps.onednn_bf16:
+        return False, f"the CPU has {', '.join(found)}, but this PyTorch build's oneDNN has no bf16 kernels"
     if found:
         return True, f"the CPU multiplies bf16 natively ({', '.join(found)})"
     return False, f"the CPU has no native bf16 ({' or '.join(CPU_BF16_FLAGS)})"
@@ -132,7 +135,14 @@ def detect() -> Capabilities:
             gpu = torch.cuda.get_device_name(0)
         except (RuntimeError, AssertionError):  # a driver that lists GPUs it cannot open
             capability, gpu = None, None
-    return Capabilities(capability, gpu, capability is None and mps_works(), cpu_flags())
+    return Capabilities(capability, gpu, capability is None and mps_works(), cpu_flags(), onednn_bf16())
+
+
+def onednn_bf16() -> bool:
+    try:
+        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a private torch function: gone in some build or version
+        return False
 
 
 def decision(setting: str) -> Decision:

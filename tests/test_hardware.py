@@ -104,6 +104,13 @@ def test_cpu_flags_of_a_missing_or_unreadable_file(tmp_path):
                                                                          frozenset)
 
 
+def test_bf16_flags_without_torch_kernels_mean_fp32():
+    build = dataclasses.replace(ZEN4, onednn_bf16=False)
+    assert hardware.decide(build, "auto").precision == "fp32"
+    with pytest.raises(UserError, match="oneDNN"):
+        hardware.decide(build, "bf16")
+
+
 def test_arm_bf16_is_not_assumed_fast():
     # aarch64 cores report `bf16`; not measured here, so auto stays fp32 (explicit bf16 stays an error).
     graviton = hardware.Capabilities(cpu_flags=frozenset({"fp", "asimd", "bf16"}))
