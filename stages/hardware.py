@@ -5,9 +5,9 @@ project never runs on (T4, V100, A100, H100, Apple silicon, CPUs with and withou
 the only part that asks this machine. Rules:
 - CUDA first, then Apple's GPU (MPS), then the CPU.
 - bf16 only where the hardware multiplies it natively: NVIDIA compute capability >= 8.0 (on 7.x
-  torch.cuda.is_bf16_supported() is True, but emulated), x86 CPUs with amx_bf16 or avx512_bf16 (the
-  benchmarks measure training and greedy generation faster there). fp32 everywhere else, also on MPS;
-  fp16 never (T5 overflows to NaN).
+  torch.cuda.is_bf16_supported() is True, but emulated), x86 CPUs with amx_bf16 or avx512_bf16 whose torch
+  build has oneDNN's bf16 kernels (benchmarks/precision.py, flan-t5-small shape on avx512_bf16: training 1.5-1.8x,
+  greedy generation 1.3x faster than fp32). fp32 everywhere else, also on MPS; fp16 never (T5 overflows to NaN).
 - TF32 only with bf16 on CUDA (so only from 8.0, where it exists; asking for it on 7.x makes TrainingArguments
   raise). An explicit `fp32` means plain fp32 matmuls.
 bf16 means autocast in training (weights stay fp32) and bf16 weights in generation.
