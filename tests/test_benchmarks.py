@@ -108,3 +108,12 @@ def test_precision_benchmark_compares_fp32_with_bf16(tiny_corpus, tmp_path):
         assert len(run["load_average"]) == 3
     rows = [line for line in program("table").precision_table(record) if line.startswith("| train full")]
     assert [row.split(" | ")[1] for row in rows] == sorted(precisions, key=["fp32", "bf16"].index)
+
+
+def test_bf16_loss_benchmark_runs_three_curves(tiny_corpus, tmp_path):
+    record = quick("bf16_loss", tiny_corpus, tmp_path)
+    curves = record["curves"]
+    assert set(curves) == {"fp32", "bf16", "fp32_other_seed"} and len({len(c) for c in curves.values()}) == 1
+    assert curves["fp32"] != curves["fp32_other_seed"]  # other weights: the noise to compare with
+    assert record["figures"]["max_gap_bf16_vs_fp32"] == round(max(abs(a - b) for a, b in zip(curves["fp32"],
+                                                                               curves["bf16"])), 4)
