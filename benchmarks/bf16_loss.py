@@ -11,7 +11,7 @@ import dataclasses
 import tempfile
 
 import common
-from common import data, modeling, torch
+from common import data, torch
 
 
 def curve(args, precision: str, seed: int, train_set, tokenizer) -> list[float]:

@@ -16,7 +16,7 @@ import time
 import common
 import flops
 import train
-from common import data, modeling, torch
+from common import data, torch
 
 from stages import generate, hardware
 
