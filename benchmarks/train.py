@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import common
+import flops
 from common import data, modeling, torch
 
 # Each lever changes one thing in the project's default (full fine-tuning).
@@ -100,12 +101,13 @@ class CountingCollator:
     """Wraps the trainer's collator to count the token positions the model is fed, padding included."""
 
     def __init__(self, collate):
-        self.collate, self.source, self.target = collate, 0, 0
+        self.collate, self.source, self.target, self.shapes = collate, 0, 0, []
 
     def __call__(self, features):
         batch = self.collate(features)
         self.source += batch["input_ids"].numel()
         self.target += batch["labels"].numel()
+        self.shapes.append((*batch["input_ids"].shape, batch["labels"].shape[1]))  # (batch, source, target)
         return batch
 
 
@@ -119,8 +121,8 @@ def worker(setting: dict) -> dict:
     base = p.train_lora if setting["method"] == "lora" else p.train_full
     cfg = dataclasses.replace(base, batch_size=setting["batch_size"], epochs=1, max_steps=-1, eval_steps=0,
                               save_steps=0, logging_steps=10_000,
-                              **{k: setting[k] for k in ("group_by_length", "pad_to_multiple_of", "dataloader_workers")
-                                 if k in setting})
+                              **{k: setting[k] for k in ("group_by_length", "pad_to_multiple_of", "dataloader_workers",
+                                                         "precision") if k in setting})
     tokenizer = common.tokenizer_for(Path(setting["data"]), setting["vocab_size"], Path(setting["cache"]))
     torch.set_num_threads(setting["threads"])
     rows = pick_rows(common.load_rows(Path(setting["data"]))["train"], setting["subset"])
@@ -180,8 +182,24 @@ def worker(setting: dict) -> dict:
         "total_params": total,
         # Trainer's estimate, 6 x parameters x fed tokens: over the GPU's peak, the model FLOPs utilization.
         "flos_per_s": round(trainer.state.total_flos / seconds),
+        **model_flops(model.config, counter.shapes, clock, p.lora if setting["method"] == "lora" else None),
         **modeling.peak_memory_bytes(),
     }
+
+
+def model_flops(config, shapes, clock, lora) -> dict:
+    """Matmul FLOPs the batches asked for (benchmarks/flops.py), over the whole loop and over the steps after
+    the first (which also pays for kernel set-up): the steady rate is what MFU compares with the peak."""
+    per_batch = [flops.train_step(config, *shape, lora=lora) for shape in shapes]
+    figures = {"model_flops": sum(per_batch) or None, "model_flops_per_s": None, "steady_model_flops_per_s": None,
+               "steady_samples_per_s": None}
+    if per_batch:  # none when dataloader workers collated in other processes
+        figures["model_flops_per_s"] = round(sum(per_batch) / (clock.steps[-1] - clock.begin))
+    if len(per_batch) == len(clock.steps) > 1:  # one batch per optimizer step (no accumulation)
+        steady = clock.steps[-1] - clock.steps[0]
+        figures["steady_model_flops_per_s"] = round(sum(per_batch[1:]) / steady)
+        figures["steady_samples_per_s"] = round(sum(shape[0] for shape in shapes[1:]) / steady, 3)
+    return figures
 
 
 def run_fresh(setting: dict, timeout: int, fresh=True) -> dict:

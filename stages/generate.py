@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import data, modeling, params
+from . import data, hardware, modeling, params
 from .errors import UserError, run
 from .files import write_json, write_jsonl
 
@@ -75,8 +75,7 @@ def main(which: str) -> None:
         "generate_s": round(seconds, 3),
         "s_per_dialogue": round(seconds / len(unique), 5),
         "mean_summary_words": round(sum(len(s.split()) for s in summaries) / len(summaries), 3),
-        "precision": precision,
-        "device": modeling.device().type,
+        **hardware.decision(p.generate.precision).record(),
     })
 
 

@@ -63,7 +63,12 @@ def _memory(row: dict) -> str:
     if row.get("peak_memory_bytes") is None:
         return "—"
     kind = {"cuda_max_allocated": "GPU", "cpu_peak_rss": "CPU RSS"}.get(row.get("peak_memory_kind"), "")
-    return f"{_bytes(row['peak_memory_bytes'])} {kind}".strip()
+    text = f"{_bytes(row['peak_memory_bytes'])} {kind}".strip()
+    if row.get("peak_memory_reserved_bytes") is not None:
+        text += f" ({_bytes(row['peak_memory_reserved_bytes'])} reserved)"
+    if (row.get("peak_memory_ranks") or 1) > 1:
+        text += f", max of {row['peak_memory_ranks']} processes"
+    return text
 
 
 def _quote(text: str) -> str:
@@ -145,8 +150,9 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         *main_table(scores, costs), "",
         "## Measured cost", "",
         *cost_table(costs), "",
-        "Training time is the trainer's own runtime; peak memory is the GPU's max allocated by torch, or the "
-        "process's peak RSS on CPU. The stored size is what must be kept: the whole model for base and full, "
+        "Training time is the trainer's own runtime; peak memory is the GPU's max allocated by torch (and the "
+        "max its caching allocator reserved), or the process's peak RSS on CPU; the maximum over the processes "
+        "of a multi-process run. The stored size is what must be kept: the whole model for base and full, "
         "only the adapter for LoRA (which also needs the base model). Total params of LoRA include the adapter.",
         "",
         "## All scoring modes", "",

@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, guard, lock, loss, modeling, progress
+from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -89,7 +89,7 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=precision == "bf16",
-        tf32=True if precision == "bf16" else None,
+        tf32=True if hardware.tf32(precision, modeling.device().type) else None,  # never on 7.x: it raises there
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         length_column_name="length",
         dataloader_num_workers=cfg.dataloader_workers,
@@ -148,6 +148,8 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     wall = time.perf_counter() - started
     seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
+    # Every rank: the peak over processes is a collective. The device and precision decision, with why.
+    measured = {**modeling.peak_memory_bytes(), **hardware.decision(cfg.precision).record()}
 
     guard.check_finite(stage, trainer.model)
     if trainer.is_world_process_zero():
@@ -155,7 +157,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
         with atomic_path(out) as tmp:
             save(trainer.model, tmp)
         write_json(Path("metrics") / f"{stage}.json",
-                   _metrics(trainer, seconds, tokens, final_eval, wall, precision, out))
+                   {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured})
         shutil.rmtree(scratch, ignore_errors=True)
         lock.release(scratch)
 
@@ -187,5 +189,4 @@ def _metrics(trainer, runtime, tokens, final_eval, wall, precision, out) -> dict
         "checkpoint_bytes": dir_size(out),
         "precision": precision,
         "device": modeling.device().type,
-        **modeling.peak_memory_bytes(),
     }

@@ -190,3 +190,13 @@ def test_evaluate_params_are_validated(key, value):
     raw["evaluate"][key] = value
     with pytest.raises(ParamsError, match=f"evaluate.{key}"):
         params.parse(raw)
+
+
+def test_report_memory_says_reserved_and_over_how_many_processes():
+    from stages import report
+
+    assert report._memory({"peak_memory_bytes": 2_000_000, "peak_memory_kind": "cpu_peak_rss",
+                           "peak_memory_ranks": 1}) == "2.0 MB CPU RSS"
+    assert report._memory({"peak_memory_bytes": 3_000_000_000, "peak_memory_kind": "cuda_max_allocated",
+                           "peak_memory_reserved_bytes": 4_500_000_000, "peak_memory_ranks": 2}) == \
+        "3.0 GB GPU (4.5 GB reserved), max of 2 processes"

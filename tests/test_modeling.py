@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from stages import modeling
+from stages import hardware, modeling
 from stages.errors import ParamsError
 from stages.params import LoraParams
 
@@ -60,8 +60,12 @@ def test_missing_model_directory_says_what_to_do(tmp_path):
         modeling.load_model(tmp_path / "nowhere")
 
 
-def test_fp32_when_no_gpu():
-    if not torch.cuda.is_available():
-        assert modeling.resolve_precision("auto") == "fp32"
-        with pytest.raises(modeling.UserError, match="bfloat16"):
+def test_precision_is_the_hardware_decision():
+    native, _ = hardware.native_bf16(hardware.detect())
+    assert modeling.resolve_precision("auto") == ("bf16" if native else "fp32")
+    assert modeling.resolve_precision("fp32") == "fp32"
+    if native:
+        assert modeling.resolve_precision("bf16") == "bf16"
+    else:
+        with pytest.raises(modeling.UserError, match="precision bf16"):
             modeling.resolve_precision("bf16")

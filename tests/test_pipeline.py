@@ -50,6 +50,8 @@ def test_repro_writes_every_output(repo, tiny_corpus):
         assert [r["id"] for r in rows] == test_ids and all(isinstance(r["prediction"], str) for r in rows)
         generated = json.loads((repo / f"metrics/generate_{model}.json").read_text())
         assert generated["dialogues"] * 3 == len(rows)  # each test dialogue generated once, scored thrice
+        assert (generated["precision"], generated["tf32"]) == ("fp32", False)
+        assert generated["precision_reason"] == "fp32 asked for in params.yaml"  # tiny_params pins fp32
 
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
     assert set(rouge) >= {"base", "full", "lora"}
@@ -63,6 +65,8 @@ def test_repro_writes_every_output(repo, tiny_corpus):
         assert 0 < metrics["trainable_params"] <= metrics["total_params"]
         assert metrics["checkpoint_bytes"] > 0 and metrics["peak_memory_bytes"] > 0
         assert metrics["train_samples_per_s"] > 0 and metrics["eval_loss"] > 0
+        assert (metrics["precision"], metrics["tf32"], metrics["peak_memory_ranks"]) == ("fp32", False, 1)
+        assert metrics["precision_reason"] and metrics["peak_memory_kind"] == "cpu_peak_rss"
     full, lora = (json.loads((repo / f"metrics/{s}.json").read_text()) for s in ("train_full", "train_lora"))
     assert lora["trainable_params"] < full["trainable_params"] == full["total_params"]
 
