@@ -56,7 +56,7 @@ def test_only_lora_weights_are_trainable(tiny_model):
 
 
 def test_missing_model_directory_says_what_to_do(tmp_path):
-    with pytest.raises(modeling.UserError, match="dvc pull"):
+    with pytest.raises(modeling.UserError, match="does not exist: run `dvc repro`"):
         modeling.load_model(tmp_path / "nowhere")
 
 
