@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from . import data, modeling, params
 from .errors import UserError, run
-from .files import write_json, write_jsonl
+from .files import write_json, write_jsonl, wrote
 
 
 def load(which: str, precision: str):
@@ -78,6 +78,7 @@ def main(which: str) -> None:
         "precision": precision,
         "device": modeling.device().type,
     })
+    wrote(data.PREDICTIONS / f"{which}.jsonl", f"metrics/generate_{which}.json")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import datasets
 
 from . import data, modeling, params
 from .errors import ParamsError, run
-from .files import atomic_path
+from .files import atomic_path, wrote
 
 VERY_LARGE = 1_000_000  # tokenizers with no declared limit report ~1e30
 
@@ -37,6 +37,7 @@ def main() -> None:
     modeling.snapshot_base(p.model.name, p.model.revision)
     with atomic_path(data.PREPARED) as tmp:
         datasets.DatasetDict(splits).save_to_disk(str(tmp))
+    wrote(data.PREPARED, modeling.BASE)
 
 
 if __name__ == "__main__":
