@@ -127,6 +127,8 @@ def _command(words):
         words = words[1:]
     if words[:1] == ["dvc"] and len(words) > 1:
         return words
+    if words[:1] == ["python"] and len(words) > 1 and words[1].endswith(".py"):  # python benchmarks/train.py
+        return words[1:]
     if "-m" in words:  # python -m, torchrun ... -m, accelerate launch ... -m
         i = words.index("-m")
         if i + 1 < len(words) and words[i + 1].startswith("stages"):
@@ -146,11 +148,16 @@ class _Parsed(BaseException):
 
 
 def _check_stages_command(argv):
-    module = argv[1]
-    assert importlib.util.find_spec(module), f"no module {module}"
-    source = Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8")
-    if "parse_args" not in source:  # a DVC stage: takes no options (generate takes the model name)
-        assert not [a for a in argv[2:] if a.startswith("-")], f"{module} takes no options: {argv}"
+    """argv: ["-m", module, args...] or [script.py, args...]; the program parses args, then is stopped."""
+    if argv[0] == "-m":
+        module, args = argv[1], argv[2:]
+        assert importlib.util.find_spec(module), f"no module {module}"
+        path = Path(importlib.util.find_spec(module).origin)
+    else:
+        module, args, path = None, argv[1:], ROOT / argv[0]
+        assert path.is_file(), f"no script {argv[0]}"
+    if "parse_args" not in path.read_text(encoding="utf-8"):  # a DVC stage: no options (generate takes a name)
+        assert not [a for a in args if a.startswith("-")], f"{path.name} takes no options: {argv}"
         return
     original = argparse.ArgumentParser.parse_args
 
@@ -162,9 +169,13 @@ def _check_stages_command(argv):
     with mock.patch.object(argparse.ArgumentParser, "parse_args", parse), \
             mock.patch.object(argparse.ArgumentParser, "error", lambda self, message: errors.append(message) or
                               (_ for _ in ()).throw(_Parsed)), \
-            mock.patch.object(sys, "argv", [module, *argv[2:]]):
+            mock.patch.object(sys, "argv", [str(path), *args]), \
+            mock.patch.object(sys, "path", [str(path.parent), *sys.path]):
         try:
-            runpy.run_module(module, run_name="__main__", alter_sys=False)
+            if module:
+                runpy.run_module(module, run_name="__main__", alter_sys=False)
+            else:
+                runpy.run_path(str(path), run_name="__main__")
         except _Parsed:
             pass
     assert not errors, f"{' '.join(argv)}: {errors}"
@@ -200,4 +211,9 @@ def test_the_checker_catches_a_wrong_option_and_a_missing_module():
         _check_stages_command(["-m", "stages.no_such_module"])
     with pytest.raises(AssertionError):
         _check_stages_command(["-m", "stages.train_full", "--epochs", "3"])
+    with pytest.raises(AssertionError):
+        _check_stages_command(["benchmarks/train.py", "--no-such-option"])
+    with pytest.raises(AssertionError):
+        _check_stages_command(["benchmarks/no_such_script.py"])
+    _check_stages_command(["benchmarks/generate.py", "--quick", "--threads", "1"])
     _check_stages_command(["-m", "stages.summarize", "export", "--out", "x"])
