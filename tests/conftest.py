@@ -59,3 +59,31 @@ def trained_with_experiment(pipeline_run, lora_experiment) -> Path:
         run(["git", "remote", "add", "origin", str(origin)], repo)
         run(["git", "push", "-q", "origin", "main"], repo)
     return repo
+
+
+# Slower than ~20 s each, or needing real servers or several processes: `pytest -m "not slow"` leaves them out,
+# CI runs everything. Listed here rather than in each file so the list is in one place; a name that no longer
+# matches any test fails the session instead of silently leaving a slow test in the fast set.
+SLOW = (
+    "test_remote_s3.py",
+    "test_remote_ssh.py",
+    "test_remote_default.py",
+    "test_queue.py",
+    "test_resume.py",
+    "test_benchmarks.py",
+    "test_distributed.py::test_two_processes_train_like_one",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    matched = set()
+    for item in items:
+        name = item.nodeid.split("/")[-1]
+        for slow in SLOW:
+            if name == slow or name.startswith(slow + "::") or name.startswith(slow + "["):
+                item.add_marker(pytest.mark.slow)
+                matched.add(slow)
+    files = {item.nodeid.split("/")[-1].split("::")[0] for item in items}
+    missing = [s for s in SLOW if s not in matched and s.split("::")[0] in files]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py SLOW names tests that do not exist: {missing}")
