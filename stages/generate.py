@@ -36,7 +36,8 @@ def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> 
     """Greedy or beam summaries of tokenized prompts, longest first in batches (least padding)."""
     order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
     outputs = [""] * len(inputs)
-    with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=not progress) as bar:
+    # disable=None: a bar on a terminal, none in a log file (stages/logs.py)
+    with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=None if progress else True) as bar:
         for start in range(0, len(order), cfg.batch_size):
             chunk = order[start:start + cfg.batch_size]
             batch = tokenizer.pad({"input_ids": [inputs[i] for i in chunk]}, return_tensors="pt").to(model.device)

@@ -121,12 +121,13 @@ def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(re
 
 
 def test_outputs_are_links_into_the_cache_not_copies(repo):
-    """cache.type hardlink,symlink: `dvc repro` leaves each output linked (with reflink or copy listed, DVC
-    keeps them as second copies on ext4)."""
+    """cache.type hardlink,symlink: `dvc repro` leaves each output linked to the cache object (with reflink or
+    copy in the list, DVC keeps them as second copies on ext4)."""
     for path in ["models/base/model.safetensors", "models/full/model.safetensors",
                  "models/lora/adapter_model.safetensors", "data/predictions/full.jsonl"]:
         file = repo / path
-        assert file.is_symlink() or file.stat().st_nlink == 2, f"{path}: link count {file.stat().st_nlink}"
+        # 2: the workspace and the cache; more where clones sharing the cache checked the same file out
+        assert file.is_symlink() or file.stat().st_nlink >= 2, f"{path}: link count {file.stat().st_nlink}"
         if not file.is_symlink():
             cached = list((repo / ".dvc/cache/files/md5").rglob("*"))
             assert any(c.is_file() and os.path.samefile(c, file) for c in cached), path
