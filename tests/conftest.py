@@ -71,6 +71,7 @@ SLOW = (
     "test_queue.py",
     "test_resume.py",
     "test_benchmarks.py",
+    "test_stage_errors.py",  # a fresh `python -m stages.<stage>` per case: 15-30 s each of imports
     "test_distributed.py::test_two_processes_train_like_one",
 )
 
