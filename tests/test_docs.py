@@ -217,3 +217,23 @@ def test_the_checker_catches_a_wrong_option_and_a_missing_module():
         _check_stages_command(["benchmarks/no_such_script.py"])
     _check_stages_command(["benchmarks/generate.py", "--quick", "--threads", "1"])
     _check_stages_command(["-m", "stages.summarize", "export", "--out", "x"])
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def test_links_between_pages_point_at_files_and_headings_that_exist():
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"\w+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name}: link to missing {target}"
+            if anchor and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
+                assert anchor in {_slug(h) for h in headings}, f"{page.name}: no heading for #{anchor} in {path}"
