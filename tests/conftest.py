@@ -73,18 +73,21 @@ SLOW = (
     "test_benchmarks.py",
     "test_stage_errors.py",  # a fresh `python -m stages.<stage>` per case: 15-30 s each of imports
     "test_distributed.py::test_two_processes_train_like_one",
+    # each runs stages beyond the shared run (3 and 4 of them); the shared run itself stays in the fast set
+    "test_pipeline.py::test_lora_experiment_reruns_only_lora_stages",
+    "test_pipeline.py::test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge",
 )
 
 
 def pytest_collection_modifyitems(config, items):
     matched = set()
     for item in items:
-        name = item.nodeid.split("/")[-1]
+        name = f"{item.path.name}::{item.name}"  # not the nodeid: parameter ids may hold "/"
         for slow in SLOW:
-            if name == slow or name.startswith(slow + "::") or name.startswith(slow + "["):
+            if name.startswith(slow + "::") or name == slow or name.startswith(slow + "["):
                 item.add_marker(pytest.mark.slow)
                 matched.add(slow)
-    files = {item.nodeid.split("/")[-1].split("::")[0] for item in items}
+    files = {item.path.name for item in items}
     missing = [s for s in SLOW if s not in matched and s.split("::")[0] in files]
     if missing:
         raise pytest.UsageError(f"tests/conftest.py SLOW names tests that do not exist: {missing}")

@@ -8,6 +8,7 @@ import runpy
 import shlex
 import sys
 import typing
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -166,12 +167,13 @@ def _check_stages_command(argv):
         raise _Parsed
 
     errors = []
-    with mock.patch.object(argparse.ArgumentParser, "parse_args", parse), \
+    with warnings.catch_warnings(), mock.patch.object(argparse.ArgumentParser, "parse_args", parse), \
             mock.patch.object(argparse.ArgumentParser, "error", lambda self, message: errors.append(message) or
                               (_ for _ in ()).throw(_Parsed)), \
             mock.patch.object(sys, "argv", [str(path), *args]), \
             mock.patch.object(sys, "path", [str(path.parent), *sys.path]):
         try:
+            warnings.simplefilter("ignore", RuntimeWarning)  # runpy: "found in sys.modules": harmless here
             if module:
                 runpy.run_module(module, run_name="__main__", alter_sys=False)
             else:
