@@ -216,6 +216,15 @@ def _show(value, node) -> str:
     return ast.unparse(node) if value is None else repr(value)
 
 
+def ceilings() -> dict[str, tuple[float, str]]:
+    """field name -> (largest value allowed, why), from a CEILINGS table in params.py where there is one."""
+    found = {}
+    for name, value in (getattr(params_module, "CEILINGS", None) or {}).items():
+        limit, why = value if isinstance(value, tuple) else (value, "")
+        found[name] = (limit, why)
+    return found
+
+
 def type_name(hint) -> str:
     args = typing.get_args(hint)
     if type(None) in args:
@@ -245,7 +254,10 @@ def render(params_yaml: Path = Path("params.yaml")) -> str:
     raw = yaml.safe_load(text)
     comments = yaml_comments(text)
     hints = typing.get_type_hints(params_module.Params)
+    ceiling = ceilings()
     lines = [HEADER]
+    if "isfinite" in inspect.getsource(params_module):
+        lines += ["Numbers must be finite: `.inf` and `.nan`, which YAML allows, are refused for every key.", ""]
     for section in dataclasses.fields(params_module.Params):
         cls = hints[section.name]
         by_field = field_comments(cls)
@@ -261,9 +273,16 @@ def render(params_yaml: Path = Path("params.yaml")) -> str:
                 (comments[(s, field.name)] for s in siblings if (s, field.name) in comments), "")
             meaning = meaning or by_field.get(field.name, "")  # params.yaml's comment first: users read it
             default = raw.get(section.name, {}).get(field.name)
-            lines.append("| " + " | ".join(_cell(c) for c in [
+            rule = list(rules.get(field.name, []))
+            if field.name in ceiling:
+                limit, why = ceiling[field.name]
+                shown = f"{int(limit):,}" if float(limit).is_integer() else f"{limit:g}"
+                rule.append(f"<= {shown}")
+                if why:
+                    meaning = f"{meaning} (at most {shown}: {why})" if meaning else f"at most {shown}: {why}"
+            lines.append("| " + " | ".join(_cell(c.strip()) for c in [
                 f"`{section.name}.{field.name}`", type_name(field_hints[field.name]), show_default(default),
-                "; ".join(rules.get(field.name, [])) or "any", meaning]) + " |")
+                "; ".join(rule) or "any", meaning]) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -64,6 +64,16 @@ def test_bounds_of_checks_the_generator_has_never_seen():
     assert params_doc.field_comments(Future) == {"rate": "how fast"}
 
 
+def test_a_ceilings_table_in_params_shows_as_upper_bounds(monkeypatch):
+    """params.py may hold a declarative CEILINGS table (key name -> (largest value, why)) beside check()."""
+    monkeypatch.setattr(params, "CEILINGS", {"r": (1024, "wider than the model"), "learning_rate": 1.0},
+                        raising=False)
+    rows = {line.split("|")[1].strip(" `"): line for line in params_doc.render(ROOT / "params.yaml").splitlines()
+            if line.startswith("| `")}
+    assert "> 0; <= 1,024" in rows["lora.r"] and "at most 1,024: wider than the model" in rows["lora.r"]
+    assert "<= 1 |" in rows["train_lora.learning_rate"]
+
+
 def test_check_mode_reports_a_stale_page(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     stale = tmp_path / "params.md"
