@@ -1,5 +1,6 @@
 """params.yaml, validated into typed objects: a bad key stops a stage before any heavy work."""
 import dataclasses
+import math
 import string
 import types
 import typing
@@ -12,6 +13,30 @@ from .errors import ParamsError, UserError
 
 PRECISIONS = ("auto", "bf16", "fp32")
 MAX_SEED = 2**32 - 1  # numpy's limit: set_seed() fails deep inside the Trainer beyond it
+
+# Ceilings no real run needs to pass, by key name in any section: each stops a typo (an extra zero, 1e9) from
+# diverging or running for hours before anyone notices. key -> (largest value allowed, why).
+CEILINGS = {
+    "learning_rate": (1.0, "Adam moves each weight by about the learning rate per step; T5 fine-tunes use 1e-5 "
+                           "(full) to 1e-2 (LoRA), and beyond 1 every step rewrites the weights"),
+    "epochs": (100, "DialogSum fine-tunes converge within a few epochs"),
+    "max_steps": (10_000_000, "ten million optimizer steps is months on one GPU"),
+    "batch_size": (4096, "more examples than fit in any GPU's memory at once"),
+    "eval_batch_size": (4096, "more examples than fit in any GPU's memory at once"),
+    "gradient_accumulation_steps": (1024, "an effective batch beyond a million examples is the whole corpus many times"),
+    "logging_steps": (10_000_000, "as max_steps"),
+    "eval_steps": (10_000_000, "as max_steps"),
+    "save_steps": (10_000_000, "as max_steps"),
+    "dataloader_workers": (64, "more worker processes than cores only adds memory"),
+    "pad_to_multiple_of": (512, "tensor cores want multiples of 8 to 64"),
+    "max_source_length": (4096, "flan-t5 was trained on 512 input tokens; DialogSum dialogues fit in 1024"),
+    "max_target_length": (1024, "DialogSum summaries are under 200 tokens"),
+    "max_new_tokens": (1024, "DialogSum summaries are under 200 tokens; a runaway limit costs minutes per batch"),
+    "num_beams": (32, "summarization uses 1 to 8 beams; each beam multiplies decoding time and memory"),
+    "r": (1024, "the rank of a LoRA update beyond flan-t5-base's 768-wide layers adds nothing"),
+    "alpha": (4096, "scaling alpha/r beyond a few dozen is a learning rate typo"),
+    "resamples": (1_000_000, "intervals are stable to 3 digits at 10,000; a million already takes minutes"),
+}
 
 
 @dataclass(frozen=True)
@@ -158,8 +183,18 @@ def load(path="params.yaml") -> Params:
 def parse(raw: dict) -> Params:
     params = _build(Params, raw, "")
     for section in dataclasses.fields(Params):
-        getattr(params, section.name).check(section.name)
+        values = getattr(params, section.name)
+        values.check(section.name)
+        _ceilings(section.name, values)
     return params
+
+
+def _ceilings(section, obj):
+    for name, (ceiling, why) in CEILINGS.items():
+        value = getattr(obj, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > ceiling:
+            raise ParamsError(f"{section}.{name}", f"{value!r} is beyond the ceiling of {ceiling:g} ({why}); "
+                                                   "this is most likely a typo.")
 
 
 def _build(cls, raw, prefix):
@@ -202,13 +237,18 @@ def _coerce(key, kind, value):
             return value
     elif kind is float:
         # YAML 1.1 reads 1e-3 as a string; accept it as the number the user meant.
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):  # .inf and .nan are valid YAML, never a valid setting
+                raise ParamsError(key, f"must be a finite number, got {value!r}.")
+            return number
     elif kind is str:
         if isinstance(value, str):
             return value
