@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import costs, data, params, records, report, rouge, stats, targets
 from .errors import UserError, run
-from .files import write_json, write_text
+from .files import write_json, write_text, wrote
 
 PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
 LOSS_LOGS = {"full": Path("plots/train_full/plots/metrics"), "lora": Path("plots/train_lora/plots/metrics")}
@@ -198,6 +198,7 @@ def main(argv=None) -> None:
             raise UserError("--references and --output go with --predictions FILE; without arguments "
                             "this runs the evaluate stage.")
         stage()
+        wrote("metrics/report.md", "metrics/rouge.json", "metrics/rouge_paired.json", "metrics/efficiency.json", "plots/*.png")
     else:
         standalone(args)
 

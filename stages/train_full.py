@@ -1,6 +1,7 @@
 """Stage train_full: fine-tune every weight of the base model; writes models/full."""
 from . import modeling, params, training
 from .errors import run
+from .files import wrote
 
 
 def main() -> None:
@@ -13,6 +14,7 @@ def main() -> None:
         tokenizer.save_pretrained(directory)
 
     training.train("train_full", p.train_full, model, tokenizer, modeling.FULL, save)
+    wrote(modeling.FULL, "metrics/train_full.json", "plots/train_full")
 
 
 if __name__ == "__main__":

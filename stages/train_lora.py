@@ -3,6 +3,7 @@ from transformers import set_seed
 
 from . import modeling, params, training
 from .errors import run
+from .files import wrote
 
 
 def main() -> None:
@@ -16,6 +17,7 @@ def main() -> None:
         model.save_pretrained(directory)  # adapter weights and config only, safetensors
 
     training.train("train_lora", p.train_lora, model, tokenizer, modeling.LORA, save)
+    wrote(modeling.LORA, "metrics/train_lora.json", "plots/train_lora")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""End to end: the real dvc CLI runs the whole pipeline on the tiny model in a temp git repo."""
+"""End to end: the real dvc CLI runs the whole pipeline on the tiny model in a temp git repo.
+
+The run itself is the session's shared one (`pipeline_run` in conftest.py); tests that change the repo work in
+a clone that shares its DVC cache, so the shared run stays as committed."""
 import json
+import os
 import re
 
 import pytest
 import yaml
 
-from project import make_project, run
+from project import run
+from remotes import EXPERIMENT
 
 STAGES = {"prepare", "train_full", "train_lora", "generate@base", "generate@full", "generate@lora", "evaluate"}
 ROUGE = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -25,13 +30,17 @@ def rouge_values(metrics: dict):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, tiny_model, tiny_corpus):
-    repo = make_project(tmp_path_factory.mktemp("e2e") / "project", tiny_model, tiny_corpus)
-    first = run(["dvc", "repro"], repo)
-    assert ran(first.stdout) == STAGES
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "first run"], repo)
-    return repo
+def repo(pipeline_run):
+    assert ran(pipeline_run.repro.stdout) == STAGES
+    return pipeline_run.repo
+
+
+def clone_of(repo, dest):
+    """A git clone of `repo` that shares its DVC cache, with the outputs checked out (links: no copies)."""
+    run(["git", "clone", "-q", str(repo), str(dest)], dest.parent)
+    run(["dvc", "config", "--local", "cache.dir", str(repo / ".dvc" / "cache")], dest)
+    run(["dvc", "checkout", "-q"], dest)
+    return dest
 
 
 def test_repro_writes_every_output(repo, tiny_corpus):
@@ -77,13 +86,12 @@ def test_second_repro_runs_nothing(repo):
     assert "up to date" in run(["dvc", "status"], repo).stdout
 
 
-def test_lora_experiment_reruns_only_lora_stages(repo):
-    exp = run(["dvc", "exp", "run", "-S", "lora.r=4", "-n", "rank4"], repo)
-    assert ran(exp.stdout) == {"train_lora", "generate@lora", "evaluate"}
+def test_lora_experiment_reruns_only_lora_stages(repo, lora_experiment):
+    assert ran(lora_experiment.stdout) == {"train_lora", "generate@lora", "evaluate"}
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     text = json.dumps(shown)
-    assert '"rank4"' in text
-    experiment = _find_experiment(shown, "rank4")
+    assert f'"{EXPERIMENT}"' in text
+    experiment = _find_experiment(shown, EXPERIMENT)
     params = experiment["data"]["params"]["params.yaml"]["data"]
     assert params["lora"]["r"] == 4
     metrics = experiment["data"]["metrics"]
@@ -99,7 +107,9 @@ def _find_experiment(shown: list, name: str) -> dict:
     raise AssertionError(f"experiment {name} not in dvc exp show --json")
 
 
-def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(repo):
+def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(repo, tmp_path):
+    repo = clone_of(repo, tmp_path / "clone")
+    assert "up to date" in run(["dvc", "status"], repo).stdout
     run(["git", "checkout", "-q", "-b", "short-summaries"], repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["generate"]["max_new_tokens"] = 3
@@ -112,4 +122,28 @@ def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(re
     changed = json.loads(diff)
     assert any(key.startswith("full.") and key.split(".")[-1] in ROUGE
                for key in changed.get("metrics/rouge.json", {})), diff
-    run(["git", "checkout", "-q", "main"], repo)
+
+
+def test_outputs_are_links_into_the_cache_not_copies(repo):
+    """cache.type hardlink,symlink: `dvc repro` leaves each output linked to the cache object (with reflink or
+    copy in the list, DVC keeps them as second copies on ext4)."""
+    for path in ["models/base/model.safetensors", "models/full/model.safetensors",
+                 "models/lora/adapter_model.safetensors", "data/predictions/full.jsonl"]:
+        file = repo / path
+        # 2: the workspace and the cache; more where clones sharing the cache checked the same file out
+        assert file.is_symlink() or file.stat().st_nlink >= 2, f"{path}: link count {file.stat().st_nlink}"
+        if not file.is_symlink():
+            cached = list((repo / ".dvc/cache/files/md5").rglob("*"))
+            assert any(c.is_file() and os.path.samefile(c, file) for c in cached), path
+    assert (repo / "models/full/model.safetensors").stat().st_mode & 0o222 == 0, "DVC makes linked outputs read-only"
+
+
+def test_each_stage_ends_by_saying_what_it_wrote_and_logs_hold_no_noise(pipeline_run):
+    out, err = pipeline_run.repro.stdout, pipeline_run.repro.stderr
+    for stage in STAGES:
+        section = out.split(f"Running stage '{stage}'", 1)[1].split("Running stage", 1)[0]
+        written = [line for line in section.splitlines() if line.startswith("wrote ")]
+        assert len(written) == 1, section
+    assert "wrote models/full (" in out and "wrote data/predictions/lora.jsonl (" in out
+    for noise in ("0%|", "it/s]", "is_gradient_checkpointing", "so we will NOT tie them", "mtime may not be"):
+        assert noise not in err and noise not in out, noise
