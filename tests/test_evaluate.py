@@ -66,7 +66,7 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     fake_project(in_tmp, tiny_corpus)
     evaluate.main([])
 
-    scores = json.loads(Path("metrics/rouge.json").read_text())
+    scores = json.loads(Path("metrics/rouge_detail.json").read_text())
     assert list(scores) == list(MODELS)
     for model in MODELS:
         assert list(scores[model]) == list(rouge.MODES)
@@ -86,9 +86,17 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert 0 < gap["rouge1_low"] <= gap["rouge1_diff"] <= gap["rouge1_high"]
     assert gap["rouge1_p"] == 2 / 64  # 6 dialogues, all better: exactly 2 of the 64 sign flips are as extreme
 
-    costs = json.loads(Path("metrics/efficiency.json").read_text())
+    costs = json.loads(Path("metrics/efficiency_detail.json").read_text())
     assert costs["base"]["total_params"] == 30 * 20 + 20 and costs["base"]["trainable_params"] == 0
     assert costs["lora"]["stored_bytes"] == 160 and costs["full"]["train_runtime_s"] == 12.5
+
+    # the metrics DVC lists: primary-mode ROUGE and a few costs, nothing else
+    headline = json.loads(Path("metrics/rouge.json").read_text())
+    assert headline == {model: {key: scores[model]["mean_ref"][key] for key in rouge.KEYS} for model in MODELS}
+    cost_headline = json.loads(Path("metrics/efficiency.json").read_text())
+    assert cost_headline["lora"] == {"trainable_params": 40, "stored_bytes": 160, "train_runtime_s": 12.5,
+                                     "peak_memory_bytes": 2_000_000, "s_per_dialogue": 0.01}
+    assert set(cost_headline["base"]) == {"trainable_params", "stored_bytes", "s_per_dialogue"}
 
     text = Path("metrics/report.md").read_text()
     lora = scores["lora"]["mean_ref"]
@@ -99,9 +107,16 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert "full − lora" in text
 
     shares = list(csv.DictReader(Path("plots/lengths.csv").open()))
-    assert list(shares[0]) == ["words", "reference", *MODELS]
-    assert sum(float(r["base"]) for r in shares) == pytest.approx(1.0)
-    assert {r["label"] for r in csv.DictReader(Path("plots/rouge.csv").open())} >= {"lora mean_ref rouge1"}
+    assert list(shares[0]) == ["source", "words", "share"]
+    assert [s for s in dict.fromkeys(r["source"] for r in shares)] == ["reference", *MODELS]
+    assert sum(float(r["share"]) for r in shares if r["source"] == "base") == pytest.approx(1.0)
+    bars = list(csv.DictReader(Path("plots/rouge.csv").open()))  # the primary mode only, for the bar chart
+    assert [(r["model"], r["metric"]) for r in bars][:2] == [("base", "ROUGE-1"), ("base", "ROUGE-2")]
+    lora_r1 = next(r for r in bars if r["model"] == "lora" and r["metric"] == "ROUGE-1")
+    assert float(lora_r1["score"]) == lora["rouge1"] and float(lora_r1["low"]) == lora["rouge1_low"]
+    losses = list(csv.DictReader(Path("plots/loss.csv").open()))
+    assert {(r["model"], r["split"]) for r in losses} == {(m, s) for m in ("full", "lora") for s in ("train", "eval")}
+    assert "test_5" in Path("metrics/summaries.html").read_text()
     for png in ("rouge", "loss", "lengths"):
         assert Path(f"plots/{png}.png").read_bytes()[:4] == b"\x89PNG"
 
