@@ -113,6 +113,13 @@ def match(predictions: dict[str, tuple[int, str]], references: list[dict], predi
         per_dialogue = match_dialogues(predictions, references, predictions_path, references_name)
         if per_dialogue is not None:
             return per_dialogue
+    else:
+        named = {key for _, keys in dialogue_keys(references) for key in keys} - row_ids
+        for key, (line, _) in predictions.items():
+            if key in named:
+                raise UserError(f"{predictions_path}, line {line}: {_short(key)} names a whole dialogue, but other "
+                                "lines name reference rows; give one prediction per reference row or one per "
+                                "dialogue, not both.")
     wanted = {row["id"] for row in references}
     for key, (line, _) in predictions.items():
         if key not in wanted:

@@ -205,3 +205,51 @@ def test_evaluate_params_are_validated(key, value):
     raw["evaluate"][key] = value
     with pytest.raises(ParamsError, match=f"evaluate.{key}"):
         params.parse(raw)
+
+
+def test_scorer_takes_one_prediction_per_dialogue_by_id_or_text(in_tmp, tiny_corpus):
+    small_params(in_tmp)
+    test = corpus_test_rows(tiny_corpus)
+    references = str(tiny_corpus / "test.jsonl")
+    per_row = predictions_of(test)
+    write_jsonl(in_tmp / "rows.jsonl", per_row)
+    # the same prediction for every row of a dialogue, given once: by dialogue id, and by dialogue text
+    first = {}
+    for row, prediction in zip(test, per_row):
+        first.setdefault(row["dialogue"], (row["id"].rsplit("_", 1)[0], prediction["prediction"]))
+    same = [{"id": r["id"], "prediction": first[r["dialogue"]][1]} for r in test]
+    write_jsonl(in_tmp / "same.jsonl", same)
+    write_jsonl(in_tmp / "ids.jsonl", [{"id": i, "prediction": p} for i, p in first.values()])
+    write_csv(in_tmp / "texts.csv", [{"dialogue": d, "prediction": p} for d, (_, p) in first.items()])
+    outputs = {}
+    for name in ("same.jsonl", "ids.jsonl", "texts.csv"):
+        evaluate.main(["--predictions", name, "--references", references, "--output", f"{name}.json"])
+        outputs[name] = json.loads((in_tmp / f"{name}.json").read_text())
+    assert outputs["ids.jsonl"] == outputs["same.jsonl"] == outputs["texts.csv"]
+    assert 0 < outputs["ids.jsonl"]["mean_ref"]["rouge1"] < 1
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"id": "test_0", "prediction": "a"}'], r"no prediction for 5 of 6 dialogue\(s\), first 'test_1'"),
+    (['{"id": "test_0", "prediction": "a"}', '{"id": "test_9", "prediction": "b"}'],
+     r"line 2: id 'test_9' names no dialogue"),
+    (['{"id": "test_0", "prediction": "a"}', '{"id": "test_0_1", "prediction": "b"}'],
+     r"line 1: id 'test_0' names a whole dialogue, but other lines name reference rows"),
+])
+def test_scorer_per_dialogue_errors_name_what_is_wrong(in_tmp, tiny_corpus, lines, message):
+    small_params(in_tmp)
+    (in_tmp / "p.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=message):
+        evaluate.main(["--predictions", "p.jsonl", "--references", str(tiny_corpus / "test.jsonl")])
+
+
+def test_scorer_refuses_two_predictions_for_one_dialogue(in_tmp, tiny_corpus):
+    small_params(in_tmp)
+    dialogue = corpus_test_rows(tiny_corpus)[0]["dialogue"]
+    write_jsonl(in_tmp / "p.jsonl", [{"id": "test_0", "prediction": "a"}, {"dialogue": dialogue, "prediction": "b"}])
+    write_jsonl(in_tmp / "q.jsonl", [{"dialogue": dialogue, "prediction": "a"}, {"dialogue": dialogue, "prediction": "b"}])
+    references = str(tiny_corpus / "test.jsonl")
+    with pytest.raises(UserError, match=r"line 2: column 'dialogue' is missing|line 2: column 'id' is missing"):
+        evaluate.main(["--predictions", "p.jsonl", "--references", references])
+    with pytest.raises(UserError, match=r"q.jsonl, line 2: duplicate dialogue"):
+        evaluate.main(["--predictions", "q.jsonl", "--references", references])
