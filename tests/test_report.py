@@ -12,7 +12,7 @@ def test_examples_label_only_who_is_ahead():
 
 
 def test_no_ahead_label_when_a_model_is_never_ahead():
-    scores = {"full": np.array([0.1, 0.2, 0.3, 0.3]), "lora": np.array([0.2, 0.4, 0.3, 0.5])}
+    scores = {"full": np.array([0.1, 0.2, 0.3, 0.1]), "lora": np.array([0.2, 0.25, 0.3, 0.6])}
     whys = [why for _, why in report.choose_examples(scores, ("full", "lora"))]
     assert not any(why.startswith("full ahead") for why in whys)
     assert any(why.startswith("lora ahead of full the most") for why in whys) and len(whys) == 3
