@@ -89,7 +89,8 @@ ol{margin:0;padding-left:1.3em}
 <label><select id="order"><option value="desc">high first</option><option value="asc">low first</option></select></label>
 <span id="count"></span>
 </div>
-<div id="note">Per-dialogue ROUGE F-measures (R1/R2/RL), mean over the dialogue's references. {note}</div>
+<div id="note">Per-dialogue ROUGE F-measures (R1/R2/RL), mean over the dialogue's references;
+&Delta; under the id: <span id="pair"></span> ROUGE-L. Click a model's column title to sort by it. {note}</div>
 </header>
 <table>
 <thead><tr id="head"></tr></thead>
@@ -105,6 +106,7 @@ const M = meta.models, RL = meta.metrics.indexOf("rougeL"), [A, B] = meta.pair;
 const esc = s => s.replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})[c]);
 const blank = s => s.trim() === "";
 const gap = d => d.x[A][RL] - d.x[B][RL];
+document.getElementById("pair").textContent = A + " \u2212 " + B;
 const sorts = {"test order": d => d.n};
 M.forEach(m => sorts[m + " ROUGE-L"] = d => d.x[m][RL]);
 M.forEach(m => sorts[m + " ROUGE-1"] = d => d.x[m][0]);
