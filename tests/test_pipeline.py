@@ -152,4 +152,16 @@ def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(re
     table = run(["dvc", "metrics", "diff", "main", "short-summaries"], repo).stdout
     assert len(table.splitlines()) <= 40 and widest(table) <= 160, table  # one screen
     assert re.search(r"metrics/rouge.json\s+full.rouge1\s", table), table
+
+    # dvc plots diff: every chart drawn by its template from both revisions, data rows tagged with the revision
+    plots = json.loads(run(["dvc", "plots", "diff", "main", "short-summaries", "--json"], repo).stdout)
+    charts = {name: entries[0] for name, entries in plots["data"].items() if entries[0]["type"] == "vega"}
+    assert len(charts) == 3 and "<DVC_METRIC" not in json.dumps(plots), plots.get("errors")
+    for chart in charts.values():
+        assert chart["revisions"] == ["main", "short-summaries"]
+        rows = chart["content"]["data"]["values"]
+        assert {row["rev"] for row in rows} == {"main", "short-summaries"}
+    rouge = next(chart for name, chart in charts.items() if name.startswith("ROUGE"))
+    assert {(row["model"], row["metric"]) for row in rouge["content"]["data"]["values"]} == {
+        (model, metric) for model in ("base", "full", "lora") for metric in ("ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum")}
     run(["git", "checkout", "-q", "main"], repo)
