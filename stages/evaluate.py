@@ -4,7 +4,8 @@
     python -m stages.evaluate --predictions FILE [--references FILE] [--output FILE.json]
 
 ROUGE in three scoring modes (see stages/rouge.py) with bootstrap intervals over dialogues, paired
-tests between models, the cost of each model, a Markdown report and plots.
+tests between models, the cost of each model, a Markdown report, plots and a page of every summary.
+Which numbers are DVC metrics and which are detail is stages/headline.py's.
 """
 import argparse
 import sys
@@ -182,8 +183,11 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m stages.evaluate",
         description="Without arguments: the DVC stage. With --predictions: score a JSONL or CSV file of "
                     "(id, prediction) rows against the references, in the three scoring modes, with "
-                    "bootstrap intervals (resamples, seed and confidence from params.yaml's evaluate section).")
-    cli.add_argument("--predictions", type=Path, help="JSONL or CSV with columns id, prediction")
+                    "bootstrap intervals (resamples, seed and confidence from params.yaml's evaluate section). "
+                    "Give one prediction per reference row (ids test_0_1, test_0_2, ...) or one per dialogue "
+                    "(id test_0, or a dialogue column holding the dialogue's text instead of an id).")
+    cli.add_argument("--predictions", type=Path,
+                     help="JSONL or CSV with columns id, prediction (or dialogue, prediction)")
     cli.add_argument("--references", type=Path,
                      help="JSONL or CSV with columns id, dialogue, summary (DialogSum layout); default: the "
                           "evaluation split (generate.split) in data/prepared")
