@@ -37,8 +37,9 @@ def rows(references: list[dict], groups: list[list[int]], texts: dict[str, list[
 
 
 def embed(value) -> str:
-    """JSON safe inside <script>: no '</' can end the element early."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    """JSON safe inside <script>: with every '<' escaped, no '</script>' or '<!--' in a dialogue can end or
+    change the element."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def render(references: list[dict], groups: list[list[int]], texts: dict[str, list[str]],

@@ -18,7 +18,7 @@ def dataset(count: int, seed=0):
     rng = np.random.default_rng(seed)
     references, groups = [], []
     for i in range(count):
-        dialogue = f"#Person1#: Hi </script><b>bold</b> & more, dialogue {i}.\n#Person2#: " + "word " * 120
+        dialogue = f"#Person1#: Hi </script><b>bold</b> & <!--<script> more, dialogue {i}.\n#Person2#: " + "word " * 120
         groups.append(list(range(len(references), len(references) + 3)))
         references += [{"id": f"test_{i}_{k}", "dialogue": dialogue, "summary": f"They talk about topic {i}, take {k}."}
                        for k in (1, 2, 3)]
@@ -40,7 +40,7 @@ def test_rows_name_dialogues_and_carry_each_models_summary_and_scores():
 
 def test_page_is_self_contained_and_escapes_what_would_end_a_script():
     html = page.render(*dataset(3), {"split": "test"})
-    assert "</script><b>" not in html and "<\\/script><b>" in html  # the dialogue's own text, made safe
+    assert "</script><b>" not in html and "\\u003c/script>\\u003cb>" in html  # the dialogue's own text, made safe
     assert not re.search(r"<(script|link)[^>]+(src|href)=", html), "nothing loaded from elsewhere"
 
 
@@ -75,6 +75,7 @@ def test_page_in_a_real_browser_shows_sorts_and_filters_without_errors(tmp_path)
     dom, log = browse(path)
     assert 'data-ready="1"' in dom and "showing 60 of 60 dialogues" in dom
     assert shown(dom) == list(range(60))
+    assert "&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt; &amp; &lt;!--&lt;script&gt; more, dialogue 59." in dom  # text, not markup
     body = dom[dom.index('<tbody id="rows">'):dom.index("</tbody>")]
     assert body.count("(empty)</span>") == 9  # base on dialogues 0, 7, ..., 56
     assert not re.findall(r"CONSOLE.*", log), re.findall(r"CONSOLE.*", log)
