@@ -112,7 +112,8 @@ def examples(chosen, references, groups, predictions, per_model) -> list[tuple[s
     for index, why in chosen:
         group = groups[index]
         out.append((why, {
-            "id": references[group[0]]["id"], "dialogue": references[group[0]]["dialogue"],
+            "id": records.dialogue_id([references[i]["id"] for i in group]) or references[group[0]]["id"],
+            "dialogue": references[group[0]]["dialogue"],
             "references": [references[i]["summary"] for i in group],
             "predictions": {model: texts[group[0]] for model, texts in predictions.items()},
             "rougeL": {model: float(values[index]) for model, values in per_model.items()},
