@@ -19,13 +19,14 @@ def choose_examples(per_dialogue: dict[str, np.ndarray], pair: tuple[str, str], 
     mean = np.mean([values for values in per_dialogue.values()], axis=0)
     gap = per_dialogue[pair[0]] - per_dialogue[pair[1]]
     median = np.argsort(mean, kind="stable")
-    candidates = [
-        (int(median[len(median) // 2]), "typical: median ROUGE-L over the models"),
-        (int(np.argmax(gap)), f"{pair[0]} ahead of {pair[1]} the most (ROUGE-L)"),
-        (int(np.argmin(gap)), f"{pair[1]} ahead of {pair[0]} the most (ROUGE-L)"),
-    ]
+    candidates = [(int(median[len(median) // 2]), "typical: median ROUGE-L over the models")]
+    # a "most ahead" label only where that model is ahead at all: on a tie everywhere it would be false
+    if gap.max() > 0:
+        candidates.append((int(np.argmax(gap)), f"{pair[0]} ahead of {pair[1]} the most (ROUGE-L)"))
+    if gap.min() < 0:
+        candidates.append((int(np.argmin(gap)), f"{pair[1]} ahead of {pair[0]} the most (ROUGE-L)"))
     chosen, seen = [], set()
-    for index, why in candidates + [(int(i), "next by order") for i in range(len(mean))]:
+    for index, why in candidates + [(int(i), "next in test order") for i in range(len(mean))]:
         if index not in seen and len(chosen) < count:
             chosen.append((index, why))
             seen.add(index)
@@ -163,7 +164,7 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         f"bootstrap interval, and the two-sided p-value of a paired sign-flip permutation test "
         f"(every sign flip when there are at most {setup['resamples']}, else {setup['resamples']} random ones). "
         "An interval that excludes 0 means the gap is unlikely to be noise. Every scoring mode is in "
-        "metrics/rouge_paired.json.", "",
+        "metrics/rouge_paired.json; every dialogue's summaries and scores are in metrics/summaries.html.", "",
         *paired_table(paired), "",
         "## Examples", "",
     ]

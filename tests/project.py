@@ -72,6 +72,7 @@ def make_project(repo: Path, model_dir: Path, corpus_dir: Path, params: dict | N
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["dvc", "init", "-q"], repo)
     shutil.copy2(ROOT / ".dvc" / "config", repo / ".dvc" / "config")  # cache type, default remote
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the plot templates dvc.yaml names
     # The default remote is a folder beside the repo; keep each test's pushes in its own folder.
     run(["dvc", "remote", "modify", "--local", DEFAULT_REMOTE, "url", str(local_storage(repo))], repo)
     run(["git", "add", "-A"], repo)

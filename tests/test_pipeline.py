@@ -5,15 +5,35 @@ a clone that shares its DVC cache, so the shared run stays as committed."""
 import json
 import os
 import re
+import subprocess
 
 import pytest
 import yaml
 
-from project import run
+from project import env, run
 from remotes import EXPERIMENT
 
 STAGES = {"prepare", "train_full", "train_lora", "generate@base", "generate@full", "generate@lora", "evaluate"}
 ROUGE = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+
+
+# The README's `dvc exp show` for a 160-column terminal: ROUGE-1/2/L of full and LoRA and ROUGE-L of base always
+# (--keep), plus whatever params and ROUGE changed between the rows (--only-changed); no deps, costs or dates.
+EXP_SHOW = ["dvc", "exp", "show", "--only-changed", "--drop", r".*/|Created|base\.rouge(1|2)|.*\.rougeLsum$|.*_(params|bytes|s|dialogue)$",
+            "--keep", r"Experiment|(full|lora)\.rouge(1|2|L)$|base\.rougeL$"]
+
+
+def numbers(tree) -> int:
+    """How many numbers a (nested) JSON value holds."""
+    if isinstance(tree, dict):
+        return sum(numbers(value) for value in tree.values())
+    if isinstance(tree, list):
+        return sum(numbers(value) for value in tree)
+    return int(isinstance(tree, (int, float)) and not isinstance(tree, bool))
+
+
+def widest(text: str) -> int:
+    return max(len(line.rstrip()) for line in text.splitlines())
 
 
 def ran(output: str) -> set[str]:
@@ -95,7 +115,28 @@ def test_lora_experiment_reruns_only_lora_stages(repo, lora_experiment):
     params = experiment["data"]["params"]["params.yaml"]["data"]
     assert params["lora"]["r"] == 4
     metrics = experiment["data"]["metrics"]
-    assert "metrics/rouge.json" in metrics and metrics["metrics/train_lora.json"]["data"]["trainable_params"] > 0
+    assert set(metrics) == {"metrics/rouge.json", "metrics/efficiency.json"}  # the headline, nothing else
+    assert metrics["metrics/efficiency.json"]["data"]["lora"]["trainable_params"] > 0
+
+    for columns in ("160", "1000"):  # squeezed into 160 columns, and its natural width (as the pager shows it)
+        done = subprocess.run([*EXP_SHOW, "--no-pager"], cwd=repo, env={**env(), "COLUMNS": columns},
+                              capture_output=True, text=True, timeout=300)
+        table = done.stdout
+        assert done.returncode == 0 and widest(table) <= 160, table + done.stderr
+        header = next(line for line in table.splitlines() if "Experiment" in line).split()
+        assert header == ["Experiment", "base.rougeL", "full.rouge1", "full.rouge2", "full.rougeL", "lora.rouge1",
+                          "lora.rouge2", "lora.rougeL", "lora.r"], table  # lora.r: the one param that changed
+        row = next(line for line in table.splitlines() if f"[{EXPERIMENT}]" in line)
+        values = row.split(f"[{EXPERIMENT}]")[1].split()
+        assert len(values) == 8 and all(re.fullmatch(r"\d+(\.\d+)?", v) for v in values), table  # none cut to …
+
+
+def test_metrics_show_lists_at_most_40_numbers(repo):
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
+    assert 12 + 10 <= numbers(shown) <= 40, shown
+    data = shown[""]["data"]
+    assert set(data) == {"metrics/rouge.json", "metrics/efficiency.json"}
+    assert set(data["metrics/rouge.json"]["data"]["base"]) == set(ROUGE)  # README's base.rouge1 and so on
 
 
 def _find_experiment(shown: list, name: str) -> dict:
@@ -122,6 +163,22 @@ def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(re
     changed = json.loads(diff)
     assert any(key.startswith("full.") and key.split(".")[-1] in ROUGE
                for key in changed.get("metrics/rouge.json", {})), diff
+    table = run(["dvc", "metrics", "diff", "main", "short-summaries"], repo).stdout
+    assert len(table.splitlines()) <= 40 and widest(table) <= 160, table  # one screen
+    assert re.search(r"metrics/rouge.json\s+full.rouge1\s", table), table
+
+    # dvc plots diff: every chart drawn by its template from both revisions, data rows tagged with the revision
+    plots = json.loads(run(["dvc", "plots", "diff", "main", "short-summaries", "--json"], repo).stdout)
+    charts = {name: entries[0] for name, entries in plots["data"].items() if entries[0]["type"] == "vega"}
+    assert len(charts) == 3 and "<DVC_METRIC" not in json.dumps(plots), plots.get("errors")
+    for chart in charts.values():
+        assert chart["revisions"] == ["main", "short-summaries"]
+        rows = chart["content"]["data"]["values"]
+        assert {row["rev"] for row in rows} == {"main", "short-summaries"}
+    rouge = next(chart for name, chart in charts.items() if name.startswith("ROUGE"))
+    assert {(row["model"], row["metric"]) for row in rouge["content"]["data"]["values"]} == {
+        (model, metric) for model in ("base", "full", "lora") for metric in ("ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum")}
+    run(["git", "checkout", "-q", "main"], repo)
 
 
 def test_outputs_are_links_into_the_cache_not_copies(repo):
