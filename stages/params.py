@@ -71,6 +71,12 @@ class TrainParams:
     group_by_length: bool
     pad_to_multiple_of: int | None
     dataloader_workers: int
+    # Evidence for choosing the model (stages/selection.py) and memory for speed.
+    rouge_samples: int | None  # validation dialogues summarized and scored at each evaluation; null = all, 0 = none
+    select_metric: str  # what picks the saved model: eval_loss, a ROUGE variant, or last
+    early_stopping_patience: int  # evaluations without improvement before stopping; 0 = never stop early
+    early_stopping_min_delta: float  # the least change in select_metric that counts as an improvement
+    gradient_checkpointing: bool  # recompute activations in the backward pass: less memory, slower steps
 
     def check(self, key):
         _positive(key, self, "learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
@@ -84,6 +90,8 @@ class TrainParams:
             _positive(key, self, "pad_to_multiple_of")
         _within(key, self, "seed", 0, MAX_SEED)
         _precision(key, self.precision)
+        from . import selection  # the selection rules live beside the code that applies them
+        selection.check_params(key, self)
 
 
 @dataclass(frozen=True)
@@ -91,13 +99,23 @@ class LoraParams:
     r: int
     alpha: int
     dropout: float
-    target_modules: list[str]
+    target_modules: list[str] | str  # module names, or "all-linear"
+    # Variants (stages/adapters.py): weight-decomposed LoRA, rank-stabilized scaling, LoRA+ learning rate for B.
+    use_dora: bool
+    use_rslora: bool
+    loraplus_lr_ratio: float | None  # B matrices learn this many times faster; null = plain LoRA
 
     def check(self, key):
         _positive(key, self, "r", "alpha")
         _within(key, self, "dropout", 0, 1, high_open=True)
-        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
+        if isinstance(self.target_modules, str):
+            if self.target_modules != "all-linear":
+                raise ParamsError(f"{key}.target_modules", f"the one name allowed instead of a list is all-linear, "
+                                                           f"got {self.target_modules!r}; or give a list such as [q, v].")
+        elif not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
             raise ParamsError(f"{key}.target_modules", "give a non-empty list of module names, such as [q, v].")
+        if self.loraplus_lr_ratio is not None:
+            _within(key, self, "loraplus_lr_ratio", 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -185,6 +203,15 @@ def _build(cls, raw, prefix):
 
 
 def _coerce(key, kind, value):
+    arms = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else ()
+    if type(None) not in arms and len(arms) > 1:  # e.g. list[str] | str: the first arm the value fits
+        for arm in arms:
+            try:
+                return _coerce(key, arm, value)
+            except ParamsError:
+                pass
+        raise ParamsError(key, f"expected one of {' or '.join(getattr(a, '__name__', str(a)) for a in arms)}, "
+                               f"got {value!r}.")
     optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
     if optional:
         if value is None:

@@ -12,7 +12,7 @@ def main() -> None:
         model.save_pretrained(directory)  # safetensors
         tokenizer.save_pretrained(directory)
 
-    training.train("train_full", p.train_full, model, tokenizer, modeling.FULL, save)
+    training.train("train_full", p.train_full, model, tokenizer, modeling.FULL, save, decoding=p.generate)
 
 
 if __name__ == "__main__":
