@@ -23,7 +23,9 @@ def config(model, lora):
     from .modeling import linear_names
 
     fields = {f.name for f in dataclasses.fields(LoraConfig)}
-    for name, on, version in (("use_dora", lora.use_dora, "0.9"), ("use_rslora", lora.use_rslora, "0.7")):
+    # getattr: callers that build a plain namespace of r, alpha, dropout, target_modules get plain LoRA
+    for name, on, version in (("use_dora", getattr(lora, "use_dora", False), "0.9"),
+                              ("use_rslora", getattr(lora, "use_rslora", False), "0.7")):
         if on and name not in fields:
             raise _peft_lacks(name.removeprefix("use_"), f"lora.{name}", version)
     if lora.target_modules == ALL_LINEAR:
@@ -39,7 +41,7 @@ def config(model, lora):
             raise ParamsError("lora.target_modules", f"{', '.join(missing)} not found in the model; its linear "
                                                      f"layers are named {', '.join(available)}, or use all-linear.")
         targets = list(lora.target_modules)
-    variants = {name: getattr(lora, name) for name in ("use_dora", "use_rslora") if getattr(lora, name)}
+    variants = {name: True for name in ("use_dora", "use_rslora") if getattr(lora, name, False)}
     return LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                       target_modules=targets, **variants)
 
@@ -67,7 +69,7 @@ def loraplus_factory():
 def use_loraplus(trainer, lora) -> None:
     """With lora.loraplus_lr_ratio set, give the trainer LoRA+'s optimizer: its own optimizer class and settings
     (AdamW, fused where it is), B matrices at learning_rate x ratio. The scheduler then scales every group alike."""
-    if lora.loraplus_lr_ratio is None:
+    if getattr(lora, "loraplus_lr_ratio", None) is None:
         return
     create = loraplus_factory()
     optimizer_cls, kwargs = trainer.get_optimizer_cls_and_kwargs(trainer.args, trainer.model)
