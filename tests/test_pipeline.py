@@ -38,7 +38,8 @@ def test_repro_writes_every_output(repo, tiny_corpus):
     for path in ["data/prepared/dataset_dict.json", "models/base/model.safetensors", "models/base/tokenizer.json",
                  "models/full/model.safetensors", "models/lora/adapter_model.safetensors",
                  "models/lora/adapter_config.json", "plots/rouge.png", "plots/rouge.csv",
-                 "plots/train_full/plots/metrics/train/loss.tsv", "plots/train_lora/plots/metrics/eval/loss.tsv"]:
+                 "plots/train_full/plots/metrics/train/loss.tsv", "plots/train_lora/plots/metrics/eval/loss.tsv",
+                 "plots/train_full/plots/metrics/eval/rougeL.tsv", "plots/train_lora/plots/metrics/eval/rouge1.tsv"]:
         assert (repo / path).is_file(), path
     assert not list((repo / "models").rglob("*.bin")), "weights are saved as safetensors only"
     assert (repo / "models/lora/adapter_model.safetensors").stat().st_size < \
