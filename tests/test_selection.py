@@ -170,3 +170,25 @@ def test_standing_counts_evaluations_since_the_best():
                                                  early_stopping_min_delta=0.0))(), "x")
     assert loss.standing([{"step": 1, "eval_loss": 2.0}, {"step": 2, "eval_loss": 1.0},
                           {"step": 3, "eval_loss": 1.0}]) == (2, 1.0, 1)
+
+
+def test_validation_generates_in_eval_mode_and_restores_train_mode(prepared, monkeypatch):
+    from stages import data, generate, modeling
+    root, raw = prepared
+    monkeypatch.chdir(root)
+    p = params.parse(copy.deepcopy(raw))
+    validation = selection.ValidationRouge(data.load_prepared("validation"), modeling.load_tokenizer(), p.generate,
+                                           4, 0)
+    lora = type("Lora", (), dict(r=4, alpha=8, dropout=0.5, target_modules=["q", "v"]))()
+    model = modeling.add_lora(modeling.load_model(), lora).train()
+    modes, summarize = [], generate.summarize
+
+    def recording(m, *args, **kwargs):
+        modes.append(m.training)
+        return summarize(m, *args, **kwargs)
+    monkeypatch.setattr(selection.generate, "summarize", recording)
+    first = validation(model, "fp32")
+    assert modes == [False] and model.training  # no dropout while generating; training goes on as it was
+    second = validation(model, "fp32")
+    first.pop("generate_s"), second.pop("generate_s")
+    assert first == second and set(first) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
