@@ -1,5 +1,6 @@
 """params.yaml, validated into typed objects: a bad key stops a stage before any heavy work."""
 import dataclasses
+import math
 import string
 import types
 import typing
@@ -11,6 +12,8 @@ import yaml
 from .errors import ParamsError, UserError
 
 PRECISIONS = ("auto", "bf16", "fp32")
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")  # as stages/rouge.py scores them
+SELECT_METRICS = ("eval_loss", *ROUGE_KEYS, "last")  # what picks the saved model (stages/selection.py)
 MAX_SEED = 2**32 - 1  # numpy's limit: set_seed() fails deep inside the Trainer beyond it
 
 
@@ -90,8 +93,7 @@ class TrainParams:
             _positive(key, self, "pad_to_multiple_of")
         _within(key, self, "seed", 0, MAX_SEED)
         _precision(key, self.precision)
-        from . import selection  # the selection rules live beside the code that applies them
-        selection.check_params(key, self)
+        _selection(key, self)
 
 
 @dataclass(frozen=True)
@@ -277,3 +279,26 @@ def _precision(section, value):
         raise ParamsError(f"{section}.precision", "fp16 is not offered: T5 overflows to NaN in fp16; use bf16 or fp32.")
     if value not in PRECISIONS:
         raise ParamsError(f"{section}.precision", f"must be one of {', '.join(PRECISIONS)}, got {value!r}.")
+
+
+def _selection(key, cfg):
+    """The model-selection params of a training stage, which only make sense together."""
+    if cfg.select_metric not in SELECT_METRICS:
+        raise ParamsError(f"{key}.select_metric", f"must be one of {', '.join(SELECT_METRICS)}, got "
+                                                  f"{cfg.select_metric!r}.")
+    if cfg.rouge_samples is not None:
+        _nonnegative(key, cfg, "rouge_samples")
+    if cfg.select_metric in ROUGE_KEYS and cfg.rouge_samples == 0:
+        raise ParamsError(f"{key}.select_metric", f"{cfg.select_metric} needs validation ROUGE: set "
+                                                  f"{key}.rouge_samples above 0 (or null), or select on eval_loss.")
+    _nonnegative(key, cfg, "early_stopping_patience")
+    if not (math.isfinite(cfg.early_stopping_min_delta) and cfg.early_stopping_min_delta >= 0):
+        raise ParamsError(f"{key}.early_stopping_min_delta", f"must be a finite number >= 0, got "
+                                                             f"{cfg.early_stopping_min_delta!r}.")
+    if cfg.early_stopping_patience and cfg.select_metric == "last":
+        raise ParamsError(f"{key}.early_stopping_patience", "early stopping watches select_metric, which is last: "
+                                                            "set select_metric to eval_loss or a ROUGE variant, or "
+                                                            "patience to 0.")
+    if cfg.early_stopping_patience and cfg.eval_steps == 0:
+        raise ParamsError(f"{key}.early_stopping_patience", f"needs evaluations during training: set "
+                                                            f"{key}.eval_steps above 0, or patience to 0.")

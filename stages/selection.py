@@ -18,35 +18,9 @@ import torch
 from transformers import TrainerCallback
 
 from . import checkpoints, generate, modeling, rouge
-from .errors import ParamsError
 from .files import atomic_path
 
-METRICS = ("eval_loss", *rouge.KEYS, "last")
 BEST = re.compile(r"best-(\d+)")
-
-
-def check_params(key: str, cfg) -> None:
-    """The selection params of one training stage, checked together (called from TrainParams.check)."""
-    if cfg.select_metric not in METRICS:
-        raise ParamsError(f"{key}.select_metric", f"must be one of {', '.join(METRICS)}, got {cfg.select_metric!r}.")
-    if cfg.rouge_samples is not None and cfg.rouge_samples < 0:
-        raise ParamsError(f"{key}.rouge_samples", f"must be 0 or more (or null for all), got {cfg.rouge_samples!r}.")
-    if cfg.select_metric in rouge.KEYS and cfg.rouge_samples == 0:
-        raise ParamsError(f"{key}.select_metric", f"{cfg.select_metric} needs validation ROUGE: set "
-                                                  f"{key}.rouge_samples above 0 (or null), or select on eval_loss.")
-    if cfg.early_stopping_patience < 0:
-        raise ParamsError(f"{key}.early_stopping_patience", f"must be 0 (off) or more, got "
-                                                            f"{cfg.early_stopping_patience!r}.")
-    if not (math.isfinite(cfg.early_stopping_min_delta) and cfg.early_stopping_min_delta >= 0):
-        raise ParamsError(f"{key}.early_stopping_min_delta", f"must be a finite number >= 0, got "
-                                                             f"{cfg.early_stopping_min_delta!r}.")
-    if cfg.early_stopping_patience and cfg.select_metric == "last":
-        raise ParamsError(f"{key}.early_stopping_patience", "early stopping watches select_metric, which is last: "
-                                                            "set select_metric to eval_loss or a ROUGE variant, or "
-                                                            "patience to 0.")
-    if cfg.early_stopping_patience and cfg.eval_steps == 0:
-        raise ParamsError(f"{key}.early_stopping_patience", f"needs evaluations during training: set "
-                                                            f"{key}.eval_steps above 0, or patience to 0.")
 
 
 class ValidationRouge:

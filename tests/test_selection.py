@@ -192,3 +192,8 @@ def test_validation_generates_in_eval_mode_and_restores_train_mode(prepared, mon
     second = validation(model, "fp32")
     first.pop("generate_s"), second.pop("generate_s")
     assert first == second and set(first) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+
+
+def test_selectable_rouge_variants_are_the_ones_the_scorer_makes():
+    from stages import rouge
+    assert params.ROUGE_KEYS == rouge.KEYS
