@@ -2,6 +2,7 @@
 import copy
 import dataclasses
 import json
+import re
 import shutil
 
 import pytest
@@ -143,8 +144,12 @@ def test_a_variant_the_installed_peft_lacks_is_a_clear_error(tiny_model, prepare
 @pytest.mark.slow
 def test_dora_experiment_reruns_only_the_lora_branch(trained_with_experiment):
     repo = trained_with_experiment
+    # dvc plots draws validation ROUGE against step for full and LoRA on one chart
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
+    chart = json.dumps(next(value for key, value in shown.items() if key.startswith("Validation ROUGE-L")))
+    assert "train_full/plots/metrics/eval/rougeL.tsv" in chart and "train_lora/plots/metrics/eval/rougeL.tsv" in chart
     done = run(["dvc", "exp", "run", "--temp", "-n", "dora", "-S", "lora.use_dora=true"], repo)
-    ran = set(__import__("re").findall(r"Running stage '([^']+)'", done.stdout))
+    ran = set(re.findall(r"Running stage '([^']+)'", done.stdout))
     assert ran == {"train_lora", "generate@lora", "evaluate"}, done.stdout[-2000:]
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     text = json.dumps(shown)
