@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from project import tiny_params
-from stages import params, prepare, selection, train_full
+from stages import modeling, params, prepare, selection, train_full, train_lora
 from stages.errors import ParamsError
 
 
@@ -32,12 +32,12 @@ def project(prepared, tmp_path, monkeypatch):
         shutil.copytree(root / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
 
-    def train(**overrides):
+    def train(stage="train_full", **overrides):
         p = copy.deepcopy(raw)
-        p["train_full"].update(dict(max_steps=15, eval_steps=5, save_steps=0, logging_steps=5), **overrides)
+        p[stage].update(dict(max_steps=15, eval_steps=5, save_steps=0, logging_steps=5), **overrides)
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
-        train_full.main()
-        return json.loads((tmp_path / "metrics" / "train_full.json").read_text())
+        (train_full if stage == "train_full" else train_lora).main()
+        return json.loads((tmp_path / "metrics" / f"{stage}.json").read_text())
     return train
 
 
@@ -100,6 +100,16 @@ def test_early_stopping_stops_and_saves_the_selected_not_the_last_step(project, 
     assert metrics["eval_loss"] == round(dict(curve("loss"))[5], 6)  # the saved model's, not the last step's
     saved = saved_weights()
     assert same(saved, snapshots[5]) and not same(saved, snapshots[10])
+
+
+def test_lora_keeps_the_selected_adapter(project, snapshots):
+    metrics = project("train_lora", max_steps=30, select_metric="eval_loss", early_stopping_patience=1,
+                      early_stopping_min_delta=100.0)
+    assert (metrics["selected_step"], metrics["optimizer_steps"]) == (5, 10)
+    loaded = modeling.load_adapter(modeling.load_model())
+    lora = {name: param for name, param in loaded.named_parameters() if "lora_" in name}
+    assert lora and all(snapshots[5][name].equal(param) for name, param in lora.items())
+    assert not all(snapshots[10][name].equal(param) for name, param in lora.items())
 
 
 def test_last_keeps_the_last_step_and_loss_selection_follows_a_falling_loss(project, snapshots):
