@@ -146,7 +146,9 @@ def test_dora_experiment_reruns_only_the_lora_branch(trained_with_experiment):
     repo = trained_with_experiment
     # dvc plots draws validation ROUGE against step for full and LoRA on one chart
     shown = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
-    chart = json.dumps(next(value for key, value in shown.items() if key.startswith("Validation ROUGE-L")))
+    name = next(key for key in shown["data"] if key.startswith("Validation ROUGE-L"))
+    assert not [e for e in shown.get("errors", []) if e.get("name") == name], shown["errors"]
+    chart = json.dumps(shown["data"][name])
     assert "train_full/plots/metrics/eval/rougeL.tsv" in chart and "train_lora/plots/metrics/eval/rougeL.tsv" in chart
     done = run(["dvc", "exp", "run", "--temp", "-n", "dora", "-S", "lora.use_dora=true"], repo)
     ran = set(re.findall(r"Running stage '([^']+)'", done.stdout))
