@@ -50,3 +50,15 @@ def test_generate_benchmark_compares_batches_with_one_at_a_time(tiny_corpus, tmp
     # Each distinct test dialogue is generated once and serves its three reference rows.
     assert project["rows_served"] == 3 * project["dialogues"]
     assert record["figures"]["speedup"] > 0 and record["settings"]["forced_new_tokens"] > 0
+
+
+def test_train_benchmark_evidence_measures_checkpointing_and_validation_cost(tiny_corpus, tmp_path):
+    out = tmp_path / "results"
+    program("train").main(["--quick", "--evidence", "--threads", "1", "--data", str(tiny_corpus), "--cache",
+                           str(tmp_path / "cache"), "--out", str(out)])
+    record = json.loads(next(out.glob("train_*_evidence_quick.json")).read_text())
+    assert {(r["method"], r["gradient_checkpointing"]) for r in record["runs"]} == \
+        {(m, c) for m in ("full", "lora") for c in (False, True)}
+    figures = record["figures"]
+    assert figures["validation_s_per_evaluation"] > 0 and figures["evaluations_per_epoch"] >= 1
+    assert 0 < figures["validation_share_of_epoch"]
