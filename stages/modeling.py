@@ -109,17 +109,10 @@ def linear_names(model) -> list[str]:
 
 
 def add_lora(model, lora):
-    """Wrap a model with a fresh LoRA adapter after checking that every target module exists."""
-    from peft import LoraConfig, TaskType, get_peft_model
+    """Wrap a model with a fresh LoRA adapter (variants per params lora: stages/adapters.py)."""
+    from . import adapters
 
-    available = linear_names(model)
-    missing = [m for m in lora.target_modules if m not in available]
-    if missing:
-        raise ParamsError("lora.target_modules", f"{', '.join(missing)} not found in the model; its linear "
-                                                 f"layers are named {', '.join(available)}.")
-    config = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=lora.r, lora_alpha=lora.alpha,
-                        lora_dropout=lora.dropout, target_modules=list(lora.target_modules))
-    return get_peft_model(model, config)
+    return adapters.add(model, lora)
 
 
 def load_adapter(model, path=LORA, name="default"):

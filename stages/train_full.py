@@ -13,7 +13,7 @@ def main() -> None:
         model.save_pretrained(directory)  # safetensors
         tokenizer.save_pretrained(directory)
 
-    training.train("train_full", p.train_full, model, tokenizer, modeling.FULL, save)
+    training.train("train_full", p.train_full, model, tokenizer, modeling.FULL, save, decoding=p.generate)
     wrote(modeling.FULL, "metrics/train_full.json", "plots/train_full")
 
 

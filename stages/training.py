@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress
+from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, selection
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -101,12 +101,15 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         average_tokens_across_devices=True,
         ddp_find_unused_parameters=False,  # every weight takes part in a T5 step: skip DDP's extra graph walk
         report_to="none",
+        activation_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
     )
 
 
-def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision: str, callbacks=()):
-    """The trainer both stages use (and benchmarks/ measures): dynamic padding, length grouping, per params."""
-    return checkpoints.ResumableTrainer(
+def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision: str, callbacks=(), evidence=None):
+    """The trainer both stages use (and benchmarks/ measures): dynamic padding, length grouping, per params;
+    `evidence` (selection.build) adds validation ROUGE and the best-model selection."""
+    return selection.SelectingTrainer(
         model=model,
         args=training_arguments(cfg, scratch, precision),
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
@@ -116,11 +119,13 @@ def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision
         processing_class=tokenizer,
         callbacks=list(callbacks),
         compute_loss_func=loss.token_mean_loss,
+        **(evidence or {}),
     )
 
 
-def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
-    """Train `model` on data/prepared, write it with `save(model, tmp_dir)` to `out`, then the metrics."""
+def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, setup=None) -> None:
+    """Train `model` on data/prepared, write it with `save(model, tmp_dir)` to `out`, then the metrics.
+    `decoding` (params generate) makes validation summaries; `setup(trainer)` runs before training."""
     set_seed(cfg.seed)
     precision = modeling.resolve_precision(cfg.precision)
     train_set = data.model_inputs(data.load_prepared("train"))
@@ -131,8 +136,11 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
         lock.hold(scratch)
     resume = checkpoints.resume_point(scratch, checkpoints.fingerprint(cfg, model))
     logger = LiveLogger(Path("plots") / stage)
+    evidence = selection.build(cfg, tokenizer, decoding, data.load_prepared("validation"), scratch, precision)
     trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
-                            [guard.DivergenceGuard(stage), logger])
+                            [guard.DivergenceGuard(stage), logger], evidence)
+    if setup is not None:
+        setup(trainer)
     started = time.perf_counter()
     if resume is not None:
         trainer.cost.restore(resume)
@@ -151,13 +159,14 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     # Every rank: the peak over processes is a collective. The device and precision decision, with why.
     measured = {**modeling.peak_memory_bytes(), **hardware.decision(cfg.precision).record()}
 
-    guard.check_finite(stage, trainer.model)
     if trainer.is_world_process_zero():
         logger.live.end()
+        chosen = evidence["selector"].restore_best(trainer)  # the selected step's weights, what chose them
+        guard.check_finite(stage, trainer.model)
         with atomic_path(out) as tmp:
             save(trainer.model, tmp)
         write_json(Path("metrics") / f"{stage}.json",
-                   {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured})
+                   {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured, **chosen})
         shutil.rmtree(scratch, ignore_errors=True)
         lock.release(scratch)
 

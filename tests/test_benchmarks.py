@@ -117,3 +117,15 @@ def test_bf16_loss_benchmark_runs_three_curves(tiny_corpus, tmp_path):
     assert curves["fp32"] != curves["fp32_other_seed"]  # other weights: the noise to compare with
     assert record["figures"]["max_gap_bf16_vs_fp32"] == round(max(abs(a - b) for a, b in zip(curves["fp32"],
                                                                                curves["bf16"])), 4)
+
+
+def test_train_benchmark_evidence_measures_checkpointing_and_validation_cost(tiny_corpus, tmp_path):
+    out = tmp_path / "results"
+    program("train").main(["--quick", "--evidence", "--threads", "1", "--data", str(tiny_corpus), "--cache",
+                           str(tmp_path / "cache"), "--out", str(out)])
+    record = json.loads(next(out.glob("train_*_evidence_quick.json")).read_text())
+    assert {(r["method"], r["gradient_checkpointing"]) for r in record["runs"]} == \
+        {(m, c) for m in ("full", "lora") for c in (False, True)}
+    figures = record["figures"]
+    assert figures["validation_s_per_evaluation"] > 0 and figures["evaluations_per_epoch"] >= 1
+    assert 0 < figures["validation_share_of_epoch"]

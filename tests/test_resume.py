@@ -13,8 +13,8 @@ from project import env, make_project, run, tiny_params
 
 STEPS, SAVE_EVERY = 60, 10  # enough steps that a kill right after the first checkpoint lands mid-run
 TIMINGS = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes",
-           "peak_memory_reserved_bytes",
-           "generate_s", "s_per_dialogue"}
+           "peak_memory_reserved_bytes", "generate_s", "s_per_dialogue", "validation_generate_s_total",
+           "validation_generate_s_mean"}
 
 
 @pytest.fixture(scope="module")
