@@ -8,7 +8,8 @@ import torch
 from project import make_project, run, tiny_params
 from stages import errors, guard, progress, train_full
 
-TIMINGS = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes"}
+TIMINGS = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes",
+           "peak_memory_reserved_bytes", "validation_generate_s_total", "validation_generate_s_mean"}
 
 
 def test_tokens_count_attended_inputs_and_targets_not_padding():
