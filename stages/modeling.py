@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from . import hardware, weights
-from .errors import ParamsError, UserError, pull_hint
+from .errors import UserError, pull_hint
 from .files import atomic_path
 
 BASE = Path("models/base")

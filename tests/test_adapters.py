@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from project import run, tiny_params
-from stages import adapters, modeling, params, prepare, train_lora
+from project import run
+from stages import adapters, modeling, params, train_lora
 from stages.errors import ParamsError, UserError
 
 VARIANTS = {
@@ -21,17 +21,6 @@ VARIANTS = {
     "loraplus": {"loraplus_lr_ratio": 16.0},
     "checkpointing": {},  # gradient checkpointing on the LoRA stage
 }
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, tiny_model, tiny_corpus):
-    root = tmp_path_factory.mktemp("prepared")
-    raw = tiny_params(tiny_model, tiny_corpus)
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        prepare.main()
-    return root, raw
 
 
 @pytest.fixture(scope="module")
