@@ -34,6 +34,7 @@ class Run:
         except Exception as error:  # scmrepo's RevError, NotDvcRepoError, ...: both are the user's to fix
             raise UserError(_unreadable(self.name, error)) from None
         self.params = flat_params(_params_show(rev, self.name))
+        self.commit = self.fs.repo.get_rev() if rev else None  # None: the workspace, which no commit names
 
     def get(self, path: str) -> Path:
         """`path` at this rev, copied to the scratch folder (DVC pulls it when the cache lacks it)."""
@@ -130,6 +131,8 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
     out = {"a": a.name, "b": b.name, "dialogues": n, "rows": len(refs_a), "resamples": resamples, "seed": seed,
            "confidence": confidence, "params_diff": {k: list(v) for k, v in param_diff(a.params, b.params).items()},
            "models": {}, "notes": []}
+    if a.commit and a.commit == b.commit:
+        out["notes"].append(f"{a.name} and {b.name} are the same commit ({a.commit[:7]}): nothing can differ")
     for model in data.MODELS:
         texts_a, texts_b = a.predictions(model, refs_a), b.predictions(model, refs_b)
         if texts_a is None or texts_b is None:
@@ -178,6 +181,9 @@ def forest(result: dict, mode: str, path: Path) -> None:
         axes.errorbar(diff, y, xerr=[[diff - m[key + "_low"]], [m[key + "_high"] - diff]], fmt="o", capsize=3,
                       color=f"C{list(result['models']).index(model)}")
     axes.axvline(0, color="grey", linewidth=1)
+    beside = plots.matplotlib.transforms.blended_transform_factory(axes.transAxes, axes.transData)
+    for y, (_, key, m) in enumerate(reversed(rows)):
+        axes.text(1.01, y, f"p={m[key + '_p']:.3g}", transform=beside, va="center", fontsize="small")
     axes.set_yticks(range(len(rows)), [f"{model} {key}" for model, key, _ in reversed(rows)])
     axes.set(xlabel=f"{result['b']} minus {result['a']} ({mode}, {result['confidence']:.0%} interval)",
              title=f"ROUGE difference on {result['dialogues']} dialogues")
