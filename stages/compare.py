@@ -40,9 +40,10 @@ class Run:
         """`path` at this rev, copied to the scratch folder (DVC pulls it when the cache lacks it)."""
         local = self.scratch / path
         try:
-            if not self.fs.exists(path):
-                raise UserError(f"{self.name} has no {path}: that run has not produced it. Run the pipeline "
-                                f"there (`dvc repro` or `dvc exp run`) and commit, or compare other runs.")
+            if not self.produced(path):
+                raise UserError(f"{self.name} has no {path}: that run has not produced it (its dvc.lock does not "
+                                "list it). Run the pipeline there (`dvc repro` and commit, or `dvc exp run`), "
+                                "or compare other runs.")
             self.fs.get(path, str(local), recursive=self.fs.isdir(path))
         except UserError:
             raise
@@ -52,6 +53,14 @@ class Run:
                             "revision where its outputs were made, or `dvc remote list` to check the remote.") from None
         return local
 
+    def produced(self, path: str) -> bool:
+        """A file in the workspace, or an output with a hash in the rev's dvc.lock (declared in dvc.yaml alone,
+        DVCFileSystem lists it empty)."""
+        if not self.fs.exists(path):
+            return False
+        info = self.fs.info(path)
+        return "fs_info" in info or "md5" in info or "md5" in (info.get("dvc_info") or {})
+
     def references(self) -> list[dict]:
         split = self.params.get("generate.split", "test")
         table = data.load_prepared(split, self.get(str(data.PREPARED)))
@@ -60,7 +69,7 @@ class Run:
 
     def predictions(self, model: str, references: list[dict]) -> list[str] | None:
         path = f"{data.PREDICTIONS.as_posix()}/{model}.jsonl"
-        if not self.fs.exists(path):
+        if not self.produced(path):
             return None
         local = self.get(path)
         return records.match(records.read_predictions(local), references, f"{self.name}:{path}",
@@ -122,14 +131,18 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
     from . import stats
 
     refs_a, refs_b = a.references(), b.references()
-    check_same_dialogues(refs_a, refs_b, a.name, b.name)
+    diff = param_diff(a.params, b.params)
+    try:
+        check_same_dialogues(refs_a, refs_b, a.name, b.name)
+    except UserError as error:
+        raise UserError(f"{error} Params that differ: {_listed(diff)}.") from None
     # B's rows in A's dialogue order, so per-dialogue values line up (ids and rows may be ordered differently)
     order = {text: index for index, text in enumerate(dialogues(refs_a))}
     refs_b_sorted = sorted(refs_b, key=lambda row: order[row["dialogue"]])
     n = len(order)
     counts = stats.resample_counts(n, resamples, seed)
     out = {"a": a.name, "b": b.name, "dialogues": n, "rows": len(refs_a), "resamples": resamples, "seed": seed,
-           "confidence": confidence, "params_diff": {k: list(v) for k, v in param_diff(a.params, b.params).items()},
+           "confidence": confidence, "params_diff": {k: list(v) for k, v in diff.items()},
            "models": {}, "notes": []}
     if a.commit and a.commit == b.commit:
         out["notes"].append(f"{a.name} and {b.name} are the same commit ({a.commit[:7]}): nothing can differ")
@@ -154,6 +167,10 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
     return out
 
 
+def _listed(diff: dict) -> str:
+    return ", ".join(f"{key} {a!r} -> {b!r}" for key, (a, b) in diff.items()) if diff else "none"
+
+
 def table(result: dict, mode: str) -> str:
     lines = [f"{result['b']} minus {result['a']}, {mode}, {result['dialogues']} dialogues ({result['rows']} "
              f"reference rows): {result['confidence']:.0%} bootstrap interval over dialogues, sign-flip p-value",
@@ -163,9 +180,7 @@ def table(result: dict, mode: str) -> str:
         for key in rouge.KEYS:
             lines.append(f"{model:6} {key:9} {m[key + '_a']:8.4f} {m[key + '_b']:8.4f} {m[key + '_diff']:+8.4f}  "
                          f"[{m[key + '_low']:+.4f}, {m[key + '_high']:+.4f}] {m[key + '_p']:7.4f}")
-    diff = result["params_diff"]
-    lines.append("params that differ: " + (", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items())
-                                           if diff else "none"))
+    lines.append(f"params that differ: {_listed(result['params_diff'])}")
     lines += [f"note: {note}" for note in result["notes"]]
     return "\n".join(lines)
 

@@ -60,8 +60,9 @@ def metrics(state, model: str, mode: str) -> dict:
     return out
 
 
-def exp_show(all_branches: bool = False) -> list[dict]:
-    command = [sys.executable, "-m", "dvc", "exp", "show", "--json"] + (["-A"] if all_branches else [])
+def exp_show(flags: list[str] = ()) -> list[dict]:
+    """`dvc exp show --json` with `flags` (such as -A) passed through."""
+    command = [sys.executable, "-m", "dvc", "exp", "show", "--json", *flags]
     shown = " ".join(["dvc", *command[3:]])
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)

@@ -5,8 +5,8 @@
 
 Runs are grouped by every param except the swept one and the seeds: only runs whose other params all match
 are drawn as one sweep; other groups are kept apart and named by the params that differ. Runs that differ
-only in seeds are replicates: averaged, with their spread. Reads `dvc exp show --json` (`-A`: all
-branches) or a saved copy; writes plots/sweep.png (ROUGE against the param), plots/sweep_cost.png
+only in seeds are replicates: averaged, with their spread. Reads `dvc exp show --json` (`-A`: every
+commit and branch) or a saved copy; writes plots/sweep.png (ROUGE against the param), plots/sweep_cost.png
 (ROUGE against trainable parameters, training time and peak memory) and plots/sweep.csv.
 """
 import argparse
@@ -127,7 +127,9 @@ def main(argv=None) -> None:
     cli.add_argument("--model", choices=("base", "full", "lora"), default="lora", help="whose ROUGE (default lora)")
     cli.add_argument("--mode", choices=rouge.MODES, default="mean_ref", help="ROUGE scoring mode")
     cli.add_argument("--metric", choices=rouge.KEYS, default="rougeL", help="the ROUGE variant of the cost view")
-    cli.add_argument("-A", "--all-branches", action="store_true", help="experiments of every branch (dvc exp show -A)")
+    cli.add_argument("-A", "--all-commits", action="store_true",
+                     help="every experiment in the repository, on all branches and commits (dvc exp show -A)")
+    cli.add_argument("-a", "--all-branches", action="store_true", help="experiments of every branch tip (-a)")
     cli.add_argument("--json", type=Path, help="a saved `dvc exp show --json` output (default: run it now)")
     args = cli.parse_args(argv)
     if args.json:
@@ -135,7 +137,7 @@ def main(argv=None) -> None:
             raise UserError(f"{args.json} does not exist; save `dvc exp show --json > {args.json}` first.")
         exps = dvc_runs.parse(args.json.read_text(encoding="utf-8"), str(args.json))
     else:
-        exps = dvc_runs.exp_show(args.all_branches)
+        exps = dvc_runs.exp_show(["-A"] * args.all_commits + ["-a"] * args.all_branches)
     rows, notes = collect(exps, args.param, args.model, args.mode)
     series = []
     for number, group in enumerate(groups(rows, args.param), start=1):

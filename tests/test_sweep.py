@@ -137,3 +137,17 @@ def test_bad_input_is_a_user_error(in_tmp):
         sweep.main(["--json", "bad.json"])
     with pytest.raises(UserError, match="does not exist"):
         sweep.main(["--json", "missing.json"])
+
+
+def test_all_commits_is_passed_through_to_dvc_exp_show(in_tmp, monkeypatch):
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        return type("Done", (), {"returncode": 0, "stdout": json.dumps([state("a", 0.1, r=4), state("b", 0.2)]),
+                                 "stderr": ""})()
+
+    monkeypatch.setattr(runs.subprocess, "run", fake_run)
+    sweep.main(["-A"])
+    assert calls[0][-4:] == ["exp", "show", "--json", "-A"]
+    assert Path("plots/sweep.csv").is_file()
