@@ -14,11 +14,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dvc.exceptions import DvcException
+from scmrepo.exceptions import SCMError
+
 from . import data, evaluate, params, records, rouge
 from .errors import UserError, run
 from .runs import flat_params
 
 WORKSPACE = "workspace"
+DVC_ERRORS = (DvcException, SCMError)  # what reading a rev raises for the user's mistakes
 
 
 class Run:
@@ -31,23 +35,22 @@ class Run:
         self.name = rev or WORKSPACE
         try:
             self.fs = DVCFileSystem(".", rev=rev)
-        except Exception as error:  # scmrepo's RevError, NotDvcRepoError, ...: both are the user's to fix
+        except DVC_ERRORS as error:  # an unknown rev, not a DVC repo: both the user's to fix
             raise UserError(_unreadable(self.name, error)) from None
         self.params = flat_params(_params_show(rev, self.name))
         self.commit = self.fs.repo.get_rev() if rev else None  # None: the workspace, which no commit names
 
-    def get(self, path: str) -> Path:
-        """`path` at this rev, copied to the scratch folder (DVC pulls it when the cache lacks it)."""
+    def get(self, path: str, output: str | None = None) -> Path:
+        """`path` (inside the DVC output `output`, default itself) at this rev, copied to the scratch folder;
+        DVC pulls it when the cache lacks it."""
         local = self.scratch / path
         try:
-            if not self.produced(path):
-                raise UserError(f"{self.name} has no {path}: that run has not produced it (its dvc.lock does not "
-                                "list it). Run the pipeline there (`dvc repro` and commit, or `dvc exp run`), "
-                                "or compare other runs.")
+            if not self.produced(output or path):
+                raise UserError(f"{self.name} has no {output or path}: that run has not produced it (its dvc.lock "
+                                "does not list it). Run the pipeline there (`dvc repro` and commit, or `dvc exp "
+                                "run`), or compare other runs.")
             self.fs.get(path, str(local), recursive=self.fs.isdir(path))
-        except UserError:
-            raise
-        except Exception as error:  # a missing remote, an object neither cached nor on the remote
+        except (OSError, DvcException) as error:  # a missing remote, an object neither cached nor on the remote
             raise UserError(f"cannot read {path} of {self.name} from DVC's cache or remote "
                             f"({type(error).__name__}: {_first_line(error)}). Run `dvc pull` on that "
                             "revision where its outputs were made, or `dvc remote list` to check the remote.") from None
@@ -62,8 +65,14 @@ class Run:
         return "fs_info" in info or "md5" in info or "md5" in (info.get("dvc_info") or {})
 
     def references(self) -> list[dict]:
+        import datasets
+
         split = self.params.get("generate.split", "test")
-        table = data.load_prepared(split, self.get(str(data.PREPARED)))
+        # only the scored split: the train split of the real data set is far larger and not needed here
+        path = f"{data.PREPARED.as_posix()}/{split}"
+        if not self.fs.isdir(path) and self.produced(data.PREPARED.as_posix()):
+            raise UserError(f"{self.name}'s {data.PREPARED} has no split {split!r} (generate.split there).")
+        table = datasets.load_from_disk(str(self.get(path, output=data.PREPARED.as_posix())))
         return [{"id": i, "dialogue": d, "summary": s} for i, d, s in zip(table["id"], table["dialogue"],
                                                                            table["summary"])]
 
@@ -81,7 +90,7 @@ def _params_show(rev, name) -> dict:
 
     try:
         return dvc.api.params_show(repo=".", rev=rev)
-    except Exception as error:
+    except DVC_ERRORS as error:
         raise UserError(_unreadable(name, error)) from None
 
 
