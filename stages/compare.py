@@ -158,7 +158,8 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
     for model in data.MODELS:
         texts_a, texts_b = a.predictions(model, refs_a), b.predictions(model, refs_b)
         if texts_a is None or texts_b is None:
-            out["notes"].append(f"{model}: no predictions in {', '.join(r.name for r, t in ((a, texts_a), (b, texts_b)) if t is None)}; left out")
+            lacking = [run.name for run, texts in ((a, texts_a), (b, texts_b)) if texts is None]
+            out["notes"].append(f"{model}: no predictions in {' and '.join(lacking)}; left out")
             continue
         by_row = dict(zip((id(row) for row in refs_b), texts_b))
         texts_b = [by_row[id(row)] for row in refs_b_sorted]
@@ -182,7 +183,8 @@ def _listed(diff: dict) -> str:
 
 def table(result: dict, mode: str) -> str:
     lines = [f"{result['b']} minus {result['a']}, {mode}, {result['dialogues']} dialogues ({result['rows']} "
-             f"reference rows): {result['confidence']:.0%} bootstrap interval over dialogues, sign-flip p-value",
+             f"reference rows): {result['confidence']:.0%} bootstrap interval over dialogues, sign-flip p-value;"
+             f" A = {result['a']}, B = {result['b']}",
              f"{'model':6} {'variant':9} {'A':>8} {'B':>8} {'B-A':>8}  {'interval':>19} {'p':>7}"]
     for model, modes in result["models"].items():
         m = modes[mode]
