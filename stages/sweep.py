@@ -3,7 +3,8 @@
     dvc exp run --queue -S 'lora.r=4,8,16,32' && dvc queue start   # then, once the queue is done:
     python -m stages.sweep [--param lora.r] [--model lora] [--mode mean_ref] [-A] [--json saved.json]
 
-Runs are grouped by every param except the swept one and the seeds: only runs whose other params all match
+Runs are grouped by every param except the swept one and the seeds, and by the code (the .py deps) they
+ran: only runs whose other params and code all match
 are drawn as one sweep; other groups are kept apart and named by the params that differ. Runs that differ
 only in seeds are replicates: averaged, with their spread. Reads `dvc exp show --json` (`-A`: every
 commit and branch) or a saved copy; writes plots/sweep.png (ROUGE against the param), plots/sweep_cost.png
@@ -39,8 +40,11 @@ def collect(exp_show: list[dict], param: str, model: str, mode: str) -> tuple[li
         except KeyError as missing:
             notes.append(f"{name}: no finished results ({missing.args[0]}); left out")
             continue
+        # the code a run ran belongs with its params: a sweep across a code change is not a sweep of the param
+        code = {f"code {path}": (dep or {}).get("hash", "")[:8] for path, dep in
+                ((state.get("data") or {}).get("deps") or {}).items() if path.endswith(".py")}
         rows.append({"name": name, "rev": state.get("rev"), "value": flat[param],
-                     "timestamp": (state.get("data") or {}).get("timestamp") or "", "params": flat, **values})
+                     "timestamp": (state.get("data") or {}).get("timestamp") or "", "params": flat | code, **values})
     return rows, notes
 
 

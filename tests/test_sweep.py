@@ -18,11 +18,11 @@ def experiments(exps):
     return {state["name"]: state["data"] for group in exps[1]["experiments"] for state in group["revs"]}
 
 
-def state(name, score, r=8, seed=42, beams=1, time="2026-01-01T00:00:00", trainable=100):
+def state(name, score, r=8, seed=42, beams=1, time="2026-01-01T00:00:00", trainable=100, code="aa"):
     """A finished run as `dvc exp show --json` lists it, with only what the sweep reads."""
     lora = {key: score for key in rouge.KEYS} | {f"{key}_{end}": score for key in rouge.KEYS for end in ("low", "high")}
     return {"rev": f"{name}-sha", "name": name, "data": {
-        "timestamp": time,
+        "timestamp": time, "deps": {"stages/generate.py": {"hash": code * 16}, "data/prepared": {"hash": name}},
         "params": {"params.yaml": {"data": {"lora": {"r": r, "target_modules": ["q", "v"]},
                                             "train_lora": {"seed": seed}, "generate": {"num_beams": beams}}}},
         "metrics": {"metrics/rouge.json": {"data": {"lora": {"mean_ref": lora}}},
@@ -61,6 +61,8 @@ def test_runs_whose_other_params_differ_are_kept_apart_and_named():
                          state("beam", 0.9, r=32, beams=2)])
     assert [sorted(r["name"] for r in g["runs"]) for g in found] == [["a", "b", "c"], ["beam"]]
     assert found[0]["differs"] == [] and found[1]["differs"] == ["generate.num_beams 1 -> 2"]
+    found, _ = sweep_of([state("a", 0.1, r=4), state("b", 0.2, r=8), state("new", 0.3, r=16, code="bb")])
+    assert found[1]["differs"] == ["code stages/generate.py 'aaaaaaaa' -> 'bbbbbbbb'"]  # other outputs' hashes ignored
 
 
 def test_replicates_differing_only_in_seed_are_averaged_with_their_spread():
