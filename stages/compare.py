@@ -17,7 +17,7 @@ from pathlib import Path
 from dvc.exceptions import DvcException
 from scmrepo.exceptions import SCMError
 
-from . import data, evaluate, params, records, rouge
+from . import data, evaluate, params, records, rouge, targets
 from .errors import UserError, run
 from .runs import flat_params
 
@@ -216,6 +216,26 @@ def forest(result: dict, mode: str, path: Path) -> None:
     plots.save(figure, path)
 
 
+def plot_target(path: Path, force: bool) -> None:
+    """Before any work: --plot is not a pipeline output, not a folder, and replaces only a PNG (or --force)."""
+    from dvc.exceptions import OutputNotFoundError
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        try:
+            owner = repo.find_outs_by_path(str(path), strict=False)[0]
+        except OutputNotFoundError:
+            owner = None
+    if owner is not None:
+        raise UserError(f"--plot {path} is or lies in the pipeline's output {owner} (dvc.yaml); give another path.")
+    if path.is_dir():
+        raise UserError(f"--plot {path} is a folder; give a file path such as {path / 'compare.png'}.")
+    if path.is_file() and path.stat().st_size and not force and path.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        raise UserError(f"--plot {path} exists and is not a PNG, so it is not overwritten: give a new path, "
+                        "or add --force to replace it.")
+    targets.writable(path, "--plot")
+
+
 def main(argv=None) -> None:
     cli = argparse.ArgumentParser(prog="python -m stages.compare", description=__doc__.split("\n\n")[0])
     cli.add_argument("a", nargs="?", default="HEAD", help="revision, branch, tag or experiment (default HEAD)")
@@ -223,9 +243,11 @@ def main(argv=None) -> None:
     cli.add_argument("--mode", choices=rouge.MODES, default="mean_ref", help="scoring mode of the table and plot")
     cli.add_argument("--json", action="store_true", help="print every mode's figures as JSON instead of the table")
     cli.add_argument("--plot", type=Path, default=Path("plots/compare.png"), help="forest plot PNG to write")
+    cli.add_argument("--force", action="store_true", help="replace --plot even if it is not a PNG")
     args = cli.parse_args(argv)
     if not Path("dvc.yaml").is_file():
         raise UserError("run this from the project's folder (where dvc.yaml is).")
+    plot_target(args.plot, args.force)
     settings = params.load().evaluate
     with tempfile.TemporaryDirectory(prefix="compare-") as scratch:
         a, b = Run(args.a, Path(scratch) / "a"), Run(args.b, Path(scratch) / "b")

@@ -119,6 +119,11 @@ def test_compare_main_with_an_experiment_on_a_trained_repo(trained_with_experime
     assert (repo / "plots" / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert "plots/compare.png" not in subprocess.run(["git", "status", "--porcelain"], cwd=repo, env=env(),
                                                      capture_output=True, text=True).stdout  # git-ignored
+    for plot, why in (("plots/rouge.png", "pipeline's output plots/rouge.png"), ("plots", "is a folder"),
+                      ("params.yaml", "not a PNG")):
+        refused = subprocess.run([sys.executable, "-m", "stages.compare", "--plot", plot], cwd=repo, env=env(),
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 1 and why in refused.stderr, refused.stderr
     unknown = subprocess.run([sys.executable, "-m", "stages.compare", "main", "no-such-rev"], cwd=repo, env=env(),
                              capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: cannot read revision 'no-such-rev'")
