@@ -37,7 +37,7 @@ def load_raw(source: str, revision: str) -> dict[str, list[dict]]:
             f"could not load dataset {source!r} at revision {revision!r} from the Hugging Face Hub "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). Check the id and "
             f"revision and your network, or set data.source to a local directory with train/validation/test "
-            f".jsonl files (for example ../shared/data/dialogsum){pull_hint('to fetch data/prepared')}."
+            f".jsonl files (for example /data/dialogsum){pull_hint('to fetch data/prepared')}."
         ) from None
     missing = [s for s in SPLITS if s not in hub]
     if missing:

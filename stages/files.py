@@ -75,6 +75,24 @@ def _unwritable(path: Path, error: OSError) -> UserError:
                      "fix permissions there, or choose another path.")
 
 
+def _size(path: Path) -> int:
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files)
+
+
+def _human(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,} bytes"
+
+
+def wrote(*paths) -> None:
+    """A stage's last line: what it wrote and how large it is. A path may be a glob ("plots/*.png")."""
+    sizes = {str(p): sum(map(_size, Path().glob(str(p)))) if "*" in str(p) else _size(Path(p)) for p in paths}
+    print("wrote " + ", ".join(f"{p} ({_human(n)})" for p, n in sizes.items()), flush=True)
+
+
 def write_text(path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

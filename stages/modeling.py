@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from . import weights
+from . import hardware, weights
 from .errors import ParamsError, UserError, pull_hint
 from .files import atomic_path
 
@@ -17,7 +17,8 @@ LORA = Path("models/lora")
 
 
 def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA, else Apple's GPU (MPS), else the CPU: stages/hardware.py decides."""
+    return torch.device(hardware.choose_device(hardware.detect()))
 
 
 def world_size() -> int:
@@ -31,14 +32,9 @@ def is_main_process() -> bool:
 
 
 def resolve_precision(setting: str) -> str:
-    """'auto' means bf16 where the GPU has it, fp32 otherwise (fp16 is never offered: T5 overflows)."""
-    has_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if setting == "bf16" and not has_bf16:
-        raise UserError("precision bf16 was asked for, but this machine has no GPU with bfloat16; "
-                        "set precision to auto or fp32.")
-    if setting == "auto":
-        return "bf16" if has_bf16 else "fp32"
-    return setting
+    """'auto' means bf16 where the hardware multiplies it natively, fp32 otherwise (never fp16: T5 overflows);
+    stages/hardware.py decides, and says why (hardware.decision(setting).record() for the metrics)."""
+    return hardware.decision(setting).precision
 
 
 def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
@@ -113,17 +109,10 @@ def linear_names(model) -> list[str]:
 
 
 def add_lora(model, lora):
-    """Wrap a model with a fresh LoRA adapter after checking that every target module exists."""
-    from peft import LoraConfig, TaskType, get_peft_model
+    """Wrap a model with a fresh LoRA adapter (variants per params lora: stages/adapters.py)."""
+    from . import adapters
 
-    available = linear_names(model)
-    missing = [m for m in lora.target_modules if m not in available]
-    if missing:
-        raise ParamsError("lora.target_modules", f"{', '.join(missing)} not found in the model; its linear "
-                                                 f"layers are named {', '.join(available)}.")
-    config = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=lora.r, lora_alpha=lora.alpha,
-                        lora_dropout=lora.dropout, target_modules=list(lora.target_modules))
-    return get_peft_model(model, config)
+    return adapters.add(model, lora)
 
 
 def load_adapter(model, path=LORA, name="default"):
@@ -166,8 +155,16 @@ def count_parameters(model) -> tuple[int, int]:
 
 
 def peak_memory_bytes() -> dict:
-    """GPU: max allocated by torch; CPU: the process's peak resident set size."""
-    if torch.cuda.is_available():
-        return {"peak_memory_bytes": torch.cuda.max_memory_allocated(), "peak_memory_kind": "cuda_max_allocated"}
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_memory_bytes": rss if sys.platform == "darwin" else rss * 1024, "peak_memory_kind": "cpu_peak_rss"}
+    """GPU: max allocated and max reserved by torch; otherwise the process's peak resident set size; each the
+    maximum over the run's processes. In a process group this is a collective: every rank must call it."""
+    import torch.distributed as dist
+
+    grouped = dist.is_available() and dist.is_initialized()
+    kind = device().type
+    if kind == "cuda":
+        local = {"allocated": torch.cuda.max_memory_allocated(), "reserved": torch.cuda.max_memory_reserved()}
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        local = {"rss": rss if sys.platform == "darwin" else rss * 1024}
+    return hardware.peak_memory_record(kind, local, hardware.all_reduce_max if grouped else None,
+                                       dist.get_world_size() if grouped else 1)

@@ -3,7 +3,7 @@ import datasets
 
 from . import data, modeling, params, sources, vocab
 from .errors import ParamsError, run
-from .files import atomic_path
+from .files import atomic_path, wrote
 
 VERY_LARGE = 1_000_000  # tokenizers with no declared limit report ~1e30
 
@@ -43,6 +43,7 @@ def main() -> None:
     with atomic_path(data.PREPARED) as tmp:
         datasets.DatasetDict(splits).save_to_disk(str(tmp))
     sources.record(used)
+    wrote(data.PREPARED, modeling.BASE, sources.SOURCES)
 
 
 if __name__ == "__main__":

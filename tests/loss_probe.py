@@ -5,18 +5,20 @@
 import json
 import sys
 import tempfile
+from pathlib import Path
 from dataclasses import replace
 
 import datasets
 from transformers import AutoTokenizer, T5ForConditionalGeneration
 
 from stages import modeling, training
-from stages.params import TrainParams
+from stages import params
 
-CFG = TrainParams(learning_rate=1e-12, epochs=1, max_steps=1, batch_size=8, eval_batch_size=8,
-                  gradient_accumulation_steps=1, warmup_ratio=0.0, weight_decay=0.0, logging_steps=1, eval_steps=0,
-                  save_steps=0, seed=0, precision="fp32", group_by_length=False, pad_to_multiple_of=None,
-                  dataloader_workers=0)
+CFG = replace(params.load(Path(__file__).resolve().parents[1] / "params.yaml").train_full,
+              learning_rate=1e-12, epochs=1, max_steps=1, batch_size=8, eval_batch_size=8,
+              gradient_accumulation_steps=1, warmup_ratio=0.0, weight_decay=0.0, logging_steps=1, eval_steps=0,
+              save_steps=0, seed=0, precision="fp32", group_by_length=False, pad_to_multiple_of=None,
+              dataloader_workers=0)
 
 
 def rows(tokenizer, n=8):
