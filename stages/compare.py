@@ -19,6 +19,7 @@ from scmrepo.exceptions import SCMError
 
 from . import data, evaluate, params, records, rouge, targets
 from .errors import UserError, run
+from .report import PRIMARY
 from .runs import flat_params
 
 WORKSPACE = "workspace"
@@ -240,7 +241,7 @@ def main(argv=None) -> None:
     cli = argparse.ArgumentParser(prog="python -m stages.compare", description=__doc__.split("\n\n")[0])
     cli.add_argument("a", nargs="?", default="HEAD", help="revision, branch, tag or experiment (default HEAD)")
     cli.add_argument("b", nargs="?", default=None, help="the other one (default: the workspace)")
-    cli.add_argument("--mode", choices=rouge.MODES, default="mean_ref", help="scoring mode of the table and plot")
+    cli.add_argument("--mode", choices=rouge.MODES, default=PRIMARY, help="scoring mode of the table and plot")
     cli.add_argument("--json", action="store_true", help="print every mode's figures as JSON instead of the table")
     cli.add_argument("--plot", type=Path, default=Path("plots/compare.png"), help="forest plot PNG to write")
     cli.add_argument("--force", action="store_true", help="replace --plot even if it is not a PNG")

@@ -4,11 +4,11 @@ import json
 import subprocess
 import sys
 
-from . import rouge
+from . import headline, rouge
+from .report import PRIMARY  # the scoring mode metrics/rouge.json holds
 from .errors import UserError
 
-ROUGE_FILE = "metrics/rouge.json"
-COSTS = ("trainable_params", "train_runtime_s", "peak_memory_bytes")  # in metrics/train_<model>.json
+COSTS = ("trainable_params", "train_runtime_s", "peak_memory_bytes")  # what the sweep weighs ROUGE against
 
 
 def flat_params(tree: dict, prefix: str = "") -> dict:
@@ -46,17 +46,26 @@ def params(state) -> dict:
 
 
 def metrics(state, model: str, mode: str) -> dict:
-    """ROUGE (and its interval where recorded) and cost of one model, or KeyError naming what is missing.
-    Reads metrics/rouge.json <model>.<mode>.<key> (or <model>.<key> in a one-mode layout) with optional
-    <key>_low/<key>_high, and metrics/train_<model>.json trainable_params, train_runtime_s, peak_memory_bytes."""
-    scores = (_file(state, "metrics", ROUGE_FILE) or {}).get(model) or {}
-    scores = scores.get(mode, scores) if isinstance(scores.get(mode), dict) else scores
+    """ROUGE (with its interval where recorded) and costs of one model, or KeyError naming what is missing.
+
+    The only metrics keys the sweep reads:
+      metrics/rouge.json       <model>.<rouge1|rouge2|rougeL|rougeLsum> (the primary mode; the lean layout), or
+                               <model>.<mode>.<key> with <key>_low/_high (runs made before it)
+      metrics/efficiency.json  <model>.<trainable_params|train_runtime_s|peak_memory_bytes>, or, in runs made
+                               before it, the same keys in metrics/train_<model>.json
+    """
+    scores = (_file(state, "metrics", str(headline.ROUGE)) or {}).get(model) or {}
+    if isinstance(scores.get(mode), dict):
+        scores = scores[mode]
+    elif mode != PRIMARY and all(key in scores for key in rouge.KEYS):
+        raise KeyError(f"{headline.ROUGE} holds only {model}'s {PRIMARY} scores, not {mode}")
     if not all(isinstance(scores.get(key), (int, float)) for key in rouge.KEYS):
-        raise KeyError(f"{ROUGE_FILE} {model}.{mode}")
+        raise KeyError(f"{headline.ROUGE} {model}")
     out = {key: scores[key] for key in rouge.KEYS}
     out.update({f"{key}_{end}": scores.get(f"{key}_{end}") for key in rouge.KEYS for end in ("low", "high")})
-    train = _file(state, "metrics", f"metrics/train_{model}.json") or {}
-    out.update({key: train.get(key) for key in COSTS})
+    costs = (_file(state, "metrics", str(headline.EFFICIENCY)) or {}).get(model) \
+        or _file(state, "metrics", f"metrics/train_{model}.json") or {}
+    out.update({key: costs.get(key) for key in COSTS})
     return out
 
 

@@ -20,7 +20,9 @@ from .errors import UserError, run
 from .files import write_text
 
 OUT = Path("plots/sweep")
-SEEDS = ("train_full.seed", "train_lora.seed", "evaluate.seed")  # replicates differ only in these
+# Replicates differ only in these. Not data.seed (it picks the dialogues), nor evaluate.seed (it moves the
+# intervals, not the score: runs differing in it are the same run, kept apart).
+SEEDS = ("train_full.seed", "train_lora.seed")
 
 
 def collect(exp_show: list[dict], param: str, model: str, mode: str) -> tuple[list[dict], list[str]]:
@@ -129,7 +131,8 @@ def main(argv=None) -> None:
     cli = argparse.ArgumentParser(prog="python -m stages.sweep", description=__doc__.split("\n\n")[0])
     cli.add_argument("--param", default="lora.r", help="the swept param, as in params.yaml (default lora.r)")
     cli.add_argument("--model", choices=("base", "full", "lora"), default="lora", help="whose ROUGE (default lora)")
-    cli.add_argument("--mode", choices=rouge.MODES, default="mean_ref", help="ROUGE scoring mode")
+    cli.add_argument("--mode", choices=rouge.MODES, default=dvc_runs.PRIMARY,
+                     help=f"ROUGE scoring mode (default {dvc_runs.PRIMARY}, the only one metrics/rouge.json holds)")
     cli.add_argument("--metric", choices=rouge.KEYS, default="rougeL", help="the ROUGE variant of the cost view")
     cli.add_argument("-A", "--all-commits", action="store_true",
                      help="every experiment in the repository, on all branches and commits (dvc exp show -A)")

@@ -20,14 +20,14 @@ def experiments(exps):
 
 def state(name, score, r=8, seed=42, beams=1, time="2026-01-01T00:00:00", trainable=100, code="aa"):
     """A finished run as `dvc exp show --json` lists it, with only what the sweep reads."""
-    lora = {key: score for key in rouge.KEYS} | {f"{key}_{end}": score for key in rouge.KEYS for end in ("low", "high")}
+    lora = {key: score for key in rouge.KEYS}  # the lean headline: primary mode, no intervals
     return {"rev": f"{name}-sha", "name": name, "data": {
         "timestamp": time, "deps": {"stages/generate.py": {"hash": code * 16}, "data/prepared": {"hash": name}},
         "params": {"params.yaml": {"data": {"lora": {"r": r, "target_modules": ["q", "v"]},
                                             "train_lora": {"seed": seed}, "generate": {"num_beams": beams}}}},
-        "metrics": {"metrics/rouge.json": {"data": {"lora": {"mean_ref": lora}}},
-                    "metrics/train_lora.json": {"data": {"trainable_params": trainable, "train_runtime_s": 10.0,
-                                                         "peak_memory_bytes": 2 ** 20}}}}}
+        "metrics": {"metrics/rouge.json": {"data": {"lora": lora}},
+                    "metrics/efficiency.json": {"data": {"lora": {
+                        "trainable_params": trainable, "train_runtime_s": 10.0, "peak_memory_bytes": 2 ** 20}}}}}}
 
 
 def sweep_of(states, param="lora.r"):
@@ -94,11 +94,11 @@ def test_refuses_when_only_mismatched_runs_differ_in_the_param(in_tmp):
         sweep.main(["--json", "exps.json"])
 
 
-def test_metrics_reader_accepts_a_one_mode_layout():
-    lean = state("lean", 0.3)
-    lean["data"]["metrics"]["metrics/rouge.json"]["data"] = {"lora": {key: 0.3 for key in rouge.KEYS}}
-    values = runs.metrics(lean, "lora", "mean_ref")
+def test_metrics_reader_reads_the_lean_layout_and_refuses_a_mode_it_lacks():
+    values = runs.metrics(state("lean", 0.3), "lora", "mean_ref")
     assert values["rougeL"] == 0.3 and values["rougeL_low"] is None and values["trainable_params"] == 100
+    with pytest.raises(KeyError, match="holds only lora's mean_ref scores, not flat"):
+        runs.metrics(state("lean", 0.3), "lora", "flat")
 
 
 def test_unfinished_experiments_are_left_out_with_a_note(in_tmp):
@@ -125,7 +125,8 @@ def test_sweep_writes_charts_and_table(in_tmp):
     assert len(table) == 3 * len(rouge.KEYS)  # r=4 (2 seeds), r=8, and the apart group's r=8
     assert {row["group"] for row in table} == {"sweep", "apart: generate.num_beams 1 -> 2"}
     assert [row["runs"] for row in table if row["metric"] == "rouge1"] == ["2", "1", "1"]
-    assert all(float(row["low"]) <= float(row["score"]) <= float(row["high"]) for row in table)
+    assert [(row["low"], row["high"]) for row in table if row["runs"] == "2"][0] == ("0.1", "0.3")  # min, max
+    assert {row["low"] for row in table if row["runs"] == "1"} == {""}  # the lean metrics hold no interval
     for name in ("sweep.png", "sweep_cost.png"):
         assert Path("plots", name).read_bytes()[:4] == b"\x89PNG"
 
