@@ -53,9 +53,10 @@ class Run:
             self.fs.get(path, str(local), recursive=self.fs.isdir(path))
         except (OSError, DvcException) as error:  # a missing remote, an object neither cached nor on the remote
             raise UserError(f"cannot read {path} of {self.name} from DVC's cache or remote "
-                            f"({type(error).__name__}: {_first_line(error)}): it is recorded in that run's dvc.lock but is "
-                            "in neither. Push it from the machine that made it (`dvc push`, or `dvc exp push origin NAME` for "
-                            "an experiment), or check the remote with `dvc remote list`.") from None
+                            f"({type(error).__name__}: {_first_line(error)}): it is recorded in that run's "
+                            "dvc.lock but is in neither. Push it from the machine that made it (`dvc push`, or "
+                            "`dvc exp push origin NAME` for an experiment), or check the remote with "
+                            "`dvc remote list`.") from None
         return local
 
     def produced(self, path: str) -> bool:
