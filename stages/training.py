@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, selection
+from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, selection, space
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -152,7 +152,8 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
         trainer.state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))
         logger.on_train_begin(trainer.args, trainer.state, trainer.control)  # the curves, as a resume replays them
     else:
-        trainer.train(resume_from_checkpoint=resume)
+        with space.writes_to(scratch, scratch):  # a full disk while checkpointing: one message
+            trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
@@ -163,7 +164,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
         logger.live.end()
         chosen = evidence["selector"].restore_best(trainer)  # the selected step's weights, what chose them
         guard.check_finite(stage, trainer.model)
-        with atomic_path(out) as tmp:
+        with space.writes_to(out), atomic_path(out) as tmp:
             save(trainer.model, tmp)
         write_json(Path("metrics") / f"{stage}.json",
                    {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured, **chosen})
