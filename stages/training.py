@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback,
                           set_seed)
 
-from . import checkpoints, data, modeling
+from . import checkpoints, data, loss, modeling
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -96,9 +96,9 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         dataloader_pin_memory=modeling.device().type == "cuda",
         # Without a GPU, torchrun's processes form a DDP group over gloo only when told to use the CPU.
         use_cpu=modeling.device().type == "cpu",
-        # Averaging tokens across processes makes transformers 5 log losses multiplied by the process count;
-        # per-process means (averaged by DDP) keep logged and metric losses comparable with a 1-process run.
-        average_tokens_across_devices=False,
+        # With loss.token_loss, the effective batch's token count summed over processes: the logged loss
+        # and the gradients are the token mean of the whole effective batch, as in a 1-process run.
+        average_tokens_across_devices=True,
         ddp_find_unused_parameters=False,  # every weight takes part in a T5 step: skip DDP's extra graph walk
         report_to="none",
     )
@@ -115,6 +115,7 @@ def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision
         eval_dataset=eval_set,
         processing_class=tokenizer,
         callbacks=list(callbacks),
+        compute_loss_func=loss.token_loss,  # T5's own loss ignores gradient accumulation
     )
 
 
