@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback,
                           set_seed)
 
-from . import checkpoints, data, loss, modeling
+from . import checkpoints, data, loss, modeling, saving
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -133,11 +133,12 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     final_eval = trainer.evaluate()
+    state_dict = saving.gathered_state_dict(trainer)  # every rank: FSDP gathers its shards in a collective
 
     if trainer.is_world_process_zero():
         logger.live.end()
         with atomic_path(out) as tmp:
-            save(trainer.model, tmp)
+            save(saving.model_to_save(trainer), tmp, **saving.save_kwargs(state_dict))
         write_json(Path("metrics") / f"{stage}.json",
                    _metrics(trainer, result, final_eval, wall, train_set, precision, out))
         shutil.rmtree(scratch, ignore_errors=True)
