@@ -88,6 +88,7 @@ def main(argv=None) -> None:
     unique = [list(ids) for ids in generate.distinct(split["input_ids"])]  # as the stage does
     prompts = [data.build_prompt(d.prompt, dialogue) for dialogue in dict.fromkeys(split["dialogue"])]
     precision = modeling.resolve_precision(cfg.precision)
+    record["settings"]["precision_used"] = precision  # auto: bf16 weights on CPUs with native bf16
     model = common.make_model(shape).to(device=modeling.device(),
                                         dtype=torch.bfloat16 if precision == "bf16" else torch.float32).eval()
     model.generation_config.min_new_tokens = cfg.max_new_tokens  # same work for every path (see above)

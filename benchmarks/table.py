@@ -32,8 +32,28 @@ def generate_table(record: dict) -> list[str]:
     return lines
 
 
+def precision_table(record: dict) -> list[str]:
+    peak = {k: max(record["matmul_peak"][k]["flops_per_s"], record["matmul_peak_end"][k]["flops_per_s"])
+            for k in record["matmul_peak"]}
+    lines = [f"matmul peak measured: fp32 {peak['fp32'] / 1e9:,.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:,.0f} GFLOP/s", "",
+             "| what | precision | rate (median, min-max over runs) | MFU (median, min-max) | bf16 speedup (median of pairs, min-max) |",
+             "|---|---|---|---|---|"]
+    for name, unit in (("train_full", "samples/s"), ("train_lora", "samples/s"), ("generate", "dialogues/s")):
+        figure = record["figures"][name]
+        for precision in ("fp32", "bf16"):
+            if precision not in figure:
+                continue
+            rate = next(v for k, v in figure[precision].items() if k != "mfu")
+            mfu = figure[precision]["mfu"]
+            pairs = figure.get("bf16_speedup_pairs") if precision == "bf16" else None
+            lines.append(f"| {name.replace('_', ' ')} | {precision} | {rate['median']:.3g} {unit} ({rate['min']:.3g}-"
+                         f"{rate['max']:.3g}) | {mfu['median']:.1%} ({mfu['min']:.1%}-{mfu['max']:.1%}) | "
+                         + (f"{pairs['median']:.2f}x ({pairs['min']:.2f}-{pairs['max']:.2f})" if pairs else "") + " |")
+    return lines
+
+
 def main(device="cpu") -> None:
-    for name, table in (("train", train_table), ("generate", generate_table)):
+    for name, table in (("train", train_table), ("generate", generate_table), ("precision", precision_table)):
         path = RESULTS / f"{name}_{device}.json"
         if not path.is_file():
             print(f"({path.name}: not run yet)\n")

@@ -10,6 +10,7 @@ RSS) is its own. Run from anywhere:
 import argparse
 import dataclasses
 import json
+import math
 import random
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import common
+import flops
 from common import data, modeling, torch
 
 # Each lever changes one thing in the project's default (full fine-tuning).
@@ -100,12 +102,13 @@ class CountingCollator:
     """Wraps the trainer's collator to count the token positions the model is fed, padding included."""
 
     def __init__(self, collate):
-        self.collate, self.source, self.target = collate, 0, 0
+        self.collate, self.source, self.target, self.shapes = collate, 0, 0, []
 
     def __call__(self, features):
         batch = self.collate(features)
         self.source += batch["input_ids"].numel()
         self.target += batch["labels"].numel()
+        self.shapes.append((*batch["input_ids"].shape, batch["labels"].shape[1]))  # (batch, source, target)
         return batch
 
 
@@ -119,8 +122,8 @@ def worker(setting: dict) -> dict:
     base = p.train_lora if setting["method"] == "lora" else p.train_full
     cfg = dataclasses.replace(base, batch_size=setting["batch_size"], epochs=1, max_steps=-1, eval_steps=0,
                               save_steps=0, logging_steps=10_000,
-                              **{k: setting[k] for k in ("group_by_length", "pad_to_multiple_of", "dataloader_workers")
-                                 if k in setting})
+                              **{k: setting[k] for k in ("group_by_length", "pad_to_multiple_of", "dataloader_workers",
+                                                         "precision", "gradient_checkpointing") if k in setting})
     tokenizer = common.tokenizer_for(Path(setting["data"]), setting["vocab_size"], Path(setting["cache"]))
     torch.set_num_threads(setting["threads"])
     rows = pick_rows(common.load_rows(Path(setting["data"]))["train"], setting["subset"])
@@ -180,8 +183,24 @@ def worker(setting: dict) -> dict:
         "total_params": total,
         # Trainer's estimate, 6 x parameters x fed tokens: over the GPU's peak, the model FLOPs utilization.
         "flos_per_s": round(trainer.state.total_flos / seconds),
+        **model_flops(model.config, counter.shapes, clock, p.lora if setting["method"] == "lora" else None),
         **modeling.peak_memory_bytes(),
     }
+
+
+def model_flops(config, shapes, clock, lora) -> dict:
+    """Matmul FLOPs the batches asked for (benchmarks/flops.py), over the whole loop and over the steps after
+    the first (which also pays for kernel set-up): the steady rate is what MFU compares with the peak."""
+    per_batch = [flops.train_step(config, *shape, lora=lora) for shape in shapes]
+    figures = {"model_flops": sum(per_batch) or None, "model_flops_per_s": None, "steady_model_flops_per_s": None,
+               "steady_samples_per_s": None}
+    if per_batch:  # none when dataloader workers collated in other processes
+        figures["model_flops_per_s"] = round(sum(per_batch) / (clock.steps[-1] - clock.begin))
+    if len(per_batch) == len(clock.steps) > 1:  # one batch per optimizer step (no accumulation)
+        steady = clock.steps[-1] - clock.steps[0]
+        figures["steady_model_flops_per_s"] = round(sum(per_batch[1:]) / steady)
+        figures["steady_samples_per_s"] = round(sum(shape[0] for shape in shapes[1:]) / steady, 3)
+    return figures
 
 
 def run_fresh(setting: dict, timeout: int, fresh=True) -> dict:
@@ -281,6 +300,64 @@ def summarize(results: list[dict], args) -> dict:
     return figures
 
 
+def evidence(args) -> dict:
+    """What issue 13's evidence costs: gradient checkpointing (peak memory vs speed, full and LoRA) and the
+    validation summaries + ROUGE each evaluation adds, projected onto an epoch of DialogSum's train split."""
+    from stages import selection
+
+    p = common.project_params()
+    base = dict(data=str(args.data), cache=str(args.cache), vocab_size=args.vocab_size, shape=args.shape,
+                samples=args.samples, naive_samples=args.naive_samples, subset="all", batch_size=args.batch_size,
+                recipe="project", threads=args.threads)
+    runs = []
+    for method in ("full", "lora"):
+        for checkpointing in (False, True):
+            setting = {**base, "method": method, "gradient_checkpointing": checkpointing}
+            print(f"{method}, gradient checkpointing {checkpointing} ...", flush=True)
+            runs.append({**run_fresh(setting, args.timeout, fresh=not args.quick), "load_average": common.load_average()})
+            print(f"    {runs[-1]['samples_per_s']} samples/s, peak {runs[-1]['peak_memory_bytes'] / 2**20:.0f} MiB",
+                  flush=True)
+    figures = {}
+    for method in ("full", "lora"):
+        off, on = (next(r for r in runs if r["method"] == method and r["gradient_checkpointing"] is c)
+                   for c in (False, True))
+        figures[f"{method}_checkpointing_peak_memory_ratio"] = round(on["peak_memory_bytes"] / off["peak_memory_bytes"], 3)
+        figures[f"{method}_checkpointing_saved_bytes"] = off["peak_memory_bytes"] - on["peak_memory_bytes"]
+        figures[f"{method}_checkpointing_speed_ratio"] = round(on["samples_per_s"] / off["samples_per_s"], 3)
+
+    # Validation summaries: random weights rarely stop, so each summary is forced to the mean reference length
+    # (a trained model writes about that much): the work a trained model's evaluation does.
+    d, cfg = p.data, p.train_full
+    tokenizer = common.tokenizer_for(args.data, args.vocab_size, args.cache)
+    split = data.tokenize(common.load_rows(args.data)["validation"], tokenizer, d.prompt, d.max_source_length,
+                          d.max_target_length)
+    timed_count = args.validation_dialogues or cfg.rouge_samples
+    validation = selection.ValidationRouge(split, tokenizer, p.generate, timed_count, cfg.seed)
+    forced = round(sum(len(split["labels"][g[0]]) for g in validation.groups) / len(validation))
+    validation.decoding = dataclasses.replace(p.generate, max_new_tokens=forced)
+    model = common.make_model(args.shape)
+    model.generation_config.min_new_tokens = forced
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    validation(model, "fp32")
+    seconds = time.perf_counter() - started
+    per_evaluation = seconds / len(validation) * (cfg.rouge_samples or len(set(split["dialogue"])))
+    steps = math.ceil(12460 / (cfg.batch_size * cfg.gradient_accumulation_steps))  # optimizer steps per epoch
+    evaluations = steps // cfg.eval_steps + (steps % cfg.eval_steps > 0)  # plus the final one
+    full_off = next(r for r in runs if r["method"] == "full" and not r["gradient_checkpointing"])
+    epoch_s = 12460 / full_off["samples_per_s"]
+    figures.update({
+        "validation_dialogues_timed": len(validation), "validation_forced_new_tokens": forced,
+        "validation_s_per_dialogue": round(seconds / len(validation), 3),
+        "validation_s_per_evaluation": round(per_evaluation, 1),
+        "rouge_samples": cfg.rouge_samples, "evaluations_per_epoch": evaluations,
+        "validation_s_per_epoch": round(per_evaluation * evaluations, 1),
+        "full_training_epoch_s": round(epoch_s, 1),
+        "validation_share_of_epoch": round(per_evaluation * evaluations / epoch_s, 4),
+    })
+    return {"runs": runs, "figures": figures}
+
+
 def main(argv=None) -> None:
     parser = common.argument_parser(__doc__)
     parser.add_argument("--samples", type=int, help="dialogues each project run times (whole batches)")
@@ -289,6 +366,10 @@ def main(argv=None) -> None:
     parser.add_argument("--headline", action="store_true", help="only full and LoRA vs the notebook recipe")
     parser.add_argument("--naive-samples", type=int, help="dialogues the naive runs time (default: two batches)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
+    parser.add_argument("--evidence", action="store_true",
+                        help="only gradient checkpointing on/off and the cost of validation ROUGE per epoch")
+    parser.add_argument("--validation-dialogues", type=int,
+                        help="with --evidence: validation dialogues timed (default: train_full.rouge_samples)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -309,6 +390,14 @@ def main(argv=None) -> None:
                            if k not in ("worker", "worker_out", "out", "timeout")},
               "runs": []}
     common.tokenizer_for(args.data, args.vocab_size, args.cache)  # trained once, before the timed runs
+    if args.evidence:
+        record.update(evidence(args), finished=common.now(), load_average_end=common.load_average())
+        common.print_table("Gradient checkpointing", record["runs"],
+                           ["method", "gradient_checkpointing", "samples_per_s", "peak_memory_bytes"])
+        print(json.dumps(record["figures"], indent=1))
+        common.write_result(args.out / f"train_{record['machine']['device']}_evidence"
+                                       f"{'_quick' if args.quick else ''}.json", record)
+        return
     print("padding over a whole epoch of the train split ...", flush=True)
     record["epoch_padding"] = epoch_padding(args)
     print(f"    {record['epoch_padding']}", flush=True)

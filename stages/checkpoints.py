@@ -10,7 +10,7 @@ import torch
 from transformers import Seq2SeqTrainer
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
-from . import data, modeling
+from . import data, modeling, progress
 
 FINGERPRINT = "fingerprint.json"
 CODE = Path(__file__).resolve().parent
@@ -118,7 +118,22 @@ class EpochSeededLengthSampler(LengthGroupedSampler):
 
 
 class ResumableTrainer(Seq2SeqTrainer):
-    """Seq2SeqTrainer whose length-grouped batches are the same whether a run was resumed or not."""
+    """Seq2SeqTrainer whose length-grouped batches are the same whether a run was resumed or not, and whose
+    checkpoints carry the run's cost so far (stages/progress.py)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cost = progress.Cost()
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        self.cost.tokens_here += progress.tokens_in(inputs)
+        return super().training_step(model, inputs, *args, **kwargs)
+
+    def _save_checkpoint(self, model, trial):
+        # Before the Trainer's own files: trainer_state.json, written last, marks a checkpoint complete.
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        self.cost.save(folder, self.is_world_process_zero())
+        super()._save_checkpoint(model, trial)
 
     def _get_train_sampler(self, *args, **kwargs):
         sampler = super()._get_train_sampler(*args, **kwargs)

@@ -4,13 +4,14 @@ import json
 import struct
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, pull_hint
 from .files import dir_size
 
 METRICS = Path("metrics")
 TRAINED = ("full", "lora")
 FROM_TRAINING = ("trainable_params", "total_params", "trainable_percent", "train_runtime_s",
-                 "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes", "peak_memory_kind")
+                 "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes", "peak_memory_kind",
+                 "peak_memory_reserved_bytes", "peak_memory_ranks")
 FROM_GENERATION = ("s_per_dialogue", "mean_summary_words")
 
 
@@ -18,7 +19,7 @@ def safetensors_parameters(folder) -> int:
     """Number of values stored in the *.safetensors files of a folder (tied weights are stored once)."""
     files = sorted(Path(folder).glob("*.safetensors"))
     if not files:
-        raise UserError(f"{folder} holds no .safetensors weights: run `dvc repro prepare` or `dvc pull` first.")
+        raise UserError(f"{folder} holds no .safetensors weights: run `dvc repro prepare`{pull_hint()} first.")
     total = 0
     for path in files:
         with path.open("rb") as handle:

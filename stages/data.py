@@ -3,7 +3,7 @@ from pathlib import Path
 
 import datasets
 
-from .errors import UserError
+from .errors import UserError, pull_hint
 from .files import read_jsonl
 
 SPLITS = ("train", "validation", "test")
@@ -37,7 +37,7 @@ def load_raw(source: str, revision: str) -> dict[str, list[dict]]:
             f"could not load dataset {source!r} at revision {revision!r} from the Hugging Face Hub "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). Check the id and "
             f"revision and your network, or set data.source to a local directory with train/validation/test "
-            f".jsonl files (for example ../shared/data/dialogsum), or run `dvc pull` to fetch data/prepared."
+            f".jsonl files (for example /data/dialogsum){pull_hint('to fetch data/prepared')}."
         ) from None
     missing = [s for s in SPLITS if s not in hub]
     if missing:
@@ -83,20 +83,22 @@ def build_prompt(template: str, dialogue: str) -> str:
 def tokenize(rows: list[dict], tokenizer, template: str, max_source: int, max_target: int) -> datasets.Dataset:
     """Text columns plus input_ids, labels and length; no padding here (the collator pads per batch)."""
     table = {column: [row.get(column, "") for row in rows] for column in TEXT_COLUMNS}
-    prompts = [build_prompt(template, d) for d in table["dialogue"]]
-    sources = tokenizer(prompts, max_length=max_source, truncation=True)
+    from . import prompts  # only prepare tokenizes: other stages need not depend on it
+
+    sources = prompts.encode(tokenizer, template, table["dialogue"], max_source)  # cuts the dialogue, not the cue
     targets = tokenizer(text_target=table["summary"], max_length=max_target, truncation=True)
-    table["input_ids"] = sources["input_ids"]
-    table["attention_mask"] = sources["attention_mask"]
+    table["input_ids"] = sources.input_ids
+    table["attention_mask"] = [[1] * len(ids) for ids in sources.input_ids]
+    table["over_length"] = sources.over  # prompt tokens beyond max_source that were cut from the dialogue
     table["labels"] = targets["input_ids"]
-    table["length"] = [len(ids) for ids in sources["input_ids"]]
+    table["length"] = [len(ids) for ids in sources.input_ids]
     return datasets.Dataset.from_dict(table)
 
 
 def load_prepared(split: str, path=PREPARED) -> datasets.Dataset:
     path = Path(path)
     if not (path / "dataset_dict.json").is_file():
-        raise UserError(f"{path} is missing or incomplete: run `dvc repro prepare` (or `dvc pull`) first.")
+        raise UserError(f"{path} is missing or incomplete: run `dvc repro prepare`{pull_hint()} first.")
     return datasets.load_from_disk(str(path))[split]
 
 

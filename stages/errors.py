@@ -22,3 +22,10 @@ def run(main, *args) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def pull_hint(what: str = "to fetch the outputs") -> str:
+    """', or run `dvc pull` ...' where a dvc.lock says there is something to pull; '' elsewhere."""
+    from pathlib import Path
+
+    return f", or run `dvc pull` {what}" if Path("dvc.lock").is_file() else ""

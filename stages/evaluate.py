@@ -4,7 +4,8 @@
     python -m stages.evaluate --predictions FILE [--references FILE] [--output FILE.json]
 
 ROUGE in three scoring modes (see stages/rouge.py) with bootstrap intervals over dialogues, paired
-tests between models, the cost of each model, a Markdown report and plots.
+tests between models, the cost of each model, a Markdown report, plots and a page of every summary.
+Which numbers are DVC metrics and which are detail is stages/headline.py's.
 """
 import argparse
 import sys
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import costs, data, params, records, report, rouge, stats
+from . import costs, data, headline, page, params, records, report, rouge, stats, targets
 from .errors import UserError, run
-from .files import write_json, write_text
+from .files import write_json, write_text, wrote
+from .report import TITLES
 
 PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
 LOSS_LOGS = {"full": Path("plots/train_full/plots/metrics"), "lora": Path("plots/train_lora/plots/metrics")}
@@ -66,6 +68,7 @@ def references_from(path, split: str) -> tuple[list[dict], str]:
 
 def score_file(predictions_path, references: list[dict], references_name: str) -> dict[str, rouge.PerDialogue]:
     predictions = records.read_predictions(predictions_path)
+    rouge.warn_unscorable([row["summary"] for row in references], references_name)
     return score(records.match(predictions, references, predictions_path, references_name), references)
 
 
@@ -80,11 +83,13 @@ def loss_table() -> pd.DataFrame:
             if path.is_file():
                 frame = pd.read_csv(path, sep="\t")
                 frames.append(frame[["step", "loss"]].assign(model=model, split=split))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", "loss", "model", "split"])
+    columns = ["model", "split", "step", "loss"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def length_tables(predictions: dict[str, list[str]], references: list[dict], groups):
-    """Words per summary: long form for the chart, and the share at each length for `dvc plots`."""
+    """Words per summary: one row per summary for the chart, and the share of each source's summaries at
+    each length (long form: words, source, share) for `dvc plots`."""
     rows = [{"source": "reference", "words": len(row["summary"].split())} for row in references]
     for model, texts in predictions.items():
         rows += [{"source": model, "words": len(texts[group[0]].split())} for group in groups]
@@ -92,14 +97,15 @@ def length_tables(predictions: dict[str, list[str]], references: list[dict], gro
     share = pd.crosstab(long["words"], long["source"], normalize="columns").round(6)
     share = share.reindex(range(int(long["words"].min()), int(long["words"].max()) + 1), fill_value=0.0)
     share = share[["reference", *predictions]].rename_axis("words").reset_index()
-    share.columns.name = None
-    return long, share
+    share = share.melt(id_vars="words", var_name="source", value_name="share")
+    return long, share[["source", "words", "share"]]
 
 
-def rouge_table(scores: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"model": model, "mode": mode, "metric": key, "label": f"{model} {mode} {key}",
-                          "score": values[key], "low": values[f"{key}_low"], "high": values[f"{key}_high"]}
-                         for model, modes in scores.items() for mode, values in modes.items() for key in rouge.KEYS])
+def rouge_table(scores: dict, mode: str) -> pd.DataFrame:
+    """One mode's scores with their interval, a row per model and ROUGE variant."""
+    return pd.DataFrame([{"model": model, "metric": TITLES[key], "score": modes[mode][key],
+                          "low": modes[mode][f"{key}_low"], "high": modes[mode][f"{key}_high"]}
+                         for model, modes in scores.items() for key in rouge.KEYS])
 
 
 def examples(chosen, references, groups, predictions, per_model) -> list[tuple[str, dict]]:
@@ -107,7 +113,8 @@ def examples(chosen, references, groups, predictions, per_model) -> list[tuple[s
     for index, why in chosen:
         group = groups[index]
         out.append((why, {
-            "id": references[group[0]]["id"], "dialogue": references[group[0]]["dialogue"],
+            "id": records.dialogue_id([references[i]["id"] for i in group]) or references[group[0]]["id"],
+            "dialogue": references[group[0]]["dialogue"],
             "references": [references[i]["summary"] for i in group],
             "predictions": {model: texts[group[0]] for model, texts in predictions.items()},
             "rougeL": {model: float(values[index]) for model, values in per_model.items()},
@@ -122,6 +129,7 @@ def stage() -> None:
     references, name = references_from(None, p.generate.split)
     groups = rouge.group_rows([row["dialogue"] for row in references])
     counts = stats.resample_counts(len(groups), p.evaluate.resamples, p.evaluate.seed)
+    rouge.warn_unscorable([row["summary"] for row in references], name)
 
     texts, modes = {}, {}
     for model in data.MODELS:
@@ -132,9 +140,7 @@ def stage() -> None:
     paired = {f"{a}_vs_{b}": compare(modes[a], modes[b], counts, p.evaluate.confidence, p.evaluate.seed)
               for a, b in PAIRS}
     cost = costs.collect(Path("models/base"), data.MODELS)
-    write_json(Path("metrics/rouge.json"), scores)
-    write_json(Path("metrics/rouge_paired.json"), paired)
-    write_json(Path("metrics/efficiency.json"), cost)
+    headline.write(scores, paired, cost, report.PRIMARY)
 
     rouge_l = {model: modes[model][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for model in data.MODELS}
     chosen = report.choose_examples(rouge_l, PAIRS[0])
@@ -143,13 +149,17 @@ def stage() -> None:
     write_text(Path("metrics/report.md"), report.render(
         scores, paired, cost, examples(chosen, references, groups, texts, rouge_l), setup))
 
-    table = rouge_table(scores)
+    table = rouge_table(scores, report.PRIMARY)
     write_text(Path("plots/rouge.csv"), table.to_csv(index=False))
-    plots.rouge_bars(table, Path("plots/rouge.png"))
-    plots.loss_curves(loss_table(), Path("plots/loss.png"))
+    plots.rouge_bars(table, Path("plots/rouge.png"), f"{report.PRIMARY}: {report.MODE_TEXT[report.PRIMARY]}")
+    losses = loss_table()
+    write_text(Path("plots/loss.csv"), losses.to_csv(index=False))
+    plots.loss_curves(losses, Path("plots/loss.png"))
     long, share = length_tables(texts, references, groups)
     write_text(Path("plots/lengths.csv"), share.to_csv(index=False))
     plots.length_distribution(long, Path("plots/lengths.png"))
+    write_text(Path("metrics/summaries.html"), page.render(
+        references, groups, texts, {model: modes[model][report.PRIMARY].values for model in data.MODELS}, setup))
     for model in data.MODELS:
         print(model, {mode: scores[model][mode]["rouge1"] for mode in rouge.MODES})
 
@@ -158,6 +168,8 @@ def stage() -> None:
 
 def standalone(args) -> None:
     p = params.load()
+    if args.output:  # before scoring: an --output that cannot or must not be written stops the run now
+        targets.file(args.output, "--output", targets.json_with(rouge.MODES), args.force)
     references, name = references_from(args.references, p.generate.split)
     modes = score_file(args.predictions, references, name)
     counts = stats.resample_counts(len(next(iter(modes.values())).weights), p.evaluate.resamples, p.evaluate.seed)
@@ -176,22 +188,29 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m stages.evaluate",
         description="Without arguments: the DVC stage. With --predictions: score a JSONL or CSV file of "
                     "(id, prediction) rows against the references, in the three scoring modes, with "
-                    "bootstrap intervals (resamples, seed and confidence from params.yaml's evaluate section).")
-    cli.add_argument("--predictions", type=Path, help="JSONL or CSV with columns id, prediction")
+                    "bootstrap intervals (resamples, seed and confidence from params.yaml's evaluate section). "
+                    "Give one prediction per reference row (ids test_0_1, test_0_2, ...) or one per dialogue "
+                    "(id test_0, or a dialogue column holding the dialogue's text instead of an id).")
+    cli.add_argument("--predictions", type=Path,
+                     help="JSONL or CSV with columns id, prediction (or dialogue, prediction)")
     cli.add_argument("--references", type=Path,
                      help="JSONL or CSV with columns id, dialogue, summary (DialogSum layout); default: the "
                           "evaluation split (generate.split) in data/prepared")
     cli.add_argument("--output", type=Path, help="also write the scores to this JSON file")
+    cli.add_argument("--force", action="store_true",
+                     help="replace --output even if it is a file this command did not write")
     return cli
 
 
 def main(argv=None) -> None:
     args = parser().parse_args(argv)
     if args.predictions is None:
-        if args.references or args.output:
+        if args.references or args.output or args.force:
             raise UserError("--references and --output go with --predictions FILE; without arguments "
                             "this runs the evaluate stage.")
         stage()
+        wrote("metrics/report.md", "metrics/summaries.html", "metrics/rouge*.json", "metrics/efficiency*.json",
+              "plots/*.png")
     else:
         standalone(args)
 

@@ -1,4 +1,5 @@
 """Atomic writes and line-checked JSONL, so no stage leaves a half-written output."""
+import errno
 import json
 import os
 import shutil
@@ -41,17 +42,55 @@ def _remove_stale(path: Path) -> None:
 def atomic_path(path):
     """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path)
-    tmp = _tmp_sibling(path)
-    _remove(tmp)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(path)
+        tmp = _tmp_sibling(path)
+        _remove(tmp)
+    except OSError as error:
+        raise _unwritable(path, error) from None
     try:
         yield tmp
+        if path.exists() and not path.is_symlink() and path.is_dir() != tmp.is_dir():
+            # A file never replaces a folder, nor a folder a file: that path is something else.
+            raise UserError(f"{path} is a {'folder' if path.is_dir() else 'file'} where a "
+                            f"{'folder' if tmp.is_dir() else 'file'} was to be written; it is left as it is: "
+                            "move it away or choose another path.")
         _remove(path)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno not in _CANNOT_WRITE:
+            raise
+        raise _unwritable(path, error) from None
     finally:
         if tmp.exists():
             _remove(tmp)
+
+
+_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _unwritable(path: Path, error: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {error.strerror or error} ({error.filename or path}); free space or "
+                     "fix permissions there, or choose another path.")
+
+
+def _size(path: Path) -> int:
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files)
+
+
+def _human(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,} bytes"
+
+
+def wrote(*paths) -> None:
+    """A stage's last line: what it wrote and how large it is. A path may be a glob ("plots/*.png")."""
+    sizes = {str(p): sum(map(_size, Path().glob(str(p)))) if "*" in str(p) else _size(Path(p)) for p in paths}
+    print("wrote " + ", ".join(f"{p} ({_human(n)})" for p, n in sizes.items()), flush=True)
 
 
 def write_text(path, text: str) -> None:
@@ -60,7 +99,13 @@ def write_text(path, text: str) -> None:
 
 
 def write_json(path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: NaN and Infinity are not JSON, and a metric that is not a number must never look like one."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError:
+        raise UserError(f"refusing to write {path}: it would hold NaN or infinity instead of a number; the run "
+                        "that produced it went wrong (see the messages above).") from None
+    write_text(path, text + "\n")
 
 
 def write_jsonl(path, rows) -> None:
@@ -73,7 +118,7 @@ def read_jsonl(path) -> list[dict]:
     if not path.is_file():
         raise UserError(f"{path} does not exist or is not a file.")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM (as Windows editors write) is not data
     except UnicodeDecodeError as error:
         line = path.read_bytes()[: error.start].count(b"\n") + 1
         raise UserError(f"{path}, line {line}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.")

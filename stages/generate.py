@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import data, modeling, params
+from . import data, hardware, modeling, params
 from .errors import UserError, run
-from .files import write_json, write_jsonl
+from .files import write_json, write_jsonl, wrote
 
 
 def load(which: str, precision: str):
@@ -36,7 +36,8 @@ def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> 
     """Greedy or beam summaries of tokenized prompts, longest first in batches (least padding)."""
     order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
     outputs = [""] * len(inputs)
-    with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=not progress) as bar:
+    # disable=None: a bar on a terminal, none in a log file (stages/logs.py)
+    with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=None if progress else True) as bar:
         for start in range(0, len(order), cfg.batch_size):
             chunk = order[start:start + cfg.batch_size]
             batch = tokenizer.pad({"input_ids": [inputs[i] for i in chunk]}, return_tensors="pt").to(model.device)
@@ -75,9 +76,9 @@ def main(which: str) -> None:
         "generate_s": round(seconds, 3),
         "s_per_dialogue": round(seconds / len(unique), 5),
         "mean_summary_words": round(sum(len(s.split()) for s in summaries) / len(summaries), 3),
-        "precision": precision,
-        "device": modeling.device().type,
+        **hardware.decision(p.generate.precision).record(),
     })
+    wrote(data.PREDICTIONS / f"{which}.jsonl", f"metrics/generate_{which}.json")
 
 
 if __name__ == "__main__":

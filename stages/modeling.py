@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from .errors import ParamsError, UserError
+from . import hardware, weights
+from .errors import ParamsError, UserError, pull_hint
 from .files import atomic_path
 
 BASE = Path("models/base")
@@ -16,7 +17,8 @@ LORA = Path("models/lora")
 
 
 def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA, else Apple's GPU (MPS), else the CPU: stages/hardware.py decides."""
+    return torch.device(hardware.choose_device(hardware.detect()))
 
 
 def world_size() -> int:
@@ -30,42 +32,50 @@ def is_main_process() -> bool:
 
 
 def resolve_precision(setting: str) -> str:
-    """'auto' means bf16 where the GPU has it, fp32 otherwise (fp16 is never offered: T5 overflows)."""
-    has_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if setting == "bf16" and not has_bf16:
-        raise UserError("precision bf16 was asked for, but this machine has no GPU with bfloat16; "
-                        "set precision to auto or fp32.")
-    if setting == "auto":
-        return "bf16" if has_bf16 else "fp32"
-    return setting
+    """'auto' means bf16 where the hardware multiplies it natively, fp32 otherwise (never fp16: T5 overflows);
+    stages/hardware.py decides, and says why (hardware.decision(setting).record() for the metrics)."""
+    return hardware.decision(setting).precision
 
 
 def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
     local = Path(name).expanduser().is_dir()
+    if not local and revision is None:  # a folder the pipeline writes (models/base...), not a Hub id
+        raise UserError(f"{name} does not exist: run `dvc repro` (prepare writes models/base, train_full "
+                        f"models/full){pull_hint()}, or give a folder that holds a model.")
     try:
         if local:
             return loader.from_pretrained(str(Path(name).expanduser()), local_files_only=True, **kwargs)
         return loader.from_pretrained(name, revision=revision, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as error:
+    except Exception as error:  # noqa: BLE001 - narrowed just below
         where = f"the directory {name}" if local else f"{name!r} at revision {revision!r} from the Hugging Face Hub"
+        explained = weights.explain(error, where, local)  # pickles only, or damaged safetensors
+        if explained:
+            raise explained from None
+        if not isinstance(error, (OSError, ValueError, EnvironmentError)):
+            raise
         raise UserError(
             f"could not load a {loader.__name__.replace('Auto', '').lower()} from {where} "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
             "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
-            "model.safetensors and the tokenizer files, or run `dvc pull` to fetch models/base."
+            f"model.safetensors and the tokenizer files{pull_hint('to fetch models/base')}."
         ) from None
 
 
 def snapshot_base(name: str, revision: str, out=BASE) -> None:
     """Copy the base model and tokenizer into a DVC-tracked folder, so later stages never need the Hub."""
+    from . import vocab  # only prepare snapshots: other stages need not depend on it
+
+    vocab.check_files(name)
+    weights.check_folder(name)
     tokenizer = _from_pretrained(AutoTokenizer, name, revision)
-    model = _from_pretrained(AutoModelForSeq2SeqLM, name, revision)
+    model = _from_pretrained(AutoModelForSeq2SeqLM, name, revision, use_safetensors=True)  # never a pickle
     if not model.config.is_encoder_decoder:
         raise UserError(f"model.name {name!r} is not an encoder-decoder (seq2seq) model such as flan-t5.")
     check_tokenizer(name, tokenizer, model)
     with atomic_path(out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
+        vocab.stable_config(tmp)  # the same bytes online and offline
 
 
 def check_tokenizer(name: str, tokenizer, model) -> None:
@@ -88,6 +98,7 @@ def load_tokenizer(path=BASE, revision=None):
 
 def load_model(path=BASE, dtype=torch.float32):
     # use_safetensors: a checkpoint is never unpickled.
+    weights.check_folder(str(path))  # a folder of pickles only: say how to convert
     model = _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
     from .ties import keep_head_untied
     return keep_head_untied(model, path)  # flan-t5's own lm_head must survive accelerate's tie_weights()
@@ -100,17 +111,10 @@ def linear_names(model) -> list[str]:
 
 
 def add_lora(model, lora):
-    """Wrap a model with a fresh LoRA adapter after checking that every target module exists."""
-    from peft import LoraConfig, TaskType, get_peft_model
+    """Wrap a model with a fresh LoRA adapter (variants per params lora: stages/adapters.py)."""
+    from . import adapters
 
-    available = linear_names(model)
-    missing = [m for m in lora.target_modules if m not in available]
-    if missing:
-        raise ParamsError("lora.target_modules", f"{', '.join(missing)} not found in the model; its linear "
-                                                 f"layers are named {', '.join(available)}.")
-    config = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=lora.r, lora_alpha=lora.alpha,
-                        lora_dropout=lora.dropout, target_modules=list(lora.target_modules))
-    return get_peft_model(model, config)
+    return adapters.add(model, lora)
 
 
 def load_adapter(model, path=LORA, name="default"):
@@ -120,7 +124,7 @@ def load_adapter(model, path=LORA, name="default"):
 
     if not (Path(path) / "adapter_config.json").is_file():
         raise UserError(f"{path} holds no LoRA adapter (adapter_config.json): run `dvc repro train_lora` "
-                        "or `dvc pull` first, or point at an adapter directory.")
+                        f"first{pull_hint()}, or point at an adapter directory.")
     if not (Path(path) / "adapter_model.safetensors").is_file():
         # peft would fall back to adapter_model.bin, a pickle: only safetensors are loaded here.
         raise UserError(f"{path} has no adapter_model.safetensors; only safetensors weights are loaded (a .bin "
@@ -130,7 +134,12 @@ def load_adapter(model, path=LORA, name="default"):
             model.load_adapter(str(path), adapter_name=name, is_trainable=False)
             return model
         return PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
-    except (RuntimeError, ValueError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 - narrowed just below
+        explained = weights.explain(error, f"the adapter folder {path}", True)  # a damaged safetensors file
+        if explained:
+            raise explained from None
+        if not isinstance(error, (RuntimeError, ValueError, KeyError)):
+            raise
         raise UserError(f"the adapter in {path} does not fit this base model ({str(error).splitlines()[0]}); "
                         "was it trained on another base model?") from None
 
@@ -148,8 +157,16 @@ def count_parameters(model) -> tuple[int, int]:
 
 
 def peak_memory_bytes() -> dict:
-    """GPU: max allocated by torch; CPU: the process's peak resident set size."""
-    if torch.cuda.is_available():
-        return {"peak_memory_bytes": torch.cuda.max_memory_allocated(), "peak_memory_kind": "cuda_max_allocated"}
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_memory_bytes": rss if sys.platform == "darwin" else rss * 1024, "peak_memory_kind": "cpu_peak_rss"}
+    """GPU: max allocated and max reserved by torch; otherwise the process's peak resident set size; each the
+    maximum over the run's processes. In a process group this is a collective: every rank must call it."""
+    import torch.distributed as dist
+
+    grouped = dist.is_available() and dist.is_initialized()
+    kind = device().type
+    if kind == "cuda":
+        local = {"allocated": torch.cuda.max_memory_allocated(), "reserved": torch.cuda.max_memory_reserved()}
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        local = {"rss": rss if sys.platform == "darwin" else rss * 1024}
+    return hardware.peak_memory_record(kind, local, hardware.all_reduce_max if grouped else None,
+                                       dist.get_world_size() if grouped else 1)

@@ -1,5 +1,6 @@
 """params.yaml, validated into typed objects: a bad key stops a stage before any heavy work."""
 import dataclasses
+import math
 import string
 import types
 import typing
@@ -11,7 +12,33 @@ import yaml
 from .errors import ParamsError, UserError
 
 PRECISIONS = ("auto", "bf16", "fp32")
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")  # as stages/rouge.py scores them
+SELECT_METRICS = ("eval_loss", *ROUGE_KEYS, "last")  # what picks the saved model (stages/selection.py)
 MAX_SEED = 2**32 - 1  # numpy's limit: set_seed() fails deep inside the Trainer beyond it
+
+# Ceilings no real run needs to pass, by key name in any section: each stops a typo (an extra zero, 1e9) from
+# diverging or running for hours before anyone notices. key -> (largest value allowed, why).
+CEILINGS = {
+    "learning_rate": (1.0, "Adam moves each weight by about the learning rate per step; T5 fine-tunes use 1e-5 "
+                           "(full) to 1e-2 (LoRA), and beyond 1 every step rewrites the weights"),
+    "epochs": (100, "DialogSum fine-tunes converge within a few epochs"),
+    "max_steps": (10_000_000, "ten million optimizer steps is months on one GPU"),
+    "batch_size": (4096, "more examples than fit in any GPU's memory at once"),
+    "eval_batch_size": (4096, "more examples than fit in any GPU's memory at once"),
+    "gradient_accumulation_steps": (1024, "an effective batch beyond a million examples is the whole corpus many times"),
+    "logging_steps": (10_000_000, "as max_steps"),
+    "eval_steps": (10_000_000, "as max_steps"),
+    "save_steps": (10_000_000, "as max_steps"),
+    "dataloader_workers": (64, "more worker processes than cores only adds memory"),
+    "pad_to_multiple_of": (512, "tensor cores want multiples of 8 to 64"),
+    "max_source_length": (4096, "flan-t5 was trained on 512 input tokens; DialogSum dialogues fit in 1024"),
+    "max_target_length": (1024, "DialogSum summaries are under 200 tokens"),
+    "max_new_tokens": (1024, "DialogSum summaries are under 200 tokens; a runaway limit costs minutes per batch"),
+    "num_beams": (32, "summarization uses 1 to 8 beams; each beam multiplies decoding time and memory"),
+    "r": (1024, "the rank of a LoRA update beyond flan-t5-base's 768-wide layers adds nothing"),
+    "alpha": (4096, "scaling alpha/r beyond a few dozen is a learning rate typo"),
+    "resamples": (1_000_000, "intervals are stable to 3 digits at 10,000; a million already takes minutes"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +65,7 @@ class DataParams:
 
     def check(self, key):
         _nonempty(key, self, "source", "revision")
-        fields = [name for _, name, _, _ in string.Formatter().parse(self.prompt) if name is not None]
+        fields = _prompt_fields(self.prompt)
         if fields != ["dialogue"]:
             raise ParamsError(
                 f"{key}.prompt",
@@ -71,6 +98,12 @@ class TrainParams:
     group_by_length: bool
     pad_to_multiple_of: int | None
     dataloader_workers: int
+    # Evidence for choosing the model (stages/selection.py) and memory for speed.
+    rouge_samples: int | None  # validation dialogues summarized and scored at each evaluation; null = all, 0 = none
+    select_metric: str  # what picks the saved model: eval_loss, a ROUGE variant, or last
+    early_stopping_patience: int  # evaluations without improvement before stopping; 0 = never stop early
+    early_stopping_min_delta: float  # the least change in select_metric that counts as an improvement
+    gradient_checkpointing: bool  # recompute activations in the backward pass: less memory, slower steps
 
     def check(self, key):
         _positive(key, self, "learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
@@ -84,6 +117,7 @@ class TrainParams:
             _positive(key, self, "pad_to_multiple_of")
         _within(key, self, "seed", 0, MAX_SEED)
         _precision(key, self.precision)
+        _selection(key, self)
 
 
 @dataclass(frozen=True)
@@ -91,13 +125,23 @@ class LoraParams:
     r: int
     alpha: int
     dropout: float
-    target_modules: list[str]
+    target_modules: list[str] | str  # module names, or "all-linear"
+    # Variants (stages/adapters.py): weight-decomposed LoRA, rank-stabilized scaling, LoRA+ learning rate for B.
+    use_dora: bool
+    use_rslora: bool
+    loraplus_lr_ratio: float | None  # B matrices learn this many times faster; null = plain LoRA
 
     def check(self, key):
         _positive(key, self, "r", "alpha")
         _within(key, self, "dropout", 0, 1, high_open=True)
-        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
+        if isinstance(self.target_modules, str):
+            if self.target_modules != "all-linear":
+                raise ParamsError(f"{key}.target_modules", f"the one name allowed instead of a list is all-linear, "
+                                                           f"got {self.target_modules!r}; or give a list such as [q, v].")
+        elif not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
             raise ParamsError(f"{key}.target_modules", "give a non-empty list of module names, such as [q, v].")
+        if self.loraplus_lr_ratio is not None:
+            _within(key, self, "loraplus_lr_ratio", 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -158,8 +202,18 @@ def load(path="params.yaml") -> Params:
 def parse(raw: dict) -> Params:
     params = _build(Params, raw, "")
     for section in dataclasses.fields(Params):
-        getattr(params, section.name).check(section.name)
+        values = getattr(params, section.name)
+        values.check(section.name)
+        _ceilings(section.name, values)
     return params
+
+
+def _ceilings(section, obj):
+    for name, (ceiling, why) in CEILINGS.items():
+        value = getattr(obj, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > ceiling:
+            raise ParamsError(f"{section}.{name}", f"{value!r} is beyond the ceiling of {ceiling:g} ({why}); "
+                                                   "this is most likely a typo.")
 
 
 def _build(cls, raw, prefix):
@@ -185,6 +239,15 @@ def _build(cls, raw, prefix):
 
 
 def _coerce(key, kind, value):
+    arms = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else ()
+    if type(None) not in arms and len(arms) > 1:  # e.g. list[str] | str: the first arm the value fits
+        for arm in arms:
+            try:
+                return _coerce(key, arm, value)
+            except ParamsError:
+                pass
+        raise ParamsError(key, f"expected one of {' or '.join(getattr(a, '__name__', str(a)) for a in arms)}, "
+                               f"got {value!r}.")
     optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
     if optional:
         if value is None:
@@ -202,13 +265,18 @@ def _coerce(key, kind, value):
             return value
     elif kind is float:
         # YAML 1.1 reads 1e-3 as a string; accept it as the number the user meant.
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):  # .inf and .nan are valid YAML, never a valid setting
+                raise ParamsError(key, f"must be a finite number, got {value!r}.")
+            return number
     elif kind is str:
         if isinstance(value, str):
             return value
@@ -250,3 +318,37 @@ def _precision(section, value):
         raise ParamsError(f"{section}.precision", "fp16 is not offered: T5 overflows to NaN in fp16; use bf16 or fp32.")
     if value not in PRECISIONS:
         raise ParamsError(f"{section}.precision", f"must be one of {', '.join(PRECISIONS)}, got {value!r}.")
+
+
+def _prompt_fields(prompt: str) -> list[str]:
+    """Each {field} of the template as written, with any !conversion or :format (only a plain {dialogue}
+    passes); a lone { or } is a field that can never be filled."""
+    try:
+        parsed = list(string.Formatter().parse(prompt))
+    except ValueError as error:  # "Single '{' encountered in format string"
+        return [f"unbalanced brace ({error})"]
+    return [name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            for _, name, spec, conversion in parsed if name is not None]
+
+
+def _selection(key, cfg):
+    """The model-selection params of a training stage, which only make sense together."""
+    if cfg.select_metric not in SELECT_METRICS:
+        raise ParamsError(f"{key}.select_metric", f"must be one of {', '.join(SELECT_METRICS)}, got "
+                                                  f"{cfg.select_metric!r}.")
+    if cfg.rouge_samples is not None:
+        _nonnegative(key, cfg, "rouge_samples")
+    if cfg.select_metric in ROUGE_KEYS and cfg.rouge_samples == 0:
+        raise ParamsError(f"{key}.select_metric", f"{cfg.select_metric} needs validation ROUGE: set "
+                                                  f"{key}.rouge_samples above 0 (or null), or select on eval_loss.")
+    _nonnegative(key, cfg, "early_stopping_patience")
+    if not (math.isfinite(cfg.early_stopping_min_delta) and cfg.early_stopping_min_delta >= 0):
+        raise ParamsError(f"{key}.early_stopping_min_delta", f"must be a finite number >= 0, got "
+                                                             f"{cfg.early_stopping_min_delta!r}.")
+    if cfg.early_stopping_patience and cfg.select_metric == "last":
+        raise ParamsError(f"{key}.early_stopping_patience", "early stopping watches select_metric, which is last: "
+                                                            "set select_metric to eval_loss or a ROUGE variant, or "
+                                                            "patience to 0.")
+    if cfg.early_stopping_patience and cfg.eval_steps == 0:
+        raise ParamsError(f"{key}.early_stopping_patience", f"needs evaluations during training: set "
+                                                            f"{key}.eval_steps above 0, or patience to 0.")

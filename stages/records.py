@@ -1,5 +1,6 @@
 """Predictions and references from JSONL or CSV files, checked row by row with the file's line numbers."""
 import csv
+import re
 from pathlib import Path
 
 from .errors import UserError
@@ -35,7 +36,7 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
     if not path.is_file():
         raise UserError(f"{path} does not exist or is not a file.")
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel starts its CSV with a BOM
             reader = csv.DictReader(handle)
             rows, start = [], 2  # line 1 is the header
             for row in reader:
@@ -53,21 +54,25 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
-def unique_ids(path, rows: list[tuple[int, dict]]) -> dict[str, tuple[int, dict]]:
-    """Rows by id; a repeated id is an error naming both lines."""
+def unique_ids(path, rows: list[tuple[int, dict]], key: str = "id") -> dict[str, tuple[int, dict]]:
+    """Rows by id (or another key column); a repeated value is an error naming both lines."""
     seen: dict[str, tuple[int, dict]] = {}
     for line, row in rows:
-        if row["id"] in seen:
-            raise UserError(f"{path}, line {line}: duplicate id {row['id']!r} (first on line "
-                            f"{seen[row['id']][0]}); give each id one prediction.")
-        seen[row["id"]] = (line, row)
+        if row[key] in seen:
+            shown = repr(row[key]) if len(row[key]) <= 60 else repr(row[key][:57] + "...")
+            raise UserError(f"{path}, line {line}: duplicate {key} {shown} (first on line "
+                            f"{seen[row[key]][0]}); give each {key} one prediction.")
+        seen[row[key]] = (line, row)
     return seen
 
 
 def read_predictions(path) -> dict[str, tuple[int, str]]:
-    """id -> (line, prediction) from a JSONL or CSV file with columns id and prediction."""
-    rows = unique_ids(path, read(path, ("id", "prediction")))
-    return {key: (line, row["prediction"]) for key, (line, row) in rows.items()}
+    """id -> (line, prediction) from a JSONL or CSV file with columns id and prediction; a file with a
+    dialogue column and no id column is keyed by the dialogue text instead (one prediction per dialogue)."""
+    rows = read(path, ("prediction",))
+    key = "dialogue" if rows and "id" not in rows[0][1] and "dialogue" in rows[0][1] else "id"
+    rows = unique_ids(path, read(path, (key, "prediction")), key)
+    return {value: (line, row["prediction"]) for value, (line, row) in rows.items()}
 
 
 def read_references(path) -> list[dict]:
@@ -77,9 +82,44 @@ def read_references(path) -> list[dict]:
     return [dict(row, line=line) for line, row in rows]
 
 
+_ROW_SUFFIX = re.compile(r"^(.+)_\d+$")
+
+
+def dialogue_id(ids: list[str]) -> str | None:
+    """The id of a dialogue whose reference rows are `{id}_1`, `{id}_2`, ... (DialogSum's test ids), else None."""
+    stems = {found.group(1) if (found := _ROW_SUFFIX.match(i)) else None for i in ids}
+    return stems.pop() if len(stems) == 1 and None not in stems else None
+
+
+def dialogue_keys(references: list[dict]) -> list[tuple[list[int], set[str]]]:
+    """Each dialogue's reference rows, and the keys that name it: its dialogue id and its text."""
+    groups: dict[str, list[int]] = {}
+    for index, row in enumerate(references):
+        groups.setdefault(row["dialogue"], []).append(index)
+    out = []
+    for text, rows in groups.items():
+        stem = dialogue_id([references[i]["id"] for i in rows])
+        out.append((rows, {text} | ({stem} if stem else set())))
+    return out
+
+
 def match(predictions: dict[str, tuple[int, str]], references: list[dict], predictions_path,
           references_name: str) -> list[str]:
-    """The prediction for each reference row, in reference order; every id must be on both sides."""
+    """The prediction for each reference row, in reference order. Either one prediction per reference row
+    (every row id on both sides), or one per dialogue, keyed by its id (`test_0` for rows `test_0_1`,
+    `test_0_2`, ...) or by its text, and given to each of its rows."""
+    row_ids = {row["id"] for row in references}
+    if not any(key in row_ids for key in predictions):
+        per_dialogue = match_dialogues(predictions, references, predictions_path, references_name)
+        if per_dialogue is not None:
+            return per_dialogue
+    else:
+        named = {key for _, keys in dialogue_keys(references) for key in keys} - row_ids
+        for key, (line, _) in predictions.items():
+            if key in named:
+                raise UserError(f"{predictions_path}, line {line}: {_short(key)} names a whole dialogue, but other "
+                                "lines name reference rows; give one prediction per reference row or one per "
+                                "dialogue, not both.")
     wanted = {row["id"] for row in references}
     for key, (line, _) in predictions.items():
         if key not in wanted:
@@ -92,3 +132,38 @@ def match(predictions: dict[str, tuple[int, str]], references: list[dict], predi
                         f"reference id(s), first {missing[0]['id']!r}{where} of {references_name}; "
                         "every reference row needs a prediction.")
     return [predictions[row["id"]][1] for row in references]
+
+
+def match_dialogues(predictions: dict[str, tuple[int, str]], references: list[dict], predictions_path,
+                    references_name: str) -> list[str] | None:
+    """One prediction per dialogue spread over its reference rows; None when no key names a dialogue."""
+    dialogues = dialogue_keys(references)
+    owner = {key: number for number, (_, keys) in enumerate(dialogues) for key in keys}
+    if not any(key in owner for key in predictions):
+        return None
+    given: dict[int, tuple[str, int]] = {}
+    for key, (line, _) in predictions.items():
+        if key not in owner:
+            raise UserError(f"{predictions_path}, line {line}: {_short(key)} names no dialogue of the references "
+                            f"({references_name}); are these predictions for another split or file?")
+        if owner[key] in given:
+            raise UserError(f"{predictions_path}, line {line}: a second prediction for the dialogue of "
+                            f"{_short(key)} (first on line {given[owner[key]][1]}); give each dialogue one.")
+        given[owner[key]] = (key, line)
+    missing = [number for number in range(len(dialogues)) if number not in given]
+    if missing:
+        rows, _ = dialogues[missing[0]]
+        first = references[rows[0]]
+        name = dialogue_id([references[i]["id"] for i in rows]) or first["id"]
+        raise UserError(f"{predictions_path} has no prediction for {len(missing)} of {len(dialogues)} dialogue(s), "
+                        f"first {name!r} of {references_name}; give one prediction per dialogue (or per reference "
+                        "row).")
+    out = [""] * len(references)
+    for number, (key, _) in given.items():
+        for index in dialogues[number][0]:
+            out[index] = predictions[key][1]
+    return out
+
+
+def _short(key: str) -> str:
+    return f"id {key!r}" if len(key) <= 60 and "\n" not in key else f"dialogue {key[:40]!r}..."

@@ -19,13 +19,14 @@ def choose_examples(per_dialogue: dict[str, np.ndarray], pair: tuple[str, str], 
     mean = np.mean([values for values in per_dialogue.values()], axis=0)
     gap = per_dialogue[pair[0]] - per_dialogue[pair[1]]
     median = np.argsort(mean, kind="stable")
-    candidates = [
-        (int(median[len(median) // 2]), "typical: median ROUGE-L over the models"),
-        (int(np.argmax(gap)), f"{pair[0]} ahead of {pair[1]} the most (ROUGE-L)"),
-        (int(np.argmin(gap)), f"{pair[1]} ahead of {pair[0]} the most (ROUGE-L)"),
-    ]
+    candidates = [(int(median[len(median) // 2]), "typical: median ROUGE-L over the models")]
+    # a "most ahead" label only where that model is ahead at all: on a tie everywhere it would be false
+    if gap.max() > 0:
+        candidates.append((int(np.argmax(gap)), f"{pair[0]} ahead of {pair[1]} the most (ROUGE-L)"))
+    if gap.min() < 0:
+        candidates.append((int(np.argmin(gap)), f"{pair[1]} ahead of {pair[0]} the most (ROUGE-L)"))
     chosen, seen = [], set()
-    for index, why in candidates + [(int(i), "next by order") for i in range(len(mean))]:
+    for index, why in candidates + [(int(i), "next in test order") for i in range(len(mean))]:
         if index not in seen and len(chosen) < count:
             chosen.append((index, why))
             seen.add(index)
@@ -63,7 +64,12 @@ def _memory(row: dict) -> str:
     if row.get("peak_memory_bytes") is None:
         return "—"
     kind = {"cuda_max_allocated": "GPU", "cpu_peak_rss": "CPU RSS"}.get(row.get("peak_memory_kind"), "")
-    return f"{_bytes(row['peak_memory_bytes'])} {kind}".strip()
+    text = f"{_bytes(row['peak_memory_bytes'])} {kind}".strip()
+    if row.get("peak_memory_reserved_bytes") is not None:
+        text += f" ({_bytes(row['peak_memory_reserved_bytes'])} reserved)"
+    if (row.get("peak_memory_ranks") or 1) > 1:
+        text += f", max of {row['peak_memory_ranks']} processes"
+    return text
 
 
 def _quote(text: str) -> str:
@@ -145,8 +151,9 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         *main_table(scores, costs), "",
         "## Measured cost", "",
         *cost_table(costs), "",
-        "Training time is the trainer's own runtime; peak memory is the GPU's max allocated by torch, or the "
-        "process's peak RSS on CPU. The stored size is what must be kept: the whole model for base and full, "
+        "Training time is the trainer's own runtime; peak memory is the GPU's max allocated by torch (and the "
+        "max its caching allocator reserved), or the process's peak RSS on CPU; the maximum over the processes "
+        "of a multi-process run. The stored size is what must be kept: the whole model for base and full, "
         "only the adapter for LoRA (which also needs the base model). Total params of LoRA include the adapter.",
         "",
         "## All scoring modes", "",
@@ -157,7 +164,7 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         f"bootstrap interval, and the two-sided p-value of a paired sign-flip permutation test "
         f"(every sign flip when there are at most {setup['resamples']}, else {setup['resamples']} random ones). "
         "An interval that excludes 0 means the gap is unlikely to be noise. Every scoring mode is in "
-        "metrics/rouge_paired.json.", "",
+        "metrics/rouge_paired.json; every dialogue's summaries and scores are in metrics/summaries.html.", "",
         *paired_table(paired), "",
         "## Examples", "",
     ]

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import data, generate, modeling, params
+from . import data, generate, modeling, params, prompts, targets
 from .errors import UserError, run
 from .files import atomic_path, read_jsonl, write_jsonl
 
@@ -43,21 +43,22 @@ def load_adapters(named: dict[str, Path], precision: str):
 def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list[int]]:
     """Prompt token ids, cut at data.max_source_length as in training; say what a long dialogue lost."""
     for key, text in dialogues.items():
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):
+            raise UserError(f"dialogue {key} is {type(text).__name__}, not text: give it as a JSON string.")
+        if not text.strip():
             raise UserError(f"dialogue {key} is empty: give the text of a conversation "
                             "(#Person1#: ... one turn per line, as in DialogSum).")
-    prompts = [data.build_prompt(cfg.prompt, text.strip()) for text in dialogues.values()]
-    full = tokenizer(prompts)["input_ids"]
-    for key, ids in zip(dialogues, full):
-        over = len(ids) - cfg.max_source_length
+    encoded = prompts.encode(tokenizer, cfg.prompt, [text.strip() for text in dialogues.values()],
+                             cfg.max_source_length)
+    for key, over in zip(dialogues, encoded.over):
         if over > 0:
-            message = (f"dialogue {key} is {len(ids)} tokens with the prompt, {over} more than "
-                       f"data.max_source_length ({cfg.max_source_length}): its last {over} tokens are cut, "
-                       "as in training and the pipeline.")
+            message = (f"dialogue {key} is {cfg.max_source_length + over} tokens with the prompt, {over} more "
+                       f"than data.max_source_length ({cfg.max_source_length}): the end of the dialogue is cut "
+                       "(the instruction around it is kept), as in training and the pipeline.")
             if strict:
                 raise UserError(message + " Shorten it, or drop --strict to summarize the truncated text.")
             print(f"warning: {message}", file=sys.stderr)
-    return tokenizer(prompts, max_length=cfg.max_source_length, truncation=True)["input_ids"]
+    return encoded.input_ids
 
 
 def read_dialogues(args) -> dict[str, str]:
@@ -75,11 +76,25 @@ def read_dialogues(args) -> dict[str, str]:
     if args.input in (None, "-"):
         if sys.stdin.isatty():
             print("reading a dialogue from stdin; end it with Ctrl-D", file=sys.stderr)
-        return {"from stdin": sys.stdin.read()}
+        stream = getattr(sys.stdin, "buffer", None)  # bytes, so binary input is told apart from text
+        raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        return {"from stdin": text_of(raw, "stdin")}
     path = Path(args.input)
     if not path.is_file():
         raise UserError(f"{path} is not a file: give a text file holding one dialogue, or pipe it on stdin.")
-    return {str(path): path.read_text(encoding="utf-8")}
+    return {str(path): text_of(path.read_bytes(), str(path))}
+
+
+def text_of(raw: bytes, where: str) -> str:
+    """A dialogue's bytes as text: UTF-8 (a BOM allowed), never binary data."""
+    if b"\0" in raw:
+        raise UserError(f"{where} holds binary data (NUL bytes), not a dialogue: give a UTF-8 text file.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise UserError(f"{where}, line {line}: not valid UTF-8 ({error.reason}); give the dialogue as UTF-8 "
+                        "text (re-encode it, e.g. with iconv -t UTF-8).") from None
 
 
 def adapter_pairs(values: list[str]) -> dict[str, Path]:
@@ -96,6 +111,9 @@ def adapter_pairs(values: list[str]) -> dict[str, Path]:
 
 def summarize(args) -> None:
     p = params.load()
+    if args.out:
+        targets.file(args.out, "--out", targets.jsonl_with(("id", "summary"), ("id", "summary", "adapter")),
+                     args.force)
     precision = modeling.resolve_precision(p.generate.precision)
     tokenizer = modeling.load_tokenizer()
     dialogues = read_dialogues(args)
@@ -124,11 +142,13 @@ def summarize(args) -> None:
 
 def export(args) -> None:
     """Fold the adapter into the base weights: a standalone model that loads without peft."""
+    targets.folder(args.out, "--out", args.force)
     tokenizer = modeling.load_tokenizer()
     model = modeling.load_adapter(modeling.load_model(modeling.BASE), args.adapter).merge_and_unload()
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
+        targets.mark(tmp, "python -m stages.summarize export", adapter=str(args.adapter))
     print(f"wrote {args.out}: base model with {args.adapter} merged in")
 
 
@@ -137,6 +157,8 @@ def parser(command: str) -> argparse.ArgumentParser:
         p = argparse.ArgumentParser(prog="python -m stages.summarize export", description=export.__doc__)
         p.add_argument("--adapter", type=Path, default=modeling.LORA, help="adapter directory (default models/lora)")
         p.add_argument("--out", type=Path, required=True, help="directory to write the merged model to")
+        p.add_argument("--force", action="store_true",
+                       help="replace --out even if it is a folder of other files (never a pipeline output)")
         return p
     p = argparse.ArgumentParser(prog="python -m stages.summarize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,6 +168,7 @@ def parser(command: str) -> argparse.ArgumentParser:
                    help="load this adapter onto the one base model (instead of --model); repeat to compare adapters")
     p.add_argument("--jsonl", type=Path, help="batch mode: a JSONL file of {id, dialogue} rows")
     p.add_argument("--out", type=Path, help="write JSONL rows {id, summary} here instead of stdout")
+    p.add_argument("--force", action="store_true", help="replace --out even if this command did not write it")
     p.add_argument("--strict", action="store_true",
                    help="stop on a dialogue longer than data.max_source_length instead of truncating it")
     return p

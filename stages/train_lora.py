@@ -1,8 +1,9 @@
 """Stage train_lora: train a LoRA adapter on the frozen base model; writes only the adapter to models/lora."""
 from transformers import set_seed
 
-from . import modeling, params, training
+from . import adapters, modeling, params, training
 from .errors import run
+from .files import wrote
 
 
 def main() -> None:
@@ -15,7 +16,9 @@ def main() -> None:
     def save(model, directory, **kwargs):
         model.save_pretrained(directory, **kwargs)  # adapter weights and config only, safetensors
 
-    training.train("train_lora", p.train_lora, model, tokenizer, modeling.LORA, save)
+    training.train("train_lora", p.train_lora, model, tokenizer, modeling.LORA, save, decoding=p.generate,
+                   setup=lambda trainer: adapters.use_loraplus(trainer, p.lora))
+    wrote(modeling.LORA, "metrics/train_lora.json", "plots/train_lora")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@ import shutil
 import time
 from pathlib import Path
 
-from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback,
+from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, loss, modeling, saving
+from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, saving, selection, space
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -89,24 +89,27 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=precision == "bf16",
-        tf32=True if precision == "bf16" else None,
+        tf32=True if hardware.tf32(precision, modeling.device().type) else None,  # never on 7.x: it raises there
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         length_column_name="length",
         dataloader_num_workers=cfg.dataloader_workers,
         dataloader_pin_memory=modeling.device().type == "cuda",
         # Without a GPU, torchrun's processes form a DDP group over gloo only when told to use the CPU.
         use_cpu=modeling.device().type == "cpu",
-        # With loss.token_loss, the effective batch's token count summed over processes: the logged loss
-        # and the gradients are the token mean of the whole effective batch, as in a 1-process run.
+        # The loss divides by the target tokens of the effective batch over all processes (stages/loss.py);
+        # the Trainer then scales it by the process count, which DDP's gradient averaging undoes.
         average_tokens_across_devices=True,
         ddp_find_unused_parameters=False,  # every weight takes part in a T5 step: skip DDP's extra graph walk
         report_to="none",
+        activation_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
     )
 
 
-def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision: str, callbacks=()):
-    """The trainer both stages use (and benchmarks/ measures): dynamic padding, length grouping, per params."""
-    return checkpoints.ResumableTrainer(
+def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision: str, callbacks=(), evidence=None):
+    """The trainer both stages use (and benchmarks/ measures): dynamic padding, length grouping, per params;
+    `evidence` (selection.build) adds validation ROUGE and the best-model selection."""
+    return selection.SelectingTrainer(
         model=model,
         args=training_arguments(cfg, scratch, precision),
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
@@ -115,52 +118,80 @@ def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision
         eval_dataset=eval_set,
         processing_class=tokenizer,
         callbacks=list(callbacks),
-        compute_loss_func=loss.token_loss,  # T5's own loss ignores gradient accumulation
+        compute_loss_func=loss.token_mean_loss,
+        **(evidence or {}),
     )
 
 
-def train(stage: str, cfg, model, tokenizer, out: Path, save) -> None:
-    """Train `model` on data/prepared, write it with `save(model, tmp_dir)` to `out`, then the metrics."""
+def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, setup=None) -> None:
+    """Train `model` on data/prepared, write it with `save(model, tmp_dir)` to `out`, then the metrics.
+    `decoding` (params generate) makes validation summaries; `setup(trainer)` runs before training."""
     set_seed(cfg.seed)
     precision = modeling.resolve_precision(cfg.precision)
     train_set = data.model_inputs(data.load_prepared("train"))
     eval_set = data.model_inputs(data.load_prepared("validation"))
     scratch = Path("models/.trainer") / stage
+    lock.stop_with_parent()
+    if modeling.is_main_process():
+        lock.hold(scratch)
     resume = checkpoints.resume_point(scratch, checkpoints.fingerprint(cfg, model))
     logger = LiveLogger(Path("plots") / stage)
-    trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision, [logger])
+    evidence = selection.build(cfg, tokenizer, decoding, data.load_prepared("validation"), scratch, precision)
+    trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
+                            [guard.DivergenceGuard(stage), logger], evidence)
+    if setup is not None:
+        setup(trainer)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
+    if resume is not None:
+        trainer.cost.restore(resume)
+    trainer.cost.start()
+    if resume is not None and progress.finished(resume):
+        # Killed after its last checkpoint: that checkpoint is the result; training on would add a step.
+        print(f"{resume} is already at the last step: saving it without training further")
+        trainer._load_from_checkpoint(resume)
+        trainer.state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))
+        logger.on_train_begin(trainer.args, trainer.state, trainer.control)  # the curves, as a resume replays them
+    else:
+        with space.writes_to(scratch, scratch):  # a full disk while checkpointing: one message
+            trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
+    seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
-    state_dict = saving.gathered_state_dict(trainer)  # every rank: FSDP gathers its shards in a collective
+    # Every rank: the peak over processes is a collective. The device and precision decision, with why.
+    state_dict = saving.gathered_state_dict(trainer)  # every rank: FSDP gathers its shards (a collective)
+    measured = {**modeling.peak_memory_bytes(), **hardware.decision(cfg.precision).record()}
 
     if trainer.is_world_process_zero():
         logger.live.end()
-        with atomic_path(out) as tmp:
+        chosen = evidence["selector"].restore_best(trainer)  # the selected step's weights, what chose them
+        guard.check_finite(stage, trainer.model)
+        with space.writes_to(out), atomic_path(out) as tmp:
             save(saving.model_to_save(trainer), tmp, **saving.save_kwargs(state_dict))
         write_json(Path("metrics") / f"{stage}.json",
-                   _metrics(trainer, result, final_eval, wall, train_set, precision, out))
+                   {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured, **chosen})
         shutil.rmtree(scratch, ignore_errors=True)
+        lock.release(scratch)
 
 
-def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> dict:
+def _metrics(trainer, runtime, tokens, final_eval, wall, precision, out) -> dict:
+    """Runtime and tokens are the whole run's, across resumes; samples are the optimizer steps' batches."""
     trainable, total = modeling.count_parameters(trainer.model)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     epochs = trainer.state.epoch or 0
-    tokens = (sum(train_set["length"]) + sum(len(x) for x in train_set["labels"])) * epochs
-    runtime = result.metrics["train_runtime"]
+    samples = trainer.state.global_step * trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps \
+        * trainer.args.world_size
     return {
         "train_runtime_s": round(runtime, 3),
         "train_wall_s": round(wall, 3),
-        "train_samples_per_s": round(result.metrics["train_samples_per_second"], 3),
+        "train_samples_per_s": round(samples / runtime, 3) if runtime else 0.0,
+        "train_tokens": tokens,
         "train_tokens_per_s": round(tokens / runtime, 1) if runtime else 0.0,
         "optimizer_steps": trainer.state.global_step,
         "processes": trainer.args.world_size,
         "per_device_batch": trainer.args.per_device_train_batch_size,
         "gradient_accumulation": trainer.args.gradient_accumulation_steps,
         "epochs": round(epochs, 4),
-        "train_loss_mean": round(checkpoints.mean_logged_loss(trainer.state.log_history) or result.training_loss, 6),
+        "train_loss_mean": round(checkpoints.mean_logged_loss(trainer.state.log_history), 6) if losses else None,
         "train_loss_final": round(losses[-1], 6) if losses else None,
         "eval_loss": round(final_eval["eval_loss"], 6),
         "trainable_params": trainable,
@@ -169,5 +200,4 @@ def _metrics(trainer, result, final_eval, wall, train_set, precision, out) -> di
         "checkpoint_bytes": dir_size(out),
         "precision": precision,
         "device": modeling.device().type,
-        **modeling.peak_memory_bytes(),
     }

@@ -1,5 +1,7 @@
+import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,17 +29,65 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_with_experiment(tmp_path_factory, tiny_model, tiny_corpus) -> Path:
-    """The tiny pipeline run once and committed on main, experiment `lora-r4` (lora.r=4) beside it,
-    main pushed to a bare git `origin` that clones come from. Shared by the remote tests: one training."""
+def pipeline_run(tmp_path_factory, tiny_model, tiny_corpus) -> SimpleNamespace:
+    """The tiny pipeline run once by the real `dvc repro` and committed on main: `.repo`, and `.repro`, that
+    run's output. Every test that only reads a finished run shares it (one training for the whole session);
+    a test that changes the repo works in `clone_of(pipeline_run.repo, ...)` instead."""
     from project import make_project, run
-    root = tmp_path_factory.mktemp("trained")
-    repo = make_project(root / "repo", tiny_model, tiny_corpus)
-    run(["dvc", "repro"], repo)
+    repo = make_project(tmp_path_factory.mktemp("trained") / "repo", tiny_model, tiny_corpus)
+    first = run(["dvc", "repro"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "trained"], repo)
-    run(["dvc", "exp", "run", "--temp", "-n", "lora-r4", "-S", "lora.r=4"], repo)
-    run(["git", "init", "-q", "--bare", "-b", "main", str(root / "origin.git")], root)
-    run(["git", "remote", "add", "origin", str(root / "origin.git")], repo)
-    run(["git", "push", "-q", "origin", "main"], repo)
+    return SimpleNamespace(repo=repo, repro=first)
+
+
+@pytest.fixture(scope="session")
+def lora_experiment(pipeline_run) -> subprocess.CompletedProcess:
+    """Experiment `lora-r4` (lora.r=4) beside the shared run, made in a temp copy: the workspace stays main."""
+    from project import run
+    return run(["dvc", "exp", "run", "--temp", "-n", "lora-r4", "-S", "lora.r=4"], pipeline_run.repo)
+
+
+@pytest.fixture(scope="session")
+def trained_with_experiment(pipeline_run, lora_experiment) -> Path:
+    """The shared run with experiment `lora-r4`, main pushed to a bare git `origin` that clones come from."""
+    from project import run
+    repo = pipeline_run.repo
+    origin = repo.parent / "origin.git"
+    if not origin.exists():
+        run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], repo.parent)
+        run(["git", "remote", "add", "origin", str(origin)], repo)
+        run(["git", "push", "-q", "origin", "main"], repo)
     return repo
+
+
+# Slower than ~20 s each, or needing real servers or several processes: `pytest -m "not slow"` leaves them out,
+# CI runs everything. Listed here rather than in each file so the list is in one place; a name that no longer
+# matches any test fails the session instead of silently leaving a slow test in the fast set.
+SLOW = (
+    "test_remote_s3.py",
+    "test_remote_ssh.py",
+    "test_remote_default.py",
+    "test_queue.py",
+    "test_resume.py",
+    "test_benchmarks.py",
+    "test_stage_errors.py",  # a fresh `python -m stages.<stage>` per case: 15-30 s each of imports
+    "test_distributed.py::test_two_processes_train_like_one",
+    # each runs stages beyond the shared run (3 and 4 of them); the shared run itself stays in the fast set
+    "test_pipeline.py::test_lora_experiment_reruns_only_lora_stages",
+    "test_pipeline.py::test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    matched = set()
+    for item in items:
+        name = f"{item.path.name}::{item.name}"  # not the nodeid: parameter ids may hold "/"
+        for slow in SLOW:
+            if name.startswith(slow + "::") or name == slow or name.startswith(slow + "["):
+                item.add_marker(pytest.mark.slow)
+                matched.add(slow)
+    files = {item.path.name for item in items}
+    missing = [s for s in SLOW if s not in matched and s.split("::")[0] in files]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py SLOW names tests that do not exist: {missing}")

@@ -50,3 +50,82 @@ def test_generate_benchmark_compares_batches_with_one_at_a_time(tiny_corpus, tmp
     # Each distinct test dialogue is generated once and serves its three reference rows.
     assert project["rows_served"] == 3 * project["dialogues"]
     assert record["figures"]["speedup"] > 0 and record["settings"]["forced_new_tokens"] > 0
+
+
+def test_flops_formulas_match_torchs_count():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops, common = program("flops"), program("common")
+    from stages import modeling, params
+
+    lora = params.load(BENCHMARKS.parent / "params.yaml").lora
+    batch, source, target, new = 3, 37, 11, 5
+    ids, labels = torch.randint(3, 500, (batch, source)), torch.randint(3, 500, (batch, target))
+    for method in ("full", "lora"):
+        model = common.make_model("tiny")
+        model = modeling.add_lora(model, lora) if method == "lora" else model
+        with FlopCounterMode(display=False) as counter:
+            model(input_ids=ids, labels=labels).loss.backward()
+        expected = flops.train_step(model.config, batch, source, target, lora if method == "lora" else None)
+        # Exact for full fine-tuning. LoRA: the first layers need fewer input gradients than the formula counts,
+        # 2.7% of this 2-layer model's FLOPs (under 1% of flan-t5-small's 8 layers).
+        assert abs(counter.get_total_flops() / expected - 1) <= (0 if method == "full" else 0.04), method
+    model = common.make_model("tiny").eval()
+    # Eager attention: torch's counter does not count the CPU's fused attention kernel (its FLOPs are done all
+    # the same), so with SDPA it reports less than the hardware computes.
+    model.set_attn_implementation("eager")
+    model.generation_config.min_new_tokens = new  # every sequence runs all steps, as the benchmark forces
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.generate(input_ids=ids, max_new_tokens=new, do_sample=False)
+    assert counter.get_total_flops() == flops.greedy_generation(model.config, batch, source, new)
+
+
+def test_matmul_peak_is_measured_per_dtype():
+    import torch
+
+    flops = program("flops")
+    peak = flops.matmul_peak(torch.bfloat16, size=128, seconds=0.05, repeats=2)
+    assert peak["dtype"] == "bfloat16" and len(peak["all_flops_per_s"]) == 2
+    assert peak["flops_per_s"] == max(peak["all_flops_per_s"]) > 0
+
+
+def test_precision_benchmark_compares_fp32_with_bf16(tiny_corpus, tmp_path):
+    from stages import hardware
+
+    record = quick("precision", tiny_corpus, tmp_path)
+    native, _ = hardware.native_bf16(hardware.detect())
+    precisions = {"fp32", "bf16"} if native else {"fp32"}
+    assert {r["precision"] for r in record["train_runs"]} == {r["precision"] for r in record["generate_runs"]} == precisions
+    assert set(record["matmul_peak"]) == {"fp32", "bf16"} and record["matmul_peak"]["bf16"]["flops_per_s"] > 0
+    for name in ("train_full", "train_lora", "generate"):
+        for precision in precisions:
+            figure = record["figures"][name][precision]
+            assert 0 < figure["mfu"]["median"] < 1.5  # a fraction of the measured peak (noise aside)
+        if native:
+            assert record["figures"][name]["bf16_speedup"] > 0
+    for run in record["train_runs"] + record["generate_runs"]:
+        assert len(run["load_average"]) == 3
+    rows = [line for line in program("table").precision_table(record) if line.startswith("| train full")]
+    assert [row.split(" | ")[1] for row in rows] == sorted(precisions, key=["fp32", "bf16"].index)
+
+
+def test_bf16_loss_benchmark_runs_three_curves(tiny_corpus, tmp_path):
+    record = quick("bf16_loss", tiny_corpus, tmp_path)
+    curves = record["curves"]
+    assert set(curves) == {"fp32", "bf16", "fp32_other_seed"} and len({len(c) for c in curves.values()}) == 1
+    assert curves["fp32"] != curves["fp32_other_seed"]  # other weights: the noise to compare with
+    assert record["figures"]["max_gap_bf16_vs_fp32"] == round(max(abs(a - b) for a, b in zip(curves["fp32"],
+                                                                               curves["bf16"])), 4)
+
+
+def test_train_benchmark_evidence_measures_checkpointing_and_validation_cost(tiny_corpus, tmp_path):
+    out = tmp_path / "results"
+    program("train").main(["--quick", "--evidence", "--threads", "1", "--data", str(tiny_corpus), "--cache",
+                           str(tmp_path / "cache"), "--out", str(out)])
+    record = json.loads(next(out.glob("train_*_evidence_quick.json")).read_text())
+    assert {(r["method"], r["gradient_checkpointing"]) for r in record["runs"]} == \
+        {(m, c) for m in ("full", "lora") for c in (False, True)}
+    figures = record["figures"]
+    assert figures["validation_s_per_evaluation"] > 0 and figures["evaluations_per_epoch"] >= 1
+    assert 0 < figures["validation_share_of_epoch"]

@@ -96,8 +96,9 @@ def test_a_save_killed_midway_leaves_the_old_output_and_is_cleaned_up(tmp_path):
     assert [p.name for p in out.iterdir()] == ["model.safetensors"]  # the finished output, untouched
     (stale,) = out.parent.glob(".full.tmp-*")  # the half-written copy sits under a name no stage reads
     with atomic_path(out) as tmp:
-        tmp.write_text("next")
-    assert not stale.exists() and out.read_text() == "next"
+        tmp.mkdir()
+        (tmp / "model.safetensors").write_text("next")
+    assert not stale.exists() and (out / "model.safetensors").read_text() == "next"
 
 
 def test_code_hash_ignores_bytecode_caches(in_tmp, tiny_model):

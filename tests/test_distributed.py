@@ -82,6 +82,8 @@ def test_two_processes_train_like_one(tmp_path, tiny_model, tiny_corpus, monkeyp
     # Same effective batch: 2 processes x 2 per device = 4 = the 1-process batch, so 30 steps cover as many epochs.
     assert (double["processes"], double["per_device_batch"], double["gradient_accumulation"]) == (2, 2, 1)
     assert (single["processes"], single["per_device_batch"]) == (1, 4)
+    # Peak memory is the maximum over both processes (an all_reduce every rank takes part in).
+    assert (double["peak_memory_ranks"], single["peak_memory_ranks"]) == (2, 1)
     assert double["optimizer_steps"] == single["optimizer_steps"] and double["epochs"] == single["epochs"]
     # Same samples per step and seed; only dropout masks (one RNG stream per rank), per-process loss means and
     # float summation order differ. At this tiny model's high learning rate such differences grow: repeats of the

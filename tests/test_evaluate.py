@@ -66,7 +66,7 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     fake_project(in_tmp, tiny_corpus)
     evaluate.main([])
 
-    scores = json.loads(Path("metrics/rouge.json").read_text())
+    scores = json.loads(Path("metrics/rouge_detail.json").read_text())
     assert list(scores) == list(MODELS)
     for model in MODELS:
         assert list(scores[model]) == list(rouge.MODES)
@@ -86,9 +86,17 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert 0 < gap["rouge1_low"] <= gap["rouge1_diff"] <= gap["rouge1_high"]
     assert gap["rouge1_p"] == 2 / 64  # 6 dialogues, all better: exactly 2 of the 64 sign flips are as extreme
 
-    costs = json.loads(Path("metrics/efficiency.json").read_text())
+    costs = json.loads(Path("metrics/efficiency_detail.json").read_text())
     assert costs["base"]["total_params"] == 30 * 20 + 20 and costs["base"]["trainable_params"] == 0
     assert costs["lora"]["stored_bytes"] == 160 and costs["full"]["train_runtime_s"] == 12.5
+
+    # the metrics DVC lists: primary-mode ROUGE and a few costs, nothing else
+    headline = json.loads(Path("metrics/rouge.json").read_text())
+    assert headline == {model: {key: scores[model]["mean_ref"][key] for key in rouge.KEYS} for model in MODELS}
+    cost_headline = json.loads(Path("metrics/efficiency.json").read_text())
+    assert cost_headline["lora"] == {"trainable_params": 40, "stored_bytes": 160, "train_runtime_s": 12.5,
+                                     "peak_memory_bytes": 2_000_000, "s_per_dialogue": 0.01}
+    assert set(cost_headline["base"]) == {"trainable_params", "stored_bytes", "s_per_dialogue"}
 
     text = Path("metrics/report.md").read_text()
     lora = scores["lora"]["mean_ref"]
@@ -99,9 +107,16 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert "full − lora" in text
 
     shares = list(csv.DictReader(Path("plots/lengths.csv").open()))
-    assert list(shares[0]) == ["words", "reference", *MODELS]
-    assert sum(float(r["base"]) for r in shares) == pytest.approx(1.0)
-    assert {r["label"] for r in csv.DictReader(Path("plots/rouge.csv").open())} >= {"lora mean_ref rouge1"}
+    assert list(shares[0]) == ["source", "words", "share"]
+    assert [s for s in dict.fromkeys(r["source"] for r in shares)] == ["reference", *MODELS]
+    assert sum(float(r["share"]) for r in shares if r["source"] == "base") == pytest.approx(1.0)
+    bars = list(csv.DictReader(Path("plots/rouge.csv").open()))  # the primary mode only, for the bar chart
+    assert [(r["model"], r["metric"]) for r in bars][:2] == [("base", "ROUGE-1"), ("base", "ROUGE-2")]
+    lora_r1 = next(r for r in bars if r["model"] == "lora" and r["metric"] == "ROUGE-1")
+    assert float(lora_r1["score"]) == lora["rouge1"] and float(lora_r1["low"]) == lora["rouge1_low"]
+    losses = list(csv.DictReader(Path("plots/loss.csv").open()))
+    assert {(r["model"], r["split"]) for r in losses} == {(m, s) for m in ("full", "lora") for s in ("train", "eval")}
+    assert "test_5" in Path("metrics/summaries.html").read_text()
     for png in ("rouge", "loss", "lengths"):
         assert Path(f"plots/{png}.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -190,3 +205,61 @@ def test_evaluate_params_are_validated(key, value):
     raw["evaluate"][key] = value
     with pytest.raises(ParamsError, match=f"evaluate.{key}"):
         params.parse(raw)
+
+
+def test_report_memory_says_reserved_and_over_how_many_processes():
+    from stages import report
+
+    assert report._memory({"peak_memory_bytes": 2_000_000, "peak_memory_kind": "cpu_peak_rss",
+                           "peak_memory_ranks": 1}) == "2.0 MB CPU RSS"
+    assert report._memory({"peak_memory_bytes": 3_000_000_000, "peak_memory_kind": "cuda_max_allocated",
+                           "peak_memory_reserved_bytes": 4_500_000_000, "peak_memory_ranks": 2}) == \
+        "3.0 GB GPU (4.5 GB reserved), max of 2 processes"
+
+
+def test_scorer_takes_one_prediction_per_dialogue_by_id_or_text(in_tmp, tiny_corpus):
+    small_params(in_tmp)
+    test = corpus_test_rows(tiny_corpus)
+    references = str(tiny_corpus / "test.jsonl")
+    per_row = predictions_of(test)
+    write_jsonl(in_tmp / "rows.jsonl", per_row)
+    # the same prediction for every row of a dialogue, given once: by dialogue id, and by dialogue text
+    first = {}
+    for row, prediction in zip(test, per_row):
+        first.setdefault(row["dialogue"], (row["id"].rsplit("_", 1)[0], prediction["prediction"]))
+    same = [{"id": r["id"], "prediction": first[r["dialogue"]][1]} for r in test]
+    write_jsonl(in_tmp / "same.jsonl", same)
+    write_jsonl(in_tmp / "ids.jsonl", [{"id": i, "prediction": p} for i, p in first.values()])
+    write_csv(in_tmp / "texts.csv", [{"dialogue": d, "prediction": p} for d, (_, p) in first.items()])
+    outputs = {}
+    for name in ("same.jsonl", "ids.jsonl", "texts.csv"):
+        evaluate.main(["--predictions", name, "--references", references, "--output", f"{name}.json"])
+        outputs[name] = json.loads((in_tmp / f"{name}.json").read_text())
+    assert outputs["ids.jsonl"] == outputs["same.jsonl"] == outputs["texts.csv"]
+    assert 0 < outputs["ids.jsonl"]["mean_ref"]["rouge1"] < 1
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"id": "test_0", "prediction": "a"}'], r"no prediction for 5 of 6 dialogue\(s\), first 'test_1'"),
+    (['{"id": "test_0", "prediction": "a"}', '{"id": "test_9", "prediction": "b"}'],
+     r"line 2: id 'test_9' names no dialogue"),
+    (['{"id": "test_0", "prediction": "a"}', '{"id": "test_0_1", "prediction": "b"}'],
+     r"line 1: id 'test_0' names a whole dialogue, but other lines name reference rows"),
+])
+def test_scorer_per_dialogue_errors_name_what_is_wrong(in_tmp, tiny_corpus, lines, message):
+    small_params(in_tmp)
+    (in_tmp / "p.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=message):
+        evaluate.main(["--predictions", "p.jsonl", "--references", str(tiny_corpus / "test.jsonl")])
+
+
+def test_scorer_refuses_two_predictions_for_one_dialogue(in_tmp, tiny_corpus):
+    small_params(in_tmp)
+    dialogue = corpus_test_rows(tiny_corpus)[0]["dialogue"]
+    write_jsonl(in_tmp / "p.jsonl", [{"id": "test_0", "prediction": "a"}, {"dialogue": dialogue, "prediction": "b"}])
+    write_jsonl(in_tmp / "q.jsonl", [{"dialogue": dialogue, "prediction": "a"}, {"dialogue": dialogue, "prediction": "b"}])
+    references = str(tiny_corpus / "test.jsonl")
+    with pytest.raises(UserError, match=r"line 2: column 'dialogue' is missing|line 2: column 'id' is missing"):
+        evaluate.main(["--predictions", "p.jsonl", "--references", references])
+    with pytest.raises(UserError, match=r"q.jsonl, line 2: duplicate dialogue"):
+        evaluate.main(["--predictions", "q.jsonl", "--references", references])

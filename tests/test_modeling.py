@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from stages import modeling
+from stages import hardware, modeling
 from stages.errors import ParamsError
 from stages.params import LoraParams
 
@@ -12,7 +12,8 @@ FLAN_T5_BASE = dict(vocab_size=32128, d_model=768, d_kv=64, d_ff=2048, num_layer
 
 
 def lora(r=32, modules=("q", "v")):
-    return LoraParams(r=r, alpha=32, dropout=0.05, target_modules=list(modules))
+    return LoraParams(r=r, alpha=32, dropout=0.05, target_modules=list(modules), use_dora=False, use_rslora=False,
+                      loraplus_lr_ratio=None)
 
 
 def expected_lora_params(config: T5Config, r: int) -> int:
@@ -56,12 +57,16 @@ def test_only_lora_weights_are_trainable(tiny_model):
 
 
 def test_missing_model_directory_says_what_to_do(tmp_path):
-    with pytest.raises(modeling.UserError, match="dvc pull"):
+    with pytest.raises(modeling.UserError, match="does not exist: run `dvc repro`"):
         modeling.load_model(tmp_path / "nowhere")
 
 
-def test_fp32_when_no_gpu():
-    if not torch.cuda.is_available():
-        assert modeling.resolve_precision("auto") == "fp32"
-        with pytest.raises(modeling.UserError, match="bfloat16"):
+def test_precision_is_the_hardware_decision():
+    native, _ = hardware.native_bf16(hardware.detect())
+    assert modeling.resolve_precision("auto") == ("bf16" if native else "fp32")
+    assert modeling.resolve_precision("fp32") == "fp32"
+    if native:
+        assert modeling.resolve_precision("bf16") == "bf16"
+    else:
+        with pytest.raises(modeling.UserError, match="precision bf16"):
             modeling.resolve_precision("bf16")

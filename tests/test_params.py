@@ -1,5 +1,7 @@
 """Bad params.yaml values stop a stage with one paragraph naming the key and what to do."""
 import copy
+import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -112,3 +114,36 @@ def test_unreadable_file(in_tmp, text, expected):
 def test_no_params_file(in_tmp):
     with pytest.raises(UserError, match="run the stage from the project root"):
         params.load()
+
+
+@pytest.mark.parametrize("path, value", [
+    ("train_full.learning_rate", float("inf")), ("train_lora.learning_rate", float("nan")),
+    ("train_full.warmup_ratio", "nan"), ("lora.dropout", float("-inf")),
+    ("evaluate.confidence", float("nan")), ("train_full.epochs", float("inf")),
+])
+def test_non_finite_numbers_are_refused(path, value):
+    error = rejected(with_value(path, value))
+    assert error.key == path and "finite" in str(error)
+
+
+def test_yaml_infinity_is_refused_when_read_from_a_file(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(text.replace("learning_rate: 5.0e-5", "learning_rate: .inf", 1))
+    with pytest.raises(ParamsError, match="train_full.learning_rate: must be a finite number"):
+        params.load(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("path, value", [
+    ("train_full.learning_rate", 100.0), ("train_lora.learning_rate", 1e38), ("generate.max_new_tokens", 10**9),
+    ("generate.num_beams", 1000), ("train_full.batch_size", 10**6), ("evaluate.resamples", 10**9),
+    ("data.max_source_length", 10**6), ("lora.r", 100_000),
+])
+def test_values_beyond_the_ceiling_are_refused(path, value):
+    error = rejected(with_value(path, value))
+    assert error.key == path and "ceiling" in str(error)
+
+
+def test_every_ceiling_names_a_real_key_and_the_defaults_are_under_it():
+    fields = {f.name for section in dataclasses.fields(params.Params) for f in dataclasses.fields(section.type)}
+    assert set(params.CEILINGS) <= fields
+    params.load(Path(__file__).resolve().parents[1] / "params.yaml")  # the shipped defaults pass

@@ -1,14 +1,39 @@
-"""End to end: the real dvc CLI runs the whole pipeline on the tiny model in a temp git repo."""
+"""End to end: the real dvc CLI runs the whole pipeline on the tiny model in a temp git repo.
+
+The run itself is the session's shared one (`pipeline_run` in conftest.py); tests that change the repo work in
+a clone that shares its DVC cache, so the shared run stays as committed."""
 import json
+import os
 import re
+import subprocess
 
 import pytest
 import yaml
 
-from project import make_project, run
+from project import env, run
+from remotes import EXPERIMENT
 
 STAGES = {"prepare", "train_full", "train_lora", "generate@base", "generate@full", "generate@lora", "evaluate"}
 ROUGE = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+
+
+# The README's `dvc exp show` for a 160-column terminal: ROUGE-1/2/L of full and LoRA and ROUGE-L of base always
+# (--keep), plus whatever params and ROUGE changed between the rows (--only-changed); no deps, costs or dates.
+EXP_SHOW = ["dvc", "exp", "show", "--only-changed", "--drop", r".*/|Created|base\.rouge(1|2)|.*\.rougeLsum$|.*_(params|bytes|s|dialogue)$",
+            "--keep", r"Experiment|(full|lora)\.rouge(1|2|L)$|base\.rougeL$"]
+
+
+def numbers(tree) -> int:
+    """How many numbers a (nested) JSON value holds."""
+    if isinstance(tree, dict):
+        return sum(numbers(value) for value in tree.values())
+    if isinstance(tree, list):
+        return sum(numbers(value) for value in tree)
+    return int(isinstance(tree, (int, float)) and not isinstance(tree, bool))
+
+
+def widest(text: str) -> int:
+    return max(len(line.rstrip()) for line in text.splitlines())
 
 
 def ran(output: str) -> set[str]:
@@ -25,20 +50,25 @@ def rouge_values(metrics: dict):
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, tiny_model, tiny_corpus):
-    repo = make_project(tmp_path_factory.mktemp("e2e") / "project", tiny_model, tiny_corpus)
-    first = run(["dvc", "repro"], repo)
-    assert ran(first.stdout) == STAGES
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "first run"], repo)
-    return repo
+def repo(pipeline_run):
+    assert ran(pipeline_run.repro.stdout) == STAGES
+    return pipeline_run.repo
+
+
+def clone_of(repo, dest):
+    """A git clone of `repo` that shares its DVC cache, with the outputs checked out (links: no copies)."""
+    run(["git", "clone", "-q", str(repo), str(dest)], dest.parent)
+    run(["dvc", "config", "--local", "cache.dir", str(repo / ".dvc" / "cache")], dest)
+    run(["dvc", "checkout", "-q"], dest)
+    return dest
 
 
 def test_repro_writes_every_output(repo, tiny_corpus):
     for path in ["data/prepared/dataset_dict.json", "models/base/model.safetensors", "models/base/tokenizer.json",
                  "models/full/model.safetensors", "models/lora/adapter_model.safetensors",
                  "models/lora/adapter_config.json", "plots/rouge.png", "plots/rouge.csv",
-                 "plots/train_full/plots/metrics/train/loss.tsv", "plots/train_lora/plots/metrics/eval/loss.tsv"]:
+                 "plots/train_full/plots/metrics/train/loss.tsv", "plots/train_lora/plots/metrics/eval/loss.tsv",
+                 "plots/train_full/plots/metrics/eval/rougeL.tsv", "plots/train_lora/plots/metrics/eval/rouge1.tsv"]:
         assert (repo / path).is_file(), path
     assert not list((repo / "models").rglob("*.bin")), "weights are saved as safetensors only"
     assert (repo / "models/lora/adapter_model.safetensors").stat().st_size < \
@@ -50,6 +80,8 @@ def test_repro_writes_every_output(repo, tiny_corpus):
         assert [r["id"] for r in rows] == test_ids and all(isinstance(r["prediction"], str) for r in rows)
         generated = json.loads((repo / f"metrics/generate_{model}.json").read_text())
         assert generated["dialogues"] * 3 == len(rows)  # each test dialogue generated once, scored thrice
+        assert (generated["precision"], generated["tf32"]) == ("fp32", False)
+        assert generated["precision_reason"] == "fp32 asked for in params.yaml"  # tiny_params pins fp32
 
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
     assert set(rouge) >= {"base", "full", "lora"}
@@ -63,6 +95,8 @@ def test_repro_writes_every_output(repo, tiny_corpus):
         assert 0 < metrics["trainable_params"] <= metrics["total_params"]
         assert metrics["checkpoint_bytes"] > 0 and metrics["peak_memory_bytes"] > 0
         assert metrics["train_samples_per_s"] > 0 and metrics["eval_loss"] > 0
+        assert (metrics["precision"], metrics["tf32"], metrics["peak_memory_ranks"]) == ("fp32", False, 1)
+        assert metrics["precision_reason"] and metrics["peak_memory_kind"] == "cpu_peak_rss"
     full, lora = (json.loads((repo / f"metrics/{s}.json").read_text()) for s in ("train_full", "train_lora"))
     assert lora["trainable_params"] < full["trainable_params"] == full["total_params"]
 
@@ -73,17 +107,37 @@ def test_second_repro_runs_nothing(repo):
     assert "up to date" in run(["dvc", "status"], repo).stdout
 
 
-def test_lora_experiment_reruns_only_lora_stages(repo):
-    exp = run(["dvc", "exp", "run", "-S", "lora.r=4", "-n", "rank4"], repo)
-    assert ran(exp.stdout) == {"train_lora", "generate@lora", "evaluate"}
+def test_lora_experiment_reruns_only_lora_stages(repo, lora_experiment):
+    assert ran(lora_experiment.stdout) == {"train_lora", "generate@lora", "evaluate"}
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     text = json.dumps(shown)
-    assert '"rank4"' in text
-    experiment = _find_experiment(shown, "rank4")
+    assert f'"{EXPERIMENT}"' in text
+    experiment = _find_experiment(shown, EXPERIMENT)
     params = experiment["data"]["params"]["params.yaml"]["data"]
     assert params["lora"]["r"] == 4
     metrics = experiment["data"]["metrics"]
-    assert "metrics/rouge.json" in metrics and metrics["metrics/train_lora.json"]["data"]["trainable_params"] > 0
+    assert set(metrics) == {"metrics/rouge.json", "metrics/efficiency.json"}  # the headline, nothing else
+    assert metrics["metrics/efficiency.json"]["data"]["lora"]["trainable_params"] > 0
+
+    for columns in ("160", "1000"):  # squeezed into 160 columns, and its natural width (as the pager shows it)
+        done = subprocess.run([*EXP_SHOW, "--no-pager"], cwd=repo, env={**env(), "COLUMNS": columns},
+                              capture_output=True, text=True, timeout=300)
+        table = done.stdout
+        assert done.returncode == 0 and widest(table) <= 160, table + done.stderr
+        header = next(line for line in table.splitlines() if "Experiment" in line).split()
+        assert header == ["Experiment", "base.rougeL", "full.rouge1", "full.rouge2", "full.rougeL", "lora.rouge1",
+                          "lora.rouge2", "lora.rougeL", "lora.r"], table  # lora.r: the one param that changed
+        row = next(line for line in table.splitlines() if f"[{EXPERIMENT}]" in line)
+        values = row.split(f"[{EXPERIMENT}]")[1].split()
+        assert len(values) == 8 and all(re.fullmatch(r"\d+(\.\d+)?", v) for v in values), table  # none cut to …
+
+
+def test_metrics_show_lists_at_most_40_numbers(repo):
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
+    assert 12 + 10 <= numbers(shown) <= 40, shown
+    data = shown[""]["data"]
+    assert set(data) == {"metrics/rouge.json", "metrics/efficiency.json"}
+    assert set(data["metrics/rouge.json"]["data"]["base"]) == set(ROUGE)  # README's base.rouge1 and so on
 
 
 def _find_experiment(shown: list, name: str) -> dict:
@@ -95,17 +149,61 @@ def _find_experiment(shown: list, name: str) -> dict:
     raise AssertionError(f"experiment {name} not in dvc exp show --json")
 
 
-def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(repo):
+def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(repo, tmp_path):
+    repo = clone_of(repo, tmp_path / "clone")
+    assert "up to date" in run(["dvc", "status"], repo).stdout
     run(["git", "checkout", "-q", "-b", "short-summaries"], repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["generate"]["max_new_tokens"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     rerun = run(["dvc", "repro"], repo)
-    assert ran(rerun.stdout) == {"generate@base", "generate@full", "generate@lora", "evaluate"}
+    # Training reruns too: its validation summaries decode with these params (stages/selection.py).
+    assert ran(rerun.stdout) == {"train_full", "train_lora", "generate@base", "generate@full", "generate@lora",
+                                 "evaluate"}
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "short summaries"], repo)
     diff = run(["dvc", "metrics", "diff", "main", "short-summaries", "--json"], repo).stdout
     changed = json.loads(diff)
     assert any(key.startswith("full.") and key.split(".")[-1] in ROUGE
                for key in changed.get("metrics/rouge.json", {})), diff
+    table = run(["dvc", "metrics", "diff", "main", "short-summaries"], repo).stdout
+    assert len(table.splitlines()) <= 40 and widest(table) <= 160, table  # one screen
+    assert re.search(r"metrics/rouge.json\s+full.rouge1\s", table), table
+
+    # dvc plots diff: every chart drawn by its template from both revisions, data rows tagged with the revision
+    plots = json.loads(run(["dvc", "plots", "diff", "main", "short-summaries", "--json"], repo).stdout)
+    charts = {name: entries[0] for name, entries in plots["data"].items() if entries[0]["type"] == "vega"}
+    assert len(charts) == 3 and "<DVC_METRIC" not in json.dumps(plots), plots.get("errors")
+    for chart in charts.values():
+        assert chart["revisions"] == ["main", "short-summaries"]
+        rows = chart["content"]["data"]["values"]
+        assert {row["rev"] for row in rows} == {"main", "short-summaries"}
+    rouge = next(chart for name, chart in charts.items() if name.startswith("ROUGE"))
+    assert {(row["model"], row["metric"]) for row in rouge["content"]["data"]["values"]} == {
+        (model, metric) for model in ("base", "full", "lora") for metric in ("ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum")}
     run(["git", "checkout", "-q", "main"], repo)
+
+
+def test_outputs_are_links_into_the_cache_not_copies(repo):
+    """cache.type hardlink,symlink: `dvc repro` leaves each output linked to the cache object (with reflink or
+    copy in the list, DVC keeps them as second copies on ext4)."""
+    for path in ["models/base/model.safetensors", "models/full/model.safetensors",
+                 "models/lora/adapter_model.safetensors", "data/predictions/full.jsonl"]:
+        file = repo / path
+        # 2: the workspace and the cache; more where clones sharing the cache checked the same file out
+        assert file.is_symlink() or file.stat().st_nlink >= 2, f"{path}: link count {file.stat().st_nlink}"
+        if not file.is_symlink():
+            cached = list((repo / ".dvc/cache/files/md5").rglob("*"))
+            assert any(c.is_file() and os.path.samefile(c, file) for c in cached), path
+    assert (repo / "models/full/model.safetensors").stat().st_mode & 0o222 == 0, "DVC makes linked outputs read-only"
+
+
+def test_each_stage_ends_by_saying_what_it_wrote_and_logs_hold_no_noise(pipeline_run):
+    out, err = pipeline_run.repro.stdout, pipeline_run.repro.stderr
+    for stage in STAGES:
+        section = out.split(f"Running stage '{stage}'", 1)[1].split("Running stage", 1)[0]
+        written = [line for line in section.splitlines() if line.startswith("wrote ")]
+        assert len(written) == 1, section
+    assert "wrote models/full (" in out and "wrote data/predictions/lora.jsonl (" in out
+    for noise in ("0%|", "it/s]", "is_gradient_checkpointing", "so we will NOT tie them", "mtime may not be"):
+        assert noise not in err and noise not in out, noise

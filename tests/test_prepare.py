@@ -43,8 +43,8 @@ def test_subsample_is_deterministic_and_keeps_every_reference(in_tmp, tiny_model
 
 
 def test_truncation_respects_max_lengths(in_tmp, tiny_model, tiny_corpus):
-    splits = run_prepare(in_tmp, tiny_model, tiny_corpus, max_source_length=20, max_target_length=5)
-    assert max(splits["train"]["length"]) == 20
+    splits = run_prepare(in_tmp, tiny_model, tiny_corpus, max_source_length=40, max_target_length=5)
+    assert max(splits["train"]["length"]) == 40
     assert max(len(x) for x in splits["train"]["labels"]) == 5
 
 
@@ -60,6 +60,6 @@ def test_unreachable_hub_says_how_to_work_offline(tmp_path, tiny_model, tiny_cor
     shutil.copytree(ROOT / "stages", tmp_path / "stages")
     done = run([sys.executable, "-m", "stages.prepare"], tmp_path, check=False)  # HF_HUB_OFFLINE=1: no Hub here
     assert done.returncode == 1
-    assert advice in done.stderr and "dvc pull" in done.stderr
+    assert advice in done.stderr and "dvc pull" not in done.stderr  # no dvc.lock: nothing to pull
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "data/prepared").exists()

@@ -13,7 +13,8 @@ from project import env, make_project, run, tiny_params
 
 STEPS, SAVE_EVERY = 60, 10  # enough steps that a kill right after the first checkpoint lands mid-run
 TIMINGS = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes",
-           "generate_s", "s_per_dialogue"}
+           "peak_memory_reserved_bytes", "generate_s", "s_per_dialogue", "validation_generate_s_total",
+           "validation_generate_s_mean"}
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,8 @@ def test_killed_training_resumes_to_the_same_model(repo, stage, out):
     # Weights as safetensors; training_args.bin (a pickle) is written by the Trainer but never read on resume.
     assert any(name.endswith(".safetensors") for name in saved)
     assert not saved & {"pytorch_model.bin", "adapter_model.bin"}, saved
+    (record,) = (repo / "models" / ".trainer" / stage).glob("checkpoint-*/cost.json")
+    before_kill = json.loads(record.read_text())["seconds"]
     # Nothing that looks finished: the output is absent (DVC removed it, the stage never renamed its temp
     # copy into place), and DVC knows the stage must run again.
     assert not (repo / out).exists()
@@ -103,7 +106,11 @@ def test_killed_training_resumes_to_the_same_model(repo, stage, out):
     step = int(resumed[0].split("checkpoint-")[1].split()[0])
     assert 0 < step < STEPS
 
-    assert metrics(repo / "metrics" / f"{stage}.json") == expected_metrics
+    assert metrics(repo / "metrics" / f"{stage}.json") == expected_metrics  # train_tokens included
+    # Runtime covers the killed part too, so tokens/s is the whole run's tokens over the whole run's time.
+    whole = json.loads((repo / "metrics" / f"{stage}.json").read_text())
+    assert whole["train_runtime_s"] > before_kill > 0
+    assert whole["train_tokens_per_s"] == pytest.approx(whole["train_tokens"] / whole["train_runtime_s"], rel=1e-3)
     actual = tensors(repo / out)
     assert actual.keys() == expected_tensors.keys()
     for name, tensor in expected_tensors.items():

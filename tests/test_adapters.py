@@ -1,0 +1,161 @@
+"""LoRA variants from params: all-linear, DoRA, rsLoRA, LoRA+; trained, saved, reloaded and merged."""
+import copy
+import dataclasses
+import json
+import re
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from project import run, tiny_params
+from stages import adapters, modeling, params, prepare, train_lora
+from stages.errors import ParamsError, UserError
+
+VARIANTS = {
+    "plain": {},
+    "all-linear": {"target_modules": "all-linear"},
+    "dora": {"use_dora": True},
+    "rslora": {"use_rslora": True},
+    "loraplus": {"loraplus_lr_ratio": 16.0},
+    "checkpointing": {},  # gradient checkpointing on the LoRA stage
+}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, tiny_model, tiny_corpus):
+    root = tmp_path_factory.mktemp("prepared")
+    raw = tiny_params(tiny_model, tiny_corpus)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        prepare.main()
+    return root, raw
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, tmp_path_factory):
+    """Each variant trained for a few steps by the real stage; (folder, metrics) by name."""
+    root, raw = prepared
+    out = {}
+    for name, lora in VARIANTS.items():
+        folder = tmp_path_factory.mktemp(name)
+        for part in ("data", "models"):
+            shutil.copytree(root / part, folder / part)
+        p = copy.deepcopy(raw)
+        p["lora"].update(lora, r=4, dropout=0.1)
+        p["train_lora"].update(max_steps=6, eval_steps=3, save_steps=0, logging_steps=3, rouge_samples=2,
+                               gradient_checkpointing=name == "checkpointing")
+        (folder / "params.yaml").write_text(yaml.safe_dump(p))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(folder)
+            train_lora.main()
+        out[name] = folder, json.loads((folder / "metrics" / "train_lora.json").read_text())
+    return out
+
+
+def logits(model, tokenizer):
+    batch = tokenizer(["#Person1#: Hello. #Person2#: I would like to book a table."], return_tensors="pt")
+    with torch.no_grad():
+        return model(**batch, decoder_input_ids=torch.zeros((1, 4), dtype=torch.long)).logits
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variant_trains_saves_reloads_and_merges(trained, name, monkeypatch):
+    folder, metrics = trained[name]
+    monkeypatch.chdir(folder)
+    assert metrics["optimizer_steps"] == 6 and metrics["train_loss_final"] == metrics["train_loss_final"]  # finite
+    config = json.loads((folder / "models" / "lora" / "adapter_config.json").read_text())
+    assert config["use_dora"] is (name == "dora") and config["use_rslora"] is (name == "rslora")
+    tokenizer = modeling.load_tokenizer()
+    adapted = modeling.load_adapter(modeling.load_model()).eval()
+    before = logits(adapted, tokenizer)
+    merged = adapted.merge_and_unload()
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    torch.testing.assert_close(logits(merged, tokenizer), before, rtol=1e-4, atol=1e-4)
+    # training moved the adapter: its logits are not the base model's
+    assert not torch.allclose(before, logits(modeling.load_model().eval(), tokenizer), atol=1e-4)
+
+
+def test_variants_change_what_trains(trained):
+    count = {name: trained[name][1]["trainable_params"] for name in VARIANTS}
+    assert count["all-linear"] > count["plain"]  # q, k, v, o, wi_0, wi_1, wo instead of q, v
+    assert count["dora"] > count["plain"]  # plus one magnitude per output feature
+    assert count["rslora"] == count["loraplus"] == count["checkpointing"] == count["plain"]
+    losses = {name: trained[name][1]["train_loss_final"] for name in VARIANTS}
+    # rsLoRA scales by alpha/sqrt(r), LoRA+ speeds B up: other training, other losses
+    assert losses["rslora"] != losses["plain"] and losses["loraplus"] != losses["plain"]
+
+
+def test_gradient_checkpointing_gives_the_same_training(trained):
+    # Non-reentrant checkpointing restores the RNG for the recompute: same dropout masks, same losses.
+    assert trained["checkpointing"][1]["train_loss_final"] == pytest.approx(trained["plain"][1]["train_loss_final"],
+                                                                             rel=1e-5)
+
+
+def test_loraplus_gives_b_matrices_the_ratio(tiny_model, prepared, tmp_path):
+    from stages import training
+    p = params.parse(copy.deepcopy(prepared[1]))
+    lora = dataclasses.replace(p.lora, r=4, loraplus_lr_ratio=8.0)
+    model = modeling.add_lora(modeling.load_model(tiny_model), lora)
+    cfg = dataclasses.replace(p.train_lora, eval_steps=0)
+    trainer = training.build_trainer(cfg, model, modeling.load_tokenizer(tiny_model), None, None,
+                                     tmp_path, "fp32")
+    adapters.use_loraplus(trainer, lora)
+    by_lr = {}
+    for group in trainer.optimizer.param_groups:
+        by_lr.setdefault(group["lr"], 0)
+        by_lr[group["lr"]] += len(group["params"])
+    lr = p.train_lora.learning_rate
+    assert by_lr[lr] > 0 and by_lr[lr * 8.0] > 0
+    names = {id(param): name for name, param in model.named_parameters()}
+    fast = [names[id(q)] for g in trainer.optimizer.param_groups if g["lr"] == lr * 8.0 for q in g["params"]]
+    assert fast and all("lora_B" in name for name in fast)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"target_modules": "all"}, "all-linear"),
+    ({"target_modules": []}, "non-empty list"),
+    ({"target_modules": 3}, "lora.target_modules"),
+    ({"loraplus_lr_ratio": 0.5}, "loraplus_lr_ratio"),
+    ({"use_dora": "yes"}, "lora.use_dora"),
+])
+def test_variant_params_are_checked(prepared, change, message):
+    raw = copy.deepcopy(prepared[1])
+    raw["lora"].update(change)
+    with pytest.raises(ParamsError) as caught:
+        params.parse(raw)
+    assert message in str(caught.value)
+
+
+def test_a_variant_the_installed_peft_lacks_is_a_clear_error(tiny_model, prepared, monkeypatch):
+    import peft
+
+    @dataclasses.dataclass
+    class OldLoraConfig:  # a peft before DoRA: LoraConfig without use_dora
+        r: int = 8
+    monkeypatch.setattr(peft, "LoraConfig", OldLoraConfig)
+    lora = dataclasses.replace(params.parse(copy.deepcopy(prepared[1])).lora, use_dora=True)
+    with pytest.raises(UserError, match=r"lora.use_dora: the installed peft .* has no dora \(it needs peft >= 0.9\)"):
+        adapters.config(modeling.load_model(tiny_model), lora)
+
+
+@pytest.mark.slow
+def test_dora_experiment_reruns_only_the_lora_branch(trained_with_experiment):
+    repo = trained_with_experiment
+    # dvc plots draws validation ROUGE against step for full and LoRA on one chart
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
+    name = next(key for key in shown["data"] if key.startswith("Validation ROUGE-L"))
+    assert not [e for e in shown.get("errors", []) if e.get("name") == name], shown["errors"]
+    chart = json.dumps(shown["data"][name])
+    assert "train_full/plots/metrics/eval/rougeL.tsv" in chart and "train_lora/plots/metrics/eval/rougeL.tsv" in chart
+    done = run(["dvc", "exp", "run", "--temp", "-n", "dora", "-S", "lora.use_dora=true"], repo)
+    ran = set(re.findall(r"Running stage '([^']+)'", done.stdout))
+    assert ran == {"train_lora", "generate@lora", "evaluate"}, done.stdout[-2000:]
+    try:
+        shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+        text = json.dumps(shown)
+        assert '"use_dora": true' in text and '"metrics/rouge.json"' in text
+    finally:
+        run(["dvc", "exp", "remove", "dora"], repo)  # the shared repo's other readers see only lora-r4

@@ -1,0 +1,73 @@
+"""A stage refuses to share its scratch folder with a live run, and stops when its parent dies."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from project import ROOT
+from stages import lock
+from stages.errors import UserError
+
+HOLDER = "import sys, time; from stages import lock; lock.hold(sys.argv[1]); print('held', flush=True); time.sleep(60)"
+CHILD = "import time; from stages import lock; lock.stop_with_parent(); print('ready', flush=True); time.sleep(60)"
+PARENT = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', sys.argv[1]]); "
+          "print(child.pid, flush=True); time.sleep(60)")
+
+
+def _wait_gone(pid, seconds=10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_live_holder_blocks_a_second_run_and_a_dead_one_does_not(tmp_path):
+    scratch = tmp_path / "models/.trainer/train_full"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(scratch)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match=f"pid {holder.pid}\\) is still training"):
+            lock.hold(scratch)
+    finally:
+        holder.kill()
+        holder.wait()
+    lock.hold(scratch)  # the kernel dropped the dead holder's lock
+    assert (scratch.parent / "train_full.lock").read_text().strip() == str(os.getpid())
+    lock.release(scratch)
+
+
+def test_a_stage_stops_when_its_parent_is_killed():
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    try:
+        time.sleep(1.0)  # the child has set up its watch
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        assert _wait_gone(child), "the orphaned child kept running"
+    finally:
+        for pid in (child, parent.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_a_read_only_models_folder_is_one_message(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    # A read-only file system refuses even root (CI runs as root, where permission bits do not).
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(models)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here (not root)")
+    try:
+        with pytest.raises(UserError, match="cannot write .*train_full.lock"):
+            lock.hold(models / ".trainer" / "train_full")
+    finally:
+        subprocess.run(["umount", "-l", str(models)], check=True)
