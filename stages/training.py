@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, selection, space
+from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, saving, selection, space
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -158,6 +158,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
     # Every rank: the peak over processes is a collective. The device and precision decision, with why.
+    state_dict = saving.gathered_state_dict(trainer)  # every rank: FSDP gathers its shards (a collective)
     measured = {**modeling.peak_memory_bytes(), **hardware.decision(cfg.precision).record()}
 
     if trainer.is_world_process_zero():
@@ -165,7 +166,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
         chosen = evidence["selector"].restore_best(trainer)  # the selected step's weights, what chose them
         guard.check_finite(stage, trainer.model)
         with space.writes_to(out), atomic_path(out) as tmp:
-            save(trainer.model, tmp)
+            save(saving.model_to_save(trainer), tmp, **saving.save_kwargs(state_dict))
         write_json(Path("metrics") / f"{stage}.json",
                    {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured, **chosen})
         shutil.rmtree(scratch, ignore_errors=True)
