@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from . import hardware, weights
+from . import hardware, ties, weights
 from .errors import UserError, pull_hint
 from .files import atomic_path
 
@@ -100,8 +100,7 @@ def load_model(path=BASE, dtype=torch.float32):
     # use_safetensors: a checkpoint is never unpickled.
     weights.check_folder(str(path))  # a folder of pickles only: say how to convert
     model = _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
-    from .ties import keep_head_untied
-    return keep_head_untied(model, path)  # flan-t5's own lm_head must survive accelerate's tie_weights()
+    return ties.keep_head_untied(model, path)  # flan-t5's own lm_head must survive accelerate's tie_weights()
 
 
 def linear_names(model) -> list[str]:

@@ -101,6 +101,8 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         average_tokens_across_devices=True,
         ddp_find_unused_parameters=False,  # every weight takes part in a T5 step: skip DDP's extra graph walk
         report_to="none",
+        # The default replaces a NaN step's loss in the log by the running mean, hiding divergence from the guard.
+        logging_nan_inf_filter=False,
         activation_checkpointing=cfg.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
     )
