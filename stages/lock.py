@@ -49,11 +49,16 @@ def hold(scratch) -> None:
     import fcntl
 
     scratch = Path(scratch)
-    scratch.parent.mkdir(parents=True, exist_ok=True)
     path = scratch.with_name(f"{scratch.name}.lock")
     if str(path) in _held:
         return
-    handle = open(path, "a+", encoding="utf-8")
+    try:
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot write {path} ({error.strerror or error}): training keeps its checkpoints under "
+                        f"{scratch.parent}; make that folder writable (or run from a copy of the project you own) "
+                        "and run the stage again.") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from . import hardware, weights
-from .errors import ParamsError, UserError, pull_hint
+from . import hardware, ties, weights
+from .errors import UserError, pull_hint
 from .files import atomic_path
 
 BASE = Path("models/base")
@@ -99,7 +99,8 @@ def load_tokenizer(path=BASE, revision=None):
 def load_model(path=BASE, dtype=torch.float32):
     # use_safetensors: a checkpoint is never unpickled.
     weights.check_folder(str(path))  # a folder of pickles only: say how to convert
-    return _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
+    model = _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
+    return ties.keep_head_untied(model, path)  # flan-t5's own lm_head must survive accelerate's tie_weights()
 
 
 def linear_names(model) -> list[str]:

@@ -75,24 +75,3 @@ def length_distribution(lengths: pd.DataFrame, path) -> None:
              title="Summary length by model vs references")
     save(figure, path)
 
-
-def sweep(table: pd.DataFrame, path) -> None:
-    """ROUGE (with intervals) and trainable parameters against LoRA rank."""
-    sns.set_theme(style="whitegrid")
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for metric, part in table.groupby("metric", sort=False):
-        part = part.sort_values("rank")
-        errors = None
-        if part["low"].notna().all() and part["high"].notna().all():
-            errors = [part["score"] - part["low"], part["high"] - part["score"]]
-        left.errorbar(part["rank"], part["score"], yerr=errors, marker="o", capsize=3, label=metric)
-    left.set_xscale("log", base=2)
-    left.set(xlabel="LoRA rank r", ylabel="F-measure", title="ROUGE vs LoRA rank")
-    left.legend()
-    params = table.drop_duplicates("rank").sort_values("rank")
-    right.plot(params["rank"], params["trainable_params"], marker="o")
-    right.set_xscale("log", base=2)
-    right.set(xlabel="LoRA rank r", ylabel="trainable parameters", title="Trainable parameters vs LoRA rank")
-    for axes in (left, right):
-        axes.set_xticks(params["rank"], [str(r) for r in params["rank"]])
-    save(figure, path)

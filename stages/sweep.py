@@ -1,124 +1,193 @@
-"""ROUGE and trainable parameters against LoRA rank, from the experiments DVC knows about.
+"""ROUGE and cost against one swept param, from the experiments DVC knows about, compared honestly.
 
     dvc exp run --queue -S 'lora.r=4,8,16,32' && dvc queue start   # then, once the queue is done:
-    python -m stages.sweep [--json saved.json] [--mode mean_ref]
+    python -m stages.sweep [--param lora.r] [--model lora] [--mode mean_ref] [-A] [--json saved.json]
 
-Reads `dvc exp show --json` (or a saved copy of it) and writes plots/sweep.png and plots/sweep.csv.
+Runs are grouped by every param except the swept one and the seeds, and by the code (the .py deps) they
+ran: only runs whose other params and code all match
+are drawn as one sweep; other groups are kept apart and named by the params that differ. Runs that differ
+only in seeds are replicates: averaged, with their spread. Reads `dvc exp show --json` (`-A`: every
+commit and branch) or a saved copy; writes plots/sweep.png (ROUGE against the param), plots/sweep_cost.png
+(ROUGE against trainable parameters, training time and peak memory) and plots/sweep.csv.
 """
 import argparse
-import json
-import subprocess
+import statistics
 import sys
 from pathlib import Path
 
-from . import rouge
+from . import rouge, runs as dvc_runs
 from .errors import UserError, run
 from .files import write_text
 
-ROUGE_FILE = "metrics/rouge.json"
-TRAIN_FILE = "metrics/train_lora.json"
 OUT = Path("plots/sweep")
+# Replicates differ only in these. Not data.seed (it picks the dialogues), nor evaluate.seed (it moves the
+# intervals, not the score: runs differing in it are the same run, kept apart).
+SEEDS = ("train_full.seed", "train_lora.seed")
 
 
-def _states(entries):
-    """Every experiment state in the JSON, depth first: commits, their experiments, and theirs."""
-    for entry in entries or []:
-        yield entry
-        for group in entry.get("experiments") or []:
-            yield from _states(group.get("revs"))
-
-
-def _data(state, kind, path):
-    found = ((state.get("data") or {}).get(kind) or {}).get(path) or {}
-    return found.get("data")
-
-
-def runs(exp_show: list[dict], mode: str) -> tuple[list[dict], list[str]]:
-    """One row per finished run with a LoRA rank, ROUGE and trainable parameters, plus notes on what was
-    left out. The uncommitted workspace is left out; of several runs with the same rank the newest counts."""
-    rows, notes = {}, []
-    for state in _states(exp_show):
-        name = state.get("name") or state.get("rev", "?")[:7]
-        if state.get("rev") == "workspace":
+def collect(exp_show: list[dict], param: str, model: str, mode: str) -> tuple[list[dict], list[str]]:
+    """One row per finished run: name, rev, timestamp, the swept value, its other params, its metrics."""
+    rows, notes, seen = [], [], set()
+    for state in dvc_runs.states(exp_show):
+        name = state.get("name") or (state.get("rev") or "?")[:7]
+        if state.get("rev") == "workspace" or state.get("rev") in seen:
+            continue  # the workspace is not a run; -A lists a commit once per branch that holds it
+        seen.add(state.get("rev"))
+        flat = dvc_runs.params(state)
+        if param not in flat:
+            notes.append(f"{name}: no param {param} in params.yaml; left out")
             continue
-        params, scores, train = (_data(state, "params", "params.yaml"), _data(state, "metrics", ROUGE_FILE),
-                                 _data(state, "metrics", TRAIN_FILE))
         try:
-            rank = params["lora"]["r"]
-            values = scores["lora"][mode]
-            row = {"name": name, "rank": int(rank), "timestamp": (state.get("data") or {}).get("timestamp") or "",
-                   "trainable_params": train["trainable_params"],
-                   **{key: values[key] for key in rouge.KEYS},
-                   **{f"{key}_{end}": values.get(f"{key}_{end}") for key in rouge.KEYS for end in ("low", "high")}}
-        except (KeyError, TypeError):
-            notes.append(f"{name}: no finished results (lora.r, {ROUGE_FILE} lora.{mode}, {TRAIN_FILE}); left out")
+            values = dvc_runs.metrics(state, model, mode)
+        except KeyError as missing:
+            notes.append(f"{name}: no finished results ({missing.args[0]}); left out")
             continue
-        previous = rows.get(row["rank"])
-        if previous is None or row["timestamp"] > previous["timestamp"]:
-            if previous is not None:
-                notes.append(f"rank {row['rank']}: {row['name']} is newer than {previous['name']}; using it")
-            rows[row["rank"]] = row
-        else:
-            notes.append(f"rank {row['rank']}: {previous['name']} is newer than {row['name']}; using it")
-    return sorted(rows.values(), key=lambda r: r["rank"]), notes
+        # the code a run ran belongs with its params: a sweep across a code change is not a sweep of the param
+        code = {f"code {path}": (dep or {}).get("hash", "")[:8] for path, dep in
+                ((state.get("data") or {}).get("deps") or {}).items() if path.endswith(".py")}
+        rows.append({"name": name, "rev": state.get("rev"), "value": flat[param],
+                     "timestamp": (state.get("data") or {}).get("timestamp") or "", "params": flat | code, **values})
+    return rows, notes
 
 
-def long_table(rows: list[dict]):
+def context(row: dict, param: str, seeds) -> tuple:
+    return tuple(sorted((k, v) for k, v in row["params"].items() if k != param and k not in seeds))
+
+
+def differences(a: tuple, b: tuple) -> list[str]:
+    """'key x -> y' for each param that differs between two contexts."""
+    da, db = dict(a), dict(b)
+    return [f"{k} {da.get(k)!r} -> {db.get(k)!r}" for k in sorted(set(da) | set(db)) if da.get(k) != db.get(k)]
+
+
+def groups(rows: list[dict], param: str, seeds=SEEDS) -> list[dict]:
+    """Runs with the same other params, largest group first; each names how it differs from the first."""
+    by_context: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_context.setdefault(context(row, param, seeds), []).append(row)
+    newest_first = sorted(by_context.items(), key=lambda item: max(r["timestamp"] for r in item[1]), reverse=True)
+    # the sweep is the group with most distinct values of the param, then most runs, then the newest
+    ordered = sorted(newest_first, key=lambda item: (-len({r["value"] for r in item[1]}), -len(item[1])))
+    first = ordered[0][0] if ordered else ()
+    return [{"runs": members, "differs": differences(first, key)} for key, members in ordered]
+
+
+def replicates(members: list[dict], seeds=SEEDS) -> tuple[list[dict], list[str]]:
+    """One point per swept value: replicates (different seeds) averaged with their spread; a run repeated
+    with the same seeds counts once, the newest."""
+    notes, points = [], []
+    by_value: dict = {}
+    for row in members:
+        by_value.setdefault(row["value"], []).append(row)
+    for value in sorted(by_value, key=_order):
+        by_seeds: dict[tuple, dict] = {}
+        for row in sorted(by_value[value], key=lambda r: r["timestamp"]):
+            key = tuple(row["params"].get(s) for s in seeds)
+            if key in by_seeds:
+                notes.append(f"{by_seeds[key]['name']} and {row['name']} are the same run (same params and "
+                             f"seeds); using the newer, {row['name']}")
+            by_seeds[key] = row
+        chosen = list(by_seeds.values())
+        point = {"value": value, "n": len(chosen), "names": " ".join(r["name"] for r in chosen)}
+        for key in (*rouge.KEYS, *dvc_runs.COSTS):
+            numbers = [r[key] for r in chosen if isinstance(r.get(key), (int, float))]
+            point[key] = statistics.fmean(numbers) if numbers else None
+            point[f"{key}_sd"] = statistics.stdev(numbers) if len(numbers) > 1 else None
+        for key in rouge.KEYS:  # one run: its bootstrap interval; replicates: their min and max
+            if len(chosen) == 1:
+                point[f"{key}_low"], point[f"{key}_high"] = chosen[0][f"{key}_low"], chosen[0][f"{key}_high"]
+            else:
+                point[f"{key}_low"] = min(r[key] for r in chosen)
+                point[f"{key}_high"] = max(r[key] for r in chosen)
+        points.append(point)
+    return points, notes
+
+
+def _order(value):
+    return (0, value, "") if isinstance(value, (int, float)) and not isinstance(value, bool) else (1, 0, str(value))
+
+
+def frontier(points: list[dict], cost: str, metric: str) -> list[dict]:
+    """Points no other point beats on both cost (lower) and ROUGE (higher), cheapest first."""
+    usable = sorted((p for p in points if p.get(cost) is not None), key=lambda p: (p[cost], -p[metric]))
+    out, best = [], float("-inf")
+    for point in usable:
+        if point[metric] > best:
+            out.append(point)
+            best = point[metric]
+    return out
+
+
+def long_table(series: list[dict], param: str):
     import pandas as pd
 
-    return pd.DataFrame([{"rank": r["rank"], "name": r["name"], "trainable_params": r["trainable_params"],
-                          "metric": key, "score": r[key], "low": r[f"{key}_low"], "high": r[f"{key}_high"]}
-                         for r in rows for key in rouge.KEYS])
-
-
-def exp_show() -> list[dict]:
-    try:
-        done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True,
-                              text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise UserError("`dvc exp show --json` took over 10 minutes; save its output and pass it with --json.")
-    if done.returncode != 0:
-        raise UserError(f"`dvc exp show --json` failed: {done.stderr.strip()[-800:]}")
-    return parse(done.stdout, "dvc exp show --json")
-
-
-def parse(text: str, source: str) -> list[dict]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{source}: not valid JSON ({error}); save the output of `dvc exp show --json`.") from None
-    if not isinstance(value, list):
-        raise UserError(f"{source}: expected the list `dvc exp show --json` prints, got {type(value).__name__}.")
-    return value
+    return pd.DataFrame([{"group": s["label"], param: p["value"], "runs": p["n"], "names": p["names"],
+                          "metric": key, "score": p[key], "sd": p[f"{key}_sd"], "low": p[f"{key}_low"],
+                          "high": p[f"{key}_high"], **{cost: p[cost] for cost in dvc_runs.COSTS}}
+                         for s in series for p in s["points"] for key in rouge.KEYS])
 
 
 def main(argv=None) -> None:
     cli = argparse.ArgumentParser(prog="python -m stages.sweep", description=__doc__.split("\n\n")[0])
+    cli.add_argument("--param", default="lora.r", help="the swept param, as in params.yaml (default lora.r)")
+    cli.add_argument("--model", choices=("base", "full", "lora"), default="lora", help="whose ROUGE (default lora)")
+    cli.add_argument("--mode", choices=rouge.MODES, default=dvc_runs.PRIMARY,
+                     help=f"ROUGE scoring mode (default {dvc_runs.PRIMARY}, the only one metrics/rouge.json holds)")
+    cli.add_argument("--metric", choices=rouge.KEYS, default="rougeL", help="the ROUGE variant of the cost view")
+    cli.add_argument("-A", "--all-commits", action="store_true",
+                     help="every experiment in the repository, on all branches and commits (dvc exp show -A)")
+    cli.add_argument("-a", "--all-branches", action="store_true", help="experiments of every branch tip (-a)")
     cli.add_argument("--json", type=Path, help="a saved `dvc exp show --json` output (default: run it now)")
-    cli.add_argument("--mode", choices=rouge.MODES, default="mean_ref", help="ROUGE scoring mode to draw")
     args = cli.parse_args(argv)
     if args.json:
         if not args.json.is_file():
             raise UserError(f"{args.json} does not exist; save `dvc exp show --json > {args.json}` first.")
-        exps = parse(args.json.read_text(encoding="utf-8"), str(args.json))
+        exps = dvc_runs.parse(args.json.read_text(encoding="utf-8"), str(args.json))
     else:
-        exps = exp_show()
-    rows, notes = runs(exps, args.mode)
+        exps = dvc_runs.exp_show(["-A"] * args.all_commits + ["-a"] * args.all_branches)
+    rows, notes = collect(exps, args.param, args.model, args.mode)
+    series = []
+    for number, group in enumerate(groups(rows, args.param), start=1):
+        points, more = replicates(group["runs"])
+        notes += more
+        label = "sweep" if number == 1 else "apart: " + "; ".join(group["differs"])
+        series.append({"label": label, "points": points})
     for note in notes:
         print(f"note: {note}")
-    if len(rows) < 2:
-        raise UserError(f"found {len(rows)} finished run(s) with distinct lora.r; a sweep needs two or more. Run "
-                        "`dvc exp run --queue -S 'lora.r=4,8,16,32'` and `dvc queue start`, wait for "
-                        "`dvc queue status` to show them done, then run this again.")
-    from . import plots  # matplotlib: only loaded when there is something to draw
+    if not series or len(series[0]["points"]) < 2:
+        raise UserError(f"found no two finished runs that differ in {args.param} and match in every other param "
+                        f"(seeds aside); a sweep needs two or more. Run `dvc exp run --queue -S "
+                        f"'{args.param}=A,B'` and `dvc queue start`, wait for `dvc queue status` to show them "
+                        "done, then run this again." + _apart(series))
+    from . import sweep_plots  # matplotlib: only loaded when there is something to draw
 
-    table = long_table(rows)
+    table = long_table(series, args.param)
     write_text(OUT.with_suffix(".csv"), table.to_csv(index=False))
-    plots.sweep(table, OUT.with_suffix(".png"))
-    for row in rows:
-        print(f"r={row['rank']:<4} {row['name']:<24} trainable {row['trainable_params']:>12,}  "
-              + "  ".join(f"{key} {row[key]:.4f}" for key in rouge.KEYS))
-    print(f"wrote {OUT.with_suffix('.png')} and {OUT.with_suffix('.csv')}")
+    sweep_plots.by_param(series, args.param, f"{args.model} {args.mode}", OUT.with_suffix(".png"))
+    sweep_plots.cost(series[0]["points"], args.metric, f"{args.model} {args.mode}", args.param,
+                     {cost: frontier(series[0]["points"], cost, args.metric) for cost in dvc_runs.COSTS},
+                     OUT.parent / "sweep_cost.png")
+    print(report(series, args.param))
+    print(f"wrote {OUT.with_suffix('.png')}, {OUT.parent / 'sweep_cost.png'} and {OUT.with_suffix('.csv')}")
+
+
+def _apart(series) -> str:
+    if len(series) < 2:
+        return ""
+    return " The runs found differ in other params too: " + " | ".join(s["label"] for s in series[1:]) + "."
+
+
+def report(series: list[dict], param: str) -> str:
+    lines = []
+    for s in series:
+        lines.append(f"[{s['label']}]")
+        for p in s["points"]:
+            spread = "" if p["n"] == 1 else f"  ({p['n']} seeds, sd " + ", ".join(
+                f"{p[f'{key}_sd']:.4f}" for key in rouge.KEYS) + ")"
+            trainable = f"{p['trainable_params']:>12,.0f}" if p["trainable_params"] is not None else f"{'?':>12}"
+            lines.append(f"  {param}={p['value']!s:<6} trainable {trainable}  "
+                         + "  ".join(f"{key} {p[key]:.4f}" for key in rouge.KEYS) + spread + f"  [{p['names']}]")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ def main() -> None:
     tokenizer = modeling.load_tokenizer()
     model = modeling.load_model()
 
-    def save(model, directory):
-        model.save_pretrained(directory)  # safetensors
+    def save(model, directory, **kwargs):
+        model.save_pretrained(directory, **kwargs)  # safetensors; kwargs: FSDP's gathered state_dict
         tokenizer.save_pretrained(directory)
 
     training.train("train_full", p.train_full, model, tokenizer, modeling.FULL, save, decoding=p.generate)

@@ -13,8 +13,8 @@ def main() -> None:
     model = modeling.add_lora(modeling.load_model(), p.lora)
     model.print_trainable_parameters()
 
-    def save(model, directory):
-        model.save_pretrained(directory)  # adapter weights and config only, safetensors
+    def save(model, directory, **kwargs):
+        model.save_pretrained(directory, **kwargs)  # adapter weights and config only, safetensors
 
     training.train("train_lora", p.train_lora, model, tokenizer, modeling.LORA, save, decoding=p.generate,
                    setup=lambda trainer: adapters.use_loraplus(trainer, p.lora))

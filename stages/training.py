@@ -7,7 +7,7 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, selection
+from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, saving, selection, space
 from .errors import UserError
 from .files import atomic_path, dir_size, write_json
 
@@ -101,6 +101,8 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
         average_tokens_across_devices=True,
         ddp_find_unused_parameters=False,  # every weight takes part in a T5 step: skip DDP's extra graph walk
         report_to="none",
+        # The default replaces a NaN step's loss in the log by the running mean, hiding divergence from the guard.
+        logging_nan_inf_filter=False,
         activation_checkpointing=cfg.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
     )
@@ -152,19 +154,21 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
         trainer.state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))
         logger.on_train_begin(trainer.args, trainer.state, trainer.control)  # the curves, as a resume replays them
     else:
-        trainer.train(resume_from_checkpoint=resume)
+        with space.writes_to(scratch, scratch):  # a full disk while checkpointing: one message
+            trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
     # Every rank: the peak over processes is a collective. The device and precision decision, with why.
+    state_dict = saving.gathered_state_dict(trainer)  # every rank: FSDP gathers its shards (a collective)
     measured = {**modeling.peak_memory_bytes(), **hardware.decision(cfg.precision).record()}
 
     if trainer.is_world_process_zero():
         logger.live.end()
         chosen = evidence["selector"].restore_best(trainer)  # the selected step's weights, what chose them
         guard.check_finite(stage, trainer.model)
-        with atomic_path(out) as tmp:
-            save(trainer.model, tmp)
+        with space.writes_to(out), atomic_path(out) as tmp:
+            save(saving.model_to_save(trainer), tmp, **saving.save_kwargs(state_dict))
         write_json(Path("metrics") / f"{stage}.json",
                    {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured, **chosen})
         shutil.rmtree(scratch, ignore_errors=True)

@@ -91,3 +91,21 @@ def pytest_collection_modifyitems(config, items):
     missing = [s for s in SLOW if s not in matched and s.split("::")[0] in files]
     if missing:
         raise pytest.UsageError(f"tests/conftest.py SLOW names tests that do not exist: {missing}")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, tiny_model, tiny_corpus):
+    """A folder with params.yaml pointed at the tiny fixtures and `prepare` run in it (data/prepared, models/base),
+    made once per test module; returns (folder, raw params)."""
+    import yaml
+
+    from project import tiny_params
+    from stages import prepare
+
+    root = tmp_path_factory.mktemp("prepared")
+    raw = tiny_params(tiny_model, tiny_corpus)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        prepare.main()
+    return root, raw

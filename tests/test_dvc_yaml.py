@@ -2,7 +2,6 @@
 affects and nothing else."""
 import ast
 import re
-from pathlib import Path
 
 import pytest
 import yaml

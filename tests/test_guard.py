@@ -17,8 +17,8 @@ def test_non_finite_loss_or_grad_norm_stops_the_run():
 
 def test_a_loss_far_above_its_start_stops_the_run_but_noise_does_not():
     watch = guard.DivergenceGuard("train_lora")
-    for step, loss in enumerate([2.5, 3.1, 1.9, 6.0, 0.4]):  # healthy ups and downs
-        guard.check_logs("train_lora", step, {"loss": loss}, watch)
+    for step, value in enumerate([2.5, 3.1, 1.9, 6.0, 0.4]):  # healthy ups and downs
+        guard.check_logs("train_lora", step, {"loss": value}, watch)
     with pytest.raises(UserError, match=r"rose to 3e\+04, more than 10x its first logged value 2.5"):
         guard.check_logs("train_lora", 9, {"loss": 3e4}, watch)
 

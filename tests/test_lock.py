@@ -57,3 +57,17 @@ def test_a_stage_stops_when_its_parent_is_killed():
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_read_only_models_folder_is_one_message(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    # A read-only file system refuses even root (CI runs as root, where permission bits do not).
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(models)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here (not root)")
+    try:
+        with pytest.raises(UserError, match="cannot write .*train_full.lock"):
+            lock.hold(models / ".trainer" / "train_full")
+    finally:
+        subprocess.run(["umount", "-l", str(models)], check=True)

@@ -7,21 +7,8 @@ import shutil
 import pytest
 import yaml
 
-from project import tiny_params
-from stages import modeling, params, prepare, selection, train_full, train_lora
+from stages import modeling, params, selection, train_full, train_lora
 from stages.errors import ParamsError
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, tiny_model, tiny_corpus):
-    """data/prepared and models/base of the tiny fixtures, made once."""
-    root = tmp_path_factory.mktemp("prepared")
-    raw = tiny_params(tiny_model, tiny_corpus)
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        prepare.main()
-    return root, raw
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The rank sweep, on `dvc exp show --json` captured from a real tiny project: a baseline commit at r=8
-and two queued experiments (`-S 'lora.r=4,8'`). Only deps/outs and unused metrics files were trimmed."""
+"""The sweep, on `dvc exp show --json` captured from a real tiny project (a baseline commit at r=8 and two
+queued experiments, `-S 'lora.r=4,8'`), and on made-up states for grouping and replicates."""
 import copy
 import csv
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stages import rouge, sweep
+from stages import rouge, runs, sweep
 from stages.errors import UserError
 
 SAMPLE = Path(__file__).parent / "data" / "exp_show.json"
@@ -18,46 +18,117 @@ def experiments(exps):
     return {state["name"]: state["data"] for group in exps[1]["experiments"] for state in group["revs"]}
 
 
-def test_runs_reads_rank_rouge_and_parameters_of_each_experiment():
+def state(name, score, r=8, seed=42, beams=1, time="2026-01-01T00:00:00", trainable=100, code="aa"):
+    """A finished run as `dvc exp show --json` lists it, with only what the sweep reads."""
+    lora = {key: score for key in rouge.KEYS}  # the lean headline: primary mode, no intervals
+    return {"rev": f"{name}-sha", "name": name, "data": {
+        "timestamp": time, "deps": {"stages/generate.py": {"hash": code * 16}, "data/prepared": {"hash": name}},
+        "params": {"params.yaml": {"data": {"lora": {"r": r, "target_modules": ["q", "v"]},
+                                            "train_lora": {"seed": seed}, "generate": {"num_beams": beams}}}},
+        "metrics": {"metrics/rouge.json": {"data": {"lora": lora}},
+                    "metrics/efficiency.json": {"data": {"lora": {
+                        "trainable_params": trainable, "train_runtime_s": 10.0, "peak_memory_bytes": 2 ** 20}}}}}}
+
+
+def sweep_of(states, param="lora.r"):
+    rows, notes = sweep.collect(states, param, "lora", "mean_ref")
+    return sweep.groups(rows, param), notes
+
+
+def test_collect_reads_rank_rouge_and_parameters_of_each_experiment():
     exps = json.loads(SAMPLE.read_text())
-    rows, notes = sweep.runs(exps, "mean_ref")
+    rows, notes = sweep.collect(exps, "lora.r", "lora", "mean_ref")
     by_name = experiments(exps)
-    assert [row["rank"] for row in rows] == [4, 8]
     for row in rows:
+        if row["name"] not in by_name:
+            continue
         data = by_name[row["name"]]
-        assert data["params"]["params.yaml"]["data"]["lora"]["r"] == row["rank"]
+        assert data["params"]["params.yaml"]["data"]["lora"]["r"] == row["value"]
         lora = data["metrics"]["metrics/rouge.json"]["data"]["lora"]["mean_ref"]
         assert {key: row[key] for key in rouge.KEYS} == {key: lora[key] for key in rouge.KEYS}
         assert row["rougeL_low"] == lora["rougeL_low"]
         assert row["trainable_params"] == data["metrics"]["metrics/train_lora.json"]["data"]["trainable_params"]
-    # r=8 twice: the baseline commit "main" and a newer experiment; the newer one counts
-    assert rows[1]["name"] != "main" and any("main" in note for note in notes)
-    assert rows[0]["trainable_params"] * 2 == rows[1]["trainable_params"]  # LoRA's size is linear in r
+    assert sorted(row["value"] for row in rows) == [4, 8, 8]  # main (r=8) and two experiments
+    points, notes = sweep.replicates(sweep.groups(rows, "lora.r")[0]["runs"])
+    # r=8 twice with the same seed: the baseline commit "main" and a newer experiment; the newer one counts
+    assert [p["value"] for p in points] == [4, 8] and points[1]["n"] == 1 and "main" not in points[1]["names"]
+    assert any("main" in note and "same run" in note for note in notes)
+    assert points[0]["trainable_params"] * 2 == points[1]["trainable_params"]  # LoRA's size is linear in r
+
+
+def test_runs_whose_other_params_differ_are_kept_apart_and_named():
+    found, _ = sweep_of([state("a", 0.1, r=4), state("b", 0.2, r=8), state("c", 0.3, r=16),
+                         state("beam", 0.9, r=32, beams=2)])
+    assert [sorted(r["name"] for r in g["runs"]) for g in found] == [["a", "b", "c"], ["beam"]]
+    assert found[0]["differs"] == [] and found[1]["differs"] == ["generate.num_beams 1 -> 2"]
+    found, _ = sweep_of([state("a", 0.1, r=4), state("b", 0.2, r=8), state("new", 0.3, r=16, code="bb")])
+    assert found[1]["differs"] == ["code stages/generate.py 'aaaaaaaa' -> 'bbbbbbbb'"]  # other outputs' hashes ignored
+
+
+def test_replicates_differing_only_in_seed_are_averaged_with_their_spread():
+    found, _ = sweep_of([state("s1", 0.2, r=4, seed=1), state("s2", 0.4, r=4, seed=2), state("b", 0.5, r=8)])
+    assert len(found) == 1  # the seed is not a difference that splits groups
+    points, _ = sweep.replicates(found[0]["runs"])
+    four = points[0]
+    assert four["n"] == 2 and four["rouge1"] == pytest.approx(0.3)
+    assert four["rouge1_sd"] == pytest.approx(0.1414213, abs=1e-6)  # sample sd of 0.2 and 0.4
+    assert (four["rouge1_low"], four["rouge1_high"]) == (0.2, 0.4)
+    assert points[1]["n"] == 1 and points[1]["rouge1_sd"] is None
+
+
+def test_any_param_can_be_swept_and_a_missing_one_is_named():
+    found, _ = sweep_of([state("g", 0.1, beams=1), state("b", 0.2, beams=4)], param="generate.num_beams")
+    assert [r["value"] for r in found[0]["runs"]] == [1, 4]
+    rows, notes = sweep.collect([state("g", 0.1)], "lora.alpha", "lora", "mean_ref")
+    assert rows == [] and notes == ["g: no param lora.alpha in params.yaml; left out"]
+
+
+def test_frontier_keeps_only_runs_no_cheaper_run_beats():
+    points = [{"value": v, "cost": c, "rougeL": s} for v, c, s in [(4, 1, 0.2), (8, 2, 0.1), (16, 3, 0.3)]]
+    assert [p["value"] for p in sweep.frontier(points, "cost", "rougeL")] == [4, 16]
+
+
+def test_refuses_when_only_mismatched_runs_differ_in_the_param(in_tmp):
+    Path("exps.json").write_text(json.dumps([state("a", 0.1, r=4), state("b", 0.2, r=8, beams=2)]))
+    with pytest.raises(UserError, match=r"no two finished runs.*generate.num_beams 1 -> 2"):
+        sweep.main(["--json", "exps.json"])
+
+
+def test_metrics_reader_reads_the_lean_layout_and_refuses_a_mode_it_lacks():
+    values = runs.metrics(state("lean", 0.3), "lora", "mean_ref")
+    assert values["rougeL"] == 0.3 and values["rougeL_low"] is None and values["trainable_params"] == 100
+    with pytest.raises(KeyError, match="holds only lora's mean_ref scores, not flat"):
+        runs.metrics(state("lean", 0.3), "lora", "flat")
 
 
 def test_unfinished_experiments_are_left_out_with_a_note(in_tmp):
     exps = json.loads(SAMPLE.read_text())
     broken = copy.deepcopy(exps)
     for group in broken[1]["experiments"]:
-        for state in group["revs"]:
-            if state["data"]["params"]["params.yaml"]["data"]["lora"]["r"] == 4:
-                del state["data"]["metrics"]["metrics/rouge.json"]
-                name = state["name"]
-    rows, notes = sweep.runs(broken, "flat")
-    assert [row["rank"] for row in rows] == [8]
+        for entry in group["revs"]:
+            if entry["data"]["params"]["params.yaml"]["data"]["lora"]["r"] == 4:
+                del entry["data"]["metrics"]["metrics/rouge.json"]
+                name = entry["name"]
+    rows, notes = sweep.collect(broken, "lora.r", "lora", "flat")
+    assert {row["value"] for row in rows} == {8}
     assert any(note.startswith(f"{name}: no finished results") for note in notes)
     Path("exps.json").write_text(json.dumps(broken))
-    with pytest.raises(UserError, match="found 1 finished run"):
+    with pytest.raises(UserError, match="no two finished runs that differ in lora.r"):
         sweep.main(["--json", "exps.json"])
 
 
-def test_sweep_writes_chart_and_table(in_tmp):
-    sweep.main(["--json", str(SAMPLE), "--mode", "max_ref"])
+def test_sweep_writes_charts_and_table(in_tmp):
+    Path("exps.json").write_text(json.dumps([state("a", 0.1, r=4, seed=1), state("a2", 0.3, r=4, seed=2),
+                                             state("b", 0.2, r=8), state("beam", 0.9, r=8, beams=2)]))
+    sweep.main(["--json", "exps.json"])
     table = list(csv.DictReader(Path("plots/sweep.csv").open()))
-    assert len(table) == 2 * len(rouge.KEYS)
-    assert {row["rank"] for row in table} == {"4", "8"}
-    assert all(float(row["low"]) <= float(row["score"]) <= float(row["high"]) for row in table)
-    assert Path("plots/sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(table) == 3 * len(rouge.KEYS)  # r=4 (2 seeds), r=8, and the apart group's r=8
+    assert {row["group"] for row in table} == {"sweep", "apart: generate.num_beams 1 -> 2"}
+    assert [row["runs"] for row in table if row["metric"] == "rouge1"] == ["2", "1", "1"]
+    assert [(row["low"], row["high"]) for row in table if row["runs"] == "2"][0] == ("0.1", "0.3")  # min, max
+    assert {row["low"] for row in table if row["runs"] == "1"} == {""}  # the lean metrics hold no interval
+    for name in ("sweep.png", "sweep_cost.png"):
+        assert Path("plots", name).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_bad_input_is_a_user_error(in_tmp):
@@ -69,3 +140,17 @@ def test_bad_input_is_a_user_error(in_tmp):
         sweep.main(["--json", "bad.json"])
     with pytest.raises(UserError, match="does not exist"):
         sweep.main(["--json", "missing.json"])
+
+
+def test_all_commits_is_passed_through_to_dvc_exp_show(in_tmp, monkeypatch):
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        return type("Done", (), {"returncode": 0, "stdout": json.dumps([state("a", 0.1, r=4), state("b", 0.2)]),
+                                 "stderr": ""})()
+
+    monkeypatch.setattr(runs.subprocess, "run", fake_run)
+    sweep.main(["-A"])
+    assert calls[0][-4:] == ["exp", "show", "--json", "-A"]
+    assert Path("plots/sweep.csv").is_file()

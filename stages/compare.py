@@ -1,0 +1,264 @@
+"""Whether a change between two runs is real: every model's ROUGE, paired on the same dialogues.
+
+    python -m stages.compare [A] [B] [--mode mean_ref] [--json] [--plot plots/compare.png]
+
+A and B are git revisions, branches, tags or DVC experiment names; default HEAD against the workspace.
+Each run's predictions (data/predictions/<model>.jsonl) and references (its evaluation split in
+data/prepared) are read through DVC's Python API, from the cache or pulled from the remote. The
+difference B minus A gets a bootstrap interval over dialogues and a sign-flip p-value (stages/stats.py,
+with params.yaml's evaluate section). Runs scored on different dialogues are refused.
+"""
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from dvc.exceptions import DvcException
+from scmrepo.exceptions import SCMError
+
+from . import data, evaluate, params, records, rouge, targets
+from .errors import UserError, run
+from .report import PRIMARY
+from .runs import flat_params
+
+WORKSPACE = "workspace"
+DVC_ERRORS = (DvcException, SCMError)  # what reading a rev raises for the user's mistakes
+
+
+class Run:
+    """One side of a comparison: a rev (None = the workspace) read through DVCFileSystem."""
+
+    def __init__(self, rev: str | None, scratch: Path):
+        from dvc.api import DVCFileSystem
+
+        self.rev, self.scratch = rev, scratch
+        self.name = rev or WORKSPACE
+        try:
+            self.fs = DVCFileSystem(".", rev=rev)
+        except DVC_ERRORS as error:  # an unknown rev, not a DVC repo: both the user's to fix
+            raise UserError(_unreadable(self.name, error)) from None
+        self.params = flat_params(_params_show(rev, self.name))
+        self.commit = self.fs.repo.get_rev() if rev else None  # None: the workspace, which no commit names
+
+    def get(self, path: str, output: str | None = None) -> Path:
+        """`path` (inside the DVC output `output`, default itself) at this rev, copied to the scratch folder;
+        DVC pulls it when the cache lacks it."""
+        local = self.scratch / path
+        try:
+            if not self.produced(output or path):
+                raise UserError(f"{self.name} has no {output or path}: that run has not produced it (its dvc.lock "
+                                "does not list it). Run the pipeline there (`dvc repro` and commit, or `dvc exp "
+                                "run`), or compare other runs.")
+            self.fs.get(path, str(local), recursive=self.fs.isdir(path))
+        except (OSError, DvcException) as error:  # a missing remote, an object neither cached nor on the remote
+            raise UserError(f"cannot read {path} of {self.name} from DVC's cache or remote "
+                            f"({type(error).__name__}: {_first_line(error)}): it is recorded in that run's "
+                            "dvc.lock but is in neither. Push it from the machine that made it (`dvc push`, or "
+                            "`dvc exp push origin NAME` for an experiment), or check the remote with "
+                            "`dvc remote list`.") from None
+        return local
+
+    def produced(self, path: str) -> bool:
+        """A file in the workspace, or an output with a hash in the rev's dvc.lock (declared in dvc.yaml alone,
+        DVCFileSystem lists it empty)."""
+        if not self.fs.exists(path):
+            return False
+        info = self.fs.info(path)
+        return "fs_info" in info or "md5" in info or "md5" in (info.get("dvc_info") or {})
+
+    def references(self) -> list[dict]:
+        import datasets
+
+        split = self.params.get("generate.split", "test")
+        # only the scored split: the train split of the real data set is far larger and not needed here
+        path = f"{data.PREPARED.as_posix()}/{split}"
+        if not self.fs.isdir(path) and self.produced(data.PREPARED.as_posix()):
+            raise UserError(f"{self.name}'s {data.PREPARED} has no split {split!r} (generate.split there).")
+        table = datasets.load_from_disk(str(self.get(path, output=data.PREPARED.as_posix())))
+        return [{"id": i, "dialogue": d, "summary": s} for i, d, s in zip(table["id"], table["dialogue"],
+                                                                           table["summary"])]
+
+    def predictions(self, model: str, references: list[dict]) -> list[str] | None:
+        path = f"{data.PREDICTIONS.as_posix()}/{model}.jsonl"
+        if not self.produced(path):
+            return None
+        local = self.get(path)
+        return records.match(records.read_predictions(local), references, f"{self.name}:{path}",
+                             f"{self.name}'s {self.params.get('generate.split', 'test')} split")
+
+
+def _params_show(rev, name) -> dict:
+    import dvc.api
+
+    try:
+        return dvc.api.params_show(repo=".", rev=rev)
+    except DVC_ERRORS as error:
+        raise UserError(_unreadable(name, error)) from None
+
+
+def _first_line(error) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _unreadable(name, error) -> str:
+    return (f"cannot read revision {name!r} ({type(error).__name__}: {_first_line(error)}). Give a git commit, "
+            "branch or tag (`git log --oneline`, `git branch -a`) or an experiment name (`dvc exp list -A`), "
+            "from inside the project's folder.")
+
+
+def param_diff(a: dict, b: dict) -> dict[str, tuple]:
+    """{key: (value in A, value in B)} for every flat params key whose value differs; absent is None."""
+    return {key: (a.get(key), b.get(key)) for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)}
+
+
+def dialogues(references: list[dict]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """dialogue text -> (id of its first row, its references in order)."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    for row in references:
+        out.setdefault(row["dialogue"], (row["id"], []))[1].append(row["summary"])
+    return {text: (key, tuple(summaries)) for text, (key, summaries) in out.items()}
+
+
+def check_same_dialogues(a: list[dict], b: list[dict], name_a: str, name_b: str) -> None:
+    """Refuse, naming the difference, unless both runs scored the same dialogues against the same references."""
+    da, db = dialogues(a), dialogues(b)
+    only_a = [da[t][0] for t in da if t not in db]
+    only_b = [db[t][0] for t in db if t not in da]
+    if only_a or only_b:
+        parts = [f"{len(only)} only in {name} (first {only[0]!r})" for only, name in ((only_a, name_a),
+                                                                                     (only_b, name_b)) if only]
+        raise UserError(f"{name_a} and {name_b} were scored on different dialogues ({len(da)} and {len(db)} "
+                        f"dialogues; {', '.join(parts)}), so their ROUGE cannot be paired. Compare runs with "
+                        "the same data.* params (max_test_samples, seed, source) and generate.split.")
+    changed = [da[t][0] for t in da if da[t][1] != db[t][1]]
+    if changed:
+        raise UserError(f"{name_a} and {name_b} have the same dialogues but different reference summaries for "
+                        f"{len(changed)} of them (first {changed[0]!r}); their ROUGE is not comparable.")
+
+
+def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -> dict:
+    """B minus A for each model both runs have, in every scoring mode, plus notes and the params diff."""
+    from . import stats
+
+    refs_a, refs_b = a.references(), b.references()
+    diff = param_diff(a.params, b.params)
+    try:
+        check_same_dialogues(refs_a, refs_b, a.name, b.name)
+    except UserError as error:
+        raise UserError(f"{error} Params that differ: {_listed(diff)}.") from None
+    # B's rows in A's dialogue order, so per-dialogue values line up (ids and rows may be ordered differently)
+    order = {text: index for index, text in enumerate(dialogues(refs_a))}
+    refs_b_sorted = sorted(refs_b, key=lambda row: order[row["dialogue"]])
+    n = len(order)
+    counts = stats.resample_counts(n, resamples, seed)
+    out = {"a": a.name, "b": b.name, "dialogues": n, "rows": len(refs_a), "resamples": resamples, "seed": seed,
+           "confidence": confidence, "params_diff": {k: list(v) for k, v in diff.items()},
+           "models": {}, "notes": []}
+    if a.commit and a.commit == b.commit:
+        out["notes"].append(f"{a.name} and {b.name} are the same commit ({a.commit[:7]}): nothing can differ")
+    for model in data.MODELS:
+        texts_a, texts_b = a.predictions(model, refs_a), b.predictions(model, refs_b)
+        if texts_a is None or texts_b is None:
+            lacking = [run.name for run, texts in ((a, texts_a), (b, texts_b)) if texts is None]
+            out["notes"].append(f"{model}: no predictions in {' and '.join(lacking)}; left out")
+            continue
+        by_row = dict(zip((id(row) for row in refs_b), texts_b))
+        texts_b = [by_row[id(row)] for row in refs_b_sorted]
+        modes_a, modes_b = evaluate.score(texts_a, refs_a), evaluate.score(texts_b, refs_b_sorted)
+        paired = evaluate.compare(modes_b, modes_a, counts, confidence, seed)
+        out["models"][model] = {mode: {
+            **{f"{key}_a": round(float(modes_a[mode].estimate()[i]), rouge.DIGITS) for i, key in enumerate(rouge.KEYS)},
+            **{f"{key}_b": round(float(modes_b[mode].estimate()[i]), rouge.DIGITS) for i, key in enumerate(rouge.KEYS)},
+            **paired[mode]} for mode in rouge.MODES}
+        if texts_a == texts_b:
+            out["notes"].append(f"{model}: the same summaries in both runs; every difference is 0")
+    if not out["models"]:
+        raise UserError(f"no model has predictions in both {a.name} and {b.name} (data/predictions/*.jsonl); "
+                        "run the pipeline in both, or pick other revisions.")
+    return out
+
+
+def _listed(diff: dict) -> str:
+    return ", ".join(f"{key} {a!r} -> {b!r}" for key, (a, b) in diff.items()) if diff else "none"
+
+
+def table(result: dict, mode: str) -> str:
+    lines = [f"{result['b']} minus {result['a']}, {mode}, {result['dialogues']} dialogues ({result['rows']} "
+             f"reference rows): {result['confidence']:.0%} bootstrap interval over dialogues, sign-flip p-value;"
+             f" A = {result['a']}, B = {result['b']}",
+             f"{'model':6} {'variant':9} {'A':>8} {'B':>8} {'B-A':>8}  {'interval':>19} {'p':>7}"]
+    for model, modes in result["models"].items():
+        m = modes[mode]
+        for key in rouge.KEYS:
+            lines.append(f"{model:6} {key:9} {m[key + '_a']:8.4f} {m[key + '_b']:8.4f} {m[key + '_diff']:+8.4f}  "
+                         f"[{m[key + '_low']:+.4f}, {m[key + '_high']:+.4f}] {m[key + '_p']:7.4f}")
+    lines.append(f"params that differ: {_listed(result['params_diff'])}")
+    lines += [f"note: {note}" for note in result["notes"]]
+    return "\n".join(lines)
+
+
+def forest(result: dict, mode: str, path: Path) -> None:
+    """Difference with its interval per model and ROUGE variant, zero marked: a forest plot."""
+    from . import plots  # matplotlib: only loaded to draw
+
+    rows = [(model, key, values[mode]) for model, values in result["models"].items() for key in rouge.KEYS]
+    figure, axes = plots.plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
+    for y, (model, key, m) in enumerate(reversed(rows)):
+        diff = m[key + "_diff"]
+        axes.errorbar(diff, y, xerr=[[diff - m[key + "_low"]], [m[key + "_high"] - diff]], fmt="o", capsize=3,
+                      color=f"C{list(result['models']).index(model)}")
+    axes.axvline(0, color="grey", linewidth=1)
+    beside = plots.matplotlib.transforms.blended_transform_factory(axes.transAxes, axes.transData)
+    for y, (_, key, m) in enumerate(reversed(rows)):
+        axes.text(1.01, y, f"p={m[key + '_p']:.3g}", transform=beside, va="center", fontsize="small")
+    axes.set_yticks(range(len(rows)), [f"{model} {key}" for model, key, _ in reversed(rows)])
+    axes.set(xlabel=f"{result['b']} minus {result['a']} ({mode}, {result['confidence']:.0%} interval)",
+             title=f"ROUGE difference on {result['dialogues']} dialogues")
+    plots.save(figure, path)
+
+
+def plot_target(path: Path, force: bool) -> None:
+    """Before any work: --plot is not a pipeline output, not a folder, and replaces only a PNG (or --force)."""
+    from dvc.exceptions import OutputNotFoundError
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        try:
+            owner = repo.find_outs_by_path(str(path), strict=False)[0]
+        except OutputNotFoundError:
+            owner = None
+    if owner is not None:
+        raise UserError(f"--plot {path} is or lies in the pipeline's output {owner} (dvc.yaml); give another path.")
+    if path.is_dir():
+        raise UserError(f"--plot {path} is a folder; give a file path such as {path / 'compare.png'}.")
+    if path.is_file() and path.stat().st_size and not force and path.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        raise UserError(f"--plot {path} exists and is not a PNG, so it is not overwritten: give a new path, "
+                        "or add --force to replace it.")
+    targets.writable(path, "--plot")
+
+
+def main(argv=None) -> None:
+    cli = argparse.ArgumentParser(prog="python -m stages.compare", description=__doc__.split("\n\n")[0])
+    cli.add_argument("a", nargs="?", default="HEAD", help="revision, branch, tag or experiment (default HEAD)")
+    cli.add_argument("b", nargs="?", default=None, help="the other one (default: the workspace)")
+    cli.add_argument("--mode", choices=rouge.MODES, default=PRIMARY, help="scoring mode of the table and plot")
+    cli.add_argument("--json", action="store_true", help="print every mode's figures as JSON instead of the table")
+    cli.add_argument("--plot", type=Path, default=Path("plots/compare.png"), help="forest plot PNG to write")
+    cli.add_argument("--force", action="store_true", help="replace --plot even if it is not a PNG")
+    args = cli.parse_args(argv)
+    if not Path("dvc.yaml").is_file():
+        raise UserError("run this from the project's folder (where dvc.yaml is).")
+    plot_target(args.plot, args.force)
+    settings = params.load().evaluate
+    with tempfile.TemporaryDirectory(prefix="compare-") as scratch:
+        a, b = Run(args.a, Path(scratch) / "a"), Run(args.b, Path(scratch) / "b")
+        result = compare_runs(a, b, settings.resamples, settings.seed, settings.confidence)
+    forest(result, args.mode, args.plot)
+    print(json.dumps(result, indent=2) if args.json else table(result, args.mode))
+    print(f"wrote {args.plot}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run(main, sys.argv[1:])

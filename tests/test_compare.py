@@ -1,0 +1,134 @@
+"""stages.compare: pure parts on made-up runs, and once on a real trained repo with an experiment."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from stages import compare, rouge
+from stages.errors import UserError
+from stages.runs import flat_params
+
+DIALOGUES = [f"#Person1#: talk {i} about item{i}. #Person2#: fine." for i in range(6)]
+SUMMARIES = [f"person one talks about item{i}" for i in range(6)]
+
+
+def references(order=range(6), texts=DIALOGUES):
+    """Two reference rows per dialogue, as DialogSum's test split has several."""
+    return [{"id": f"test_{i}_{k}", "dialogue": texts[i], "summary": SUMMARIES[i] + (" today" if k else "")}
+            for i in order for k in range(2)]
+
+
+class FakeRun:
+    """What compare_runs asks of a run, without git or DVC: a name, params, references, predictions."""
+
+    def __init__(self, name, refs, predictions, params=None, commit=None):
+        self.name, self.refs, self.texts, self.params, self.commit = name, refs, predictions, params or {}, commit
+
+    def references(self):
+        return self.refs
+
+    def predictions(self, model, refs):
+        texts = self.texts.get(model)
+        return None if texts is None else [texts[DIALOGUES.index(row["dialogue"])] for row in refs]
+
+
+def test_param_diff_names_changed_added_and_removed_keys():
+    a = flat_params({"lora": {"r": 8, "target_modules": ["q", "v"]}, "generate": {"num_beams": 1}})
+    b = flat_params({"lora": {"r": 4, "target_modules": ["q", "v"]}, "extra": {"x": 1}})
+    assert compare.param_diff(a, b) == {"extra.x": (None, 1), "generate.num_beams": (1, None), "lora.r": (8, 4)}
+    assert compare.param_diff(a, dict(a)) == {}
+
+
+def test_flat_params_drops_a_per_file_layer():
+    assert flat_params({"params.yaml": {"lora": {"r": 4}}}) == {"lora.r": 4}
+
+
+def test_different_dialogues_are_refused_naming_them():
+    fewer = references(order=range(4))
+    with pytest.raises(UserError, match=r"main and exp were scored on different dialogues \(6 and 4 dialogues; "
+                                        r"2 only in main \(first 'test_4_0'\)\)"):
+        compare.check_same_dialogues(references(), fewer, "main", "exp")
+    other = references(texts=[text + " Bye." for text in DIALOGUES])
+    with pytest.raises(UserError, match="6 only in main.*6 only in exp"):
+        compare.check_same_dialogues(references(), other, "main", "exp")
+
+
+def test_different_references_for_the_same_dialogues_are_refused():
+    changed = references()
+    changed[5] = dict(changed[5], summary="something else")
+    with pytest.raises(UserError, match=r"different reference summaries for 1 of them \(first 'test_2_0'\)"):
+        compare.check_same_dialogues(references(), changed, "a", "b")
+
+
+def test_paired_difference_lines_up_dialogues_given_in_another_order():
+    good = {model: SUMMARIES for model in ("base", "full", "lora")}
+    worse = dict(good, lora=["nothing to see"] * 6)
+    a = FakeRun("a", references(), good, {"lora.r": 8}, commit="1" * 40)
+    b = FakeRun("b", references(order=[5, 4, 3, 2, 1, 0]), worse, {"lora.r": 4}, commit="2" * 40)
+    result = compare.compare_runs(a, b, resamples=200, seed=0, confidence=0.9)
+    lora = result["models"]["lora"]["mean_ref"]
+    assert lora["rouge1_diff"] < 0 and lora["rouge1_low"] <= lora["rouge1_diff"] <= lora["rouge1_high"] < 0
+    assert lora["rouge1_p"] == pytest.approx(2 / 64)  # all 6 dialogues worse: exact test, 2 of 64 flips as extreme
+    assert lora["rouge1_a"] - lora["rouge1_b"] == pytest.approx(-lora["rouge1_diff"], abs=1e-6)
+    full = result["models"]["full"]["flat"]  # same summaries, reordered rows: exactly no difference
+    assert (full["rouge1_diff"], full["rouge1_p"]) == (0, 1)
+    assert result["params_diff"] == {"lora.r": [8, 4]} and result["dialogues"] == 6
+    assert "full: the same summaries in both runs" in " ".join(result["notes"])
+    text = compare.table(result, "mean_ref")
+    assert "b minus a" in text and "params that differ: lora.r 8 -> 4" in text
+
+
+def test_a_model_missing_in_one_run_is_left_out_and_none_at_all_is_refused():
+    a = FakeRun("a", references(), {"base": SUMMARIES, "lora": SUMMARIES})
+    b = FakeRun("b", references(), {"base": SUMMARIES})
+    result = compare.compare_runs(a, b, resamples=50, seed=0, confidence=0.9)
+    assert list(result["models"]) == ["base"] and "lora: no predictions in b; left out" in result["notes"]
+    with pytest.raises(UserError, match="no model has predictions in both a and c"):
+        compare.compare_runs(a, FakeRun("c", references(), {}), resamples=50, seed=0, confidence=0.9)
+
+
+def test_the_same_commit_twice_is_said():
+    runs = [FakeRun(name, references(), {"base": SUMMARIES}, commit="f" * 40) for name in ("main", "HEAD")]
+    result = compare.compare_runs(*runs, resamples=50, seed=0, confidence=0.9)
+    assert result["notes"][0] == f"main and HEAD are the same commit ({'f' * 7}): nothing can differ"
+
+
+def test_outside_a_project_is_a_user_error(in_tmp):
+    with pytest.raises(UserError, match="project's folder"):
+        compare.main([])
+
+
+@pytest.mark.slow
+def test_compare_main_with_an_experiment_on_a_trained_repo(trained_with_experiment):
+    from project import env
+
+    repo = trained_with_experiment
+    done = subprocess.run([sys.executable, "-m", "stages.compare", "main", "lora-r4", "--json"], cwd=repo,
+                          env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert (result["a"], result["b"]) == ("main", "lora-r4")
+    assert result["params_diff"] == {"lora.r": [8, 4]}
+    assert set(result["models"]) == {"base", "full", "lora"}
+    # each side really read its own rev: only lora.r changed, so only lora's summaries may differ
+    assert any(result["models"]["lora"][mode][f"{key}_diff"] != 0 for mode in rouge.MODES for key in rouge.KEYS)
+    assert all(result["models"][model][mode][f"{key}_diff"] == 0 for model in ("base", "full")
+               for mode in rouge.MODES for key in rouge.KEYS)
+    for modes in result["models"].values():
+        for mode in rouge.MODES:
+            for key in rouge.KEYS:
+                m = modes[mode]
+                assert m[f"{key}_low"] <= m[f"{key}_diff"] <= m[f"{key}_high"] and 0 < m[f"{key}_p"] <= 1
+    assert (repo / "plots" / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert "plots/compare.png" not in subprocess.run(["git", "status", "--porcelain"], cwd=repo, env=env(),
+                                                     capture_output=True, text=True).stdout  # git-ignored
+    for plot, why in (("plots/rouge.png", "pipeline's output plots/rouge.png"), ("plots", "is a folder"),
+                      ("params.yaml", "not a PNG")):
+        refused = subprocess.run([sys.executable, "-m", "stages.compare", "--plot", plot], cwd=repo, env=env(),
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 1 and why in refused.stderr, refused.stderr
+    unknown = subprocess.run([sys.executable, "-m", "stages.compare", "main", "no-such-rev"], cwd=repo, env=env(),
+                             capture_output=True, text=True, timeout=300)
+    assert unknown.returncode == 1 and unknown.stderr.startswith("error: cannot read revision 'no-such-rev'")
+    assert "Traceback" not in unknown.stderr

@@ -1,0 +1,55 @@
+"""An untied lm_head stays untied through tie_weights() (what accelerate's FSDP loading calls)."""
+import pytest
+import torch
+from transformers import AutoModelForSeq2SeqLM
+
+from stages import modeling, ties
+
+
+@pytest.fixture(scope="module")
+def untied_model(tmp_path_factory, tiny_model):
+    """The tiny model saved with a separate lm_head of its own, as flan-t5 has (T5Config forces ties at init)."""
+    folder = tmp_path_factory.mktemp("untied")
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model)
+    torch.manual_seed(1)
+    model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.shared.weight))
+    model.all_tied_weights_keys.pop(ties.HEAD, None)  # else save_pretrained drops it as a duplicate
+    model.save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).write_bytes((tiny_model / name).read_bytes())
+    return folder
+
+
+def _logits(model):
+    ids = torch.tensor([[5, 6, 7, 1]])
+    with torch.no_grad():
+        return model.eval()(input_ids=ids, decoder_input_ids=torch.tensor([[0, 5, 6]])).logits
+
+
+def test_untied_head_survives_tie_weights(untied_model):
+    model = modeling.load_model(untied_model)
+    assert ties.checkpoint_has_head(untied_model)  # the tiny model, like flan-t5, has its own lm_head
+    before = _logits(model)
+    model.tie_weights()
+    assert not ties.head_is_tied(model)
+    assert torch.equal(_logits(model), before)
+    # The input embeddings stay shared between encoder, decoder and `shared`.
+    assert model.encoder.embed_tokens.weight is model.shared.weight is model.decoder.embed_tokens.weight
+
+
+def test_tied_checkpoint_stays_tied(tmp_path, tiny_model):
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model)
+    model.lm_head.weight = model.shared.weight  # a tied checkpoint: save_pretrained stores the weight once
+    model.save_pretrained(tmp_path)
+    assert not ties.checkpoint_has_head(tmp_path)
+    loaded = modeling.load_model(tmp_path)
+    loaded.tie_weights()
+    assert ties.head_is_tied(loaded)
+
+
+def test_plain_load_is_broken_by_tie_weights(untied_model):
+    """Why stages.ties exists: without it, tie_weights() replaces the head with the embedding."""
+    model = AutoModelForSeq2SeqLM.from_pretrained(untied_model)
+    assert not ties.head_is_tied(model)
+    model.tie_weights()
+    assert ties.head_is_tied(model)
