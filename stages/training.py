@@ -141,6 +141,7 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     evidence = selection.build(cfg, tokenizer, decoding, data.load_prepared("validation"), scratch, precision)
     trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
                             [guard.DivergenceGuard(stage), logger], evidence)
+    saving.check_fsdp(stage, cfg, trainer)
     if setup is not None:
         setup(trainer)
     started = time.perf_counter()

@@ -53,3 +53,19 @@ def test_plain_load_is_broken_by_tie_weights(untied_model):
     assert not ties.head_is_tied(model)
     model.tie_weights()
     assert ties.head_is_tied(model)
+
+
+def test_fsdp_refuses_what_would_hang_before_training():
+    from types import SimpleNamespace
+
+    from stages import saving
+    from stages.errors import UserError
+
+    fsdp, ddp = SimpleNamespace(is_fsdp_enabled=True), SimpleNamespace(is_fsdp_enabled=False)
+    last = SimpleNamespace(select_metric="last", rouge_samples=0)
+    saving.check_fsdp("train_full", last, fsdp)
+    for cfg in (SimpleNamespace(select_metric="rougeL", rouge_samples=200),
+                SimpleNamespace(select_metric="last", rouge_samples=None)):
+        saving.check_fsdp("train_full", cfg, ddp)
+        with pytest.raises(UserError, match="under FSDP, train_full can only keep the last step"):
+            saving.check_fsdp("train_full", cfg, fsdp)
