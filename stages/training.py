@@ -9,7 +9,7 @@ from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, Trai
 
 from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, selection
 from .errors import UserError
-from .files import atomic_path, dir_size, write_json
+from .files import atomic_path, dir_size, write_failure, write_json
 
 
 class LiveLogger(TrainerCallback):
@@ -20,7 +20,10 @@ class LiveLogger(TrainerCallback):
 
         # Only the main process of a distributed run writes. Inside `dvc repro` the stage owns its
         # outputs: no dvc.yaml edits, no experiment of its own.
-        self.live = Live(str(directory), dvcyaml=False, save_dvc_exp=False) if modeling.is_main_process() else None
+        try:
+            self.live = Live(str(directory), dvcyaml=False, save_dvc_exp=False) if modeling.is_main_process() else None
+        except OSError as error:  # a read-only or full plots/: say so before training, not as a traceback
+            raise write_failure(directory, error) or error from None
         self.logged = set()
 
     @staticmethod
