@@ -148,8 +148,8 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     if resume is not None:
         trainer.cost.restore(resume)
     trainer.cost.start()
-    if resume is not None and progress.finished(resume):
-        # Killed after its last checkpoint: that checkpoint is the result; training on would add a step.
+    if resume is not None and (progress.finished(resume) or evidence["selector"].stopped(resume)):
+        # Killed after its last checkpoint (last step, or early stopped): it is the result; training on adds steps.
         print(f"{resume} is already at the last step: saving it without training further")
         trainer._load_from_checkpoint(resume)
         trainer.state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))

@@ -1,0 +1,39 @@
+"""A run killed right after the checkpoint of the evaluation where early stopping stopped it: the rerun ends
+there too, with the same figures, instead of training on to max_steps."""
+import shutil
+
+import pytest
+
+from stages import selection
+from test_selection import prepared, project, saved_weights  # noqa: F401 (fixtures)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_kill_after_the_early_stopped_checkpoint_resumes_to_the_same_end(project):  # noqa: F811
+    settings = dict(max_steps=30, eval_steps=5, save_steps=5, select_metric="eval_loss",
+                    early_stopping_patience=1, early_stopping_min_delta=100.0)
+    expected = project(**settings)
+    assert expected["optimizer_steps"] == 10 and expected["stopped_early"]
+    expected_weights = saved_weights()
+    shutil.rmtree("models/full")
+
+    on_save = selection.Selector.on_save
+
+    def die(self, args, state, control, **kwargs):
+        on_save(self, args, state, control, **kwargs)
+        if state.global_step == 10:
+            raise Killed
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(Killed):
+        patch.setattr(selection.Selector, "on_save", die)
+        project(**settings)
+
+    resumed = project(**settings)
+    timings = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes",
+               "validation_generate_s_total", "validation_generate_s_mean"}
+    assert {k: v for k, v in resumed.items() if k not in timings} == \
+        {k: v for k, v in expected.items() if k not in timings}
+    weights = saved_weights()
+    assert all(weights[name].equal(tensor) for name, tensor in expected_weights.items())
