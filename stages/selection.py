@@ -224,6 +224,14 @@ class SelectingTrainer(checkpoints.ResumableTrainer):
         return metrics
 
 
+def decoding_stamp(decoding) -> dict | None:
+    """The generate.* params validation ROUGE decodes with (dvc.yaml's train_* params): a checkpoint whose log
+    history was scored with others must not be resumed, or the best is chosen over two decodings' scores."""
+    if decoding is None:
+        return None
+    return {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size")}
+
+
 def build(cfg, tokenizer, decoding, validation_split, scratch, precision) -> dict:
     """SelectingTrainer's keyword arguments for one training stage's params."""
     samples = cfg.rouge_samples

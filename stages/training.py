@@ -137,7 +137,8 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     lock.stop_with_parent()
     if modeling.is_main_process():
         lock.hold(scratch)
-    resume = checkpoints.resume_point(scratch, checkpoints.fingerprint(cfg, model))
+    resume = checkpoints.resume_point(scratch, {**checkpoints.fingerprint(cfg, model),
+                                                "decoding": selection.decoding_stamp(decoding)})
     logger = LiveLogger(Path("plots") / stage)
     evidence = selection.build(cfg, tokenizer, decoding, data.load_prepared("validation"), scratch, precision)
     trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,

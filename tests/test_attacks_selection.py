@@ -37,3 +37,28 @@ def test_a_kill_after_the_early_stopped_checkpoint_resumes_to_the_same_end(proje
         {k: v for k, v in expected.items() if k not in timings}
     weights = saved_weights()
     assert all(weights[name].equal(tensor) for name, tensor in expected_weights.items())
+
+
+def test_checkpoints_made_with_other_validation_decoding_are_not_resumed(project, prepared, capsys):  # noqa: F811
+    # Validation ROUGE in the restored log history was decoded with the old generate.* params: picking the best
+    # over scores from two decodings is not what an uninterrupted run with the new params would choose.
+    settings = dict(max_steps=10, eval_steps=5, save_steps=5, select_metric="rougeL")
+    on_save = selection.Selector.on_save
+
+    def die(self, args, state, control, **kwargs):
+        on_save(self, args, state, control, **kwargs)
+        raise Killed
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(Killed):
+        patch.setattr(selection.Selector, "on_save", die)
+        project(**settings)
+    capsys.readouterr()
+    raw = prepared[1]
+    before = dict(raw["generate"])
+    try:
+        raw["generate"]["max_new_tokens"] = before["max_new_tokens"] + 3
+        project(**settings)
+    finally:
+        raw["generate"].clear()
+        raw["generate"].update(before)
+    out = capsys.readouterr().out
+    assert "resuming" not in out and "discarding" in out
