@@ -169,8 +169,10 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
         guard.check_finite(stage, trainer.model)
         with atomic_path(out) as tmp:
             save(trainer.model, tmp)
-        write_json(Path("metrics") / f"{stage}.json",
-                   {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured, **chosen})
+            # Metrics first, while the new model is a temp folder: metrics that cannot be written leave the old
+            # model beside the old metrics, never a new model beside old metrics.
+            write_json(Path("metrics") / f"{stage}.json",
+                       {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, tmp), **measured, **chosen})
         shutil.rmtree(scratch, ignore_errors=True)
         lock.release(scratch)
 
