@@ -11,6 +11,7 @@ from transformers import Seq2SeqTrainer
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from . import data, modeling, progress
+from .files import write_failure
 
 FINGERPRINT = "fingerprint.json"
 CODE = Path(__file__).resolve().parent
@@ -132,8 +133,15 @@ class ResumableTrainer(Seq2SeqTrainer):
     def _save_checkpoint(self, model, trial):
         # Before the Trainer's own files: trainer_state.json, written last, marks a checkpoint complete.
         folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-        self.cost.save(folder, self.is_world_process_zero())
-        super()._save_checkpoint(model, trial)
+        try:
+            self.cost.save(folder, self.is_world_process_zero())
+            super()._save_checkpoint(model, trial)
+        except Exception as error:
+            unwritable = write_failure(folder, error)
+            if unwritable is None:
+                raise
+            shutil.rmtree(folder, ignore_errors=True)  # cut off: it would only hold the space; the last one stays
+            raise unwritable from None
 
     def _get_train_sampler(self, *args, **kwargs):
         sampler = super()._get_train_sampler(*args, **kwargs)

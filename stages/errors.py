@@ -17,7 +17,8 @@ def run(main, *args) -> None:
     try:
         main(*args)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # On a terminal a progress bar may be mid-line: start the message on a line of its own.
+        print(f"{chr(10) if sys.stderr.isatty() else ''}error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

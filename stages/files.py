@@ -58,16 +58,33 @@ def atomic_path(path):
                             "move it away or choose another path.")
         _remove(path)
         os.replace(tmp, path)
-    except OSError as error:
-        if error.errno not in _CANNOT_WRITE:
+    except Exception as error:
+        unwritable = write_failure(path, error)
+        if unwritable is None:
             raise
-        raise _unwritable(path, error) from None
+        raise unwritable from None
     finally:
         if tmp.exists():
             _remove(tmp)
 
 
 _CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+# How torch (a short zip write) and safetensors (the Rust io error) report a full disk: neither is an OSError.
+_NO_SPACE = ("unexpected pos", "os error 28", "No space left", "PytorchStreamWriter failed writing")
+
+
+def write_failure(path, error: BaseException) -> UserError | None:
+    """The UserError for a write that failed for lack of space or permission, however the library said so; None
+    for any other error."""
+    if isinstance(error, OSError):
+        return _unwritable(Path(path), error) if error.errno in _CANNOT_WRITE else None
+    if isinstance(error, RuntimeError) or type(error).__name__ == "SafetensorError":
+        if any(sign in str(error) for sign in _NO_SPACE):
+            return UserError(f"cannot write {path}: no space left on the device ({str(error).strip()[:200]}); "
+                             "free space there and run again.")
+    return None
 
 
 def _unwritable(path: Path, error: OSError) -> UserError:

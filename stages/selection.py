@@ -6,6 +6,7 @@ evaluations since) is derived from the Trainer's log_history, which every checkp
 chooses as an uninterrupted one does. The best weights live in <scratch>/best-<step> (a folder, not a copy in RAM:
 flan-t5-base is 1 GB), kept until a checkpoint records a later best, so a kill at any moment leaves the weights the
 resumed run may still select."""
+import json
 import math
 import random
 import re
@@ -126,6 +127,20 @@ class Selector(TrainerCallback):
         if self.patience and since >= self.patience and not self.training_done:
             trainer.control.should_training_stop = True  # the same on every rank: all hold the same history
 
+    def stopped(self, checkpoint) -> bool:
+        """A checkpoint saved at the evaluation where patience ran out: the run ended there (a resume must not
+        train on)."""
+        if not self.patience or self.metric == "last":
+            return False
+        try:
+            state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        history = state.get("log_history", [])
+        evaluated = self.evaluations(history)
+        return bool(evaluated) and evaluated[-1][0] == state.get("global_step") \
+            and self.standing(history)[2] >= self.patience
+
     def folder(self, step: int) -> Path:
         return self.scratch / f"best-{step}"
 
@@ -207,6 +222,14 @@ class SelectingTrainer(checkpoints.ResumableTrainer):
         if self.selector is not None:
             self.selector.observe(self)
         return metrics
+
+
+def decoding_stamp(decoding) -> dict | None:
+    """The generate.* params validation ROUGE decodes with (dvc.yaml's train_* params): a checkpoint whose log
+    history was scored with others must not be resumed, or the best is chosen over two decodings' scores."""
+    if decoding is None:
+        return None
+    return {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size")}
 
 
 def build(cfg, tokenizer, decoding, validation_split, scratch, precision) -> dict:

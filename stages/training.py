@@ -7,9 +7,9 @@ from pathlib import Path
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, saving, selection, space
+from . import checkpoints, data, guard, hardware, lock, loss, modeling, progress, saving, selection
 from .errors import UserError
-from .files import atomic_path, dir_size, write_json
+from .files import atomic_path, dir_size, write_failure, write_json
 
 
 class LiveLogger(TrainerCallback):
@@ -20,7 +20,10 @@ class LiveLogger(TrainerCallback):
 
         # Only the main process of a distributed run writes. Inside `dvc repro` the stage owns its
         # outputs: no dvc.yaml edits, no experiment of its own.
-        self.live = Live(str(directory), dvcyaml=False, save_dvc_exp=False) if modeling.is_main_process() else None
+        try:
+            self.live = Live(str(directory), dvcyaml=False, save_dvc_exp=False) if modeling.is_main_process() else None
+        except OSError as error:  # a read-only or full plots/: say so before training, not as a traceback
+            raise write_failure(directory, error) or error from None
         self.logged = set()
 
     @staticmethod
@@ -136,7 +139,8 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     lock.stop_with_parent()
     if modeling.is_main_process():
         lock.hold(scratch)
-    resume = checkpoints.resume_point(scratch, checkpoints.fingerprint(cfg, model))
+    resume = checkpoints.resume_point(scratch, {**checkpoints.fingerprint(cfg, model),
+                                                "decoding": selection.decoding_stamp(decoding)})
     logger = LiveLogger(Path("plots") / stage)
     evidence = selection.build(cfg, tokenizer, decoding, data.load_prepared("validation"), scratch, precision)
     trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
@@ -148,15 +152,14 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     if resume is not None:
         trainer.cost.restore(resume)
     trainer.cost.start()
-    if resume is not None and progress.finished(resume):
-        # Killed after its last checkpoint: that checkpoint is the result; training on would add a step.
+    if resume is not None and (progress.finished(resume) or evidence["selector"].stopped(resume)):
+        # Killed after its last checkpoint (last step, or early stopped): it is the result; training on adds steps.
         print(f"{resume} is already at the last step: saving it without training further")
         trainer._load_from_checkpoint(resume)
         trainer.state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))
         logger.on_train_begin(trainer.args, trainer.state, trainer.control)  # the curves, as a resume replays them
     else:
-        with space.writes_to(scratch, scratch):  # a full disk while checkpointing: one message
-            trainer.train(resume_from_checkpoint=resume)
+        trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
@@ -168,10 +171,12 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
         logger.live.end()
         chosen = evidence["selector"].restore_best(trainer)  # the selected step's weights, what chose them
         guard.check_finite(stage, trainer.model)
-        with space.writes_to(out), atomic_path(out) as tmp:
+        with atomic_path(out) as tmp:
             save(saving.model_to_save(trainer), tmp, **saving.save_kwargs(state_dict))
-        write_json(Path("metrics") / f"{stage}.json",
-                   {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, out), **measured, **chosen})
+            # Metrics first, while the new model is a temp folder: metrics that cannot be written leave the old
+            # model beside the old metrics, never a new model beside old metrics.
+            write_json(Path("metrics") / f"{stage}.json",
+                       {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, tmp), **measured, **chosen})
         shutil.rmtree(scratch, ignore_errors=True)
         lock.release(scratch)
 

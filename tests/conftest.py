@@ -75,7 +75,7 @@ SLOW = (
     "test_distributed.py::test_two_processes_train_like_one",
     # each runs stages beyond the shared run (3 and 4 of them); the shared run itself stays in the fast set
     "test_pipeline.py::test_lora_experiment_reruns_only_lora_stages",
-    "test_pipeline.py::test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge",
+    "test_pipeline.py::test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge",
 )
 
 

@@ -149,7 +149,7 @@ def _find_experiment(shown: list, name: str) -> dict:
     raise AssertionError(f"experiment {name} not in dvc exp show --json")
 
 
-def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(repo, tmp_path):
+def test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge(repo, tmp_path):
     repo = clone_of(repo, tmp_path / "clone")
     assert "up to date" in run(["dvc", "status"], repo).stdout
     run(["git", "checkout", "-q", "-b", "short-summaries"], repo)
@@ -173,7 +173,7 @@ def test_generation_params_rerun_only_generation_and_metrics_diff_lists_rouge(re
     # dvc plots diff: every chart drawn by its template from both revisions, data rows tagged with the revision
     plots = json.loads(run(["dvc", "plots", "diff", "main", "short-summaries", "--json"], repo).stdout)
     charts = {name: entries[0] for name, entries in plots["data"].items() if entries[0]["type"] == "vega"}
-    assert len(charts) == 3 and "<DVC_METRIC" not in json.dumps(plots), plots.get("errors")
+    assert len(charts) == 4 and "<DVC_METRIC" not in json.dumps(plots), plots.get("errors")
     for chart in charts.values():
         assert chart["revisions"] == ["main", "short-summaries"]
         rows = chart["content"]["data"]["values"]
