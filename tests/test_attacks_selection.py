@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from stages import selection
-from test_selection import prepared, project, saved_weights  # noqa: F401 (fixtures)
+from test_selection import project, saved_weights  # noqa: F401 (a fixture and a helper)
 
 
 class Killed(Exception):

@@ -56,7 +56,7 @@ def test_server_killed_mid_push_loses_nothing(tmp_path):
     server = Seaweed(tmp_path / "seaweed")
     try:
         server.start()
-        repo = remotes.data_repo(tmp_path / "repo", files=24, size=1_000_000)
+        repo = remotes.data_repo(tmp_path / "repo", files=64, size=1_000_000)
         use_s3(repo, server)
         stored = remotes.tree_size(server.data)
         # One botocore attempt per request (s3fs still retries a few times): the README's advice.
@@ -73,7 +73,7 @@ def test_server_killed_mid_push_loses_nothing(tmp_path):
         assert push.returncode != 0
         assert "failed to push data to the cloud" in output and "Could not connect to the endpoint URL" in output
         assert elapsed < 60
-        assert remotes.cache_intact(repo) == 25  # 24 files + the directory manifest
+        assert remotes.cache_intact(repo) == 65  # 64 files + the directory manifest
 
         server.start()  # same folder, same ports
         second = run(["dvc", "push"], repo)
