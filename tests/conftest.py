@@ -76,6 +76,10 @@ SLOW = (
     # each runs stages beyond the shared run (3 and 4 of them); the shared run itself stays in the fast set
     "test_pipeline.py::test_lora_experiment_reruns_only_lora_stages",
     "test_pipeline.py::test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge",
+    # whole stages run in-process or as subprocesses on a fresh project, 8-13 s each
+    "test_attacks_inputs.py::test_the_base_snapshot_is_the_same_bytes_online_offline_and_from_the_hub_cache",
+    "test_progress.py::test_killed_after_its_last_checkpoint_the_run_is_saved_not_trained_on",
+    "test_guard.py::test_a_diverging_stage_exits_1_with_one_message_and_writes_nothing",
 )
 
 
