@@ -1,5 +1,7 @@
 """The sweep's two charts: ROUGE against the swept param (one line per group of matching runs), and the
 quality-cost view: ROUGE against trainable parameters, training time and peak memory, frontier drawn."""
+from matplotlib.ticker import EngFormatter, MaxNLocator
+
 from . import rouge
 from .plots import plt, save
 
@@ -43,6 +45,9 @@ def cost(points: list[dict], metric: str, what: str, param: str, frontiers: dict
         best = [{**p, key: p[key] * scale} for p in frontiers.get(key) or []]
         axis.plot([p[key] for p in best], [p[metric] for p in best], color="C1", label="frontier")
         axis.set(xlabel=label, ylabel=f"{metric} ({what})", title=f"{metric} against {label}")
+        if key == "trainable_params":  # 12.5k, 3.54M: long counts would run into each other
+            axis.xaxis.set_major_formatter(EngFormatter(sep=""))
+            axis.xaxis.set_major_locator(MaxNLocator(5))
         if usable:
             axis.legend(fontsize="small")
         else:
