@@ -81,3 +81,16 @@ def make_project(repo: Path, model_dir: Path, corpus_dir: Path, params: dict | N
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "project"], repo)
     return repo
+
+
+# What the clock and the allocator decide: never compared between two runs.
+TIMINGS = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes",
+           "peak_memory_reserved_bytes", "generate_s", "s_per_dialogue", "validation_generate_s_total",
+           "validation_generate_s_mean"}
+
+
+def without_timings(value):
+    """Metrics minus TIMINGS, at any depth (efficiency.json nests per model)."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    return value

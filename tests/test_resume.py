@@ -9,12 +9,9 @@ import time
 import pytest
 from safetensors.torch import load_file
 
-from project import env, make_project, run, tiny_params
+from project import env, make_project, run, tiny_params, without_timings
 
 STEPS, SAVE_EVERY = 60, 10  # enough steps that a kill right after the first checkpoint lands mid-run
-TIMINGS = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes",
-           "peak_memory_reserved_bytes", "generate_s", "s_per_dialogue", "validation_generate_s_total",
-           "validation_generate_s_mean"}
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +26,6 @@ def repo(tmp_path_factory, tiny_model, tiny_corpus):
 
 def tensors(folder):
     return {name: tensor for path in sorted(folder.glob("*.safetensors")) for name, tensor in load_file(path).items()}
-
-
-def without_timings(value):
-    """Metrics minus what the clock and the allocator decide, at any depth (efficiency.json nests per model)."""
-    if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
-    return value
 
 
 def metrics(path) -> dict:
