@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
+from .loss import IGNORE
+
 COST = "cost.json"  # beside the Trainer's files in every checkpoint folder
-IGNORE = -100
 
 
 def tokens_in(inputs: dict) -> int:

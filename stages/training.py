@@ -117,7 +117,7 @@ def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision
     return selection.SelectingTrainer(
         model=model,
         args=training_arguments(cfg, scratch, precision),
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=loss.IGNORE,
                                              pad_to_multiple_of=cfg.pad_to_multiple_of),
         train_dataset=train_set,
         eval_dataset=eval_set,
