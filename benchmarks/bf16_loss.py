@@ -11,13 +11,13 @@ import dataclasses
 import tempfile
 
 import common
-from common import data, torch
+from common import dialogsum, torch
 
 
 def curve(args, precision: str, seed: int, train_set, tokenizer) -> list[float]:
     from transformers import set_seed
 
-    from stages import training
+    from stages.training import loop
 
     p = common.project_params()
     cfg = dataclasses.replace(p.train_full, learning_rate=args.learning_rate, max_steps=args.steps,
@@ -29,7 +29,7 @@ def curve(args, precision: str, seed: int, train_set, tokenizer) -> list[float]:
     if seed != p.train_full.seed:  # make_model seeds 0 itself: re-draw the weights for the noise run
         model.apply(model._init_weights)
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = training.build_trainer(cfg, model, tokenizer, train_set, None, scratch, precision)
+        trainer = loop.build_trainer(cfg, model, tokenizer, train_set, None, scratch, precision)
         trainer.train()
     return [round(e["loss"], 4) for e in trainer.state.log_history if "loss" in e]
 
@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     d = p.data
     tokenizer = common.tokenizer_for(args.data, vocab_size, args.cache)
     rows = common.load_rows(args.data)["train"][:args.steps * args.batch_size]
-    train_set = data.model_inputs(data.tokenize(rows, tokenizer, d.prompt, d.max_source_length, d.max_target_length))
+    train_set = dialogsum.model_inputs(dialogsum.tokenize(rows, tokenizer, d.prompt, d.max_source_length, d.max_target_length))
     record = {"benchmark": "bf16_loss", "started": common.now(), "load_average_start": common.load_average(),
               "machine": common.machine(), "settings": {k: str(v) if k in ("data", "cache", "out") else v
                                                        for k, v in vars(args).items()}}

@@ -14,8 +14,10 @@ sys.path.insert(0, str(ROOT))  # the project's own code paths: stages/
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from stages import data, modeling, params  # noqa: E402
-from stages.files import write_json  # noqa: E402
+from stages.data import dialogsum  # noqa: E402
+from stages.modeling import models  # noqa: E402
+from stages.io import params  # noqa: E402
+from stages.io.files import write_json  # noqa: E402
 
 # The real corpus beside the project (../shared/data/dialogsum), found from a worktree nested deeper too.
 DATA = next((p / "shared/data/dialogsum" for p in ROOT.parents if (p / "shared/data/dialogsum").is_dir()),
@@ -56,9 +58,9 @@ def make_model(shape: str):
 
 
 def load_rows(folder: Path) -> dict[str, list[dict]]:
-    rows = data.load_raw(str(folder), "main")
+    rows = dialogsum.load_raw(str(folder), "main")
     for split, split_rows in rows.items():
-        data.validate(split, split_rows)
+        dialogsum.validate(split, split_rows)
     return rows
 
 
@@ -78,10 +80,10 @@ def _train_tokenizer(train: Path, vocab_size: int, where: Path) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from stages.files import atomic_path
+    from stages.io.files import atomic_path
 
     texts = ["Summarize the following conversation. Summary:"]
-    for row in data.read_jsonl(train):
+    for row in dialogsum.read_jsonl(train):
         texts += [row["dialogue"], row["summary"]]
     tok = Tokenizer(models.Unigram())
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -100,7 +102,7 @@ def machine() -> dict:
     """What the figures were measured on; the load average matters because other work shares the CPU."""
     cuda = torch.cuda.is_available()
     return {
-        "device": modeling.device().type,
+        "device": models.device().type,
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),

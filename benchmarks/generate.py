@@ -12,9 +12,9 @@ import random
 import time
 
 import common
-from common import data, modeling, torch
+from common import dialogsum, models, torch
 
-from stages import generate
+from stages.inference import decode
 
 
 def pick_test_rows(rows: list[dict], dialogues: int, seed: int) -> list[dict]:
@@ -64,7 +64,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     p = common.project_params()
     shape = args.shape or common.default_shape(args.quick)
-    cpu = modeling.device().type == "cpu"
+    cpu = models.device().type == "cpu"
     # Enough dialogues that length-sorted batches are like the real 500-dialogue split's.
     count = args.dialogues or (4 if args.quick else 128 if cpu else 500)
     naive_count = min(count, args.naive_dialogues or (32 if cpu and not args.quick else count))
@@ -84,16 +84,16 @@ def main(argv=None) -> None:
     tokenizer = common.tokenizer_for(args.data, vocab_size, args.cache)
     rows = pick_test_rows(common.load_rows(args.data)["test"], count, p.data.seed)
     d = p.data
-    split = data.tokenize(rows, tokenizer, d.prompt, d.max_source_length, d.max_target_length)
-    unique = [list(ids) for ids in generate.distinct(split["input_ids"])]  # as the stage does
-    prompts = [data.build_prompt(d.prompt, dialogue) for dialogue in dict.fromkeys(split["dialogue"])]
-    precision = modeling.resolve_precision(cfg.precision)
+    split = dialogsum.tokenize(rows, tokenizer, d.prompt, d.max_source_length, d.max_target_length)
+    unique = [list(ids) for ids in decode.distinct(split["input_ids"])]  # as the stage does
+    prompts = [dialogsum.build_prompt(d.prompt, dialogue) for dialogue in dict.fromkeys(split["dialogue"])]
+    precision = models.resolve_precision(cfg.precision)
     record["settings"]["precision_used"] = precision  # auto: bf16 weights on CPUs with native bf16
-    model = common.make_model(shape).to(device=modeling.device(),
+    model = common.make_model(shape).to(device=models.device(),
                                         dtype=torch.bfloat16 if precision == "bf16" else torch.float32).eval()
     model.generation_config.min_new_tokens = cfg.max_new_tokens  # same work for every path (see above)
 
-    generate.summarize(model, tokenizer, unique[:2], dataclasses.replace(cfg, batch_size=2), progress=False)  # warm-up
+    decode.summarize(model, tokenizer, unique[:2], dataclasses.replace(cfg, batch_size=2), progress=False)  # warm-up
     runs = []
 
     def record_run(name, batch_size, seconds, dialogues, rows_served):

@@ -16,9 +16,10 @@ import time
 import common
 import flops
 import train
-from common import data, torch
+from common import dialogsum, torch
 
-from stages import generate, hardware
+from stages.inference import decode
+from stages.modeling import hardware
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -65,7 +66,7 @@ def generation_runs(args, precisions) -> tuple[list[dict], dict]:
     tokenizer = common.tokenizer_for(args.data, args.vocab_size, args.cache)
     rows = common.load_rows(args.data)["test"]
     first = list({row["dialogue"]: row for row in reversed(rows)}.values())[::-1][:args.dialogues]  # distinct
-    split = data.tokenize(first, tokenizer, d.prompt, d.max_source_length, d.max_target_length)
+    split = dialogsum.tokenize(first, tokenizer, d.prompt, d.max_source_length, d.max_target_length)
     inputs = [list(ids) for ids in split["input_ids"]]
     base = common.make_model(args.shape)
     model_flops = generation_flops(base.config, inputs, cfg.batch_size, cfg.max_new_tokens)
@@ -73,12 +74,12 @@ def generation_runs(args, precisions) -> tuple[list[dict], dict]:
     for precision in precisions:
         models[precision] = common.make_model(args.shape).to(DTYPES[precision]).eval()
         models[precision].generation_config.min_new_tokens = cfg.max_new_tokens  # every path the same work
-        generate.summarize(models[precision], tokenizer, inputs[:2], dataclasses.replace(cfg, batch_size=2), False)
+        decode.summarize(models[precision], tokenizer, inputs[:2], dataclasses.replace(cfg, batch_size=2), False)
     runs = []
     for repeat in range(args.repeats):
         for precision in precisions:
             started = time.perf_counter()
-            generate.summarize(models[precision], tokenizer, inputs, cfg, progress=False)
+            decode.summarize(models[precision], tokenizer, inputs, cfg, progress=False)
             seconds = time.perf_counter() - started
             runs.append({"repeat": repeat, "precision": precision, "seconds": round(seconds, 3),
                          "dialogues": len(inputs), "dialogues_per_s": round(len(inputs) / seconds, 4),

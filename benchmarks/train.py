@@ -1,4 +1,4 @@
-"""Training throughput and peak memory: the project's trainer (stages/training.py) vs the notebook recipe.
+"""Training throughput and peak memory: the project's trainer (stages/training/loop.py) vs the notebook recipe.
 
 Every configuration trains a few whole batches drawn from the epoch its own sampler would run over
 DialogSum's train split (optimizer steps included), in a fresh subprocess so that peak memory (CPU: peak
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import common
 import flops
-from common import data, modeling, torch
+from common import dialogsum, models, torch
+from stages.training import adapters
 
 # Each lever changes one thing in the project's default (full fine-tuning).
 LEVERS = {
@@ -76,7 +77,7 @@ def naive_dataset(rows, tokenizer, template, max_source, max_target):
     """The notebook recipe: every prompt padded to 512 tokens and every summary to 128."""
     import datasets
 
-    prompts = [data.build_prompt(template, row["dialogue"]) for row in rows]
+    prompts = [dialogsum.build_prompt(template, row["dialogue"]) for row in rows]
     sources = tokenizer(prompts, max_length=max_source, truncation=True, padding="max_length")
     targets = tokenizer(text_target=[row["summary"] for row in rows], max_length=max_target, truncation=True,
                         padding="max_length")
@@ -93,7 +94,7 @@ def naive_trainer(model, train_set, cfg, scratch, callbacks):
     args = TrainingArguments(output_dir=str(scratch), learning_rate=cfg.learning_rate, num_train_epochs=1,
                              per_device_train_batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
                              logging_steps=10_000, save_strategy="no", seed=cfg.seed, report_to="none",
-                             dataloader_pin_memory=modeling.device().type == "cuda")
+                             dataloader_pin_memory=models.device().type == "cuda")
     return Trainer(model=model, args=args, train_dataset=train_set, data_collator=default_data_collator,
                           callbacks=callbacks)
 
@@ -116,7 +117,7 @@ def worker(setting: dict) -> dict:
     """One configuration: a few batches of its epoch, trained and timed; returns its figures."""
     from transformers import set_seed
 
-    from stages import training
+    from stages.training import loop
 
     p = common.project_params()
     base = p.train_lora if setting["method"] == "lora" else p.train_full
@@ -131,7 +132,7 @@ def worker(setting: dict) -> dict:
     set_seed(cfg.seed)
     model = common.make_model(setting["shape"])
     if setting["method"] == "lora":
-        model = modeling.add_lora(model, p.lora)  # as stages/train_lora.py does
+        model = adapters.add(model, p.lora)  # as stages/train_lora.py does
     clock = Clock()
     with tempfile.TemporaryDirectory() as scratch:
         if setting["recipe"] == "naive":
@@ -141,10 +142,10 @@ def worker(setting: dict) -> dict:
             trainer = naive_trainer(model, train_set, cfg, scratch, [clock.callback])
             precision = "fp32"
         else:
-            precision = modeling.resolve_precision(cfg.precision)
-            train_set = data.model_inputs(data.tokenize(rows, tokenizer, d.prompt, d.max_source_length,
+            precision = models.resolve_precision(cfg.precision)
+            train_set = dialogsum.model_inputs(dialogsum.tokenize(rows, tokenizer, d.prompt, d.max_source_length,
                                                         d.max_target_length))
-            trainer = training.build_trainer(cfg, model, tokenizer, train_set, None, scratch, precision,
+            trainer = loop.build_trainer(cfg, model, tokenizer, train_set, None, scratch, precision,
                                              [clock.callback])
             picked = epoch_sample(trainer, setting["samples"] // cfg.batch_size, cfg.seed)
             train_set = trainer.train_dataset = train_set.select(picked)
@@ -163,7 +164,7 @@ def worker(setting: dict) -> dict:
         wall = time.perf_counter() - started
     seconds = clock.steps[-1] - clock.begin  # the training loop: data, forward, backward, optimizer steps
     fed = counter.source + counter.target
-    trainable, total = modeling.count_parameters(model)
+    trainable, total = models.count_parameters(model)
     return {
         **setting,
         "precision": precision,
@@ -184,7 +185,7 @@ def worker(setting: dict) -> dict:
         # Trainer's estimate, 6 x parameters x fed tokens: over the GPU's peak, the model FLOPs utilization.
         "flos_per_s": round(trainer.state.total_flos / seconds),
         **model_flops(model.config, counter.shapes, clock, p.lora if setting["method"] == "lora" else None),
-        **modeling.peak_memory_bytes(),
+        **models.peak_memory_bytes(),
     }
 
 
@@ -241,13 +242,13 @@ def epoch_padding(args) -> dict:
     No model runs here, so the whole split fits: this is where length grouping shows (its sampler sorts
     mega-batches of 50 batches, which a few dozen timed dialogues cannot reproduce).
     """
-    from stages import training
+    from stages.training import loop
 
     p = common.project_params()
     d = p.data
     tokenizer = common.tokenizer_for(args.data, args.vocab_size, args.cache)
     rows = common.load_rows(args.data)["train"]
-    train_set = data.model_inputs(data.tokenize(rows, tokenizer, d.prompt, d.max_source_length, d.max_target_length))
+    train_set = dialogsum.model_inputs(dialogsum.tokenize(rows, tokenizer, d.prompt, d.max_source_length, d.max_target_length))
     real = sum(train_set["length"]) + sum(len(x) for x in train_set["labels"])
     figures = {"dialogues": len(rows), "batch_size": args.batch_size, "real_tokens": real,
                "naive_fed_tokens": len(rows) * (d.max_source_length + d.max_target_length)}
@@ -255,7 +256,7 @@ def epoch_padding(args) -> dict:
         for name, grouped in (("random_order", False), ("length_grouped", True)):
             cfg = dataclasses.replace(p.train_full, batch_size=args.batch_size, group_by_length=grouped, eval_steps=0,
                                       dataloader_workers=0)
-            trainer = training.build_trainer(cfg, common.make_model("tiny"), tokenizer, train_set, None, scratch,
+            trainer = loop.build_trainer(cfg, common.make_model("tiny"), tokenizer, train_set, None, scratch,
                                              "fp32")
             fed = sum(batch["input_ids"].numel() + batch["labels"].numel() for batch in trainer.get_train_dataloader())
             figures[f"{name}_fed_tokens"] = fed
@@ -268,8 +269,8 @@ def training_state_bytes(shape: str, method: str) -> int:
     """Weights + gradients of what trains + AdamW's two moments: exact, unlike a peak RSS."""
     model = common.make_model(shape)
     if method == "lora":
-        model = modeling.add_lora(model, common.project_params().lora)
-    trainable, total = modeling.count_parameters(model)
+        model = adapters.add(model, common.project_params().lora)
+    trainable, total = models.count_parameters(model)
     return 4 * total + 4 * 3 * trainable  # fp32
 
 
@@ -303,7 +304,7 @@ def summarize(results: list[dict], args) -> dict:
 def evidence(args) -> dict:
     """What issue 13's evidence costs: gradient checkpointing (peak memory vs speed, full and LoRA) and the
     validation summaries + ROUGE each evaluation adds, projected onto an epoch of DialogSum's train split."""
-    from stages import selection
+    from stages.training import selection
 
     p = common.project_params()
     base = dict(data=str(args.data), cache=str(args.cache), vocab_size=args.vocab_size, shape=args.shape,
@@ -329,7 +330,7 @@ def evidence(args) -> dict:
     # (a trained model writes about that much): the work a trained model's evaluation does.
     d, cfg = p.data, p.train_full
     tokenizer = common.tokenizer_for(args.data, args.vocab_size, args.cache)
-    split = data.tokenize(common.load_rows(args.data)["validation"], tokenizer, d.prompt, d.max_source_length,
+    split = dialogsum.tokenize(common.load_rows(args.data)["validation"], tokenizer, d.prompt, d.max_source_length,
                           d.max_target_length)
     timed_count = args.validation_dialogues or cfg.rouge_samples
     validation = selection.ValidationRouge(split, tokenizer, p.generate, timed_count, cfg.seed)
@@ -380,7 +381,7 @@ def main(argv=None) -> None:
     p = common.project_params()
     args.shape = args.shape or common.default_shape(args.quick)
     args.vocab_size = common.SHAPES[args.shape]["vocab_size"] if not args.quick else 400
-    cpu = modeling.device().type == "cpu"
+    cpu = models.device().type == "cpu"
     args.batch_size = args.batch_size or (4 if args.quick else 8 if cpu else p.train_full.batch_size)
     args.samples = args.samples or (8 if args.quick else 32 if cpu else 2048)
     args.naive_samples = min(args.naive_samples or 2 * args.batch_size, args.samples)

@@ -1,2 +1,7 @@
-"""DVC pipeline stages for fine-tuning dialogue summarizers; one module per stage."""
-from . import logs  # noqa: F401  first: quiet logs need to be set up before libraries load
+"""Fine-tuning dialogue summarizers reproducibly with DVC.
+
+The modules here are what DVC and users run, each as `python -m stages.<name>`: the pipeline's stages
+(prepare, train_full, train_lora, generate, evaluate) and the commands around it (summarize, compare, sweep,
+params_doc). The subpackages hold what they share, each named after what it owns: io, data, modeling,
+inference, training, scoring, reporting and experiments (see each package's docstring)."""
+from .io import logs  # noqa: F401  first: quiet logs need to be set up before libraries load

@@ -5,7 +5,7 @@
 A and B are git revisions, branches, tags or DVC experiment names; default HEAD against the workspace.
 Each run's predictions (data/predictions/<model>.jsonl) and references (its evaluation split in
 data/prepared) are read through DVC's Python API, from the cache or pulled from the remote. The
-difference B minus A gets a bootstrap interval over dialogues and a sign-flip p-value (stages/stats.py,
+difference B minus A gets a bootstrap interval over dialogues and a sign-flip p-value (stages/scoring/stats.py,
 with params.yaml's evaluate section). Runs scored on different dialogues are refused.
 """
 import argparse
@@ -17,10 +17,13 @@ from pathlib import Path
 from dvc.exceptions import DvcException
 from scmrepo.exceptions import SCMError
 
-from . import data, evaluate, params, records, rouge, targets
-from .errors import UserError, run
-from .report import PRIMARY
-from .runs import flat_params
+from . import evaluate
+from .data import dialogsum
+from .io import params, files
+from .scoring import records, rouge
+from .io.errors import UserError, run
+from .reporting.report import PRIMARY
+from .experiments.runs import flat_params
 
 WORKSPACE = "workspace"
 DVC_ERRORS = (DvcException, SCMError)  # what reading a rev raises for the user's mistakes
@@ -72,15 +75,15 @@ class Run:
 
         split = self.params.get("generate.split", "test")
         # only the scored split: the train split of the real data set is far larger and not needed here
-        path = f"{data.PREPARED.as_posix()}/{split}"
-        if not self.fs.isdir(path) and self.produced(data.PREPARED.as_posix()):
-            raise UserError(f"{self.name}'s {data.PREPARED} has no split {split!r} (generate.split there).")
-        table = datasets.load_from_disk(str(self.get(path, output=data.PREPARED.as_posix())))
+        path = f"{dialogsum.PREPARED.as_posix()}/{split}"
+        if not self.fs.isdir(path) and self.produced(dialogsum.PREPARED.as_posix()):
+            raise UserError(f"{self.name}'s {dialogsum.PREPARED} has no split {split!r} (generate.split there).")
+        table = datasets.load_from_disk(str(self.get(path, output=dialogsum.PREPARED.as_posix())))
         return [{"id": i, "dialogue": d, "summary": s} for i, d, s in zip(table["id"], table["dialogue"],
                                                                            table["summary"])]
 
     def predictions(self, model: str, references: list[dict]) -> list[str] | None:
-        path = f"{data.PREDICTIONS.as_posix()}/{model}.jsonl"
+        path = f"{dialogsum.PREDICTIONS.as_posix()}/{model}.jsonl"
         if not self.produced(path):
             return None
         local = self.get(path)
@@ -140,7 +143,7 @@ def check_same_dialogues(a: list[dict], b: list[dict], name_a: str, name_b: str)
 
 def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -> dict:
     """B minus A for each model both runs have, in every scoring mode, plus notes and the params diff."""
-    from . import stats
+    from .scoring import stats
 
     refs_a, refs_b = a.references(), b.references()
     diff = param_diff(a.params, b.params)
@@ -158,7 +161,7 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
            "models": {}, "notes": []}
     if a.commit and a.commit == b.commit:
         out["notes"].append(f"{a.name} and {b.name} are the same commit ({a.commit[:7]}): nothing can differ")
-    for model in data.MODELS:
+    for model in dialogsum.MODELS:
         texts_a, texts_b = a.predictions(model, refs_a), b.predictions(model, refs_b)
         if texts_a is None or texts_b is None:
             lacking = [run.name for run, texts in ((a, texts_a), (b, texts_b)) if texts is None]
@@ -201,7 +204,7 @@ def table(result: dict, mode: str) -> str:
 
 def forest(result: dict, mode: str, path: Path) -> None:
     """Difference with its interval per model and ROUGE variant, zero marked: a forest plot."""
-    from . import plots  # matplotlib: only loaded to draw
+    from .reporting import plots  # matplotlib: only loaded to draw
 
     rows = [(model, key, values[mode]) for model, values in result["models"].items() for key in rouge.KEYS]
     figure, axes = plots.plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
@@ -236,7 +239,7 @@ def plot_target(path: Path, force: bool) -> None:
     if path.is_file() and path.stat().st_size and not force and path.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
         raise UserError(f"--plot {path} exists and is not a PNG, so it is not overwritten: give a new path, "
                         "or add --force to replace it.")
-    targets.writable(path, "--plot")
+    files.writable(path, "--plot")
 
 
 def main(argv=None) -> None:

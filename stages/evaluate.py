@@ -3,9 +3,9 @@
     python -m stages.evaluate                                      # the DVC stage
     python -m stages.evaluate --predictions FILE [--references FILE] [--output FILE.json]
 
-ROUGE in three scoring modes (see stages/rouge.py) with bootstrap intervals over dialogues, paired
+ROUGE in three scoring modes (see stages/scoring/rouge.py) with bootstrap intervals over dialogues, paired
 tests between models, the cost of each model, a Markdown report, plots and a page of every summary.
-Which numbers are DVC metrics and which are detail is stages/headline.py's.
+Which numbers are DVC metrics and which are detail is stages/reporting/report.py's.
 """
 import argparse
 import sys
@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import costs, data, headline, page, params, records, report, rouge, stats, targets
-from .errors import UserError, run
-from .files import write_json, write_text, wrote
-from .report import TITLES
+from .scoring import costs, records, rouge, stats
+from .data import dialogsum
+from .reporting import report, page
+from .io import params, files
+from .io.errors import UserError, run
+from .io.files import write_json, write_text, wrote
+from .reporting.report import TITLES
 
 PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
 LOSS_LOGS = {"full": Path("plots/train_full/plots/metrics"), "lora": Path("plots/train_lora/plots/metrics")}
@@ -61,9 +64,9 @@ def references_from(path, split: str) -> tuple[list[dict], str]:
     """Reference rows (id, dialogue, summary) from a file, or from the prepared evaluation split."""
     if path:
         return records.read_references(path), str(path)
-    table = data.load_prepared(split)
+    table = dialogsum.load_prepared(split)
     rows = [{"id": i, "dialogue": d, "summary": s} for i, d, s in zip(table["id"], table["dialogue"], table["summary"])]
-    return rows, f"the {split} split in {data.PREPARED}"
+    return rows, f"the {split} split in {dialogsum.PREPARED}"
 
 
 def score_file(predictions_path, references: list[dict], references_name: str) -> dict[str, rouge.PerDialogue]:
@@ -123,7 +126,7 @@ def examples(chosen, references, groups, predictions, per_model) -> list[tuple[s
 
 
 def stage() -> None:
-    from . import plots  # matplotlib: only the stage draws
+    from .reporting import plots  # matplotlib: only the stage draws
 
     p = params.load()
     references, name = references_from(None, p.generate.split)
@@ -132,17 +135,17 @@ def stage() -> None:
     rouge.warn_unscorable([row["summary"] for row in references], name)
 
     texts, modes = {}, {}
-    for model in data.MODELS:
-        path = data.PREDICTIONS / f"{model}.jsonl"
+    for model in dialogsum.MODELS:
+        path = dialogsum.PREDICTIONS / f"{model}.jsonl"
         texts[model] = records.match(records.read_predictions(path), references, path, name)
         modes[model] = score(texts[model], references)
-    scores = {model: summarize(modes[model], counts, p.evaluate.confidence) for model in data.MODELS}
+    scores = {model: summarize(modes[model], counts, p.evaluate.confidence) for model in dialogsum.MODELS}
     paired = {f"{a}_vs_{b}": compare(modes[a], modes[b], counts, p.evaluate.confidence, p.evaluate.seed)
               for a, b in PAIRS}
-    cost = costs.collect(Path("models/base"), data.MODELS)
-    headline.write(scores, paired, cost, report.PRIMARY)
+    cost = costs.collect(Path("models/base"), dialogsum.MODELS)
+    report.write(scores, paired, cost, report.PRIMARY)
 
-    rouge_l = {model: modes[model][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for model in data.MODELS}
+    rouge_l = {model: modes[model][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for model in dialogsum.MODELS}
     chosen = report.choose_examples(rouge_l, PAIRS[0])
     setup = {"split": p.generate.split, "dialogues": len(groups), "rows": len(references),
              "resamples": p.evaluate.resamples, "seed": p.evaluate.seed, "confidence": p.evaluate.confidence}
@@ -159,8 +162,8 @@ def stage() -> None:
     write_text(Path("plots/lengths.csv"), share.to_csv(index=False))
     plots.length_distribution(long, Path("plots/lengths.png"))
     write_text(Path("metrics/summaries.html"), page.render(
-        references, groups, texts, {model: modes[model][report.PRIMARY].values for model in data.MODELS}, setup))
-    for model in data.MODELS:
+        references, groups, texts, {model: modes[model][report.PRIMARY].values for model in dialogsum.MODELS}, setup))
+    for model in dialogsum.MODELS:
         print(model, {mode: scores[model][mode]["rouge1"] for mode in rouge.MODES})
 
 
@@ -169,7 +172,7 @@ def stage() -> None:
 def standalone(args) -> None:
     p = params.load()
     if args.output:  # before scoring: an --output that cannot or must not be written stops the run now
-        targets.file(args.output, "--output", targets.json_with(rouge.MODES), args.force)
+        files.user_file(args.output, "--output", files.json_with(rouge.MODES), args.force)
     references, name = references_from(args.references, p.generate.split)
     modes = score_file(args.predictions, references, name)
     counts = stats.resample_counts(len(next(iter(modes.values())).weights), p.evaluate.resamples, p.evaluate.seed)

@@ -12,32 +12,35 @@ import json
 import sys
 from pathlib import Path
 
-from . import data, generate, modeling, params, prompts, targets
-from .errors import UserError, run
-from .files import atomic_path, read_jsonl, write_jsonl
+from .data import dialogsum, prompts
+from .inference import decode
+from .modeling import models
+from .io import params, files
+from .io.errors import UserError, run
+from .io.files import atomic_path, read_jsonl, write_jsonl
 
 
 def load(spec: str, precision: str):
     """base, full, lora (as the pipeline generates with them), or a directory: a full model or an adapter."""
-    if spec in data.MODELS:
-        return generate.load(spec, precision)
+    if spec in dialogsum.MODELS:
+        return decode.load(spec, precision)
     path = Path(spec)
     if (path / "adapter_config.json").is_file():
-        model = modeling.load_adapter(modeling.load_model(modeling.BASE), path).merge_and_unload()
+        model = models.load_adapter(models.load_model(models.BASE), path).merge_and_unload()
     elif (path / "config.json").is_file():
-        model = modeling.load_model(path)
+        model = models.load_model(path)
     else:
         raise UserError(f"--model {spec}: not base, full or lora, nor a directory holding a model (config.json) "
                         "or a LoRA adapter (adapter_config.json).")
-    return generate.ready(model, precision)
+    return decode.ready(model, precision)
 
 
 def load_adapters(named: dict[str, Path], precision: str):
     """One base model carrying every adapter under its name; `model.set_adapter(name)` switches, unmerged."""
-    model = modeling.load_model(modeling.BASE)
+    model = models.load_model(models.BASE)
     for name, path in named.items():
-        model = modeling.load_adapter(model, path, name)
-    return generate.ready(model, precision)
+        model = models.load_adapter(model, path, name)
+    return decode.ready(model, precision)
 
 
 def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list[int]]:
@@ -112,10 +115,10 @@ def adapter_pairs(values: list[str]) -> dict[str, Path]:
 def summarize(args) -> None:
     p = params.load()
     if args.out:
-        targets.file(args.out, "--out", targets.jsonl_with(("id", "summary"), ("id", "summary", "adapter")),
+        files.user_file(args.out, "--out", files.jsonl_with(("id", "summary"), ("id", "summary", "adapter")),
                      args.force)
-    precision = modeling.resolve_precision(p.generate.precision)
-    tokenizer = modeling.load_tokenizer()
+    precision = models.resolve_precision(p.generate.precision)
+    tokenizer = models.load_tokenizer()
     dialogues = read_dialogues(args)
     inputs = encode(tokenizer, dialogues, p.data, args.strict)
     progress = args.jsonl is not None
@@ -125,10 +128,10 @@ def summarize(args) -> None:
         for name in model.peft_config:
             model.set_adapter(name)  # the base weights stay put; only the active LoRA pair changes
             rows += [{"id": key, "adapter": name, "summary": text}
-                     for key, text in zip(dialogues, generate.summarize(model, tokenizer, inputs, p.generate,
+                     for key, text in zip(dialogues, decode.summarize(model, tokenizer, inputs, p.generate,
                                                                         progress))]
     else:
-        summaries = generate.summarize(load(args.model, precision), tokenizer, inputs, p.generate, progress)
+        summaries = decode.summarize(load(args.model, precision), tokenizer, inputs, p.generate, progress)
         rows = [{"id": key, "summary": text} for key, text in zip(dialogues, summaries)]
 
     if args.out:
@@ -142,20 +145,20 @@ def summarize(args) -> None:
 
 def export(args) -> None:
     """Fold the adapter into the base weights: a standalone model that loads without peft."""
-    targets.folder(args.out, "--out", args.force)
-    tokenizer = modeling.load_tokenizer()
-    model = modeling.load_adapter(modeling.load_model(modeling.BASE), args.adapter).merge_and_unload()
+    files.user_folder(args.out, "--out", args.force)
+    tokenizer = models.load_tokenizer()
+    model = models.load_adapter(models.load_model(models.BASE), args.adapter).merge_and_unload()
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
-        targets.mark(tmp, "python -m stages.summarize export", adapter=str(args.adapter))
+        files.mark(tmp, "python -m stages.summarize export", adapter=str(args.adapter))
     print(f"wrote {args.out}: base model with {args.adapter} merged in")
 
 
 def parser(command: str) -> argparse.ArgumentParser:
     if command == "export":
         p = argparse.ArgumentParser(prog="python -m stages.summarize export", description=export.__doc__)
-        p.add_argument("--adapter", type=Path, default=modeling.LORA, help="adapter directory (default models/lora)")
+        p.add_argument("--adapter", type=Path, default=models.LORA, help="adapter directory (default models/lora)")
         p.add_argument("--out", type=Path, required=True, help="directory to write the merged model to")
         p.add_argument("--force", action="store_true",
                        help="replace --out even if it is a folder of other files (never a pipeline output)")

@@ -15,9 +15,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from . import rouge, runs as dvc_runs
-from .errors import UserError, run
-from .files import write_text
+from .scoring import rouge
+from .experiments import runs as dvc_runs
+from .io.errors import UserError, run
+from .io.files import write_text
 
 OUT = Path("plots/sweep")
 # Replicates differ only in these. Not data.seed (it picks the dialogues), nor evaluate.seed (it moves the
@@ -159,7 +160,7 @@ def main(argv=None) -> None:
                         f"(seeds aside); a sweep needs two or more. Run `dvc exp run --queue -S "
                         f"'{args.param}=A,B'` and `dvc queue start`, wait for `dvc queue status` to show them "
                         "done, then run this again." + _apart(series))
-    from . import sweep_plots  # matplotlib: only loaded when there is something to draw
+    from .experiments import sweep_plots  # matplotlib: only loaded when there is something to draw
 
     table = long_table(series, args.param)
     write_text(OUT.with_suffix(".csv"), table.to_csv(index=False))

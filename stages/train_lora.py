@@ -1,24 +1,26 @@
 """Stage train_lora: train a LoRA adapter on the frozen base model; writes only the adapter to models/lora."""
 from transformers import set_seed
 
-from . import adapters, modeling, params, training
-from .errors import run
-from .files import wrote
+from .training import adapters, loop
+from .modeling import models
+from .io import params
+from .io.errors import run
+from .io.files import wrote
 
 
 def main() -> None:
     p = params.load()
-    tokenizer = modeling.load_tokenizer()
+    tokenizer = models.load_tokenizer()
     set_seed(p.train_lora.seed)  # the adapter's initial weights are random: same seed, same adapter
-    model = modeling.add_lora(modeling.load_model(), p.lora)
+    model = adapters.add(models.load_model(), p.lora)
     model.print_trainable_parameters()
 
     def save(model, directory, **kwargs):
         model.save_pretrained(directory, **kwargs)  # adapter weights and config only, safetensors
 
-    training.train("train_lora", p.train_lora, model, tokenizer, modeling.LORA, save, decoding=p.generate,
+    loop.train("train_lora", p.train_lora, model, tokenizer, models.LORA, save, decoding=p.generate,
                    setup=lambda trainer: adapters.use_loraplus(trainer, p.lora))
-    wrote(modeling.LORA, "metrics/train_lora.json", "plots/train_lora")
+    wrote(models.LORA, "metrics/train_lora.json", "plots/train_lora")
 
 
 if __name__ == "__main__":

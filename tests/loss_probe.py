@@ -11,8 +11,9 @@ from dataclasses import replace
 import datasets
 from transformers import AutoTokenizer, T5ForConditionalGeneration
 
-from stages import modeling, training
-from stages import params
+from stages.modeling import models
+from stages.training import loop
+from stages.io import params
 
 CFG = replace(params.load(Path(__file__).resolve().parents[1] / "params.yaml").train_full,
               learning_rate=1e-12, epochs=1, max_steps=1, batch_size=8, eval_batch_size=8,
@@ -36,15 +37,15 @@ def step(model_dir, micro, accumulation) -> dict:
     cfg = replace(CFG, batch_size=micro, gradient_accumulation_steps=accumulation)
     data = rows(tokenizer)
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = training.build_trainer(cfg, model, tokenizer, data, data, scratch, "fp32")
+        trainer = loop.build_trainer(cfg, model, tokenizer, data, data, scratch, "fp32")
         trainer.train()
     entry = next(e for e in trainer.state.log_history if "loss" in e)
-    return {"loss": entry["loss"], "grad_norm": entry["grad_norm"], "processes": modeling.world_size(),
+    return {"loss": entry["loss"], "grad_norm": entry["grad_norm"], "processes": models.world_size(),
             "micro": trainer.args.per_device_train_batch_size,
             "accumulation": trainer.args.gradient_accumulation_steps}
 
 
 if __name__ == "__main__":
     result = step(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
-    if modeling.is_main_process():
+    if models.is_main_process():
         print("RESULT " + json.dumps(result))

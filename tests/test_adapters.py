@@ -10,8 +10,11 @@ import torch
 import yaml
 
 from project import run
-from stages import adapters, modeling, params, train_lora
-from stages.errors import ParamsError, UserError
+from stages import train_lora
+from stages.training import adapters
+from stages.modeling import models
+from stages.io import params
+from stages.io.errors import ParamsError, UserError
 
 VARIANTS = {
     "plain": {},
@@ -57,14 +60,14 @@ def test_variant_trains_saves_reloads_and_merges(trained, name, monkeypatch):
     assert metrics["optimizer_steps"] == 6 and metrics["train_loss_final"] == metrics["train_loss_final"]  # finite
     config = json.loads((folder / "models" / "lora" / "adapter_config.json").read_text())
     assert config["use_dora"] is (name == "dora") and config["use_rslora"] is (name == "rslora")
-    tokenizer = modeling.load_tokenizer()
-    adapted = modeling.load_adapter(modeling.load_model()).eval()
+    tokenizer = models.load_tokenizer()
+    adapted = models.load_adapter(models.load_model()).eval()
     before = logits(adapted, tokenizer)
     merged = adapted.merge_and_unload()
     assert not any("lora_" in n for n, _ in merged.named_parameters())
     torch.testing.assert_close(logits(merged, tokenizer), before, rtol=1e-4, atol=1e-4)
     # training moved the adapter: its logits are not the base model's
-    assert not torch.allclose(before, logits(modeling.load_model().eval(), tokenizer), atol=1e-4)
+    assert not torch.allclose(before, logits(models.load_model().eval(), tokenizer), atol=1e-4)
 
 
 def test_variants_change_what_trains(trained):
@@ -84,12 +87,12 @@ def test_gradient_checkpointing_gives_the_same_training(trained):
 
 
 def test_loraplus_gives_b_matrices_the_ratio(tiny_model, prepared, tmp_path):
-    from stages import training
+    from stages.training import loop
     p = params.parse(copy.deepcopy(prepared[1]))
     lora = dataclasses.replace(p.lora, r=4, loraplus_lr_ratio=8.0)
-    model = modeling.add_lora(modeling.load_model(tiny_model), lora)
+    model = adapters.add(models.load_model(tiny_model), lora)
     cfg = dataclasses.replace(p.train_lora, eval_steps=0)
-    trainer = training.build_trainer(cfg, model, modeling.load_tokenizer(tiny_model), None, None,
+    trainer = loop.build_trainer(cfg, model, models.load_tokenizer(tiny_model), None, None,
                                      tmp_path, "fp32")
     adapters.use_loraplus(trainer, lora)
     by_lr = {}
@@ -127,7 +130,7 @@ def test_a_variant_the_installed_peft_lacks_is_a_clear_error(tiny_model, prepare
     monkeypatch.setattr(peft, "LoraConfig", OldLoraConfig)
     lora = dataclasses.replace(params.parse(copy.deepcopy(prepared[1])).lora, use_dora=True)
     with pytest.raises(UserError, match=r"lora.use_dora: the installed peft .* has no dora \(it needs peft >= 0.9\)"):
-        adapters.config(modeling.load_model(tiny_model), lora)
+        adapters.config(models.load_model(tiny_model), lora)
 
 
 @pytest.mark.slow

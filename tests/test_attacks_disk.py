@@ -6,9 +6,11 @@ import pytest
 import yaml
 
 from project import ROOT
-from stages import modeling, params, training
-from stages.errors import UserError
-from stages.files import atomic_path
+from stages.modeling import models
+from stages.io import params
+from stages.training import loop
+from stages.io.errors import UserError
+from stages.io.files import atomic_path
 
 TORCH_SHORT_WRITE = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1200576 vs 1200468")
 
@@ -41,8 +43,8 @@ def test_a_full_disk_while_checkpointing_is_one_message_and_no_partial_checkpoin
     import torch
     cfg = dataclasses.replace(params.parse(yaml.safe_load((ROOT / "params.yaml").read_text())).train_full,
                               eval_steps=0)
-    model = modeling.load_model(tiny_model)
-    trainer = training.build_trainer(cfg, model, modeling.load_tokenizer(tiny_model), None, None, tmp_path, "fp32")
+    model = models.load_model(tiny_model)
+    trainer = loop.build_trainer(cfg, model, models.load_tokenizer(tiny_model), None, None, tmp_path, "fp32")
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     trainer.state.global_step = 7
 

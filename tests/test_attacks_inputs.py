@@ -19,8 +19,13 @@ import torch
 import yaml
 
 from project import env, tiny_params, write_params
-from stages import data, evaluate, modeling, params, prepare, prompts, records, rouge, sources, summarize, targets
-from stages.errors import ParamsError, UserError, run
+from stages.training import adapters
+from stages import evaluate, prepare, summarize
+from stages.data import dialogsum, prompts, sources
+from stages.modeling import models
+from stages.io import params, files
+from stages.scoring import records, rouge
+from stages.io.errors import ParamsError, UserError, run
 
 # Real DialogSum test references (test_30_1, test_84_1, test_127_1), copied as text: the tests never read the corpus.
 REAL = {
@@ -63,7 +68,7 @@ def project(tmp_path_factory, tiny_model, tiny_corpus):
     try:
         prepare.main()
         lora = SimpleNamespace(r=2, alpha=2, dropout=0.0, target_modules=["q", "v"])
-        modeling.add_lora(modeling.load_model(), lora).save_pretrained(modeling.LORA)
+        adapters.add(models.load_model(), lora).save_pretrained(models.LORA)
     finally:
         os.chdir(here)
     return root
@@ -139,9 +144,9 @@ def test_text_the_tokenizer_cannot_represent_is_warned_with_its_share(in_tmp, ti
     warned = [line for line in err.splitlines() if line.startswith("warning: test:")]
     assert len(warned) == 1 and "% of prompt tokens are <unk>" in warned[0]
     assert "warning: train:" not in err
-    tokenizer = modeling.load_tokenizer()
-    share = sum(row.count(tokenizer.unk_token_id) for row in data.load_prepared("test")["input_ids"]) / \
-        sum(len(row) for row in data.load_prepared("test")["input_ids"])
+    tokenizer = models.load_tokenizer()
+    share = sum(row.count(tokenizer.unk_token_id) for row in dialogsum.load_prepared("test")["input_ids"]) / \
+        sum(len(row) for row in dialogsum.load_prepared("test")["input_ids"])
     assert f"{share:.1%}" in warned[0]
 
 
@@ -159,7 +164,7 @@ class Payload:
 def test_prepare_loads_safetensors_only(in_tmp, tiny_model, tiny_corpus, capsys, kind):
     folder = model_folder(in_tmp, tiny_model, drop=("model.safetensors",))
     if kind == "state_dict":
-        torch.save(modeling.load_model(tiny_model).state_dict(), folder / "pytorch_model.bin")
+        torch.save(models.load_model(tiny_model).state_dict(), folder / "pytorch_model.bin")
     else:
         (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": Payload(in_tmp / "pwned")}))
     prepare_with(in_tmp, folder, tiny_corpus)
@@ -171,7 +176,7 @@ def test_prepare_loads_safetensors_only(in_tmp, tiny_model, tiny_corpus, capsys,
 def test_a_pickle_only_hub_repo_gets_the_same_paragraph():
     refused = OSError("org/m does not appear to have a file named model.safetensors or model.safetensors.index.json "
                       "and thus cannot be loaded with `safetensors`. Please do not set `use_safetensors=True`.")
-    assert "only safetensors weights are loaded" in str(modeling.weights.explain(refused, "'org/m'", False))
+    assert "only safetensors weights are loaded" in str(models.weights.explain(refused, "'org/m'", False))
 
 
 @pytest.mark.parametrize("keep", [4, 100, -1000])
@@ -182,13 +187,13 @@ def test_a_truncated_safetensors_file_is_one_message(in_tmp, tiny_model, tiny_co
     prepare_with(in_tmp, folder, tiny_corpus)
     assert "are damaged" in fails(capsys, prepare.main)
     assert nothing_prepared(in_tmp)
-    assert "truncated or corrupt" in fails(capsys, modeling.load_model, folder)  # later stages' loader too
+    assert "truncated or corrupt" in fails(capsys, models.load_model, folder)  # later stages' loader too
 
 
 def test_a_pickle_only_folder_is_refused_by_later_stages_too(tmp_path, tiny_model, capsys):
     folder = model_folder(tmp_path, tiny_model, drop=("model.safetensors",))
     (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": Payload(tmp_path / "pwned")}))
-    assert "only safetensors weights are loaded" in fails(capsys, modeling.load_model, folder)
+    assert "only safetensors weights are loaded" in fails(capsys, models.load_model, folder)
     assert not (tmp_path / "pwned").exists()
 
 
@@ -196,7 +201,7 @@ def test_a_truncated_adapter_is_one_message(at, tmp_path, capsys):
     adapter = tmp_path / "adapter"
     shutil.copytree(at / "models/lora", adapter)
     (adapter / "adapter_model.safetensors").write_bytes(b"\x08\x00")
-    assert "are damaged" in fails(capsys, modeling.load_adapter, modeling.load_model(), adapter)
+    assert "are damaged" in fails(capsys, models.load_adapter, models.load_model(), adapter)
 
 
 # ---- item 4: nothing a user named is deleted -----------------------------------------------------------
@@ -224,14 +229,14 @@ def test_export_replaces_its_own_folder_and_force_replaces_others(at, capsys):
     out = at / "exported"
     shutil.rmtree(out, ignore_errors=True)
     summarize.main(["export", "--out", str(out)])
-    assert (out / targets.MARKER).is_file() and (out / "model.safetensors").is_file()
+    assert (out / files.MARKER).is_file() and (out / "model.safetensors").is_file()
     (out / "model.safetensors").write_bytes(b"stale")
     summarize.main(["export", "--out", str(out)])  # our folder: replaced
     assert (out / "model.safetensors").read_bytes() != b"stale"
-    (out / targets.MARKER).unlink()
+    (out / files.MARKER).unlink()
     assert "holds other files" in fails(capsys, summarize.main, ["export", "--out", str(out)])
     summarize.main(["export", "--out", str(out), "--force"])
-    assert (out / targets.MARKER).is_file()
+    assert (out / files.MARKER).is_file()
     file = at / "a-file"
     file.write_text("x")
     assert "is a file" in fails(capsys, summarize.main, ["export", "--out", str(file), "--force"])
@@ -297,7 +302,7 @@ def test_summarize_out_refuses_a_foreign_file_and_replaces_its_own(at, capsys):
 
 
 def test_atomic_path_never_swaps_a_folder_for_a_file(tmp_path):
-    from stages.files import write_text
+    from stages.io.files import write_text
 
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "keep").write_text("keep")
@@ -369,7 +374,7 @@ def test_identical_non_latin_summaries_are_warned_not_reported_as_fact(tmp_path,
 # ---- also correct: truncation, sentence splitter, snapshot bytes, revisions, dvc pull hint -----------
 
 def test_truncation_cuts_the_dialogue_and_keeps_the_instruction(tiny_model):
-    tokenizer = modeling.load_tokenizer(tiny_model)
+    tokenizer = models.load_tokenizer(tiny_model)
     template = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
     short = "#Person1#: Hello.\n#Person2#: Hi."
     long = "\n".join(["#Person1#: Good morning, welcome to the bank. How can I help you?"] * 30)
@@ -389,10 +394,10 @@ def test_truncation_cuts_the_dialogue_and_keeps_the_instruction(tiny_model):
 
 def test_prepare_and_summarize_encode_alike_and_count_cuts_exactly(at, capsys):
     p = params.load()
-    tokenizer = modeling.load_tokenizer()
+    tokenizer = models.load_tokenizer()
     texts = ["#Person1#: Hello.", "\n".join(["#Person2#: I would like to open an account, please."] * 80)]
     rows = [{"id": str(i), "dialogue": t, "summary": "s"} for i, t in enumerate(texts)]
-    table = data.tokenize(rows, tokenizer, p.data.prompt, p.data.max_source_length, p.data.max_target_length)
+    table = dialogsum.tokenize(rows, tokenizer, p.data.prompt, p.data.max_source_length, p.data.max_target_length)
     assert summarize.encode(tokenizer, dict(enumerate(texts)), p.data, strict=False) == table["input_ids"]
     assert [n > 0 for n in table["over_length"]] == [False, True]
     assert "the end of the dialogue is cut" in capsys.readouterr().err
@@ -409,7 +414,7 @@ def test_sentence_splitter_still_splits_real_ends():
     assert rouge.split_sentences("Dr.\nWho") == "Dr.\nWho"  # a newline is always an end
 
 
-SNAPSHOT = "import sys; from stages import modeling; modeling.snapshot_base(sys.argv[1], 'main', out=sys.argv[2])"
+SNAPSHOT = "import sys; from stages.modeling import models; models.snapshot_base(sys.argv[1], 'main', out=sys.argv[2])"
 
 
 def hub_cache(cache: Path, model: Path, repo="tiny-org/tiny-t5", sha="a" * 40) -> str:
@@ -463,13 +468,13 @@ def test_prepare_loads_the_resolved_sha_and_records_it(in_tmp, tiny_model, tiny_
     monkeypatch.setattr(sources, "hub_sha", lambda kind, repo, revision: "d" * 40)
     monkeypatch.setattr(sources.resolve, "__defaults__", (sources.hub_sha,))
     seen = {}
-    real = {split: data.read_jsonl(tiny_corpus / f"{split}.jsonl") for split in data.SPLITS}
+    real = {split: dialogsum.read_jsonl(tiny_corpus / f"{split}.jsonl") for split in dialogsum.SPLITS}
 
     def load_raw(source, revision):
         seen.update(source=source, revision=revision)
         return real
 
-    monkeypatch.setattr(data, "load_raw", load_raw)
+    monkeypatch.setattr(dialogsum, "load_raw", load_raw)
     prepare.main()
     assert seen == {"source": "org/dialogs", "revision": "d" * 40}
     recorded = json.loads((in_tmp / sources.SOURCES).read_text())
@@ -482,16 +487,16 @@ def test_sources_file_is_a_git_tracked_output_of_prepare():
     stages = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]
     outs = stages["prepare"]["outs"]
     assert {"data/sources.json": {"cache": False}} in outs
-    assert "stages/sources.py" in stages["prepare"]["deps"]
+    assert "stages/data/sources.py" in stages["prepare"]["deps"]
 
 
 def test_dvc_pull_is_suggested_only_where_there_is_a_lock(in_tmp):
     with pytest.raises(UserError) as without:
-        data.load_prepared("test")
+        dialogsum.load_prepared("test")
     assert "dvc pull" not in str(without.value)
     (in_tmp / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
     with pytest.raises(UserError) as with_lock:
-        data.load_prepared("test")
+        dialogsum.load_prepared("test")
     assert "dvc pull" in str(with_lock.value)
 
 
@@ -506,7 +511,7 @@ def test_model_name_that_is_not_a_folder(in_tmp, tiny_model, tiny_corpus, capsys
 
 
 def test_a_missing_pipeline_model_is_not_looked_up_on_the_hub(in_tmp, capsys):
-    error = fails(capsys, modeling.load_tokenizer)
+    error = fails(capsys, models.load_tokenizer)
     assert "models/base does not exist: run `dvc repro`" in error and "Hugging Face" not in error
 
 

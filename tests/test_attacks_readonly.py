@@ -4,8 +4,8 @@ import errno
 import dvclive
 import pytest
 
-from stages import training
-from stages.errors import UserError
+from stages.training import loop
+from stages.io.errors import UserError
 
 
 def test_a_read_only_plots_folder_is_one_message(tmp_path, monkeypatch):
@@ -13,7 +13,7 @@ def test_a_read_only_plots_folder_is_one_message(tmp_path, monkeypatch):
         raise OSError(errno.EROFS, "Read-only file system", f"{directory}/metrics.json")
     monkeypatch.setattr(dvclive, "Live", read_only)
     with pytest.raises(UserError, match=r"cannot write .*plots.*Read-only file system"):
-        training.LiveLogger(tmp_path / "plots" / "train_full")
+        loop.LiveLogger(tmp_path / "plots" / "train_full")
 
 
 def test_other_dvclive_failures_still_raise(tmp_path, monkeypatch):
@@ -21,4 +21,4 @@ def test_other_dvclive_failures_still_raise(tmp_path, monkeypatch):
         raise OSError(errno.EIO, "I/O error")
     monkeypatch.setattr(dvclive, "Live", broken)
     with pytest.raises(OSError):
-        training.LiveLogger(tmp_path / "plots" / "train_full")
+        loop.LiveLogger(tmp_path / "plots" / "train_full")

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from project import without_timings
-from stages import selection
+from stages.training import selection
 from test_selection import project, saved_weights  # noqa: F401 (a fixture and a helper)
 
 
@@ -63,15 +63,15 @@ def test_checkpoints_made_with_other_validation_decoding_are_not_resumed(project
 
 
 def test_metrics_that_cannot_be_written_leave_the_old_model_beside_the_old_metrics(project):  # noqa: F811
-    from stages import training
-    from stages.errors import UserError
+    from stages.training import loop
+    from stages.io.errors import UserError
     project(max_steps=5, eval_steps=5)
     old = saved_weights()
 
     def unwritable(path, obj):
         raise UserError(f"cannot write {path}: Read-only file system")
     with pytest.MonkeyPatch.context() as patch, pytest.raises(UserError):
-        patch.setattr(training, "write_json", unwritable)
+        patch.setattr(loop, "write_json", unwritable)
         project(max_steps=5, eval_steps=5, seed=7)
     new = saved_weights()
     assert all(new[name].equal(tensor) for name, tensor in old.items())  # not a new model beside old metrics

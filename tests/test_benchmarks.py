@@ -57,14 +57,15 @@ def test_flops_formulas_match_torchs_count():
     from torch.utils.flop_counter import FlopCounterMode
 
     flops, common = program("flops"), program("common")
-    from stages import modeling, params
+    from stages.io import params
+    from stages.training import adapters
 
     lora = params.load(BENCHMARKS.parent / "params.yaml").lora
     batch, source, target, new = 3, 37, 11, 5
     ids, labels = torch.randint(3, 500, (batch, source)), torch.randint(3, 500, (batch, target))
     for method in ("full", "lora"):
         model = common.make_model("tiny")
-        model = modeling.add_lora(model, lora) if method == "lora" else model
+        model = adapters.add(model, lora) if method == "lora" else model
         with FlopCounterMode(display=False) as counter:
             model(input_ids=ids, labels=labels).loss.backward()
         expected = flops.train_step(model.config, batch, source, target, lora if method == "lora" else None)
@@ -91,7 +92,7 @@ def test_matmul_peak_is_measured_per_dtype():
 
 
 def test_precision_benchmark_compares_fp32_with_bf16(tiny_corpus, tmp_path):
-    from stages import hardware
+    from stages.modeling import hardware
 
     record = quick("precision", tiny_corpus, tmp_path)
     native, _ = hardware.native_bf16(hardware.detect())

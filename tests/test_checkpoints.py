@@ -9,8 +9,10 @@ import torch
 import yaml
 
 from project import ROOT
-from stages import checkpoints, modeling, params
-from stages.files import atomic_path
+from stages.training import adapters, checkpoints
+from stages.modeling import models
+from stages.io import params
+from stages.io.files import atomic_path
 
 
 def checkpoint(scratch, step, complete=True):
@@ -50,8 +52,8 @@ def test_scratch_without_a_fingerprint_is_not_trusted(tmp_path):
 def test_fingerprint_sees_the_adapter_and_is_written_in_a_stable_order(in_tmp, tiny_model):
     cfg = params.parse(yaml.safe_load((ROOT / "params.yaml").read_text())).train_lora
     lora = SimpleNamespace(r=4, alpha=8, dropout=0.0, target_modules=["q", "v", "k", "o"])
-    base = checkpoints.fingerprint(cfg, modeling.load_model(tiny_model))
-    adapted = checkpoints.fingerprint(cfg, modeling.add_lora(modeling.load_model(tiny_model), lora))
+    base = checkpoints.fingerprint(cfg, models.load_model(tiny_model))
+    adapted = checkpoints.fingerprint(cfg, adapters.add(models.load_model(tiny_model), lora))
     assert base["adapter_config"] == {} and adapted["adapter_config"]["default"]["r"] == 4
     assert base["params"]["seed"] == cfg.seed and base["data"] is None  # no data/prepared here
     # peft keeps target_modules as a set, whose order changes from process to process (string hashing)
@@ -79,7 +81,7 @@ def test_each_epoch_order_depends_on_seed_and_epoch_only():
 
 KILLED_MID_SAVE = """
 import os, signal, sys
-from stages.files import atomic_path
+from stages.io.files import atomic_path
 with atomic_path(sys.argv[1]) as tmp:
     tmp.mkdir()
     (tmp / "config.json").write_text("{}")
@@ -103,7 +105,7 @@ def test_a_save_killed_midway_leaves_the_old_output_and_is_cleaned_up(tmp_path):
 
 def test_code_hash_ignores_bytecode_caches(in_tmp, tiny_model):
     """Another stage run between the kill and the resume writes new .pyc files; that is no code change."""
-    model = modeling.load_model(tiny_model)
+    model = models.load_model(tiny_model)
     cfg = params.parse(yaml.safe_load((ROOT / "params.yaml").read_text())).train_full
     before = checkpoints.fingerprint(cfg, model)
     cache = checkpoints.CODE / "__pycache__" / "unrelated.cpython-0.pyc"

@@ -5,9 +5,10 @@ import sys
 
 import pytest
 
-from stages import compare, rouge
-from stages.errors import UserError
-from stages.runs import flat_params
+from stages import compare
+from stages.scoring import rouge
+from stages.io.errors import UserError
+from stages.experiments.runs import flat_params
 
 DIALOGUES = [f"#Person1#: talk {i} about item{i}. #Person2#: fine." for i in range(6)]
 SUMMARIES = [f"person one talks about item{i}" for i in range(6)]

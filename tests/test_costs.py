@@ -1,13 +1,14 @@
 """The zero-shot model's parameter count from safetensors headers, and the cost rows."""
 import pytest
 
-from stages import costs, modeling
-from stages.errors import UserError
-from stages.files import dir_size, write_json
+from stages.scoring import costs
+from stages.modeling import models
+from stages.io.errors import UserError
+from stages.io.files import dir_size, write_json
 
 
 def test_header_count_matches_the_loaded_model(tiny_model):
-    _, total = modeling.count_parameters(modeling.load_model(tiny_model))
+    _, total = models.count_parameters(models.load_model(tiny_model))
     assert costs.safetensors_parameters(tiny_model) == total
 
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from stages import data
-from stages.errors import UserError
+from stages.data import dialogsum
+from stages.io.errors import UserError
 
 
 def rows(n=3, split="train"):
@@ -15,7 +15,7 @@ def rows(n=3, split="train"):
 def corpus(folder, **overrides):
     """train/validation/test JSONL files; an override replaces a file's bytes."""
     folder.mkdir(exist_ok=True)
-    for split in data.SPLITS:
+    for split in dialogsum.SPLITS:
         content = overrides.get(split, "".join(json.dumps(r) + "\n" for r in rows(split=split)).encode())
         if content is not None:
             (folder / f"{split}.jsonl").write_bytes(content)
@@ -31,25 +31,25 @@ def message(call, *args) -> str:
 
 
 def test_a_good_corpus_loads(tmp_path):
-    raw = data.load_raw(str(corpus(tmp_path)), "main")
+    raw = dialogsum.load_raw(str(corpus(tmp_path)), "main")
     for split, split_rows in raw.items():
-        data.validate(split, split_rows)
-    assert [len(raw[s]) for s in data.SPLITS] == [3, 3, 3]
+        dialogsum.validate(split, split_rows)
+    assert [len(raw[s]) for s in dialogsum.SPLITS] == [3, 3, 3]
 
 
 def test_missing_split_file(tmp_path):
-    text = message(data.load_raw, str(corpus(tmp_path, validation=None)), "main")
+    text = message(dialogsum.load_raw, str(corpus(tmp_path, validation=None)), "main")
     assert "validation.jsonl" in text and "train.jsonl" not in text
 
 
 def test_source_is_a_file(tmp_path):
     (tmp_path / "train.jsonl").write_text("{}\n")
-    assert "is not a directory" in message(data.load_raw, str(tmp_path / "train.jsonl"), "main")
+    assert "is not a directory" in message(dialogsum.load_raw, str(tmp_path / "train.jsonl"), "main")
 
 
 def test_missing_split_on_the_hub(monkeypatch):
-    monkeypatch.setattr(data.datasets, "load_dataset", lambda *a, **k: {"train": [], "test": []})
-    assert "lacks the split(s) validation" in message(data.load_raw, "someone/dialogs", "main")
+    monkeypatch.setattr(dialogsum.datasets, "load_dataset", lambda *a, **k: {"train": [], "test": []})
+    assert "lacks the split(s) validation" in message(dialogsum.load_raw, "someone/dialogs", "main")
 
 
 @pytest.mark.parametrize("content, where", [
@@ -61,13 +61,13 @@ def test_missing_split_on_the_hub(monkeypatch):
     (b"\n  \n", "is empty"),
 ])
 def test_unreadable_lines_name_file_and_line(tmp_path, content, where):
-    text = message(data.load_raw, str(corpus(tmp_path, test=content)), "main")
+    text = message(dialogsum.load_raw, str(corpus(tmp_path, test=content)), "main")
     assert str(tmp_path / "test.jsonl") in text and where in text
 
 
 def test_missing_column():
     split_rows = [{k: v for k, v in row.items() if k != "summary"} for row in rows()]
-    text = message(data.validate, "train", split_rows)
+    text = message(dialogsum.validate, "train", split_rows)
     assert "'train'" in text and "summary" in text
 
 
@@ -76,22 +76,22 @@ def test_missing_column():
 def test_empty_or_non_text_values(column, value):
     split_rows = rows()
     split_rows[1][column] = value
-    text = message(data.validate, "validation", split_rows)
+    text = message(dialogsum.validate, "validation", split_rows)
     assert "'validation', row 2" in text and repr(column) in text
 
 
 def test_a_later_row_missing_a_column():
     split_rows = rows()
     del split_rows[2]["dialogue"]
-    assert "row 3" in message(data.validate, "train", split_rows)
+    assert "row 3" in message(dialogsum.validate, "train", split_rows)
 
 
 def test_duplicate_ids():
     split_rows = rows(split="test")
     split_rows[2]["id"] = split_rows[0]["id"]
-    text = message(data.validate, "test", split_rows)
+    text = message(dialogsum.validate, "test", split_rows)
     assert "row 3" in text and "duplicate id 'test_0'" in text
 
 
 def test_empty_split():
-    assert "'test' is empty" in message(data.validate, "test", [])
+    assert "'test' is empty" in message(dialogsum.validate, "test", [])

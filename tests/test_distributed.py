@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from project import BIN, env, make_project, run
-from stages.errors import UserError
-from stages.training import batch_plan
+from stages.io.errors import UserError
+from stages.training.loop import batch_plan
 
 
 @pytest.mark.parametrize("batch, accumulation, world, expected", [

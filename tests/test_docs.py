@@ -16,7 +16,8 @@ from unittest import mock
 import pytest
 
 from project import ROOT
-from stages import params, params_doc
+from stages import params_doc
+from stages.io import params
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 

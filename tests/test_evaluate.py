@@ -12,9 +12,11 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
-from stages import evaluate, params, rouge
-from stages.errors import ParamsError, UserError
-from stages.files import write_json, write_jsonl
+from stages import evaluate
+from stages.io import params
+from stages.scoring import rouge
+from stages.io.errors import ParamsError, UserError
+from stages.io.files import write_json, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("base", "full", "lora")
@@ -208,7 +210,7 @@ def test_evaluate_params_are_validated(key, value):
 
 
 def test_report_memory_says_reserved_and_over_how_many_processes():
-    from stages import report
+    from stages.reporting import report
 
     assert report._memory({"peak_memory_bytes": 2_000_000, "peak_memory_kind": "cpu_peak_rss",
                            "peak_memory_ranks": 1}) == "2.0 MB CPU RSS"

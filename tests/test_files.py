@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from stages.errors import UserError
-from stages.files import atomic_path, read_jsonl, write_json
+from stages.io.errors import UserError
+from stages.io.files import atomic_path, read_jsonl, write_json
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):

@@ -4,7 +4,7 @@ What this can and cannot test on a CPU: accelerate 1.15 turns FSDP on only for G
 (AcceleratorState: MULTI_GPU, MULTI_XPU, ...); with use_cpu it runs the same config as plain data parallelism
 (MULTI_CPU), FSDP silently off. torch's FSDP2 itself does run on CPU with gloo, but not through the Trainer. So
 here: the shipped config launches, the two-process run trains and saves exactly like one process, the saving path
-(stages/saving.py) is the one all ranks take, and the base model's own lm_head (as flan-t5 has) stays untied
+(stages/training/loop.py) is the one all ranks take, and the base model's own lm_head (as flan-t5 has) stays untied
 through training, saving, reloading and tie_weights() (what accelerate's fsdp_cpu_ram_efficient_loading calls).
 Untested without GPUs: sharded training itself, accelerator.get_state_dict gathering DTensors, and accelerate's
 meta-device loading with its two tie_weights() calls (that tie_weights() keeps the head is tested in test_ties)."""
@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM
 
 from project import BIN, ROOT, env, make_project, run, tiny_params
-from stages import modeling, ties
+from stages.modeling import models, weights
 
 
 def _launch(args, cwd, timeout=300):
@@ -44,7 +44,7 @@ def _untied_base(folder, tiny_model):
     model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model, dropout_rate=0.0)
     torch.manual_seed(1)
     model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.shared.weight))
-    model.all_tied_weights_keys.pop(ties.HEAD, None)  # else save_pretrained drops it as a duplicate
+    model.all_tied_weights_keys.pop(weights.HEAD, None)  # else save_pretrained drops it as a duplicate
     model.save_pretrained(folder)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tiny_model / name, folder / name)
@@ -94,13 +94,13 @@ def test_fsdp_config_on_two_cpu_processes_trains_and_saves_like_one(tmp_path, ti
     # The saved model is an ordinary full checkpoint with the same weights, its own lm_head kept.
     weights_one = load_file(one / "models/full/model.safetensors")
     weights_two = load_file(two / "models/full/model.safetensors")
-    assert weights_two.keys() == weights_one.keys() and ties.HEAD in weights_two
+    assert weights_two.keys() == weights_one.keys() and weights.HEAD in weights_two
     for name, tensor in weights_one.items():
         torch.testing.assert_close(weights_two[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
     start = load_file(base / "model.safetensors")
-    assert not torch.allclose(weights_two[ties.HEAD], start[ties.HEAD])  # the head trained, not reset or re-tied
-    assert not torch.allclose(weights_two[ties.HEAD], weights_two["shared.weight"])
-    reloaded = modeling.load_model(two / "models/full")
+    assert not torch.allclose(weights_two[weights.HEAD], start[weights.HEAD])  # the head trained, not reset or re-tied
+    assert not torch.allclose(weights_two[weights.HEAD], weights_two["shared.weight"])
+    reloaded = models.load_model(two / "models/full")
     reloaded.tie_weights()
-    assert not ties.head_is_tied(reloaded)
-    torch.testing.assert_close(reloaded.lm_head.weight.detach(), weights_one[ties.HEAD], rtol=1e-4, atol=1e-5)
+    assert not weights.head_is_tied(reloaded)
+    torch.testing.assert_close(reloaded.lm_head.weight.detach(), weights_one[weights.HEAD], rtol=1e-4, atol=1e-5)

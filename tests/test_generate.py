@@ -1,6 +1,7 @@
 from types import SimpleNamespace
 
-from stages import generate, modeling
+from stages.inference import decode
+from stages.modeling import models
 
 
 def settings(batch_size):
@@ -8,19 +9,19 @@ def settings(batch_size):
 
 
 def test_batched_longest_first_matches_one_at_a_time(tiny_model):
-    tokenizer = modeling.load_tokenizer(tiny_model)
-    model = modeling.load_model(tiny_model).eval()
+    tokenizer = models.load_tokenizer(tiny_model)
+    model = models.load_model(tiny_model).eval()
     texts = ["Hello Anna.", "Good morning, welcome to the bank. How can I help you?", "Sure, thank you very much."]
     inputs = [tokenizer(t)["input_ids"] for t in texts]
-    one_by_one = generate.summarize(model, tokenizer, inputs, settings(1), progress=False)
-    batched = generate.summarize(model, tokenizer, inputs, settings(3), progress=False)
+    one_by_one = decode.summarize(model, tokenizer, inputs, settings(1), progress=False)
+    batched = decode.summarize(model, tokenizer, inputs, settings(3), progress=False)
     assert batched == one_by_one, "padding and the longest-first order change nothing, and order is kept"
     assert len(batched) == 3
 
 
 def test_max_new_tokens_bounds_the_summary(tiny_model):
-    tokenizer = modeling.load_tokenizer(tiny_model)
-    model = modeling.load_model(tiny_model).eval()
+    tokenizer = models.load_tokenizer(tiny_model)
+    model = models.load_model(tiny_model).eval()
     ids = [tokenizer("Good morning, welcome to the bank.")["input_ids"]]
-    out = generate.summarize(model, tokenizer, ids, settings(1), progress=False)[0]
+    out = decode.summarize(model, tokenizer, ids, settings(1), progress=False)[0]
     assert len(tokenizer(out, add_special_tokens=False)["input_ids"]) <= 6 + 1

@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from project import make_project, run, tiny_params
-from stages import errors, guard, loss, train_full
-from stages.errors import UserError
+from stages import train_full
+from stages.io import errors
+from stages.training import guard, loop
+from stages.io.errors import UserError
 
 
 def test_non_finite_loss_or_grad_norm_stops_the_run():
@@ -55,8 +57,8 @@ def test_a_diverging_stage_exits_1_with_one_message_and_writes_nothing(tmp_path,
         value = real(outputs, labels, num_items_in_batch)
         return value * math.inf if len(calls) > 4 else value
 
-    real = loss.token_mean_loss
-    monkeypatch.setattr(loss, "token_mean_loss", explodes)
+    real = loop.token_mean_loss
+    monkeypatch.setattr(loop, "token_mean_loss", explodes)
     with pytest.raises(SystemExit) as stopped:
         errors.run(train_full.main)
     assert stopped.value.code == 1

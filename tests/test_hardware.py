@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from stages import hardware
-from stages.errors import UserError
+from stages.modeling import hardware
+from stages.io.errors import UserError
 
 X86_PLAIN = frozenset({"fpu", "sse2", "avx2", "avx512f"})
 T4 = hardware.Capabilities(cuda_capability=(7, 5), gpu="Tesla T4", cpu_flags=X86_PLAIN)
@@ -192,11 +192,11 @@ def test_all_reduce_max_over_two_gloo_processes(tmp_path):
 def test_peak_memory_in_a_process_group(tmp_path):
     import torch.distributed as dist
 
-    from stages import modeling
+    from stages.modeling import models
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
-        record = modeling.peak_memory_bytes()
+        record = models.peak_memory_bytes()
     finally:
         dist.destroy_process_group()
     assert record["peak_memory_ranks"] == 1 and record["peak_memory_bytes"] > 10 * 2**20
@@ -204,26 +204,32 @@ def test_peak_memory_in_a_process_group(tmp_path):
 
 @pytest.fixture(scope="module")
 def train_set(tiny_model, tiny_corpus):
-    from stages import data, modeling, params
+    from stages.data import dialogsum
+    from stages.modeling import models
+    from stages.io import params
 
     p = params.load(Path(__file__).resolve().parents[1] / "params.yaml")
-    rows = data.load_raw(str(tiny_corpus), "main")["train"]
-    tokenized = data.tokenize(rows, modeling.load_tokenizer(tiny_model), p.data.prompt, p.data.max_source_length,
+    rows = dialogsum.load_raw(str(tiny_corpus), "main")["train"]
+    tokenized = dialogsum.tokenize(rows, models.load_tokenizer(tiny_model), p.data.prompt, p.data.max_source_length,
                               p.data.max_target_length)
-    return data.model_inputs(tokenized)
+    return dialogsum.model_inputs(tokenized)
 
 
 def _loss_curve(tiny_model, train_set, precision, tmp_path) -> list[float]:
     from transformers import set_seed
 
-    from stages import modeling, params, training
+    from stages.modeling import models
+
+    from stages.io import params
+
+    from stages.training import loop
 
     p = params.load(Path(__file__).resolve().parents[1] / "params.yaml")
     cfg = dataclasses.replace(p.train_full, learning_rate=3e-3, max_steps=30, batch_size=4, logging_steps=5,
                               eval_steps=0, save_steps=0, warmup_ratio=0.0, precision=precision)
     set_seed(cfg.seed)
-    model = modeling.load_model(tiny_model)
-    trainer = training.build_trainer(cfg, model, modeling.load_tokenizer(tiny_model), train_set, None,
+    model = models.load_model(tiny_model)
+    trainer = loop.build_trainer(cfg, model, models.load_tokenizer(tiny_model), train_set, None,
                                      tmp_path / precision, precision)
     assert trainer.args.bf16 == (precision == "bf16") and trainer.args.use_cpu
     trainer.train()
@@ -244,11 +250,13 @@ def test_bf16_autocast_on_the_cpu_learns_like_fp32(tiny_model, train_set, tmp_pa
 
 
 def _arguments_on(caps, monkeypatch, tmp_path, setting="auto"):
-    from stages import modeling, params, training
+    from stages.modeling import models
+    from stages.io import params
+    from stages.training import loop
 
     monkeypatch.setattr(hardware, "detect", lambda: caps)
     cfg = params.load(Path(__file__).resolve().parents[1] / "params.yaml").train_full
-    return training.training_arguments(cfg, tmp_path, modeling.resolve_precision(setting))
+    return loop.training_arguments(cfg, tmp_path, models.resolve_precision(setting))
 
 
 def test_default_params_on_a_t4_ask_for_neither_bf16_nor_tf32(monkeypatch, tmp_path):
@@ -271,12 +279,13 @@ def test_a_bf16_cpu_trains_with_autocast_on_the_cpu(monkeypatch, tmp_path):
 
 
 def test_bf16_weights_generate_on_the_cpu(tiny_model):
-    from stages import generate, modeling
+    from stages.inference import decode
+    from stages.modeling import models
 
-    tokenizer = modeling.load_tokenizer(tiny_model)
+    tokenizer = models.load_tokenizer(tiny_model)
     batch = tokenizer(["Summarize: #Person1#: hello there. #Person2#: hi."], return_tensors="pt")
-    fp32 = generate.ready(modeling.load_model(tiny_model), "fp32")
-    bf16 = generate.ready(modeling.load_model(tiny_model), "bf16")
+    fp32 = decode.ready(models.load_model(tiny_model), "fp32")
+    bf16 = decode.ready(models.load_model(tiny_model), "bf16")
     assert next(bf16.parameters()).dtype == torch.bfloat16
     with torch.inference_mode():
         a = fp32(**batch, decoder_input_ids=batch["input_ids"][:, :4]).logits

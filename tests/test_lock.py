@@ -8,11 +8,11 @@ import time
 import pytest
 
 from project import ROOT
-from stages import lock
-from stages.errors import UserError
+from stages.training import lock
+from stages.io.errors import UserError
 
-HOLDER = "import sys, time; from stages import lock; lock.hold(sys.argv[1]); print('held', flush=True); time.sleep(60)"
-CHILD = "import time; from stages import lock; lock.stop_with_parent(); print('ready', flush=True); time.sleep(60)"
+HOLDER = "import sys, time; from stages.training import lock; lock.hold(sys.argv[1]); print('held', flush=True); time.sleep(60)"
+CHILD = "import time; from stages.training import lock; lock.stop_with_parent(); print('ready', flush=True); time.sleep(60)"
 PARENT = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', sys.argv[1]]); "
           "print(child.pid, flush=True); time.sleep(60)")
 

@@ -10,7 +10,7 @@ import torch
 
 from loss_probe import step
 from project import BIN, ROOT, env
-from stages.loss import token_mean_loss
+from stages.training.loop import token_mean_loss
 
 PROBE = Path(__file__).with_name("loss_probe.py")
 

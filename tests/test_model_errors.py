@@ -5,8 +5,10 @@ from types import SimpleNamespace
 import pytest
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
 
-from stages import modeling, prepare
-from stages.errors import ParamsError, UserError
+from stages.training import adapters
+from stages import prepare
+from stages.modeling import models
+from stages.io.errors import ParamsError, UserError
 
 
 def message(call, *args, error=UserError) -> str:
@@ -33,42 +35,42 @@ def small_t5(folder, tokenizer_from=None, **config):
 def test_a_folder_that_is_not_a_model(tmp_path, content):
     for name, text in content.items():
         (tmp_path / name).write_text(text)
-    text = message(modeling.load_model, tmp_path)
+    text = message(models.load_model, tmp_path)
     assert str(tmp_path) in text and "model.name" in text
 
 
 def test_a_decoder_only_model(tmp_path, tiny_model):
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=512)).save_pretrained(tmp_path)
-    assert "could not load" in message(modeling.load_model, tmp_path)
+    assert "could not load" in message(models.load_model, tmp_path)
 
 
 @pytest.mark.parametrize("config, problem", [({"vocab_size": 128}, "tokens but the model's vocabulary only 128"),
                                              ({"pad_token_id": 3, "decoder_start_token_id": 3}, "pad token id")])
 def test_a_tokenizer_that_does_not_match(in_tmp, tiny_model, config, problem):
     folder = small_t5(in_tmp / "mixed", tokenizer_from=tiny_model, **config)
-    assert problem in message(modeling.snapshot_base, str(folder), "main")
-    assert not modeling.BASE.exists() and not list(modeling.BASE.parent.glob(".base.tmp-*"))
+    assert problem in message(models.snapshot_base, str(folder), "main")
+    assert not models.BASE.exists() and not list(models.BASE.parent.glob(".base.tmp-*"))
 
 
 def test_the_tiny_model_and_its_tokenizer_match(in_tmp, tiny_model):
-    modeling.snapshot_base(str(tiny_model), "main")
-    assert (modeling.BASE / "model.safetensors").is_file()
+    models.snapshot_base(str(tiny_model), "main")
+    assert (models.BASE / "model.safetensors").is_file()
 
 
 def test_an_adapter_for_another_base_model(tmp_path, tiny_model):
     lora = SimpleNamespace(r=4, alpha=8, dropout=0.0, target_modules=["q", "v"])
-    other = modeling.load_model(small_t5(tmp_path / "other"))  # d_model 32 where the tiny model has 64
-    modeling.add_lora(other, lora).save_pretrained(tmp_path / "adapter")
-    text = message(modeling.load_adapter, modeling.load_model(tiny_model), tmp_path / "adapter")
+    other = models.load_model(small_t5(tmp_path / "other"))  # d_model 32 where the tiny model has 64
+    adapters.add(other, lora).save_pretrained(tmp_path / "adapter")
+    text = message(models.load_adapter, models.load_model(tiny_model), tmp_path / "adapter")
     assert "does not fit this base model" in text
 
 
 def test_a_folder_without_an_adapter(tmp_path, tiny_model):
-    assert "holds no LoRA adapter" in message(modeling.load_adapter, modeling.load_model(tiny_model), tmp_path)
+    assert "holds no LoRA adapter" in message(models.load_adapter, models.load_model(tiny_model), tmp_path)
 
 
 def test_max_lengths_beyond_the_model(tiny_model):
-    tokenizer = modeling.load_tokenizer(tiny_model)
+    tokenizer = models.load_tokenizer(tiny_model)
     p = SimpleNamespace(data=SimpleNamespace(max_source_length=tokenizer.model_max_length + 1, max_target_length=64))
     error = message(prepare.check_lengths, p, tokenizer, error=ParamsError)
     assert error.startswith("params.yaml: data.max_source_length:") and str(tokenizer.model_max_length) in error

@@ -6,8 +6,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from stages import page
-from stages.rouge import KEYS
+from stages.reporting import page
+from stages.scoring.rouge import KEYS
 
 MODELS = ("base", "full", "lora")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from project import ROOT
-from stages import params
-from stages.errors import ParamsError, UserError
+from stages.io import params
+from stages.io.errors import ParamsError, UserError
 
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
 

@@ -157,7 +157,7 @@ def test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge(repo, t
     params["generate"]["max_new_tokens"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     rerun = run(["dvc", "repro"], repo)
-    # Training reruns too: its validation summaries decode with these params (stages/selection.py).
+    # Training reruns too: its validation summaries decode with these params (stages/training/selection.py).
     assert ran(rerun.stdout) == {"train_full", "train_lora", "generate@base", "generate@full", "generate@lora",
                                  "evaluate"}
     run(["git", "add", "-A"], repo)

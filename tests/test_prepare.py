@@ -5,7 +5,8 @@ import sys
 import pytest
 
 from project import ROOT, run, tiny_params, write_params
-from stages import data, prepare
+from stages import prepare
+from stages.data import dialogsum
 
 
 def run_prepare(folder, tiny_model, tiny_corpus, **data_overrides):
@@ -13,7 +14,7 @@ def run_prepare(folder, tiny_model, tiny_corpus, **data_overrides):
     params["data"].update(data_overrides)
     write_params(folder, params)
     prepare.main()
-    return {split: data.load_prepared(split) for split in data.SPLITS}
+    return {split: dialogsum.load_prepared(split) for split in dialogsum.SPLITS}
 
 
 def test_prepare_tokenizes_prompts_without_padding(in_tmp, tiny_model, tiny_corpus):
@@ -24,7 +25,7 @@ def test_prepare_tokenizes_prompts_without_padding(in_tmp, tiny_model, tiny_corp
     lengths = [len(ids) for ids in train["input_ids"]]
     assert lengths == train["length"] and len(set(lengths)) > 1, "no padding: lengths differ"
     assert all(ids[-1] == 1 and 0 not in ids for ids in train["input_ids"]), "ends with </s>, no <pad>"
-    from stages.modeling import load_tokenizer
+    from stages.modeling.models import load_tokenizer
 
     prompt = load_tokenizer().decode(train["input_ids"][0], skip_special_tokens=True)
     first = json.loads((tiny_corpus / "train.jsonl").read_text().splitlines()[0])

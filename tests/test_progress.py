@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from project import make_project, run, tiny_params, without_timings
-from stages import errors, guard, progress, train_full
+from stages import train_full
+from stages.io import errors
+from stages.training import guard, progress
 
 
 

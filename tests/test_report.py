@@ -1,7 +1,7 @@
 """Which example dialogues the report picks, and that their labels say what is true."""
 import numpy as np
 
-from stages import report
+from stages.reporting import report
 
 
 def test_examples_label_only_who_is_ahead():

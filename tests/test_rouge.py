@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from rouge_score import rouge_scorer
 
-from stages import evaluate, rouge
+from stages import evaluate
+from stages.scoring import rouge
 
 
 def rows(*triples):

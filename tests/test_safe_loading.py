@@ -11,8 +11,8 @@ import torch
 import transformers.trainer
 
 from project import ROOT, make_project, run
-from stages import modeling
-from stages.errors import UserError
+from stages.modeling import models
+from stages.io.errors import UserError
 
 
 class Payload:
@@ -36,7 +36,7 @@ def test_pickled_weights_are_never_loaded(tmp_path, tiny_model):
     (folder / "model.safetensors").unlink()
     evil_pickle(folder / "pytorch_model.bin", tmp_path / "pwned")
     with pytest.raises(UserError):
-        modeling.load_model(folder)
+        models.load_model(folder)
     assert not (tmp_path / "pwned").exists()
 
 
@@ -46,7 +46,7 @@ def test_pickled_adapters_are_never_loaded(tmp_path, tiny_model):
         {"peft_type": "LORA", "task_type": "SEQ_2_SEQ_LM", "r": 4, "lora_alpha": 8, "target_modules": ["q", "v"]}))
     evil_pickle(tmp_path / "adapter" / "adapter_model.bin", tmp_path / "pwned")
     with pytest.raises(UserError, match="only safetensors"):
-        modeling.load_adapter(modeling.load_model(tiny_model), tmp_path / "adapter")
+        models.load_adapter(models.load_model(tiny_model), tmp_path / "adapter")
     assert not (tmp_path / "pwned").exists()
 
 
@@ -58,7 +58,7 @@ def test_remote_code_in_a_model_folder_is_never_run(tmp_path, tiny_model):
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "evil.py").write_text(f"open({str(tmp_path / 'pwned')!r}, 'w').close()\n")
     try:
-        modeling.load_model(folder)  # the plain T5 classes; auto_map is ignored without trust_remote_code
+        models.load_model(folder)  # the plain T5 classes; auto_map is ignored without trust_remote_code
     except UserError:
         pass
     assert not (tmp_path / "pwned").exists()

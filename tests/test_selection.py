@@ -8,8 +8,11 @@ import pytest
 import yaml
 
 from project import without_timings
-from stages import modeling, params, selection, train_full, train_lora
-from stages.errors import ParamsError
+from stages import train_full, train_lora
+from stages.modeling import models
+from stages.io import params
+from stages.training import adapters, selection
+from stages.io.errors import ParamsError
 
 
 @pytest.fixture
@@ -68,11 +71,12 @@ def test_validation_rouge_is_logged_at_each_evaluation(project):
 
 
 def test_validation_subset_is_fixed_by_seed_and_all_is_allowed(prepared, monkeypatch):
-    from stages import data, modeling
+    from stages.data import dialogsum
+    from stages.modeling import models
     root, raw = prepared
     monkeypatch.chdir(root)
-    split = data.load_prepared("validation")
-    tokenizer = modeling.load_tokenizer()
+    split = dialogsum.load_prepared("validation")
+    tokenizer = models.load_tokenizer()
     decoding = params.parse(copy.deepcopy(raw)).generate
     pick = [selection.ValidationRouge(split, tokenizer, decoding, 3, seed).prompts for seed in (1, 1, 2)]
     assert pick[0] == pick[1] != pick[2] and len(pick[0]) == 3
@@ -94,7 +98,7 @@ def test_lora_keeps_the_selected_adapter(project, snapshots):
     metrics = project("train_lora", max_steps=30, select_metric="eval_loss", early_stopping_patience=1,
                       early_stopping_min_delta=100.0)
     assert (metrics["selected_step"], metrics["optimizer_steps"]) == (5, 10)
-    loaded = modeling.load_adapter(modeling.load_model())
+    loaded = models.load_adapter(models.load_model())
     lora = {name: param for name, param in loaded.named_parameters() if "lora_" in name}
     assert lora and all(snapshots[5][name].equal(param) for name, param in lora.items())
     assert not all(snapshots[10][name].equal(param) for name, param in lora.items())
@@ -168,15 +172,17 @@ def test_standing_counts_evaluations_since_the_best():
 
 
 def test_validation_generates_in_eval_mode_and_restores_train_mode(prepared, monkeypatch):
-    from stages import data, generate, modeling
+    from stages.data import dialogsum
+    from stages.inference import decode
+    from stages.modeling import models
     root, raw = prepared
     monkeypatch.chdir(root)
     p = params.parse(copy.deepcopy(raw))
-    validation = selection.ValidationRouge(data.load_prepared("validation"), modeling.load_tokenizer(), p.generate,
+    validation = selection.ValidationRouge(dialogsum.load_prepared("validation"), models.load_tokenizer(), p.generate,
                                            4, 0)
     lora = type("Lora", (), dict(r=4, alpha=8, dropout=0.5, target_modules=["q", "v"]))()
-    model = modeling.add_lora(modeling.load_model(), lora).train()
-    modes, summarize = [], generate.summarize
+    model = adapters.add(models.load_model(), lora).train()
+    modes, summarize = [], decode.summarize
 
     def recording(m, *args, **kwargs):
         modes.append(m.training)
@@ -190,5 +196,5 @@ def test_validation_generates_in_eval_mode_and_restores_train_mode(prepared, mon
 
 
 def test_selectable_rouge_variants_are_the_ones_the_scorer_makes():
-    from stages import rouge
+    from stages.scoring import rouge
     assert params.ROUGE_KEYS == rouge.KEYS

@@ -10,7 +10,8 @@ import yaml
 from project import ROOT, run, tiny_params, write_params
 from test_model_errors import small_t5
 
-from stages import modeling
+from stages.training import adapters
+from stages.modeling import models
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +85,9 @@ def test_lora_target_the_model_lacks(prepared):
 
 
 def test_adapter_for_another_base_model(tmp_path, prepared):
-    other = modeling.load_model(small_t5(tmp_path / "other"))
+    other = models.load_model(small_t5(tmp_path / "other"))
     lora = SimpleNamespace(r=4, alpha=8, dropout=0.0, target_modules=["q", "v"])
-    modeling.add_lora(other, lora).save_pretrained(prepared / "models" / "lora")
+    adapters.add(other, lora).save_pretrained(prepared / "models" / "lora")
     try:
         assert "does not fit this base model" in fails(prepared, "generate", "lora")
     finally:

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from stages import stats
+from stages.scoring import stats
 
 
 def test_resample_counts_draw_n_dialogues_per_resample_reproducibly():

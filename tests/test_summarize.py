@@ -9,8 +9,12 @@ import torch
 import yaml
 
 from project import make_project
-from stages import data, generate, modeling, params, prepare, summarize, train_lora
-from stages.errors import UserError
+from stages import prepare, summarize, train_lora
+from stages.data import dialogsum
+from stages.inference import decode
+from stages.modeling import models
+from stages.io import params
+from stages.io.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,7 @@ def at(project, monkeypatch):
 
 def dialogues():
     """The distinct test dialogues and the prompt ids the pipeline built for them."""
-    split = data.load_prepared("test")
+    split = dialogsum.load_prepared("test")
     first = {}
     for text, ids in zip(split["dialogue"], split["input_ids"]):
         first.setdefault(text, ids)
@@ -54,9 +58,9 @@ def dialogues():
 def pipeline_summaries(which):
     """What `generate@which` writes for each test dialogue."""
     p = params.load()
-    model = generate.load(which, "fp32")
+    model = decode.load(which, "fp32")
     found = dialogues()
-    return dict(zip(found, generate.summarize(model, modeling.load_tokenizer(), list(found.values()), p.generate,
+    return dict(zip(found, decode.summarize(model, models.load_tokenizer(), list(found.values()), p.generate,
                                               progress=False)))
 
 
@@ -64,7 +68,7 @@ def test_batch_and_single_dialogue_match_the_pipeline(at, capsys, monkeypatch):
     expected = pipeline_summaries("lora")
     texts = list(expected)
     p = params.load()
-    encoded = summarize.encode(modeling.load_tokenizer(), dict(enumerate(texts)), p.data, strict=True)
+    encoded = summarize.encode(models.load_tokenizer(), dict(enumerate(texts)), p.data, strict=True)
     assert encoded == list(dialogues().values())  # the very prompt ids the pipeline trained and generated with
     source = at / "in.jsonl"
     source.write_text("".join(json.dumps({"id": f"d{i}", "dialogue": t}) + "\n" for i, t in enumerate(texts)))
@@ -90,7 +94,7 @@ def test_empty_and_overlong_dialogues(at, capsys, monkeypatch):
 
     p = params.load()
     long_text = "\n".join([next(iter(dialogues()))] * 40)
-    tokens = len(modeling.load_tokenizer()(data.build_prompt(p.data.prompt, long_text))["input_ids"])
+    tokens = len(models.load_tokenizer()(dialogsum.build_prompt(p.data.prompt, long_text))["input_ids"])
     over = tokens - p.data.max_source_length
     assert over > 0
     (at / "long.txt").write_text(long_text)
@@ -106,7 +110,7 @@ def test_empty_and_overlong_dialogues(at, capsys, monkeypatch):
 
 def logits(model, inputs):
     """Next-token scores for the first decoder step and a few more: the full signal behind greedy text."""
-    batch = modeling.load_tokenizer().pad({"input_ids": inputs}, return_tensors="pt")
+    batch = models.load_tokenizer().pad({"input_ids": inputs}, return_tensors="pt")
     labels = torch.zeros((len(inputs), 4), dtype=torch.long)
     with torch.inference_mode():
         return model(**batch, decoder_input_ids=labels).logits
@@ -115,10 +119,10 @@ def logits(model, inputs):
 def test_adapters_switch_on_one_base(at, capsys):
     texts = list(dialogues())
     p = params.load()
-    tokenizer = modeling.load_tokenizer()
+    tokenizer = models.load_tokenizer()
     inputs = summarize.encode(tokenizer, dict(enumerate(texts)), p.data, strict=True)
     alone = {name: summarize.load(path, "fp32") for name, path in (("r2", "models/lora"), ("r4", "models/lora_r4"))}
-    text = {name: generate.summarize(model, tokenizer, inputs, p.generate, progress=False)
+    text = {name: decode.summarize(model, tokenizer, inputs, p.generate, progress=False)
             for name, model in alone.items()}
     scores = {name: logits(model, inputs) for name, model in alone.items()}
     assert not torch.allclose(scores["r2"], scores["r4"], atol=1e-3), "two adapters should score differently"
@@ -130,7 +134,7 @@ def test_adapters_switch_on_one_base(at, capsys):
     for name in ("r2", "r4", "r2"):
         model.set_adapter(name)
         torch.testing.assert_close(logits(model, inputs), scores[name], rtol=1e-4, atol=1e-4)
-        assert generate.summarize(model, tokenizer, inputs, p.generate, progress=False) == text[name]
+        assert decode.summarize(model, tokenizer, inputs, p.generate, progress=False) == text[name]
         assert model.get_base_model() is base and weight.data_ptr() == pointer  # never reloaded nor merged
 
     (at / "one.txt").write_text(texts[0])
@@ -146,7 +150,7 @@ def test_exported_model_matches_its_adapter(at):
     assert "model.safetensors" in names and "config.json" in names and "adapter_config.json" not in names
 
     p = params.load()
-    tokenizer = modeling.load_tokenizer()
+    tokenizer = models.load_tokenizer()
     inputs = list(dialogues().values())
     adapter = summarize.load_adapters({"r4": at / "models/lora_r4"}, "fp32")  # unmerged: LoRA applied on the fly
     merged = summarize.load("models/merged_r4", "fp32")
@@ -154,5 +158,5 @@ def test_exported_model_matches_its_adapter(at):
     torch.testing.assert_close(logits(merged, inputs), logits(adapter, inputs), rtol=1e-4, atol=1e-4)
     base = logits(summarize.load("base", "fp32"), inputs)
     assert not torch.allclose(base, logits(merged, inputs), atol=1e-3), "the merge should change the model"
-    expected = generate.summarize(adapter, tokenizer, inputs, p.generate, progress=False)
-    assert generate.summarize(merged, tokenizer, inputs, p.generate, progress=False) == expected
+    expected = decode.summarize(adapter, tokenizer, inputs, p.generate, progress=False)
+    assert decode.summarize(merged, tokenizer, inputs, p.generate, progress=False) == expected

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from stages import rouge, runs, sweep
-from stages.errors import UserError
+from stages import sweep
+from stages.scoring import rouge
+from stages.experiments import runs
+from stages.io.errors import UserError
 
 SAMPLE = Path(__file__).parent / "data" / "exp_show.json"
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM
 
-from stages import modeling, ties
+from stages.modeling import models, weights
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +13,7 @@ def untied_model(tmp_path_factory, tiny_model):
     model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model)
     torch.manual_seed(1)
     model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.shared.weight))
-    model.all_tied_weights_keys.pop(ties.HEAD, None)  # else save_pretrained drops it as a duplicate
+    model.all_tied_weights_keys.pop(weights.HEAD, None)  # else save_pretrained drops it as a duplicate
     model.save_pretrained(folder)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (folder / name).write_bytes((tiny_model / name).read_bytes())
@@ -27,11 +27,11 @@ def _logits(model):
 
 
 def test_untied_head_survives_tie_weights(untied_model):
-    model = modeling.load_model(untied_model)
-    assert ties.checkpoint_has_head(untied_model)  # the tiny model, like flan-t5, has its own lm_head
+    model = models.load_model(untied_model)
+    assert weights.checkpoint_has_head(untied_model)  # the tiny model, like flan-t5, has its own lm_head
     before = _logits(model)
     model.tie_weights()
-    assert not ties.head_is_tied(model)
+    assert not weights.head_is_tied(model)
     assert torch.equal(_logits(model), before)
     # The input embeddings stay shared between encoder, decoder and `shared`.
     assert model.encoder.embed_tokens.weight is model.shared.weight is model.decoder.embed_tokens.weight
@@ -41,31 +41,31 @@ def test_tied_checkpoint_stays_tied(tmp_path, tiny_model):
     model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model)
     model.lm_head.weight = model.shared.weight  # a tied checkpoint: save_pretrained stores the weight once
     model.save_pretrained(tmp_path)
-    assert not ties.checkpoint_has_head(tmp_path)
-    loaded = modeling.load_model(tmp_path)
+    assert not weights.checkpoint_has_head(tmp_path)
+    loaded = models.load_model(tmp_path)
     loaded.tie_weights()
-    assert ties.head_is_tied(loaded)
+    assert weights.head_is_tied(loaded)
 
 
 def test_plain_load_is_broken_by_tie_weights(untied_model):
     """Why stages.ties exists: without it, tie_weights() replaces the head with the embedding."""
     model = AutoModelForSeq2SeqLM.from_pretrained(untied_model)
-    assert not ties.head_is_tied(model)
+    assert not weights.head_is_tied(model)
     model.tie_weights()
-    assert ties.head_is_tied(model)
+    assert weights.head_is_tied(model)
 
 
 def test_fsdp_refuses_what_would_hang_before_training():
     from types import SimpleNamespace
 
-    from stages import saving
-    from stages.errors import UserError
+    from stages.training import loop
+    from stages.io.errors import UserError
 
     fsdp, ddp = SimpleNamespace(is_fsdp_enabled=True), SimpleNamespace(is_fsdp_enabled=False)
     last = SimpleNamespace(select_metric="last", rouge_samples=0)
-    saving.check_fsdp("train_full", last, fsdp)
+    loop.check_fsdp("train_full", last, fsdp)
     for cfg in (SimpleNamespace(select_metric="rougeL", rouge_samples=200),
                 SimpleNamespace(select_metric="last", rouge_samples=None)):
-        saving.check_fsdp("train_full", cfg, ddp)
+        loop.check_fsdp("train_full", cfg, ddp)
         with pytest.raises(UserError, match="under FSDP, train_full can only keep the last step"):
-            saving.check_fsdp("train_full", cfg, fsdp)
+            loop.check_fsdp("train_full", cfg, fsdp)

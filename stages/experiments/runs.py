@@ -1,0 +1,93 @@
+"""Runs as DVC lists them: the states in `dvc exp show --json`, their flat params, and the few metrics
+the comparison tools read. Every metrics key path those tools use is in `metrics()`, in one place."""
+import json
+import subprocess
+import sys
+
+from ..reporting import report
+from ..scoring import rouge
+from ..reporting.report import PRIMARY  # the scoring mode metrics/rouge.json holds
+from ..io.errors import UserError
+
+COSTS = ("trainable_params", "train_runtime_s", "peak_memory_bytes")  # what the sweep weighs ROUGE against
+
+
+def flat_params(tree: dict, prefix: str = "") -> dict:
+    """{"lora.r": 8, ...} from nested params; dvc.api.params_show's per-file layer is dropped when present."""
+    if tree and all(isinstance(k, str) and k.endswith((".yaml", ".yml", ".json", ".toml", ".py")) for k in tree):
+        merged = {}
+        for part in tree.values():
+            merged.update(part.get("data", part) if isinstance(part, dict) else {})
+        tree = merged
+    out = {}
+    for key, value in (tree or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_params(value, name + "."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, list) else value  # hashable, comparable
+    return out
+
+
+def states(entries):
+    """Every experiment state in the JSON, depth first: commits, their experiments, and theirs."""
+    for entry in entries or []:
+        yield entry
+        for group in entry.get("experiments") or []:
+            yield from states(group.get("revs"))
+
+
+def _file(state, kind, path):
+    found = ((state.get("data") or {}).get(kind) or {}).get(path) or {}
+    return found.get("data")
+
+
+def params(state) -> dict:
+    return flat_params(_file(state, "params", "params.yaml") or {})
+
+
+def metrics(state, model: str, mode: str) -> dict:
+    """ROUGE (with its interval where recorded) and costs of one model, or KeyError naming what is missing.
+
+    The only metrics keys the sweep reads:
+      metrics/rouge.json       <model>.<rouge1|rouge2|rougeL|rougeLsum> (the primary mode; the lean layout), or
+                               <model>.<mode>.<key> with <key>_low/_high (runs made before it)
+      metrics/efficiency.json  <model>.<trainable_params|train_runtime_s|peak_memory_bytes>, or, in runs made
+                               before it, the same keys in metrics/train_<model>.json
+    """
+    scores = (_file(state, "metrics", str(report.ROUGE)) or {}).get(model) or {}
+    if isinstance(scores.get(mode), dict):
+        scores = scores[mode]
+    elif mode != PRIMARY and all(key in scores for key in rouge.KEYS):
+        raise KeyError(f"{report.ROUGE} holds only {model}'s {PRIMARY} scores, not {mode}")
+    if not all(isinstance(scores.get(key), (int, float)) for key in rouge.KEYS):
+        raise KeyError(f"{report.ROUGE} {model}")
+    out = {key: scores[key] for key in rouge.KEYS}
+    out.update({f"{key}_{end}": scores.get(f"{key}_{end}") for key in rouge.KEYS for end in ("low", "high")})
+    costs = (_file(state, "metrics", str(report.EFFICIENCY)) or {}).get(model) \
+        or _file(state, "metrics", f"metrics/train_{model}.json") or {}
+    out.update({key: costs.get(key) for key in COSTS})
+    return out
+
+
+def exp_show(flags: list[str] = ()) -> list[dict]:
+    """`dvc exp show --json` with `flags` (such as -A) passed through."""
+    command = [sys.executable, "-m", "dvc", "exp", "show", "--json", *flags]
+    shown = " ".join(["dvc", *command[3:]])
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"`{shown}` took over 10 minutes; save its output and pass it with --json.") from None
+    if done.returncode != 0:
+        raise UserError(f"`{shown}` failed: {done.stderr.strip()[-800:]}")
+    return parse(done.stdout, shown)
+
+
+def parse(text: str, source: str) -> list[dict]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{source}: not valid JSON ({error}); save the output of `dvc exp show --json`.") from None
+    if not isinstance(value, list):
+        raise UserError(f"{source}: expected the list `dvc exp show --json` prints, got {type(value).__name__}.")
+    return value

@@ -1,0 +1,52 @@
+"""Turning prompts into summaries: the model a pipeline name stands for, on its device and precision, and
+batched decoding, longest prompt first. The generate stage, validation during training, the summarize CLI and
+the server all decode here, so the same params give the same summaries everywhere."""
+import torch
+from tqdm.auto import tqdm
+
+from ..data import dialogsum
+from ..modeling import models
+from ..io.errors import UserError
+
+
+def load(which: str, precision: str):
+    """The model to generate with; a LoRA adapter is merged into its base for plain-speed decoding."""
+    if which == "base":
+        model = models.load_model(models.BASE)
+    elif which == "full":
+        model = models.load_model(models.FULL)
+    elif which == "lora":
+        model = models.load_adapter(models.load_model(models.BASE)).merge_and_unload()
+    else:
+        raise UserError(f"unknown model {which!r}: choose one of {', '.join(dialogsum.MODELS)}.")
+    return ready(model, precision)
+
+
+def ready(model, precision: str):
+    """On the device, in the precision asked for, in eval mode. Merge adapters before this (in fp32), so that
+    bf16 rounding happens once, after the merge."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return model.to(device=models.device(), dtype=dtype).eval()
+
+
+@torch.inference_mode()
+def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> list[str]:
+    """Greedy or beam summaries of tokenized prompts, longest first in batches (least padding)."""
+    order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
+    outputs = [""] * len(inputs)
+    # disable=None: a bar on a terminal, none in a log file (stages/io/logs.py)
+    with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=None if progress else True) as bar:
+        for start in range(0, len(order), cfg.batch_size):
+            chunk = order[start:start + cfg.batch_size]
+            batch = tokenizer.pad({"input_ids": [inputs[i] for i in chunk]}, return_tensors="pt").to(model.device)
+            generated = model.generate(**batch, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams,
+                                       do_sample=False)
+            for i, text in zip(chunk, tokenizer.batch_decode(generated, skip_special_tokens=True)):
+                outputs[i] = text.strip()
+            bar.update(len(chunk))
+    return outputs
+
+
+def distinct(input_ids) -> list[tuple]:
+    """Each distinct prompt once, in first-seen order: DialogSum repeats a test dialogue per reference."""
+    return list(dict.fromkeys(tuple(ids) for ids in input_ids))

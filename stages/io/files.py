@@ -1,0 +1,265 @@
+"""Writing files: atomic writes and line-checked JSONL, so no stage leaves a half-written output; and where a
+CLI may write, so no command replaces a file the user made."""
+import errno
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _tmp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(path: Path) -> None:
+    """Temp copies left by a killed process (a half-written model can be a gigabyte)."""
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(tmp)
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(path)
+        tmp = _tmp_sibling(path)
+        _remove(tmp)
+    except OSError as error:
+        raise _unwritable(path, error) from None
+    try:
+        yield tmp
+        if path.exists() and not path.is_symlink() and path.is_dir() != tmp.is_dir():
+            # A file never replaces a folder, nor a folder a file: that path is something else.
+            raise UserError(f"{path} is a {'folder' if path.is_dir() else 'file'} where a "
+                            f"{'folder' if tmp.is_dir() else 'file'} was to be written; it is left as it is: "
+                            "move it away or choose another path.")
+        _remove(path)
+        os.replace(tmp, path)
+    except Exception as error:
+        unwritable = write_failure(path, error)
+        if unwritable is None:
+            raise
+        raise unwritable from None
+    finally:
+        if tmp.exists():
+            _remove(tmp)
+
+
+_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+# How torch (a short zip write) and safetensors (the Rust io error) report a full disk: neither is an OSError.
+_NO_SPACE = ("unexpected pos", "os error 28", "No space left", "PytorchStreamWriter failed writing")
+
+
+def write_failure(path, error: BaseException) -> UserError | None:
+    """The UserError for a write that failed for lack of space or permission, however the library said so; None
+    for any other error."""
+    if isinstance(error, OSError):
+        return _unwritable(Path(path), error) if error.errno in _CANNOT_WRITE else None
+    if isinstance(error, RuntimeError) or type(error).__name__ == "SafetensorError":
+        if any(sign in str(error) for sign in _NO_SPACE):
+            return UserError(f"cannot write {path}: no space left on the device ({str(error).strip()[:200]}); "
+                             "free space there and run again.")
+    return None
+
+
+def _unwritable(path: Path, error: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {error.strerror or error} ({error.filename or path}); free space or "
+                     "fix permissions there, or choose another path.")
+
+
+def _size(path: Path) -> int:
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files)
+
+
+def _human(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,} bytes"
+
+
+def wrote(*paths) -> None:
+    """A stage's last line: what it wrote and how large it is. A path may be a glob ("plots/*.png")."""
+    sizes = {str(p): sum(map(_size, Path().glob(str(p)))) if "*" in str(p) else _size(Path(p)) for p in paths}
+    print("wrote " + ", ".join(f"{p} ({_human(n)})" for p, n in sizes.items()), flush=True)
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path, obj) -> None:
+    """Strict JSON: NaN and Infinity are not JSON, and a metric that is not a number must never look like one."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError:
+        raise UserError(f"refusing to write {path}: it would hold NaN or infinity instead of a number; the run "
+                        "that produced it went wrong (see the messages above).") from None
+    write_text(path, text + "\n")
+
+
+def write_jsonl(path, rows) -> None:
+    write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def read_jsonl(path) -> list[dict]:
+    """Read JSON Lines, naming the file and line of anything that does not parse."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist or is not a file.")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM (as Windows editors write) is not data
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}, line {line}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.")
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{path}, line {number}: not valid JSON ({error.msg}); each line must be one JSON object.")
+        if not isinstance(row, dict):
+            raise UserError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
+        rows.append(row)
+    if not rows:
+        raise UserError(f"{path} is empty: expected one JSON object per line.")
+    return rows
+
+
+def dir_size(path) -> int:
+    """Bytes on disk of a file or of every file under a directory."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# Where a CLI may write: a path the user named is replaced only when it holds what that command wrote.
+#
+# Stages replace their own declared outputs (DVC owns them). A CLI's --out/--output is the user's: an
+# existing file or folder there is replaced only if it is recognisably this command's earlier output (a JSON
+# or JSONL file of its shape, a folder carrying MARKER) or --force is given; a pipeline output is never a
+# CLI's target, and a folder never stands in for a file. Every check runs before any heavy work.
+
+MARKER = "written_by_stages.json"  # in a folder a CLI writes: proof that replacing it loses nothing else
+PIPELINE = ("data/prepared", "data/predictions", "data/sources.json", "models/base", "models/full",
+            "models/lora", "metrics", "plots")  # dvc.yaml's outputs: only their stages write there
+
+
+def _pipeline_output(path: Path) -> str | None:
+    """The pipeline output `path` is, lies in or holds; the project itself when it is the project root or
+    one of its parents (replacing it would delete the project)."""
+    here = Path.cwd().resolve()
+    target = path.resolve()
+    if target == here or target in here.parents:
+        return f"the project folder {here}"
+    for out in PIPELINE:
+        owned = here / out
+        if target == owned or owned in target.parents or target in owned.parents:
+            return f"the pipeline's output {out} (dvc.yaml), which only its stage writes"
+    return None
+
+
+def writable(path: Path, option: str) -> None:
+    """The folder that will hold `path` exists or can be made, and this user may write there."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, so nothing can be written under it.")
+    try:  # a real file, not os.access: root passes that check on read-only and virtual file systems
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as error:
+        raise UserError(f"{option} {path}: cannot write in {parent} ({error.strerror or error}); choose another "
+                        "path.") from None
+
+
+def user_file(path, option: str, ours, force: bool) -> Path:
+    """A file target; `ours(path)` says whether an existing file is this command's earlier output."""
+    path = Path(path)
+    owner = _pipeline_output(path)
+    if owner:
+        raise UserError(f"{option} {path} is or holds {owner}; it is never replaced here: give a path outside it.")
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a directory; give a file path (it is never replaced by a file).")
+    if path.exists() and path.stat().st_size and not force and not ours(path):
+        raise UserError(f"{option} {path} already exists and does not look like this command's output, so it "
+                        "is not overwritten: give a new path, or add --force to replace it.")
+    writable(path, option)
+    return path
+
+
+def user_folder(path, option: str, force: bool) -> Path:
+    """A folder target: absent, empty, marked as ours, or replaced only with --force."""
+    path = Path(path)
+    owner = _pipeline_output(path)
+    if owner:
+        raise UserError(f"{option} {path} is or holds {owner}; it is never replaced here: give a folder outside "
+                        "it, such as models/merged.")
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file; give a folder path (a file is never replaced by a folder).")
+    if path.is_dir() and any(path.iterdir()) and not (path / MARKER).is_file() and not force:
+        raise UserError(f"{option} {path} is a folder that holds other files (it has no {MARKER}, so this command "
+                        "did not write it); they are not deleted: give a new or empty folder, or add --force to "
+                        "replace it.")
+    writable(path, option)
+    return path
+
+
+def mark(folder_path, command: str, **facts) -> None:
+    """Sign a folder as written by `command`, so the next run may replace it."""
+    (Path(folder_path) / MARKER).write_text(json.dumps({"written_by": command, **facts}, indent=2) + "\n",
+                                            encoding="utf-8")
+
+
+def json_with(keys) -> callable:
+    """`ours` for a JSON object whose top-level keys are all among `keys`."""
+    def ours(path: Path) -> bool:
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return False
+        return isinstance(value, dict) and bool(value) and set(value) <= set(keys)
+    return ours
+
+
+def jsonl_with(required, allowed) -> callable:
+    """`ours` for JSON Lines whose every row has the `required` keys and no key outside `allowed`."""
+    def ours(path: Path) -> bool:
+        try:
+            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError, ValueError):
+            return False
+        return bool(rows) and all(isinstance(r, dict) and set(required) <= set(r) <= set(allowed) for r in rows)
+    return ours

@@ -1,0 +1,208 @@
+"""metrics/report.md: the notebooks' comparison table with intervals and measured costs, the paired tests,
+and example dialogues with every model's summary beside the human ones."""
+from pathlib import Path
+
+import numpy as np
+
+from ..io.files import write_json
+from ..scoring.rouge import KEYS, MODES
+
+TITLES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
+MODE_TEXT = {
+    "mean_ref": "mean over each dialogue's references, then over dialogues (DialogSum paper)",
+    "max_ref": "best reference per dialogue (multi-reference max)",
+    "flat": "each (dialogue, reference) row on its own (course notebooks)",
+}
+PRIMARY = "mean_ref"
+
+
+def choose_examples(per_dialogue: dict[str, np.ndarray], pair: tuple[str, str], count=3) -> list[tuple[int, str]]:
+    """Distinct dialogues, chosen by their scores alone (deterministic): the most typical one, and those
+    where the first model of `pair` beats the second most, and the other way round."""
+    mean = np.mean([values for values in per_dialogue.values()], axis=0)
+    gap = per_dialogue[pair[0]] - per_dialogue[pair[1]]
+    median = np.argsort(mean, kind="stable")
+    candidates = [(int(median[len(median) // 2]), "typical: median ROUGE-L over the models")]
+    # a "most ahead" label only where that model is ahead at all: on a tie everywhere it would be false
+    if gap.max() > 0:
+        candidates.append((int(np.argmax(gap)), f"{pair[0]} ahead of {pair[1]} the most (ROUGE-L)"))
+    if gap.min() < 0:
+        candidates.append((int(np.argmin(gap)), f"{pair[1]} ahead of {pair[0]} the most (ROUGE-L)"))
+    chosen, seen = [], set()
+    for index, why in candidates + [(int(i), "next in test order") for i in range(len(mean))]:
+        if index not in seen and len(chosen) < count:
+            chosen.append((index, why))
+            seen.add(index)
+    return chosen
+
+
+def _interval(scores: dict, key: str) -> str:
+    return f"{scores[key]:.4f} [{scores[key + '_low']:.4f}, {scores[key + '_high']:.4f}]"
+
+
+def _count(value) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _bytes(value) -> str:
+    if value is None:
+        return "—"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value} B"
+
+
+def _seconds(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 60:.1f} min" if value >= 120 else f"{value:.1f} s"
+
+
+def _number(value, digits) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _memory(row: dict) -> str:
+    if row.get("peak_memory_bytes") is None:
+        return "—"
+    kind = {"cuda_max_allocated": "GPU", "cpu_peak_rss": "CPU RSS"}.get(row.get("peak_memory_kind"), "")
+    text = f"{_bytes(row['peak_memory_bytes'])} {kind}".strip()
+    if row.get("peak_memory_reserved_bytes") is not None:
+        text += f" ({_bytes(row['peak_memory_reserved_bytes'])} reserved)"
+    if (row.get("peak_memory_ranks") or 1) > 1:
+        text += f", max of {row['peak_memory_ranks']} processes"
+    return text
+
+
+def _quote(text: str) -> str:
+    if not text.strip():
+        return "*(empty)*"
+    return "<br>".join(line.replace("|", "\\|") for line in text.strip().splitlines())
+
+
+def main_table(scores: dict, costs: dict) -> list[str]:
+    lines = ["| model | " + " | ".join(TITLES[k] for k in KEYS) + " | trainable params | stored size | "
+             "training time | training peak memory |", "|---" * (len(KEYS) + 5) + "|"]
+    for model, modes in scores.items():
+        row = costs.get(model, {})
+        cells = [_interval(modes[PRIMARY], k) for k in KEYS] + [
+            _trainable(row), _bytes(row.get("stored_bytes")), _seconds(row.get("train_runtime_s")), _memory(row)]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def cost_table(costs: dict) -> list[str]:
+    lines = ["| model | trainable params | total params | stored size | training time | samples/s | tokens/s | "
+             "training peak memory | generation s/dialogue | mean summary words |", "|---" * 10 + "|"]
+    for model, row in costs.items():
+        cells = [_trainable(row), _count(row.get("total_params")), _bytes(row.get("stored_bytes")),
+                 _seconds(row.get("train_runtime_s")), _number(row.get("train_samples_per_s"), 1),
+                 _number(row.get("train_tokens_per_s"), 0), _memory(row), _number(row.get("s_per_dialogue"), 3),
+                 _number(row.get("mean_summary_words"), 1)]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _trainable(row: dict) -> str:
+    text = _count(row.get("trainable_params"))
+    if row.get("trainable_percent") is not None:
+        text += f" ({row['trainable_percent']:.2f}%)"
+    return text
+
+
+def modes_table(scores: dict) -> list[str]:
+    lines = ["| model | mode | " + " | ".join(TITLES[k] for k in KEYS) + " |", "|---" * (len(KEYS) + 2) + "|"]
+    for mode in MODES:
+        for model, modes in scores.items():
+            lines.append(f"| {model} | {mode} | " + " | ".join(_interval(modes[mode], k) for k in KEYS) + " |")
+    return lines
+
+
+def paired_table(paired: dict) -> list[str]:
+    lines = ["| comparison | metric | difference | interval | p-value |", "|---|---|---|---|---|"]
+    for name, modes in paired.items():
+        for key in KEYS:
+            values = modes[PRIMARY]
+            lines.append(f"| {name.replace('_vs_', ' − ')} | {TITLES[key]} | {values[key + '_diff']:+.4f} | "
+                         f"[{values[key + '_low']:+.4f}, {values[key + '_high']:+.4f}] | {values[key + '_p']:.4f} |")
+    return lines
+
+
+def example_block(number: int, why: str, example: dict) -> list[str]:
+    models = list(example["predictions"])
+    lines = [f"### Example {number}: {example['id']} ({why})", "", "<details><summary>dialogue</summary>", "",
+             _quote(example["dialogue"]).replace("<br>", "  \n"), "", "</details>", "",
+             "| source | summary |", "|---|---|"]
+    for k, reference in enumerate(example["references"], start=1):
+        lines.append(f"| human {k} | {_quote(reference)} |")
+    for model in models:
+        lines.append(f"| {model} (ROUGE-L {example['rougeL'][model]:.3f}) | {_quote(example['predictions'][model])} |")
+    return lines + [""]
+
+
+def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, dict]], setup: dict) -> str:
+    """The whole report as Markdown; `setup` says what was scored and how the intervals were drawn."""
+    lines = [
+        "# Evaluation report", "",
+        f"Split `{setup['split']}`: {setup['dialogues']} dialogues, {setup['rows']} (dialogue, reference) rows. "
+        f"ROUGE F-measures with stemming (rouge_score), ROUGE-Lsum on sentence-split text. Intervals: "
+        f"{setup['confidence']:.0%} percentile bootstrap over dialogues, {setup['resamples']} resamples, "
+        f"seed {setup['seed']}.", "",
+        "## Quality and cost", "",
+        f"ROUGE scored `{PRIMARY}`: {MODE_TEXT[PRIMARY]}; the other modes follow below.", "",
+        *main_table(scores, costs), "",
+        "## Measured cost", "",
+        *cost_table(costs), "",
+        "Training time is the trainer's own runtime; peak memory is the GPU's max allocated by torch (and the "
+        "max its caching allocator reserved), or the process's peak RSS on CPU; the maximum over the processes "
+        "of a multi-process run. The stored size is what must be kept: the whole model for base and full, "
+        "only the adapter for LoRA (which also needs the base model). Total params of LoRA include the adapter.",
+        "",
+        "## All scoring modes", "",
+        *[f"- `{mode}`: {MODE_TEXT[mode]}" for mode in MODES], "",
+        *modes_table(scores), "",
+        f"## Paired differences ({PRIMARY})", "",
+        f"Difference of means (first − second) on the same dialogues, its {setup['confidence']:.0%} paired "
+        f"bootstrap interval, and the two-sided p-value of a paired sign-flip permutation test "
+        f"(every sign flip when there are at most {setup['resamples']}, else {setup['resamples']} random ones). "
+        "An interval that excludes 0 means the gap is unlikely to be noise. Every scoring mode is in "
+        "metrics/rouge_paired.json; every dialogue's summaries and scores are in metrics/summaries.html.", "",
+        *paired_table(paired), "",
+        "## Examples", "",
+    ]
+    for number, (why, example) in enumerate(examples, start=1):
+        lines += example_block(number, why, example)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# Which numbers are metrics, and which are detail.
+#
+# `dvc metrics show`, `dvc metrics diff` and `dvc exp show` list every number in a file declared under
+# `metrics:` in dvc.yaml, so only two small files are: ROUGE of each model in the primary scoring mode, and a
+# few cost figures per model (at most 40 numbers in all). Everything else the evaluate stage computes goes to
+# git-tracked detail files (`outs` with `cache: false`) that the report, the page and stages.compare read.
+METRICS = Path("metrics")
+ROUGE = METRICS / "rouge.json"                       # metric: {model: {rouge1, rouge2, rougeL, rougeLsum}}
+EFFICIENCY = METRICS / "efficiency.json"             # metric: {model: COSTS}
+ROUGE_DETAIL = METRICS / "rouge_detail.json"         # every scoring mode, with intervals
+ROUGE_PAIRED = METRICS / "rouge_paired.json"         # paired differences, intervals, p-values
+EFFICIENCY_DETAIL = METRICS / "efficiency_detail.json"  # every cost figure
+# What a person weighs against ROUGE: size of the change, what must be stored, time, memory, decoding speed.
+COSTS = ("trainable_params", "stored_bytes", "train_runtime_s", "peak_memory_bytes", "s_per_dialogue")
+
+
+def rouge_headline(scores: dict, primary: str) -> dict:
+    return {model: {key: modes[primary][key] for key in KEYS} for model, modes in scores.items()}
+
+
+def cost_headline(costs: dict) -> dict:
+    return {model: {key: row[key] for key in COSTS if row.get(key) is not None} for model, row in costs.items()}
+
+
+def write(scores: dict, paired: dict, costs: dict, primary: str) -> None:
+    write_json(ROUGE, rouge_headline(scores, primary))
+    write_json(EFFICIENCY, cost_headline(costs))
+    write_json(ROUGE_DETAIL, scores)
+    write_json(ROUGE_PAIRED, paired)
+    write_json(EFFICIENCY_DETAIL, costs)

@@ -1,0 +1,169 @@
+"""Predictions and references from JSONL or CSV files, checked row by row with the file's line numbers."""
+import csv
+import re
+from pathlib import Path
+
+from ..io.errors import UserError
+from ..io.files import read_jsonl
+
+FORMATS = {".jsonl": "JSONL", ".json": "JSONL", ".csv": "CSV"}
+
+
+def read(path, columns: tuple[str, ...]) -> list[tuple[int, dict]]:
+    """(line number, row) of each record; every row must hold every column as text."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise UserError(f"{path}: unknown file type {path.suffix!r}; give a .jsonl (one JSON object per line) "
+                        f"or a .csv file with a header row, with columns {', '.join(columns)}.")
+    rows = _read_csv(path) if path.suffix.lower() == ".csv" else _read_jsonl(path)
+    for line, row in rows:
+        for column in columns:
+            if not isinstance(row.get(column), str):
+                found = "missing" if row.get(column) is None else f"{type(row[column]).__name__} instead of text"
+                raise UserError(f"{path}, line {line}: column {column!r} is {found}; every row needs "
+                                f"{', '.join(columns)}.")
+    return rows
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    rows = read_jsonl(path)  # names the line of anything that is not a JSON object
+    text = path.read_text(encoding="utf-8")
+    lines = [number for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return list(zip(lines, rows))
+
+
+def _read_csv(path: Path) -> list[tuple[int, dict]]:
+    if not path.is_file():
+        raise UserError(f"{path} does not exist or is not a file.")
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel starts its CSV with a BOM
+            reader = csv.DictReader(handle)
+            rows, start = [], 2  # line 1 is the header
+            for row in reader:
+                if None in row:
+                    raise UserError(f"{path}, line {start}: more fields than the header has; quote fields "
+                                    "that contain commas.")
+                rows.append((start, row))
+                start = reader.line_num + 1  # a quoted field may span lines
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.") from None
+    except csv.Error as error:
+        raise UserError(f"{path}, line {reader.line_num}: not valid CSV ({error}).") from None
+    if not rows:
+        raise UserError(f"{path} has no rows: expected a header line and one row per prediction.")
+    return rows
+
+
+def unique_ids(path, rows: list[tuple[int, dict]], key: str = "id") -> dict[str, tuple[int, dict]]:
+    """Rows by id (or another key column); a repeated value is an error naming both lines."""
+    seen: dict[str, tuple[int, dict]] = {}
+    for line, row in rows:
+        if row[key] in seen:
+            shown = repr(row[key]) if len(row[key]) <= 60 else repr(row[key][:57] + "...")
+            raise UserError(f"{path}, line {line}: duplicate {key} {shown} (first on line "
+                            f"{seen[row[key]][0]}); give each {key} one prediction.")
+        seen[row[key]] = (line, row)
+    return seen
+
+
+def read_predictions(path) -> dict[str, tuple[int, str]]:
+    """id -> (line, prediction) from a JSONL or CSV file with columns id and prediction; a file with a
+    dialogue column and no id column is keyed by the dialogue text instead (one prediction per dialogue)."""
+    rows = read(path, ("prediction",))
+    key = "dialogue" if rows and "id" not in rows[0][1] and "dialogue" in rows[0][1] else "id"
+    rows = unique_ids(path, read(path, (key, "prediction")), key)
+    return {value: (line, row["prediction"]) for value, (line, row) in rows.items()}
+
+
+def read_references(path) -> list[dict]:
+    """Rows with id, dialogue and summary (the DialogSum layout), each id once."""
+    rows = read(path, ("id", "dialogue", "summary"))
+    unique_ids(path, rows)
+    return [dict(row, line=line) for line, row in rows]
+
+
+_ROW_SUFFIX = re.compile(r"^(.+)_\d+$")
+
+
+def dialogue_id(ids: list[str]) -> str | None:
+    """The id of a dialogue whose reference rows are `{id}_1`, `{id}_2`, ... (DialogSum's test ids), else None."""
+    stems = {found.group(1) if (found := _ROW_SUFFIX.match(i)) else None for i in ids}
+    return stems.pop() if len(stems) == 1 and None not in stems else None
+
+
+def dialogue_keys(references: list[dict]) -> list[tuple[list[int], set[str]]]:
+    """Each dialogue's reference rows, and the keys that name it: its dialogue id and its text."""
+    groups: dict[str, list[int]] = {}
+    for index, row in enumerate(references):
+        groups.setdefault(row["dialogue"], []).append(index)
+    out = []
+    for text, rows in groups.items():
+        stem = dialogue_id([references[i]["id"] for i in rows])
+        out.append((rows, {text} | ({stem} if stem else set())))
+    return out
+
+
+def match(predictions: dict[str, tuple[int, str]], references: list[dict], predictions_path,
+          references_name: str) -> list[str]:
+    """The prediction for each reference row, in reference order. Either one prediction per reference row
+    (every row id on both sides), or one per dialogue, keyed by its id (`test_0` for rows `test_0_1`,
+    `test_0_2`, ...) or by its text, and given to each of its rows."""
+    row_ids = {row["id"] for row in references}
+    if not any(key in row_ids for key in predictions):
+        per_dialogue = match_dialogues(predictions, references, predictions_path, references_name)
+        if per_dialogue is not None:
+            return per_dialogue
+    else:
+        named = {key for _, keys in dialogue_keys(references) for key in keys} - row_ids
+        for key, (line, _) in predictions.items():
+            if key in named:
+                raise UserError(f"{predictions_path}, line {line}: {_short(key)} names a whole dialogue, but other "
+                                "lines name reference rows; give one prediction per reference row or one per "
+                                "dialogue, not both.")
+    wanted = {row["id"] for row in references}
+    for key, (line, _) in predictions.items():
+        if key not in wanted:
+            raise UserError(f"{predictions_path}, line {line}: id {key!r} is not in the references "
+                            f"({references_name}); are these predictions for another split or file?")
+    missing = [row for row in references if row["id"] not in predictions]
+    if missing:
+        where = f" (line {missing[0]['line']})" if "line" in missing[0] else ""
+        raise UserError(f"{predictions_path} has no prediction for {len(missing)} of {len(references)} "
+                        f"reference id(s), first {missing[0]['id']!r}{where} of {references_name}; "
+                        "every reference row needs a prediction.")
+    return [predictions[row["id"]][1] for row in references]
+
+
+def match_dialogues(predictions: dict[str, tuple[int, str]], references: list[dict], predictions_path,
+                    references_name: str) -> list[str] | None:
+    """One prediction per dialogue spread over its reference rows; None when no key names a dialogue."""
+    dialogues = dialogue_keys(references)
+    owner = {key: number for number, (_, keys) in enumerate(dialogues) for key in keys}
+    if not any(key in owner for key in predictions):
+        return None
+    given: dict[int, tuple[str, int]] = {}
+    for key, (line, _) in predictions.items():
+        if key not in owner:
+            raise UserError(f"{predictions_path}, line {line}: {_short(key)} names no dialogue of the references "
+                            f"({references_name}); are these predictions for another split or file?")
+        if owner[key] in given:
+            raise UserError(f"{predictions_path}, line {line}: a second prediction for the dialogue of "
+                            f"{_short(key)} (first on line {given[owner[key]][1]}); give each dialogue one.")
+        given[owner[key]] = (key, line)
+    missing = [number for number in range(len(dialogues)) if number not in given]
+    if missing:
+        rows, _ = dialogues[missing[0]]
+        first = references[rows[0]]
+        name = dialogue_id([references[i]["id"] for i in rows]) or first["id"]
+        raise UserError(f"{predictions_path} has no prediction for {len(missing)} of {len(dialogues)} dialogue(s), "
+                        f"first {name!r} of {references_name}; give one prediction per dialogue (or per reference "
+                        "row).")
+    out = [""] * len(references)
+    for number, (key, _) in given.items():
+        for index in dialogues[number][0]:
+            out[index] = predictions[key][1]
+    return out
+
+
+def _short(key: str) -> str:
+    return f"id {key!r}" if len(key) <= 60 and "\n" not in key else f"dialogue {key[:40]!r}..."

@@ -1,0 +1,81 @@
+"""One training run per scratch folder at a time, and no training that outlives the command that started it.
+
+Killing `dvc repro` with SIGKILL leaves its stage running as an orphan; a rerun would then resume from a
+checkpoint the orphan is about to rotate away, and the orphan would later write outputs dvc.lock never
+records. So a stage stops when its parent dies, and a second run refuses to start while the first lives.
+"""
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..io.errors import UserError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def stop_with_parent() -> None:
+    """SIGTERM this process when its parent dies (prctl on Linux; a polling thread elsewhere)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before prctl took effect
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
+
+
+_held = {}  # lock path -> open handle: the lock lasts as long as this process
+
+
+def hold(scratch) -> None:
+    """Hold `<scratch>.lock` (the pid inside) until this process ends; refuse while another live process holds it.
+
+    An advisory flock is released by the kernel when its holder dies, however it dies, so a lock left by a
+    killed run never blocks the next one."""
+    import fcntl
+
+    scratch = Path(scratch)
+    path = scratch.with_name(f"{scratch.name}.lock")
+    if str(path) in _held:
+        return
+    try:
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot write {path} ({error.strerror or error}): training keeps its checkpoints under "
+                        f"{scratch.parent}; make that folder writable (or run from a copy of the project you own) "
+                        "and run the stage again.") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise UserError(f"another run of this stage (pid {holder}) is still training in {scratch}. Wait for it "
+                        f"to finish, or stop it (kill {holder}) and run the stage again; two runs on one "
+                        "scratch folder would delete each other's checkpoints.") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _held[str(path)] = handle
+
+
+def release(scratch) -> None:
+    handle = _held.pop(str(Path(scratch).with_name(f"{Path(scratch).name}.lock")), None)
+    if handle is not None:
+        handle.close()  # closing drops the flock
