@@ -12,7 +12,7 @@ from stages.scoring import rouge
 from stages.experiments import runs
 from stages.io.errors import UserError
 
-SAMPLE = Path(__file__).parent / "data" / "exp_show.json"
+SAMPLE = Path(__file__).parent / "fixtures" / "exp_show.json"
 
 
 def experiments(exps):

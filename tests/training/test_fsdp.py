@@ -7,7 +7,7 @@ here: the shipped config launches, the two-process run trains and saves exactly 
 (stages/training/loop.py) is the one all ranks take, and the base model's own lm_head (as flan-t5 has) stays untied
 through training, saving, reloading and tie_weights() (what accelerate's fsdp_cpu_ram_efficient_loading calls).
 Untested without GPUs: sharded training itself, accelerator.get_state_dict gathering DTensors, and accelerate's
-meta-device loading with its two tie_weights() calls (that tie_weights() keeps the head is tested in test_ties)."""
+meta-device loading with its two tie_weights() calls (that tie_weights() keeps the head is tested in modeling/test_weights.py)."""
 import json
 import os
 import shutil

@@ -187,7 +187,7 @@ def test_validation_generates_in_eval_mode_and_restores_train_mode(prepared, mon
     def recording(m, *args, **kwargs):
         modes.append(m.training)
         return summarize(m, *args, **kwargs)
-    monkeypatch.setattr(selection.generate, "summarize", recording)
+    monkeypatch.setattr(selection.decode, "summarize", recording)
     first = validation(model, "fp32")
     assert modes == [False] and model.training  # no dropout while generating; training goes on as it was
     second = validation(model, "fp32")

@@ -65,7 +65,7 @@ def test_remote_code_in_a_model_folder_is_never_run(tmp_path, tiny_model):
 
 
 def test_no_code_enables_trust_remote_code():
-    for path in sorted((ROOT / "stages").glob("*.py")):
+    for path in sorted((ROOT / "stages").rglob("*.py")):
         assert not re.search(r"trust_remote_code\s*=\s*True", path.read_text()), path
 
 

@@ -1,6 +1,6 @@
 """One optimizer step of the stages' own trainer at a learning rate of ~0; prints the logged loss and grad norm.
 
-    python tests/loss_probe.py MODEL_DIR MICRO ACCUMULATION      (also under torchrun: the batch is split)
+    python tests/training/loss_probe.py MODEL_DIR MICRO ACCUMULATION      (also under torchrun: the batch is split)
 """
 import json
 import sys
@@ -15,7 +15,7 @@ from stages.modeling import models
 from stages.training import loop
 from stages.io import params
 
-CFG = replace(params.load(Path(__file__).resolve().parents[1] / "params.yaml").train_full,
+CFG = replace(params.load(Path(__file__).resolve().parents[2] / "params.yaml").train_full,
               learning_rate=1e-12, epochs=1, max_steps=1, batch_size=8, eval_batch_size=8,
               gradient_accumulation_steps=1, warmup_ratio=0.0, weight_decay=0.0, logging_steps=1, eval_steps=0,
               save_steps=0, seed=0, precision="fp32", group_by_length=False, pad_to_multiple_of=None,

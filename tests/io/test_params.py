@@ -127,7 +127,7 @@ def test_non_finite_numbers_are_refused(path, value):
 
 
 def test_yaml_infinity_is_refused_when_read_from_a_file(tmp_path):
-    text = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()
     (tmp_path / "params.yaml").write_text(text.replace("learning_rate: 5.0e-5", "learning_rate: .inf", 1))
     with pytest.raises(ParamsError, match="train_full.learning_rate: must be a finite number"):
         params.load(tmp_path / "params.yaml")
@@ -146,4 +146,4 @@ def test_values_beyond_the_ceiling_are_refused(path, value):
 def test_every_ceiling_names_a_real_key_and_the_defaults_are_under_it():
     fields = {f.name for section in dataclasses.fields(params.Params) for f in dataclasses.fields(section.type)}
     assert set(params.CEILINGS) <= fields
-    params.load(Path(__file__).resolve().parents[1] / "params.yaml")  # the shipped defaults pass
+    params.load(Path(__file__).resolve().parents[2] / "params.yaml")  # the shipped defaults pass

@@ -208,7 +208,7 @@ def train_set(tiny_model, tiny_corpus):
     from stages.modeling import models
     from stages.io import params
 
-    p = params.load(Path(__file__).resolve().parents[1] / "params.yaml")
+    p = params.load(Path(__file__).resolve().parents[2] / "params.yaml")
     rows = dialogsum.load_raw(str(tiny_corpus), "main")["train"]
     tokenized = dialogsum.tokenize(rows, models.load_tokenizer(tiny_model), p.data.prompt, p.data.max_source_length,
                               p.data.max_target_length)
@@ -224,7 +224,7 @@ def _loss_curve(tiny_model, train_set, precision, tmp_path) -> list[float]:
 
     from stages.training import loop
 
-    p = params.load(Path(__file__).resolve().parents[1] / "params.yaml")
+    p = params.load(Path(__file__).resolve().parents[2] / "params.yaml")
     cfg = dataclasses.replace(p.train_full, learning_rate=3e-3, max_steps=30, batch_size=4, logging_steps=5,
                               eval_steps=0, save_steps=0, warmup_ratio=0.0, precision=precision)
     set_seed(cfg.seed)
@@ -255,7 +255,7 @@ def _arguments_on(caps, monkeypatch, tmp_path, setting="auto"):
     from stages.training import loop
 
     monkeypatch.setattr(hardware, "detect", lambda: caps)
-    cfg = params.load(Path(__file__).resolve().parents[1] / "params.yaml").train_full
+    cfg = params.load(Path(__file__).resolve().parents[2] / "params.yaml").train_full
     return loop.training_arguments(cfg, tmp_path, models.resolve_precision(setting))
 
 
