@@ -3,6 +3,10 @@ import json
 import random
 from pathlib import Path
 
+from stages.scratch.model import Shape
+
+# a vocabulary of 400 (512 embedding rows), d_model 64, 2+2 layers: ~300k parameters, training steps in milliseconds
+TINY = Shape(vocab=400, d_model=64, d_kv=16, d_ff=128, layers=2, heads=4, embedding=512)
 NAMES = ["Anna", "Ben", "Chloe", "David", "Emma", "Frank", "Grace", "Henry"]
 PLACES = ["the bank", "the station", "a restaurant", "the library", "the office", "a hotel"]
 WANTS = ["open an account", "buy a ticket", "book a table", "borrow a book", "meet the manager", "get a room"]
@@ -44,32 +48,11 @@ def write_corpus(folder: Path, sizes=(24, 8, 6), seed: int = 0) -> Path:
 
 def write_model(folder: Path, corpus: Path) -> Path:
     """A ~300k-parameter T5 with flan-t5's layer names (q, k, v, o, wi_0, wi_1, wo) and a Unigram tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import GenerationConfig, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+    from stages.scratch import model
 
     texts = []
     for path in sorted(corpus.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             texts += [row["dialogue"], row["summary"], "Summarize the following conversation. Summary:"]
-    tok = Tokenizer(models.Unigram())
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    tok.train_from_iterator(texts, trainers.UnigramTrainer(
-        vocab_size=400, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"))
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
-                                        unk_token="<unk>", model_max_length=512)
-
-    config = T5Config(vocab_size=512, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
-                      num_heads=4, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-                      pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
-    import torch
-
-    torch.manual_seed(0)
-    model = T5ForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return model.build(folder, texts, TINY)

@@ -1,0 +1,71 @@
+"""Try the pipeline offline in minutes: a small T5 built from scratch on DialogSum's own text, fine-tuned by the
+real pipeline as a DVC experiment.
+
+    python -m stages.demo --data DIR     # DIR: DialogSum's train/validation/test .jsonl (the Hub's layout)
+    python -m stages.demo --data DIR --build-only     # build demo/model, print the `dvc exp run` command
+
+It builds demo/model (a Unigram tokenizer trained on the train split's dialogues and summaries, and a randomly
+initialised T5 of flan-t5's architecture), then runs `dvc exp run -n NAME -S ...` with the settings in
+stages/scratch/experiment.py. params.yaml keeps its committed values; the experiment holds the changes.
+"""
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from .data import dialogsum
+from .io.errors import UserError, run
+from .io.files import atomic_path
+from .scratch import experiment, model
+
+PROMPT_TEXT = "Summarize the following conversation. Summary:"
+
+
+def corpus_texts(folder: Path) -> list[str]:
+    if not all((folder / f"{split}.jsonl").is_file() for split in dialogsum.SPLITS):
+        raise UserError(f"--data {folder}: give a folder holding train.jsonl, validation.jsonl and test.jsonl in the "
+                        "layout of the Hub dataset knkarthick/dialogsum (columns id, dialogue, summary).")
+    rows = dialogsum.read_jsonl(folder / "train.jsonl")
+    dialogsum.validate("train", rows)
+    return [text for row in rows for text in (row["dialogue"], row["summary"])] + [PROMPT_TEXT]
+
+
+def build(data: Path, out: Path, force: bool) -> None:
+    if (out / "config.json").is_file() and not force:
+        print(f"{out} exists: using it (--force rebuilds it)", file=sys.stderr)
+        return
+    if out.exists() and not (out / "config.json").is_file():
+        raise UserError(f"{out} exists and holds no model: move it away, or choose another place with --out.")
+    texts = corpus_texts(data)
+    print(f"building {out}: tokenizer from {len(texts):,} texts, T5 {experiment.SHAPE}", file=sys.stderr)
+    with atomic_path(out) as tmp:
+        model.build(tmp, texts, experiment.SHAPE)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a local DialogSum copy (train/validation/test.jsonl)")
+    parser.add_argument("--name", default="try-it", help="the experiment's name (default: try-it)")
+    parser.add_argument("--build-only", action="store_true", help="build demo/model and print the command")
+    parser.add_argument("--force", action="store_true", help="rebuild demo/model even if it exists")
+    args = parser.parse_args(argv)
+    if not Path("dvc.yaml").is_file():
+        raise UserError("run this from the project root, where dvc.yaml and params.yaml live.")
+    out = Path(experiment.MODEL)
+    build(args.data.resolve(), out, args.force)
+    command = ["dvc", "exp", "run", "-n", args.name,
+               *experiment.set_flags(experiment.settings(str(args.data.resolve())))]
+    if args.build_only:
+        print(shlex.join(command))
+        return
+    print(f"$ {shlex.join(command)}", file=sys.stderr, flush=True)
+    code = subprocess.call(command)
+    if code:
+        raise UserError(f"`dvc exp run` exited {code} (its own message is above); after fixing it, rerun this "
+                        "command: demo/model is kept.")
+    print("done: read metrics/report.md, open metrics/summaries.html, or run `dvc exp show`.", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,61 @@
+"""A small T5 built offline: flan-t5's architecture (gated-GELU, separate lm_head, layer names q, k, v, o, wi_0,
+wi_1, wo) at a size a CPU trains in minutes, with a Unigram tokenizer learned from the corpus's own text.
+
+Random weights know no English: what such a model summarizes after fine-tuning, it learned from the data. The
+try-it path (stages/demo.py) and the tests' tiny model are both built here."""
+import dataclasses
+from pathlib import Path
+
+SPECIALS = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2 as in T5: pad doubles as the decoder start token
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    vocab: int
+    d_model: int
+    d_kv: int
+    d_ff: int
+    layers: int
+    heads: int
+    embedding: int | None = None  # rows of the embedding; None: the vocabulary rounded up to a multiple of 64
+
+
+def tokenizer_from(texts, vocab: int, max_length: int = 512):
+    """A T5-style Unigram tokenizer (Metaspace, `</s>` appended) trained on `texts`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(texts, trainers.UnigramTrainer(vocab_size=vocab, special_tokens=SPECIALS,
+                                                           unk_token="<unk>", show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   model_max_length=max_length)
+
+
+def model_of(shape: Shape, vocab_size: int, seed: int):
+    """Randomly initialised T5 (seeded); by default the embedding is the vocabulary rounded up to a multiple of
+    64, as flan-t5's 32128 rows hold its 32100 tokens."""
+    import torch
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    config = T5Config(vocab_size=shape.embedding or -(-vocab_size // 64) * 64, d_model=shape.d_model, d_kv=shape.d_kv,
+                      d_ff=shape.d_ff, num_layers=shape.layers, num_decoder_layers=shape.layers,
+                      num_heads=shape.heads, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                      pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    return model
+
+
+def build(folder: Path, texts, shape: Shape, seed: int = 0) -> Path:
+    """Tokenizer and model saved in `folder` (config, model.safetensors, tokenizer files)."""
+    tokenizer = tokenizer_from(texts, shape.vocab)
+    model = model_of(shape, len(tokenizer), seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
