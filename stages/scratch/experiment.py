@@ -7,7 +7,7 @@ that the whole pipeline runs in about five minutes (docs/try-it.md has the measu
 from .model import Shape
 
 # ~2.3M parameters: a 4,000-token vocabulary, d_model 128, 3 encoder and 3 decoder layers.
-SHAPE = Shape(vocab=4000, d_model=128, d_kv=32, d_ff=512, layers=3, heads=4)
+SHAPE = Shape(vocab=4000, d_model=128, d_kv=32, d_ff=512, layers=3, heads=4, small_head=True)
 MODEL = "demo/model"  # inside the project, git-ignored: `dvc exp run` in the workspace sees it
 
 

@@ -18,6 +18,7 @@ class Shape:
     layers: int
     heads: int
     embedding: int | None = None  # rows of the embedding; None: the vocabulary rounded up to a multiple of 64
+    small_head: bool = False  # output layer drawn at std d_model**-0.5: a first loss near ln(vocab), not ~50
 
 
 def tokenizer_from(texts, vocab: int, max_length: int = 512):
@@ -47,6 +48,10 @@ def model_of(shape: Shape, vocab_size: int, seed: int):
                       pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
+    if shape.small_head:
+        # T5's init draws the separate lm_head at std 1: logits of std ~sqrt(d_model) on random hidden states
+        with torch.no_grad():
+            model.lm_head.weight.normal_(0.0, shape.d_model ** -0.5)
     model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
     return model
 
