@@ -1,0 +1,76 @@
+"""The try-it path: `python -m stages.demo` builds a scratch model from the corpus and runs the experiment."""
+import copy
+import shlex
+
+import pytest
+import yaml
+
+from project import ROOT, make_project, run
+from stages import demo
+from stages.io import params
+from stages.io.errors import UserError
+from stages.scratch import experiment
+
+
+def with_settings(raw: dict, values: dict) -> dict:
+    raw = copy.deepcopy(raw)
+    for key, value in values.items():
+        section, name = key.split(".")
+        raw[section][name] = value
+    return raw
+
+
+def test_settings_are_valid_params_and_keep_the_rest():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    values = experiment.settings("/data/dialogsum")
+    p = params.parse(with_settings(raw, values))
+    assert p.model.name == experiment.MODEL and p.data.source == "/data/dialogsum"
+    assert p.lora.target_modules == "all-linear"
+    assert p.model.revision == raw["model"]["revision"]  # untouched keys keep the committed values
+
+
+def test_flags_parse_back_to_the_same_values():
+    values = experiment.settings("/data/dialog sum")
+    flags = experiment.set_flags(values)
+    pairs = [flags[i + 1] for i in range(0, len(flags), 2)]
+    assert flags[::2] == ["-S"] * len(values)
+    parsed = {pair.split("=", 1)[0]: yaml.safe_load(pair.split("=", 1)[1]) for pair in pairs}
+    assert parsed == values
+
+
+def test_refuses_a_folder_without_the_splits(in_tmp, tiny_corpus):
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    with pytest.raises(UserError, match="train.jsonl, validation.jsonl and test.jsonl"):
+        demo.main(["--data", str(in_tmp), "--build-only"])
+
+
+def test_keeps_a_folder_it_did_not_build(in_tmp, tiny_corpus):
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    (in_tmp / "demo" / "model").mkdir(parents=True)
+    (in_tmp / "demo" / "model" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="holds no model"):
+        demo.main(["--data", str(tiny_corpus), "--build-only"])
+    assert (in_tmp / "demo" / "model" / "notes.txt").read_text() == "mine"
+
+
+def test_build_only_prints_the_experiment_command(in_tmp, tiny_corpus, capsys):
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    demo.main(["--data", str(tiny_corpus), "--build-only"])
+    command = shlex.split(capsys.readouterr().out.strip())
+    assert command[:5] == ["dvc", "exp", "run", "-n", "try-it"]
+    assert f"model.name={experiment.MODEL}" in command
+    assert (in_tmp / "demo" / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_the_documented_command_runs_the_pipeline_as_an_experiment(tmp_path, tiny_model, tiny_corpus):
+    """End to end on the tests' corpus: the real `python -m stages.demo` and `dvc exp run`; params.yaml's
+    committed values stay committed."""
+    repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus)
+    committed = (repo / "params.yaml").read_text()
+    run(["python", "-m", "stages.demo", "--data", str(tiny_corpus)], repo, timeout=900)
+    shown = run(["dvc", "exp", "show", "--json"], repo).stdout
+    assert "try-it" in shown
+    assert run(["git", "show", "HEAD:params.yaml"], repo).stdout == committed
+    rouge = yaml.safe_load((repo / "metrics" / "rouge.json").read_text())
+    assert set(rouge) == {"base", "full", "lora"}
