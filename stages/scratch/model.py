@@ -1,5 +1,5 @@
-"""A small T5 built offline: flan-t5's architecture (gated-GELU, separate lm_head, layer names q, k, v, o, wi_0,
-wi_1, wo) at a size a CPU trains in minutes, with a Unigram tokenizer learned from the corpus's own text.
+"""A small T5 built offline: flan-t5's architecture (gated-GELU, layer names q, k, v, o, wi_0, wi_1, wo) at a
+size a CPU trains in minutes, with a Unigram tokenizer learned from the corpus's own text.
 
 Random weights know no English: what such a model summarizes after fine-tuning, it learned from the data. The
 try-it path (stages/demo.py) and the tests' tiny model are both built here."""
@@ -18,7 +18,7 @@ class Shape:
     layers: int
     heads: int
     embedding: int | None = None  # rows of the embedding; None: the vocabulary rounded up to a multiple of 64
-    small_head: bool = False  # output layer drawn at std d_model**-0.5: a first loss near ln(vocab), not ~50
+    small_head: bool = False  # embedding drawn at std d_model**-0.5: a first loss near ln(vocab), not ~50
 
 
 def tokenizer_from(texts, vocab: int, max_length: int = 512):
@@ -49,7 +49,8 @@ def model_of(shape: Shape, vocab_size: int, seed: int):
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
     if shape.small_head:
-        # T5's init draws the separate lm_head at std 1: logits of std ~sqrt(d_model) on random hidden states
+        # transformers 5 ties T5's output layer to the embedding, which T5's init draws at std 1: logits of std
+        # ~sqrt(d_model) on random hidden states. RMSNorm after the embedding makes its scale free elsewhere.
         with torch.no_grad():
             model.lm_head.weight.normal_(0.0, shape.d_model ** -0.5)
     model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
