@@ -144,12 +144,17 @@ def export(args) -> None:
     """Fold the adapter into the base weights: a standalone model that loads without peft."""
     targets.folder(args.out, "--out", args.force)
     tokenizer = modeling.load_tokenizer()
-    model = modeling.load_adapter(modeling.load_model(modeling.BASE), args.adapter).merge_and_unload()
+    model = merged_model(args.adapter)
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
         targets.mark(tmp, "python -m stages.summarize export", adapter=str(args.adapter))
     print(f"wrote {args.out}: base model with {args.adapter} merged in")
+
+
+def merged_model(adapter):
+    """The base model with `adapter` merged in, in fp32 (as generate@lora merges before any cast)."""
+    return modeling.load_adapter(modeling.load_model(modeling.BASE), adapter).merge_and_unload()
 
 
 def parser(command: str) -> argparse.ArgumentParser:
