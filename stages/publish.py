@@ -12,6 +12,7 @@ names the Hub. The card's Notes section is the place for hand-written text: it i
 on the Hub edited elsewhere is not overwritten without --force.
 """
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from .files import atomic_path, dir_size
 from .shipping import card, folder, hub, record, stale
 
 KINDS = ("full", "lora")
+BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}")
 
 
 def _valid_id(value: str, option: str, example: str) -> None:
@@ -134,6 +136,9 @@ def main(argv=None) -> None:
     if args.merged and args.model != "lora":
         raise UserError("--merged merges a LoRA adapter into its base model: use it with `lora`, not `full`.")
     _valid_id(args.repo_id, "--repo-id", "your-name/flan-t5-dialogsum")
+    if not BRANCH.fullmatch(args.revision) or ".." in args.revision or args.revision.startswith("refs/"):
+        raise UserError(f"--revision {args.revision!r} is not a branch name this command commits to: use letters, "
+                        "digits and . _ - / (such as main or v1), not refs/... nor '..'.")
     if args.dry_run:  # where it may write, and whether it may upload, are checked before anything else
         target = targets.folder(args.dry_run, "--dry-run", args.force or folder.written_here(args.dry_run))
     else:
@@ -142,6 +147,7 @@ def main(argv=None) -> None:
     commit = stale.check_committed()
     if not args.dry_run:
         stale.check_pushed()
+    stale.warn_unpublished(commit)
     run_record = record.read(commit, stale.dirty())
     subject = subject_of(args, run_record.sources)
     if args.dry_run:

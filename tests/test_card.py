@@ -255,3 +255,17 @@ def test_signature_tells_generated_edited_and_foreign_cards_apart_and_notes_surv
     assert card.state(text.replace("license: mit", "license: apache-2.0")) == "edited"
     assert card.state("# A card someone wrote\n") == "foreign"
     assert card.notes("# A card someone wrote\n") == ""
+
+
+def test_hub_sources_are_named_as_the_run_read_them_and_a_contradicting_claim_is_refused():
+    sha = "a" * 40
+    read = {"name": "google/flan-t5-base", "revision": "main", "sha": sha}
+    ref = publish.hub_ref(read, None, "--base-model", "model.name", "x/y")
+    assert (ref.id, ref.revision, ref.declared) == ("google/flan-t5-base", sha, False)
+    assert publish.hub_ref(read, f"google/flan-t5-base@{sha}", "--base-model", "model.name", "x/y") == ref
+    for claim in ("google/flan-t5-large", f"google/flan-t5-base@{'b' * 40}"):
+        with pytest.raises(UserError, match="not what the run read"):
+            publish.hub_ref(read, claim, "--base-model", "model.name", "x/y")
+    unresolved = publish.hub_ref({"name": "knkarthick/dialogsum", "revision": "main", "sha": None}, None,
+                                 "--dataset", "data.source", "x/y")
+    assert unresolved.revision == "main"  # offline when prepare ran: the branch name, as recorded

@@ -84,6 +84,9 @@ def _explain(error: Exception, repo_id: str, doing: str, secret: str) -> str:
                         "is left: a commit lands whole or not at all.")
             return f"the Hub refused {doing} (HTTP {status}: {said}); check --repo-id {repo_id} and --revision."
         module = type(cause).__module__ or ""
+        if type(cause).__name__ in ("ConnectError", "ConnectTimeout", "ConnectionRefusedError"):
+            return (f"could not reach the Hub at {endpoint()} while {doing} ({type(cause).__name__}): check the "
+                    "network, a proxy, or HF_ENDPOINT if you set it; nothing was uploaded.")
         if module.startswith(("httpx", "httpcore", "ssl")) or isinstance(cause, (ConnectionError, TimeoutError)):
             return (f"the connection to {endpoint()} broke while {doing} ({type(cause).__name__}: "
                     f"{str(cause).splitlines()[0] if str(cause) else 'no detail'}). The Hub takes a publish as one "
@@ -132,7 +135,12 @@ class Hub:
 
     def user(self) -> str:
         with _talking(self.secret, "", "checking the token (whoami)"):
-            return self.api.whoami()["name"]
+            found = self.api.whoami()
+        if ((found.get("auth") or {}).get("accessToken") or {}).get("role") == "read":
+            raise UserError("the token is read-only, and publishing writes: create a token with write access at "
+                            "https://huggingface.co/settings/tokens, set it in HF_TOKEN or with `hf auth login "
+                            "--force`, then run again.")
+        return found["name"]
 
     def open(self, repo_id: str, revision: str, private: bool) -> Remote:
         """Create the repo (and branch) if need be; what the revision holds now."""

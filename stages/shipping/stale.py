@@ -2,6 +2,7 @@
 card cites committed to git, and every cached output in the DVC remote, so that the commit named on the card
 gives back the very model with `git checkout` + `dvc pull`."""
 import subprocess
+import sys
 
 from ..errors import UserError
 
@@ -67,6 +68,13 @@ def check_committed() -> str:
                         "run's record: commit them first (git add dvc.lock params.yaml metrics plots "
                         "data/sources.json && git commit), then publish.")
     return head
+
+
+def warn_unpublished(head: str) -> None:
+    """The card names `head`: say so when no remote branch holds it, since nobody else could check it out."""
+    if _git("remote") and not _git("branch", "-r", "--contains", head):
+        print(f"warning: git commit {head[:12]}, which the card names, is on no remote branch yet: `git push` it so "
+              "others can check it out.", file=sys.stderr)
 
 
 def dirty() -> bool:
