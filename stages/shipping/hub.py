@@ -134,7 +134,7 @@ class Hub:
         self.api = HfApi(token=secret)
 
     def user(self) -> str:
-        with _talking(self.secret, "", "checking the token (whoami)"):
+        with _talking(self.secret, "the repo", "checking the token (whoami)"):
             found = self.api.whoami()
         if ((found.get("auth") or {}).get("accessToken") or {}).get("role") == "read":
             raise UserError("the token is read-only, and publishing writes: create a token with write access at "
