@@ -147,12 +147,13 @@ def export(args) -> None:
     """Fold the adapter into the base weights: a standalone model that loads without peft."""
     files.user_folder(args.out, "--out", args.force)
     tokenizer = models.load_tokenizer()
-    model = models.load_adapter(models.load_model(models.BASE), args.adapter).merge_and_unload()
+    model = models.load_merged(args.adapter)
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
         files.mark(tmp, "python -m stages.summarize export", adapter=str(args.adapter))
     print(f"wrote {args.out}: base model with {args.adapter} merged in")
+
 
 
 def parser(command: str) -> argparse.ArgumentParser:

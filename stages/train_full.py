@@ -12,6 +12,7 @@ def main() -> None:
     model = models.load_model()
 
     def save(model, directory, **kwargs):
+        model.config.use_cache = True  # the Trainer turns the decoding cache off for training; users decode
         model.save_pretrained(directory, **kwargs)  # safetensors; kwargs: FSDP's gathered state_dict
         tokenizer.save_pretrained(directory)
 

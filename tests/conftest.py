@@ -80,6 +80,13 @@ SLOW = (
     "test_attacks_inputs.py::test_the_base_snapshot_is_the_same_bytes_online_offline_and_from_the_hub_cache",
     "test_progress.py::test_killed_after_its_last_checkpoint_the_run_is_saved_not_trained_on",
     "test_guard.py::test_a_diverging_stage_exits_1_with_one_message_and_writes_nothing",
+    # three to four publishes each against the stand-in Hub, a retried upload, a killed one
+    "test_publish.py::test_a_stale_or_uncommitted_run_is_refused_naming_the_fix",
+    "test_publish.py::test_a_card_edited_on_the_hub_is_not_overwritten_and_its_notes_are_kept",
+    "test_publish.py::test_outputs_missing_from_the_dvc_remote_are_refused_naming_dvc_push",
+    "test_publish.py::test_a_branch_and_a_private_repo",
+    "test_publish.py::test_a_dropped_connection_leaves_the_repo_as_it_was_and_a_rerun_publishes",
+    "test_publish.py::test_a_publish_killed_mid_upload_leaves_no_commit_and_a_rerun_publishes",
 )
 
 

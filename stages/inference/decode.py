@@ -16,7 +16,7 @@ def load(which: str, precision: str):
     elif which == "full":
         model = models.load_model(models.FULL)
     elif which == "lora":
-        model = models.load_adapter(models.load_model(models.BASE)).merge_and_unload()
+        model = models.load_merged()
     else:
         raise UserError(f"unknown model {which!r}: choose one of {', '.join(dialogsum.MODELS)}.")
     return ready(model, precision)

@@ -143,6 +143,11 @@ def load_adapter(model, path=LORA, name="default"):
                         "was it trained on another base model?") from None
 
 
+def load_merged(adapter=LORA):
+    """The base model with `adapter` merged in, in fp32: a standalone model, rounded once if cast later."""
+    return load_adapter(load_model(BASE), adapter).merge_and_unload()
+
+
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, total), counting each shared tensor once."""
     seen, trainable, total = set(), 0, 0

@@ -1,0 +1,111 @@
+"""A model is published only as the pipeline recorded it: every stage up to date with dvc.lock, the files the
+card cites committed to git, and every cached output in the DVC remote, so that the commit named on the card
+gives back the very model with `git checkout` + `dvc pull`."""
+import subprocess
+import sys
+
+from ..io.errors import UserError
+
+# What the card reads and cites (stages/shipping/record.py): they must be what the named git commit holds.
+RECORDS = ("dvc.lock", "dvc.yaml", "params.yaml", "data/sources.json", "metrics")
+
+
+def _repo():
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        return Repo(".")
+    except NotDvcRepoError:
+        raise UserError("this folder is not a DVC project: run `python -m stages.publish` from the project root "
+                        "(where dvc.yaml is), after `dvc repro`.") from None
+
+
+def _changes(entries) -> list[str]:
+    """dvc status entries of one stage as short phrases: 'params.yaml: lora.r modified', 'models/full modified'."""
+    said = []
+    for entry in entries:
+        if isinstance(entry, str):  # "changed command", "always changed", "changed checksum"
+            said.append(entry)
+            continue
+        for _kind, paths in entry.items():
+            for path, state in paths.items():
+                if isinstance(state, dict):
+                    said += [f"{path}: {key} {value}" for key, value in state.items()]
+                else:
+                    said.append(f"{path} {state}")
+    return said
+
+
+def check_current() -> None:
+    """Every stage matches dvc.lock: nothing to rerun, no output changed since it was recorded."""
+    from dvc.exceptions import DvcException
+
+    repo = _repo()
+    try:
+        status = repo.status()
+    except DvcException as error:
+        raise UserError(f"`dvc status` failed ({error}); fix what it names, then publish.") from None
+    finally:
+        repo.close()
+    if status:
+        lines = "; ".join(f"{stage}: {', '.join(_changes(entries)) or 'changed'}" for stage, entries in status.items())
+        raise UserError(f"the pipeline's outputs are stale against dvc.lock ({lines}), so the model and its card "
+                        "would not match the recorded run. Run `dvc repro` to bring them up to date (or `dvc "
+                        "checkout` to restore outputs changed by hand), commit dvc.lock, then publish again.")
+
+
+def check_committed() -> str:
+    """The git commit the card names; the run's record files must not differ from it."""
+    head = _git("rev-parse", "HEAD")
+    if head is None:
+        raise UserError("the card names the git commit that holds the run, but this folder is not a git repository "
+                        "with a commit: commit the project (git add -A && git commit), then publish.")
+    changed = _git("status", "--porcelain", "--", *RECORDS)
+    if changed:
+        paths = sorted({line[3:] for line in changed.splitlines()})
+        raise UserError(f"{', '.join(paths)} differ from git commit {head[:12]}, which the card would name as the "
+                        "run's record: commit them first (git add dvc.lock params.yaml metrics plots "
+                        "data/sources.json && git commit), then publish.")
+    return head
+
+
+def warn_unpublished(head: str) -> None:
+    """The card names `head`: say so when no remote branch holds it, since nobody else could check it out."""
+    if _git("remote") and not _git("branch", "-r", "--contains", head):
+        print(f"warning: git commit {head[:12]}, which the card names, is on no remote branch yet: `git push` it so "
+              "others can check it out.", file=sys.stderr)
+
+
+def dirty() -> bool:
+    """Whether other tracked files differ from HEAD (recorded on the card; they do not change the model)."""
+    return bool(_git("status", "--porcelain", "--untracked-files=no"))
+
+
+def _git(*args) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def check_pushed() -> None:
+    """Every cached output is in the default DVC remote, so others can pull what the card cites."""
+    from dvc.exceptions import DvcException
+
+    repo = _repo()
+    try:
+        remote = repo.config["core"].get("remote")
+        missing = sorted(path for path, state in repo.status(cloud=True).items() if state in ("new", "missing"))
+    except DvcException as error:
+        raise UserError(f"could not compare the outputs with the DVC remote ({error}); check the remote with "
+                        "`dvc status -c`, then publish.") from None
+    finally:
+        repo.close()
+    if missing:
+        # Folders and the files in them are both listed: name the top-level outputs.
+        tops = sorted({p for p in missing if not any(p.startswith(q + "/") for q in missing)})
+        raise UserError(f"{len(tops)} output(s) are not in the DVC remote{f' {remote!r}' if remote else ''}: "
+                        f"{', '.join(tops)}. Others could not `dvc pull` what the card cites: run `dvc push`, "
+                        "then publish again.")
