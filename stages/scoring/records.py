@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from ..io.errors import UserError
-from ..io.files import read_jsonl
+from ..io.files import jsonl_lines, read_jsonl
 
 FORMATS = {".jsonl": "JSONL", ".json": "JSONL", ".csv": "CSV"}
 
@@ -28,7 +28,7 @@ def read(path, columns: tuple[str, ...]) -> list[tuple[int, dict]]:
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     rows = read_jsonl(path)  # names the line of anything that is not a JSON object
     text = path.read_text(encoding="utf-8")
-    lines = [number for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    lines = [number for number, line in enumerate(jsonl_lines(text), start=1) if line.strip()]
     return list(zip(lines, rows))
 
 
