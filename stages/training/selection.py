@@ -19,6 +19,7 @@ import torch
 from transformers import TrainerCallback
 
 from . import checkpoints
+from ..data import dialogsum
 from ..inference import decode
 from ..modeling import models
 from ..scoring import rouge
@@ -31,13 +32,13 @@ class ValidationRouge:
     """ROUGE of summaries of a fixed, seeded subset of validation dialogues (all references of each kept)."""
 
     def __init__(self, split, tokenizer, decoding, samples: int | None, seed: int):
-        dialogues = list(dict.fromkeys(split["dialogue"]))
-        if samples is not None and samples < len(dialogues):
-            keep = set(random.Random(seed).sample(dialogues, samples))
-            rows = [i for i, d in enumerate(split["dialogue"]) if d in keep]
-            split = split.select(rows)
+        where = "the validation split"
+        groups = dialogsum.group(split["id"], split["dialogue"], where)
+        if samples is not None and samples < len(groups):
+            keep = random.Random(seed).sample(range(len(groups)), samples)
+            split = split.select(sorted(i for chosen in keep for i in groups[chosen]))
         self.references = list(split["summary"])
-        self.groups = rouge.group_rows(list(split["dialogue"]))
+        self.groups = dialogsum.group(split["id"], split["dialogue"], where)
         self.prompts = [list(split["input_ids"][g[0]]) for g in self.groups]
         self.tokenizer, self.decoding = tokenizer, decoding
 
