@@ -116,7 +116,7 @@ def param_diff(a: dict, b: dict) -> dict[str, tuple]:
     return {key: (a.get(key), b.get(key)) for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)}
 
 
-def dialogues(references: list[dict], where: str = "the references") -> dict[tuple[str, str], tuple[str, tuple[str, ...]]]:
+def dialogues(references: list[dict], where: str = "the references") -> dict[tuple[str, str], tuple]:
     """(dialogue id, text with whitespace normalised) -> (id of its first row, its references in order); rows
     of one dialogue as the evaluate stage groups them (stages/data/dialogsum.py)."""
     groups = records.groups(references, where)

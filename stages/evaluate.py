@@ -25,7 +25,8 @@ PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
 LOSS_LOGS = {"full": Path("plots/train_full/plots/metrics"), "lora": Path("plots/train_lora/plots/metrics")}
 
 
-def score(predictions: list[str], references: list[dict], where: str = "the references") -> dict[str, rouge.PerDialogue]:
+def score(predictions: list[str], references: list[dict],
+          where: str = "the references") -> dict[str, rouge.PerDialogue]:
     """Per-dialogue values of every scoring mode; rows of one dialogue are grouped by its id (DialogSum's
     `{dialogue}_{k}`), else by its text (stages/data/dialogsum.py)."""
     groups = records.groups(references, where)
