@@ -11,6 +11,7 @@ import math
 import random
 import re
 import shutil
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -165,6 +166,22 @@ class Selector(TrainerCallback):
         # Resumed: state.log_history is the checkpoint's; best folders written after that checkpoint are redone.
         if self.metric != "last" and state.is_world_process_zero:
             self.prune(state.log_history, args)
+        inert = self.inert(args.eval_steps if args.eval_strategy == "steps" else None, state.max_steps)
+        if inert and state.is_world_process_zero:
+            print(f"warning: {self.scratch.name}: {inert}", file=sys.stderr)
+
+    def inert(self, eval_steps: int | None, max_steps: int) -> str | None:
+        """Why early stopping can never end this run before its last step, or None."""
+        if not self.patience:
+            return None
+        needed = (self.patience + 1) * (eval_steps or max_steps)  # the first evaluation sets the best
+        if needed < max_steps:
+            return None
+        before = (max_steps - 1) // eval_steps if eval_steps else 0
+        return (f"early_stopping_patience is {self.patience}, but evaluating every {eval_steps} of {max_steps} "
+                f"optimizer steps gives {before} evaluation(s) before the last step, and stopping early needs "
+                f"{self.patience + 1}: it can never stop this run. Lower eval_steps (to at most "
+                f"{max((max_steps - 1) // (self.patience + 1), 1)}) or set early_stopping_patience to 0.")
 
     def on_save(self, args, state, control, **kwargs):
         if self.metric != "last" and state.is_world_process_zero:
