@@ -220,5 +220,5 @@ def test_early_stopping_that_can_never_fire_is_warned_about(tmp_path, capsys, pa
     err = capsys.readouterr().err
     assert ("warning: train_lora: early_stopping_patience" in err) == inert
     if inert:
-        assert f"it can never stop this run. Lower eval_steps (to at most {max((max_steps - 1) // (patience + 1), 1)})" \
-            in err
+        most = max((max_steps - 1) // (patience + 1), 1)
+        assert f"it can never stop this run. Lower eval_steps (to at most {most})" in err
