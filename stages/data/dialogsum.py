@@ -79,7 +79,7 @@ def validate(split: str, rows: list[dict]) -> None:
 # space must not make two dialogues of one). Two dialogues with different ids stay two even when their texts
 # agree (the real test split has such a pair). Splits without such ids (train_0, dev_0, a file of one's own)
 # are grouped by their whitespace-normalised text.
-_REFERENCE = re.compile(r"^(.+)_(\d+)$")
+_REFERENCE = re.compile(r"(.+)_([0-9]+)", re.DOTALL)  # used with fullmatch
 
 
 def normal(text: str) -> str:
@@ -93,7 +93,7 @@ def _references(ids: list[str]) -> dict[str, list[int]] | None:
     stems: dict[str, list[int]] = {}
     numbers: dict[str, list[int]] = {}
     for index, row_id in enumerate(ids):
-        found = _REFERENCE.match(row_id)
+        found = _REFERENCE.fullmatch(row_id)
         if not found:
             return None
         stems.setdefault(found.group(1), []).append(index)
@@ -133,7 +133,7 @@ def names(ids: list[str], groups: list[list[int]]) -> list[str]:
     least = 1 if _references(ids) is not None else 2
     chosen = []
     for rows in groups:
-        found = [_REFERENCE.match(ids[i]) for i in rows]
+        found = [_REFERENCE.fullmatch(ids[i]) for i in rows]
         stems = {m.group(1) for m in found if m}
         numbers = sorted(int(m.group(2)) for m in found if m)
         whole = len(rows) >= least and all(found) and len(stems) == 1 and numbers == list(range(1, len(rows) + 1))

@@ -33,21 +33,29 @@ def encode(tokenizer, texts: list[str], add_special_tokens: bool = True) -> list
                         return_offsets_mapping=True, verbose=False)
     special = set(tokenizer.all_special_ids)
     out = []
-    for number, text in enumerate(texts):
-        head, body, ends, tail = [], [], [], []
-        for token, (start, end), sequence in zip(encoded["input_ids"][number], encoded["offset_mapping"][number],
-                                                 encoded.sequence_ids(number)):
-            if sequence is None:  # added by the tokenizer's template, not read from the text
-                (tail if body else head).append(token)
-                continue
-            pieces = [(token, end - start)]
-            if _from_text(tokenizer, token, text[start:end], special):
-                pieces = _as_text(tokenizer, text[start:end], special)
-            for piece, piece_end in pieces:
-                body.append(piece)
-                ends.append(start + piece_end)
-        out.append(Tokens(head, body, ends, tail))
+    for text, encoding in zip(texts, encoded.encodings):
+        row, offsets, sequence = encoding.ids, encoding.offsets, encoding.sequence_ids
+        # the text's tokens lie between those the tokenizer's template adds (sequence id None)
+        start = sequence.index(0) if 0 in sequence else len(row)
+        stop = len(sequence) - sequence[::-1].index(0) if 0 in sequence else start
+        body, ends = row[start:stop], [end for _, end in offsets[start:stop]]
+        if not special.isdisjoint(body):
+            body, ends = _repaired(tokenizer, text, body, offsets[start:stop], special)
+        out.append(Tokens(row[:start], body, ends, row[stop:]))
     return out
+
+
+def _repaired(tokenizer, text: str, body: list[int], offsets, special: set[int]) -> tuple[list[int], list[int]]:
+    """The text's tokens with every special id read from the text tokenized again as text."""
+    ids, ends = [], []
+    for token, (start, end) in zip(body, offsets):
+        pieces = [(token, end - start)]
+        if _from_text(tokenizer, token, text[start:end], special):
+            pieces = _as_text(tokenizer, text[start:end], special)
+        for piece, piece_end in pieces:
+            ids.append(piece)
+            ends.append(start + piece_end)
+    return ids, ends
 
 
 def ids(tokenizer, texts: list[str], add_special_tokens: bool = True) -> list[list[int]]:

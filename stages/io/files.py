@@ -3,6 +3,7 @@ CLI may write, so no command replaces a file the user made."""
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -132,9 +133,13 @@ def write_jsonl(path, rows) -> None:
 
 
 def jsonl_lines(text: str) -> list[str]:
-    """The lines of JSON Lines text: split on "\n" only. JSON written with ensure_ascii=False keeps U+2028,
-    U+2029 and U+0085 raw inside strings, and str.splitlines() would cut a record there."""
-    return text.split("\n")
+    """The lines of JSON Lines text: split at "\n", "\r\n" or "\r" only, which JSON never holds raw inside a
+    string. JSON written with ensure_ascii=False keeps U+2028, U+2029 and U+0085 raw inside strings, and
+    str.splitlines() would cut a record there."""
+    return _LINE_END.split(text)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def _lone_surrogate(value, where: str = "") -> str | None:

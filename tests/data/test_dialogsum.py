@@ -146,3 +146,9 @@ def test_subsample_counts_and_keeps_whole_dialogues_by_id():
     kept = dialogsum.subsample(split_rows, 2, seed=0)
     assert len(kept) == 6 and len({row["id"].rsplit("_", 1)[0] for row in kept}) == 2
     assert dialogsum.subsample(split_rows, 5, seed=0) == split_rows
+
+
+def test_an_id_with_a_line_break_is_not_a_reference_id():
+    assert dialogsum.group(["test_0_1\n", "test_0_2", "test_1_1", "test_1_2"], ["a", "a", "b", "b"], "t") == \
+        [[0, 1], [2, 3]]  # grouped by text: "test_0_1\n" is no `{dialogue}_{k}` id
+    assert dialogsum.names(["test_0_1\n", "test_0_2"], [[0, 1]]) == ["test_0_1\n"]

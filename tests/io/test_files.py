@@ -69,3 +69,9 @@ def test_a_lone_surrogate_is_one_error_naming_the_line(tmp_path, line):
     (tmp_path / "x.jsonl").write_text('{"id": "fine \\ud83d\\ude00"}\n' + line + "\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"x.jsonl, line 2: .*lone surrogate"):
         read_jsonl(tmp_path / "x.jsonl")
+
+
+def test_jsonl_with_old_mac_or_windows_line_ends_reads(tmp_path):
+    for end in ("\r", "\r\n"):
+        (tmp_path / "x.jsonl").write_bytes(f'{{"id": "a"}}{end}{{"id": "b\\u2028c"}}{end}'.encode())
+        assert read_jsonl(tmp_path / "x.jsonl") == [{"id": "a"}, {"id": "b\u2028c"}]
