@@ -305,3 +305,20 @@ def test_rows_of_one_dialogue_id_with_other_texts_are_refused_naming_them(in_tmp
     with pytest.raises(UserError, match=r"refs.jsonl: rows 'test_1_1' and 'test_1_3' are references of one "
                                         r"dialogue, 'test_1'"):
         evaluate.main(["--predictions", "p.jsonl", "--references", "refs.jsonl"])
+
+
+def test_a_text_two_dialogue_ids_share_cannot_key_a_prediction(in_tmp):
+    """DialogSum's test split has two dialogues whose texts differ only in whitespace: by text they are one."""
+    small_params(in_tmp)
+    references = ten_dialogues()
+    for row in references[3:6]:
+        row["dialogue"] = references[0]["dialogue"] + "  "  # test_1 reads as test_0, whitespace aside
+    write_jsonl(in_tmp / "refs.jsonl", references)
+    exact = [{"dialogue": r["dialogue"], "prediction": "x"} for r in references[::3]]
+    write_jsonl(in_tmp / "exact.jsonl", exact)
+    evaluate.main(["--predictions", "exact.jsonl", "--references", "refs.jsonl"])  # each exact text is one
+    write_jsonl(in_tmp / "p.jsonl", [dict(exact[0], dialogue=" ".join(exact[0]["dialogue"].split()))] + exact[2:])
+    with pytest.raises(UserError, match=r"p.jsonl, line 1: .* is the text of 2 dialogues \('test_0' and 'test_1'"):
+        evaluate.main(["--predictions", "p.jsonl", "--references", "refs.jsonl"])
+    write_jsonl(in_tmp / "ids.jsonl", [{"id": f"test_{i}", "prediction": "x"} for i in range(10)])
+    evaluate.main(["--predictions", "ids.jsonl", "--references", "refs.jsonl"])  # by id: ten dialogues

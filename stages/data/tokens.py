@@ -9,6 +9,8 @@ again, piece by piece, until no special token remains; unknown characters stay <
 """
 from dataclasses import dataclass
 
+from ..io.errors import UserError
+
 
 @dataclass(frozen=True)
 class Tokens:
@@ -28,6 +30,10 @@ class Tokens:
 def encode(tokenizer, texts: list[str], add_special_tokens: bool = True) -> list[Tokens]:
     """Each text tokenized as text (see above)."""
     texts = list(texts)
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(f"the tokenizer {type(tokenizer).__name__} is not backed by the tokenizers library (no "
+                        "tokenizer.json), so where each token comes from in the text is unknown; use the model's "
+                        "published tokenizer.json, or a model that has one.")
     # verbose=False: a long text is cut by the callers, who say so themselves.
     encoded = tokenizer(texts, add_special_tokens=add_special_tokens, split_special_tokens=True,
                         return_offsets_mapping=True, verbose=False)
