@@ -116,17 +116,19 @@ def param_diff(a: dict, b: dict) -> dict[str, tuple]:
     return {key: (a.get(key), b.get(key)) for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)}
 
 
-def dialogues(references: list[dict]) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """dialogue text -> (id of its first row, its references in order)."""
-    out: dict[str, tuple[str, list[str]]] = {}
-    for row in references:
-        out.setdefault(row["dialogue"], (row["id"], []))[1].append(row["summary"])
-    return {text: (key, tuple(summaries)) for text, (key, summaries) in out.items()}
+def dialogues(references: list[dict], where: str = "the references") -> dict[tuple[str, str], tuple]:
+    """(dialogue id, text with whitespace normalised) -> (id of its first row, its references in order); rows
+    of one dialogue as the evaluate stage groups them (stages/data/dialogsum.py)."""
+    groups = records.groups(references, where)
+    names = dialogsum.names([row["id"] for row in references], groups)
+    return {(name, dialogsum.normal(references[rows[0]]["dialogue"])):
+            (references[rows[0]]["id"], tuple(references[i]["summary"] for i in rows))
+            for name, rows in zip(names, groups)}
 
 
 def check_same_dialogues(a: list[dict], b: list[dict], name_a: str, name_b: str) -> None:
     """Refuse, naming the difference, unless both runs scored the same dialogues against the same references."""
-    da, db = dialogues(a), dialogues(b)
+    da, db = dialogues(a, name_a), dialogues(b, name_b)
     only_a = [da[t][0] for t in da if t not in db]
     only_b = [db[t][0] for t in db if t not in da]
     if only_a or only_b:
@@ -152,8 +154,11 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
     except UserError as error:
         raise UserError(f"{error} Params that differ: {_listed(diff)}.") from None
     # B's rows in A's dialogue order, so per-dialogue values line up (ids and rows may be ordered differently)
-    order = {text: index for index, text in enumerate(dialogues(refs_a))}
-    refs_b_sorted = sorted(refs_b, key=lambda row: order[row["dialogue"]])
+    order = {key: index for index, key in enumerate(dialogues(refs_a, a.name))}
+    rank_b = {}
+    for key, rows in zip(dialogues(refs_b, b.name), records.groups(refs_b, b.name)):
+        rank_b.update({i: (order[key], position) for position, i in enumerate(rows)})
+    refs_b_sorted = [refs_b[i] for i in sorted(range(len(refs_b)), key=rank_b.__getitem__)]
     n = len(order)
     counts = stats.resample_counts(n, resamples, seed)
     out = {"a": a.name, "b": b.name, "dialogues": n, "rows": len(refs_a), "resamples": resamples, "seed": seed,
@@ -169,7 +174,7 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
             continue
         by_row = dict(zip((id(row) for row in refs_b), texts_b))
         texts_b = [by_row[id(row)] for row in refs_b_sorted]
-        modes_a, modes_b = evaluate.score(texts_a, refs_a), evaluate.score(texts_b, refs_b_sorted)
+        modes_a, modes_b = evaluate.score(texts_a, refs_a, a.name), evaluate.score(texts_b, refs_b_sorted, b.name)
         paired = evaluate.compare(modes_b, modes_a, counts, confidence, seed)
         out["models"][model] = {mode: {
             **{f"{key}_a": round(float(modes_a[mode].estimate()[i]), rouge.DIGITS) for i, key in enumerate(rouge.KEYS)},

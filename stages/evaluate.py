@@ -25,9 +25,11 @@ PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
 LOSS_LOGS = {"full": Path("plots/train_full/plots/metrics"), "lora": Path("plots/train_lora/plots/metrics")}
 
 
-def score(predictions: list[str], references: list[dict]) -> dict[str, rouge.PerDialogue]:
-    """Per-dialogue values of every scoring mode; rows of one dialogue are grouped by its text."""
-    groups = rouge.group_rows([row["dialogue"] for row in references])
+def score(predictions: list[str], references: list[dict],
+          where: str = "the references") -> dict[str, rouge.PerDialogue]:
+    """Per-dialogue values of every scoring mode; rows of one dialogue are grouped by its id (DialogSum's
+    `{dialogue}_{k}`), else by its text (stages/data/dialogsum.py)."""
+    groups = records.groups(references, where)
     scores = rouge.row_scores(predictions, [row["summary"] for row in references])
     return rouge.by_dialogue(scores, groups)
 
@@ -72,7 +74,8 @@ def references_from(path, split: str) -> tuple[list[dict], str]:
 def score_file(predictions_path, references: list[dict], references_name: str) -> dict[str, rouge.PerDialogue]:
     predictions = records.read_predictions(predictions_path)
     rouge.warn_unscorable([row["summary"] for row in references], references_name)
-    return score(records.match(predictions, references, predictions_path, references_name), references)
+    return score(records.match(predictions, references, predictions_path, references_name), references,
+                 references_name)
 
 
 # ---- the DVC stage -------------------------------------------------------------------------------
@@ -112,11 +115,12 @@ def rouge_table(scores: dict, mode: str) -> pd.DataFrame:
 
 
 def examples(chosen, references, groups, predictions, per_model) -> list[tuple[str, dict]]:
+    names = dialogsum.names([row["id"] for row in references], groups)
     out = []
     for index, why in chosen:
         group = groups[index]
         out.append((why, {
-            "id": records.dialogue_id([references[i]["id"] for i in group]) or references[group[0]]["id"],
+            "id": names[index],
             "dialogue": references[group[0]]["dialogue"],
             "references": [references[i]["summary"] for i in group],
             "predictions": {model: texts[group[0]] for model, texts in predictions.items()},
@@ -130,7 +134,7 @@ def stage() -> None:
 
     p = params.load()
     references, name = references_from(None, p.generate.split)
-    groups = rouge.group_rows([row["dialogue"] for row in references])
+    groups = records.groups(references, name)
     counts = stats.resample_counts(len(groups), p.evaluate.resamples, p.evaluate.seed)
     rouge.warn_unscorable([row["summary"] for row in references], name)
 
@@ -138,7 +142,7 @@ def stage() -> None:
     for model in dialogsum.MODELS:
         path = dialogsum.PREDICTIONS / f"{model}.jsonl"
         texts[model] = records.match(records.read_predictions(path), references, path, name)
-        modes[model] = score(texts[model], references)
+        modes[model] = score(texts[model], references, name)
     scores = {model: summarize(modes[model], counts, p.evaluate.confidence) for model in dialogsum.MODELS}
     paired = {f"{a}_vs_{b}": compare(modes[a], modes[b], counts, p.evaluate.confidence, p.evaluate.seed)
               for a, b in PAIRS}

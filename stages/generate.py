@@ -17,16 +17,25 @@ def main(which: str) -> None:
         raise UserError(f"unknown model {which!r}: choose one of {', '.join(dialogsum.MODELS)}.")
     precision = models.resolve_precision(p.generate.precision)
     split = dialogsum.load_prepared(p.generate.split)
+    # One summary per dialogue, given to each of its reference rows: rows are grouped by id (stages/data/dialogsum.py),
+    # so a stray space in one row's copy of the dialogue cannot give it a summary of its own.
+    ids, prompts = list(split["id"]), list(split["input_ids"])
+    groups = dialogsum.group(ids, split["dialogue"], f"the {p.generate.split} split in {dialogsum.PREPARED}")
+    firsts = [prompts[rows[0]] for rows in groups]
     tokenizer = models.load_tokenizer()
     model = decode.load(which, precision)
 
-    unique = decode.distinct(split["input_ids"])
+    unique = decode.distinct(firsts)  # each distinct prompt generated once
     started = time.perf_counter()
-    summaries = decode.summarize(model, tokenizer, [list(ids) for ids in unique], p.generate)
+    summaries = decode.summarize(model, tokenizer, [list(prompt) for prompt in unique], p.generate)
     seconds = time.perf_counter() - started
 
     by_prompt = dict(zip(unique, summaries))
-    rows = [{"id": row_id, "prediction": by_prompt[tuple(ids)]} for row_id, ids in zip(split["id"], split["input_ids"])]
+    predictions = [""] * len(ids)
+    for rows, prompt in zip(groups, firsts):
+        for row in rows:
+            predictions[row] = by_prompt[tuple(prompt)]
+    rows = [{"id": row_id, "prediction": text} for row_id, text in zip(ids, predictions)]
     write_jsonl(dialogsum.PREDICTIONS / f"{which}.jsonl", rows)
     write_json(Path("metrics") / f"generate_{which}.json", {
         "dialogues": len(unique),

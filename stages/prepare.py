@@ -1,7 +1,7 @@
 """Stage prepare: validate DialogSum, snapshot the base model, tokenize prompts into data/prepared."""
 import datasets
 
-from .data import dialogsum, sources, vocab
+from .data import checks, dialogsum, sources, vocab
 from .modeling import models
 from .io import params
 from .io.errors import ParamsError, run
@@ -16,6 +16,12 @@ def check_lengths(p, tokenizer) -> None:
         value = getattr(p.data, key)
         if limit < VERY_LARGE and value > limit:
             raise ParamsError(f"data.{key}", f"{value} is beyond the model's maximum of {limit} tokens.")
+    added = tokenizer.num_special_tokens_to_add()
+    if p.data.max_target_length <= added:
+        raise ParamsError("data.max_target_length", f"{p.data.max_target_length} token(s) hold only the tokenizer's "
+                          f"{added} special token(s) (the end-of-sequence token): every summary would be cut to "
+                          "nothing and the model would learn to say nothing. Raise it; DialogSum's summaries are "
+                          "up to about 200 tokens.")
 
 
 def main() -> None:
@@ -34,13 +40,18 @@ def main() -> None:
 
     splits = {}
     for split, rows in raw.items():
-        rows = dialogsum.subsample(rows, getattr(p.data, f"max_{split}_samples"), p.data.seed)
+        rows = dialogsum.subsample(rows, getattr(p.data, f"max_{split}_samples"), p.data.seed, f"split {split!r}")
         splits[split] = dialogsum.tokenize(rows, tokenizer, p.data.prompt, p.data.max_source_length,
                                       p.data.max_target_length)
         vocab.warn_unknown(split, tokenizer, splits[split]["input_ids"])
-        truncated = sum(n > 0 for n in splits[split]["over_length"])
-        print(f"{split}: {len(rows)} rows, {len(set(r['dialogue'] for r in rows))} dialogues, "
+        ids, texts = [r["id"] for r in rows], [r["dialogue"] for r in rows]
+        groups = dialogsum.group(ids, texts, f"split {split!r}")
+        truncated = checks.dialogues_with(groups, splits[split]["over_length"])
+        print(f"{split}: {len(rows)} rows, {len(groups)} dialogues, "
               f"{truncated} dialogues cut to fit {p.data.max_source_length} prompt tokens (instruction kept)")
+        checks.warn_cut_targets(split, groups, splits[split]["target_over_length"], p.data.max_target_length)
+        if split != "train":
+            checks.warn_overlap(split, splits["train"]["dialogue"], ids, texts, groups)
     models.snapshot_base(p.model.name, sources.used(used["model"]))
     with atomic_path(dialogsum.PREPARED) as tmp:
         datasets.DatasetDict(splits).save_to_disk(str(tmp))

@@ -2,7 +2,7 @@
 from transformers import set_seed
 
 from .training import adapters, loop
-from .modeling import models
+from .modeling import identity, models
 from .io import params
 from .io.errors import run
 from .io.files import wrote
@@ -17,6 +17,7 @@ def main() -> None:
 
     def save(model, directory, **kwargs):
         model.save_pretrained(directory, **kwargs)  # adapter weights and config only, safetensors
+        identity.record(directory, models.BASE)  # which base weights it belongs to: loading checks them
 
     loop.train("train_lora", p.train_lora, model, tokenizer, models.LORA, save, decoding=p.generate,
                    setup=lambda trainer: adapters.use_loraplus(trainer, p.lora))

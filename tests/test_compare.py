@@ -55,6 +55,16 @@ def test_different_dialogues_are_refused_naming_them():
         compare.check_same_dialogues(references(), other, "main", "exp")
 
 
+def test_a_stray_space_is_the_same_dialogue_and_dialogue_ids_pair_runs():
+    spaced = references()
+    spaced[3] = dict(spaced[3], dialogue=spaced[3]["dialogue"] + " ")
+    compare.check_same_dialogues(references(), spaced, "a", "b")
+    dialogsum_ids = [dict(row, id=f"test_{i // 2}_{i % 2 + 1}") for i, row in enumerate(references())]
+    renamed = [dict(row, id=row["id"].replace("test_", "dlg_")) for row in dialogsum_ids]
+    with pytest.raises(UserError, match="6 only in a.*6 only in b"):  # other dialogue ids: other dialogues
+        compare.check_same_dialogues(dialogsum_ids, renamed, "a", "b")
+
+
 def test_different_references_for_the_same_dialogues_are_refused():
     changed = references()
     changed[5] = dict(changed[5], summary="something else")

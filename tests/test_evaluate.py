@@ -265,3 +265,60 @@ def test_scorer_refuses_two_predictions_for_one_dialogue(in_tmp, tiny_corpus):
         evaluate.main(["--predictions", "p.jsonl", "--references", references])
     with pytest.raises(UserError, match=r"q.jsonl, line 2: duplicate dialogue"):
         evaluate.main(["--predictions", "q.jsonl", "--references", references])
+
+
+def ten_dialogues(stray_space_in=None) -> list[dict]:
+    rows = [{"id": f"test_{i}_{k}", "dialogue": f"#Person1#: talk {i}.\n#Person2#: fine.",
+             "summary": f"person one talks {i}" + (" and more" * (k - 1))} for i in range(10) for k in (1, 2, 3)]
+    if stray_space_in is not None:
+        rows[stray_space_in]["dialogue"] += " "
+    return rows
+
+
+def test_a_stray_space_in_one_row_makes_no_new_dialogue_and_leaves_rouge_alone():
+    """Found: grouped by exact text, one trailing space made 11 dialogues of 10 and max_ref 0.9495 of 1.0."""
+    clean, spaced = ten_dialogues(), ten_dialogues(stray_space_in=4)  # test_1_2
+    predictions = [f"person one talks {i}" for i in range(10) for _ in range(3)]  # reference 1, word for word
+    for references in (clean, spaced):
+        modes = evaluate.score(predictions, references)
+        assert len(modes["max_ref"].weights) == 10
+        assert modes["max_ref"].estimate()[0] == 1.0
+    assert evaluate.score(predictions, spaced)["mean_ref"].estimate().tolist() == \
+        evaluate.score(predictions, clean)["mean_ref"].estimate().tolist()
+
+
+def test_a_prediction_keyed_by_text_finds_its_dialogue_whitespace_aside(in_tmp):
+    small_params(in_tmp)
+    write_jsonl(in_tmp / "refs.jsonl", ten_dialogues(stray_space_in=4))
+    write_jsonl(in_tmp / "p.jsonl", [{"dialogue": f"#Person1#: talk {i}. #Person2#: fine. ",
+                                      "prediction": f"person one talks {i}"} for i in range(10)])
+    evaluate.main(["--predictions", "p.jsonl", "--references", "refs.jsonl", "--output", "out.json"])
+    assert json.loads((in_tmp / "out.json").read_text())["max_ref"]["rouge1"] == 1.0
+
+
+def test_rows_of_one_dialogue_id_with_other_texts_are_refused_naming_them(in_tmp):
+    small_params(in_tmp)
+    references = ten_dialogues()
+    references[5]["dialogue"] = "#Person1#: another talk entirely."  # test_1_3
+    write_jsonl(in_tmp / "refs.jsonl", references)
+    write_jsonl(in_tmp / "p.jsonl", [{"id": r["id"], "prediction": "x"} for r in references])
+    with pytest.raises(UserError, match=r"refs.jsonl: rows 'test_1_1' and 'test_1_3' are references of one "
+                                        r"dialogue, 'test_1'"):
+        evaluate.main(["--predictions", "p.jsonl", "--references", "refs.jsonl"])
+
+
+def test_a_text_two_dialogue_ids_share_cannot_key_a_prediction(in_tmp):
+    """DialogSum's test split has two dialogues whose texts differ only in whitespace: by text they are one."""
+    small_params(in_tmp)
+    references = ten_dialogues()
+    for row in references[3:6]:
+        row["dialogue"] = references[0]["dialogue"] + "  "  # test_1 reads as test_0, whitespace aside
+    write_jsonl(in_tmp / "refs.jsonl", references)
+    exact = [{"dialogue": r["dialogue"], "prediction": "x"} for r in references[::3]]
+    write_jsonl(in_tmp / "exact.jsonl", exact)
+    evaluate.main(["--predictions", "exact.jsonl", "--references", "refs.jsonl"])  # each exact text is one
+    write_jsonl(in_tmp / "p.jsonl", [dict(exact[0], dialogue=" ".join(exact[0]["dialogue"].split()))] + exact[2:])
+    with pytest.raises(UserError, match=r"p.jsonl, line 1: .* is the text of 2 dialogues \('test_0' and 'test_1'"):
+        evaluate.main(["--predictions", "p.jsonl", "--references", "refs.jsonl"])
+    write_jsonl(in_tmp / "ids.jsonl", [{"id": f"test_{i}", "prediction": "x"} for i in range(10)])
+    evaluate.main(["--predictions", "ids.jsonl", "--references", "refs.jsonl"])  # by id: ten dialogues

@@ -25,3 +25,40 @@ def test_max_new_tokens_bounds_the_summary(tiny_model):
     ids = [tokenizer("Good morning, welcome to the bank.")["input_ids"]]
     out = decode.summarize(model, tokenizer, ids, settings(1), progress=False)[0]
     assert len(tokenizer(out, add_special_tokens=False)["input_ids"]) <= 6 + 1
+
+
+def test_every_row_of_a_dialogue_gets_its_one_summary_by_id(prepared, tmp_path, monkeypatch):
+    """A stray space in one reference row's copy of a test dialogue changes its prompt, not its dialogue."""
+    import shutil
+
+    import datasets
+
+    from stages import generate
+    from stages.data import dialogsum
+    from stages.io.files import read_jsonl
+
+    root = shutil.copytree(prepared[0], tmp_path / "project")
+    monkeypatch.chdir(root)
+    splits = datasets.load_from_disk("data/prepared")
+    test = splits["test"].to_dict()
+    test["dialogue"][4] += " "  # test_1_2
+    test["input_ids"][4] = test["input_ids"][4][:-1] + [5, 1]  # its prompt now differs
+    splits["test"] = datasets.Dataset.from_dict(test)
+    splits.save_to_disk("data/prepared-new")
+    shutil.rmtree("data/prepared")
+    (root / "data/prepared-new").rename(root / "data/prepared")
+    asked = []
+
+    def summarize(model, tokenizer, inputs, cfg, progress=True):
+        asked.extend(inputs)
+        return [f"summary of prompt {n}" for n in range(len(inputs))]
+
+    monkeypatch.setattr(decode, "load", lambda which, precision: None)
+    monkeypatch.setattr(decode, "summarize", summarize)
+    generate.main("base")
+    rows = read_jsonl(dialogsum.PREDICTIONS / "base.jsonl")
+    assert len(asked) == 6 and len(rows) == 18
+    by_dialogue = {}
+    for row in rows:
+        by_dialogue.setdefault(row["id"].rsplit("_", 1)[0], set()).add(row["prediction"])
+    assert all(len(texts) == 1 for texts in by_dialogue.values()) and len(by_dialogue) == 6

@@ -64,3 +64,37 @@ def test_unreachable_hub_says_how_to_work_offline(tmp_path, tiny_model, tiny_cor
     assert advice in done.stderr and "dvc pull" not in done.stderr  # no dvc.lock: nothing to pull
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "data/prepared").exists()
+
+
+def hostile_corpus(folder, tiny_corpus):
+    """The tiny corpus with a stray space in one test row and two test dialogues copied into train."""
+    folder.mkdir()
+    rows = {s: [json.loads(line) for line in (tiny_corpus / f"{s}.jsonl").read_text().splitlines()]
+            for s in dialogsum.SPLITS}
+    rows["test"][4]["dialogue"] += " "  # test_1_2
+    rows["train"] += [{"id": f"copied_{i}", "dialogue": rows["test"][3 * i]["dialogue"], "summary": "s",
+                       "topic": "t"} for i in (0, 2)]
+    for split, split_rows in rows.items():
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in split_rows))
+    return folder
+
+
+def test_prepare_counts_dialogues_by_id_and_warns_on_cut_summaries_and_overlap(in_tmp, tiny_model, tiny_corpus,
+                                                                                capsys):
+    corpus = hostile_corpus(in_tmp / "corpus", tiny_corpus)
+    splits = run_prepare(in_tmp, tiny_model, corpus, max_target_length=4, max_source_length=40)
+    out, err = capsys.readouterr()
+    assert "test: 18 rows, 6 dialogues, 6 dialogues cut to fit 40 prompt tokens" in out, \
+        "a stray space makes no seventh dialogue, and cut prompts are counted in dialogues, not rows"
+    assert "train: 26 rows, 26 dialogues" in out
+    assert "warning: train: 24 summaries of 24 of 26 dialogues are longer than data.max_target_length (4" in err
+    assert "warning: test: 2 of 6 dialogues (first 'test_0') are also in train" in err
+    assert "warning: validation: 8 summaries of 8 of 8 dialogues" in err and err.count("are also in train") == 1
+    assert all(len(labels) <= 4 for labels in splits["train"]["labels"])
+
+
+def test_summaries_cut_to_nothing_are_refused(in_tmp, tiny_model, tiny_corpus):
+    with pytest.raises(dialogsum.UserError, match=r"params.yaml: data.max_target_length: 1 token\(s\) hold only "
+                                                  r"the tokenizer's 1 special token"):
+        run_prepare(in_tmp, tiny_model, tiny_corpus, max_target_length=1)
+    assert not (in_tmp / "data/prepared").exists()

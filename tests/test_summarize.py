@@ -160,3 +160,11 @@ def test_exported_model_matches_its_adapter(at):
     assert not torch.allclose(base, logits(merged, inputs), atol=1e-3), "the merge should change the model"
     expected = decode.summarize(adapter, tokenizer, inputs, p.generate, progress=False)
     assert decode.summarize(merged, tokenizer, inputs, p.generate, progress=False) == expected
+
+
+def test_train_lora_records_the_base_model_in_the_adapter(at):
+    from stages.modeling import identity
+
+    for folder in ("models/lora", "models/lora_r4"):
+        recorded = json.loads((at / folder / identity.FILE).read_text())
+        assert recorded["weights_sha256"] == identity.fingerprint(models.BASE)["weights_sha256"]

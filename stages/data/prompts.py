@@ -3,10 +3,12 @@
 Tokenizing the whole prompt with `truncation=True` cuts its end, so a long dialogue loses the "Summary:"
 cue the model was told to answer after. Here a prompt over the limit keeps the template's text before and
 after {dialogue} whole and drops the end of the dialogue instead. prepare (stages/data.tokenize) and the
-summarize CLI both encode through `encode`, so training, the pipeline and new dialogues see the same ids.
+summarize CLI both encode through `encode`, so training, the pipeline and new dialogues see the same ids. The
+prompt is text throughout: "</s>" written in a dialogue is never the end-of-sequence token (stages/data/tokens.py).
 """
 from dataclasses import dataclass
 
+from . import tokens
 from ..io.errors import ParamsError
 
 
@@ -27,31 +29,28 @@ def build(template: str, dialogue: str) -> str:
 
 def encode(tokenizer, template: str, dialogues: list[str], max_length: int) -> Encoded:
     """Token ids of each prompt, at most `max_length`; an over-long one loses the end of its dialogue."""
-    # verbose=False: transformers' "longer than the maximum" warning is about to be handled right here.
-    full = tokenizer([build(template, d) for d in dialogues], verbose=False)["input_ids"]
+    full = tokens.ids(tokenizer, [build(template, d) for d in dialogues])
     ids, over = [], []
-    for dialogue, tokens in zip(dialogues, full):
-        excess = len(tokens) - max_length
+    for dialogue, prompt in zip(dialogues, full):
+        excess = len(prompt) - max_length
         over.append(max(excess, 0))
-        ids.append(tokens if excess <= 0 else _cut(tokenizer, template, dialogue, max_length))
+        ids.append(prompt if excess <= 0 else _cut(tokenizer, template, dialogue, max_length))
     return Encoded(ids, over)
 
 
 def _cut(tokenizer, template: str, dialogue: str, max_length: int) -> list[int]:
     """The prompt with the dialogue cut at a token boundary so that the whole fits in max_length."""
-    offsets = tokenizer(dialogue, add_special_tokens=False, return_offsets_mapping=True,
-                        verbose=False)["offset_mapping"]
-    ends = [end for _, end in offsets]
+    ends = tokens.encode(tokenizer, [dialogue], add_special_tokens=False)[0].ends
     keep = len(ends)
     while True:
         text = dialogue[:ends[keep - 1]].rstrip() if keep > 0 else ""
-        tokens = tokenizer(build(template, text), verbose=False)["input_ids"]
-        excess = len(tokens) - max_length
+        ids = tokens.ids(tokenizer, [build(template, text)])[0]
+        excess = len(ids) - max_length
         if excess <= 0:
-            return tokens
+            return ids
         if keep == 0:
             raise ParamsError("data.max_source_length", f"{max_length} tokens do not even hold the prompt "
-                              f"template (data.prompt is {len(tokens)} tokens without a dialogue): raise it or "
+                              f"template (data.prompt is {len(ids)} tokens without a dialogue): raise it or "
                               "shorten the prompt.")
         # Tokens at the cut may merge or split, so step by the measured excess and check again.
         keep = max(keep - excess, 0)

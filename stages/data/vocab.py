@@ -7,6 +7,7 @@ tokenizer is made from, and sample dialogues must come out mostly as real tokens
 import sys
 from pathlib import Path
 
+from . import tokens
 from ..io.errors import UserError
 
 # The files a tokenizer is built from: tokenizers' JSON, a SentencePiece model (T5: spiece.model), or BPE.
@@ -45,7 +46,7 @@ def unknown_share(tokenizer, texts: list[str]) -> float:
     unk = tokenizer.unk_token_id
     if unk is None or not texts:
         return 0.0
-    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    ids = tokens.ids(tokenizer, texts, add_special_tokens=False)  # a literal "<unk>" in the text is not one
     total = sum(len(row) for row in ids)
     return sum(row.count(unk) for row in ids) / total if total else 0.0
 

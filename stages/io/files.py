@@ -3,6 +3,7 @@ CLI may write, so no command replaces a file the user made."""
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -131,6 +132,34 @@ def write_jsonl(path, rows) -> None:
     write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of JSON Lines text: split at "\n", "\r\n" or "\r" only, which JSON never holds raw inside a
+    string. JSON written with ensure_ascii=False keeps U+2028, U+2029 and U+0085 raw inside strings, and
+    str.splitlines() would cut a record there."""
+    return _LINE_END.split(text)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _lone_surrogate(value, where: str = "") -> str | None:
+    """Where in a parsed JSON value a string holds a lone surrogate ("\\ud800" escaped in the file): no
+    character, so it can be neither tokenized nor written as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "a string"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _lone_surrogate(key, where or "a key") if isinstance(key, str) else None
+        found = found or _lone_surrogate(item, f"{where}[{key!r}]" if where else repr(key))
+        if found:
+            return found
+    return None
+
+
 def read_jsonl(path) -> list[dict]:
     """Read JSON Lines, naming the file and line of anything that does not parse."""
     path = Path(path)
@@ -142,7 +171,7 @@ def read_jsonl(path) -> list[dict]:
         line = path.read_bytes()[: error.start].count(b"\n") + 1
         raise UserError(f"{path}, line {line}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.")
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -151,6 +180,10 @@ def read_jsonl(path) -> list[dict]:
             raise UserError(f"{path}, line {number}: not valid JSON ({error.msg}); each line must be one JSON object.")
         if not isinstance(row, dict):
             raise UserError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
+        broken = _lone_surrogate(row)
+        if broken:
+            raise UserError(f"{path}, line {number}: {broken} holds a lone surrogate (an escape such as \\ud800 "
+                            "without its pair), which is no character; fix or drop that text.")
         rows.append(row)
     if not rows:
         raise UserError(f"{path} is empty: expected one JSON object per line.")
@@ -258,7 +291,7 @@ def jsonl_with(required, allowed) -> callable:
     """`ours` for JSON Lines whose every row has the `required` keys and no key outside `allowed`."""
     def ours(path: Path) -> bool:
         try:
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            rows = [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
         except (OSError, UnicodeDecodeError, ValueError):
             return False
         return bool(rows) and all(isinstance(r, dict) and set(required) <= set(r) <= set(allowed) for r in rows)

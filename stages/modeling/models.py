@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from . import hardware, weights
+from . import hardware, identity, weights
 from ..io.errors import UserError, pull_hint
 from ..io.files import atomic_path
 
@@ -128,6 +128,8 @@ def load_adapter(model, path=LORA, name="default"):
         # peft would fall back to adapter_model.bin, a pickle: only safetensors are loaded here.
         raise UserError(f"{path} has no adapter_model.safetensors; only safetensors weights are loaded (a .bin "
                         "file is a pickle that can run code). Save the adapter with safe_serialization=True.")
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    identity.check(path, getattr(base, "name_or_path", "") or "")  # the folder load_model read, e.g. models/base
     try:
         if isinstance(model, PeftModel):
             model.load_adapter(str(path), adapter_name=name, is_trainable=False)

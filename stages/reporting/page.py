@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from ..scoring.records import dialogue_id
+from ..data.dialogsum import names
 from ..scoring.rouge import KEYS
 
 SHOWN = ("rouge1", "rouge2", "rougeL")  # per dialogue; ROUGE-Lsum is within a hair of ROUGE-L on one-liners
@@ -21,12 +21,12 @@ def rows(references: list[dict], groups: list[list[int]], texts: dict[str, list[
          per_dialogue: dict[str, np.ndarray]) -> list[dict]:
     """One compact record per dialogue: id, dialogue, references, and per model its summary and scores."""
     columns = [KEYS.index(key) for key in SHOWN]
+    named = names([row["id"] for row in references], groups)
     out = []
     for number, group in enumerate(groups):
-        ids = [references[i]["id"] for i in group]
         out.append({
             "n": number,
-            "id": dialogue_id(ids) or ids[0],
+            "id": named[number],
             "d": references[group[0]]["dialogue"],
             "r": [references[i]["summary"] for i in group],
             "s": {model: texts[model][group[0]] for model in texts},

@@ -1,5 +1,8 @@
 """metrics/report.md: the notebooks' comparison table with intervals and measured costs, the paired tests,
-and example dialogues with every model's summary beside the human ones."""
+and example dialogues with every model's summary beside the human ones. Text from the data (dialogues,
+references, summaries, ids) is shown as literal text in any CommonMark viewer: never HTML, a heading or a link."""
+import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +78,29 @@ def _memory(row: dict) -> str:
     return text
 
 
+# Markdown's inline syntax (code, emphasis, links, GFM strikethrough) and the table cell separator, escaped
+# wherever they occur; `<`, `>` and `&` become entities, so no HTML tag, comment or entity comes from the data.
+_INLINE = re.compile(r"[\\`*_\[\]|~]")
+# What starts a block at the beginning of a line: a heading, a list item, a setext underline or thematic break.
+_BLOCK = re.compile(r"^(#{1,6}(?=[ \t]|$)|[-+=])|^(\d{1,9})(?=[.)])")
+
+
+def literal(text) -> str:
+    """One line of data as Markdown that shows exactly that text."""
+    text = html.escape(" ".join(str(text).splitlines()), quote=False)
+    return _INLINE.sub(lambda found: "\\" + found.group(0), text)
+
+
+def _line(line: str) -> str:
+    """A line of a multi-line text: its indentation dropped (4 spaces would make a code block)."""
+    return _BLOCK.sub(lambda found: f"\\{found.group(1)}" if found.group(1) else f"{found.group(2)}\\",
+                      literal(line.lstrip()))
+
+
 def _quote(text: str) -> str:
     if not text.strip():
         return "*(empty)*"
-    return "<br>".join(line.replace("|", "\\|") for line in text.strip().splitlines())
+    return "<br>".join(_line(line) for line in text.strip().splitlines())
 
 
 def main_table(scores: dict, costs: dict) -> list[str]:
@@ -88,7 +110,7 @@ def main_table(scores: dict, costs: dict) -> list[str]:
         row = costs.get(model, {})
         cells = [_interval(modes[PRIMARY], k) for k in KEYS] + [
             _trainable(row), _bytes(row.get("stored_bytes")), _seconds(row.get("train_runtime_s")), _memory(row)]
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        lines.append(f"| {literal(model)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -100,7 +122,7 @@ def cost_table(costs: dict) -> list[str]:
                  _seconds(row.get("train_runtime_s")), _number(row.get("train_samples_per_s"), 1),
                  _number(row.get("train_tokens_per_s"), 0), _memory(row), _number(row.get("s_per_dialogue"), 3),
                  _number(row.get("mean_summary_words"), 1)]
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        lines.append(f"| {literal(model)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -115,7 +137,8 @@ def modes_table(scores: dict) -> list[str]:
     lines = ["| model | mode | " + " | ".join(TITLES[k] for k in KEYS) + " |", "|---" * (len(KEYS) + 2) + "|"]
     for mode in MODES:
         for model, modes in scores.items():
-            lines.append(f"| {model} | {mode} | " + " | ".join(_interval(modes[mode], k) for k in KEYS) + " |")
+            cells = [_interval(modes[mode], k) for k in KEYS]
+            lines.append(f"| {literal(model)} | {mode} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -124,20 +147,22 @@ def paired_table(paired: dict) -> list[str]:
     for name, modes in paired.items():
         for key in KEYS:
             values = modes[PRIMARY]
-            lines.append(f"| {name.replace('_vs_', ' − ')} | {TITLES[key]} | {values[key + '_diff']:+.4f} | "
+            lines.append(f"| {literal(name.replace('_vs_', ' − '))} | {TITLES[key]} | {values[key + '_diff']:+.4f} | "
                          f"[{values[key + '_low']:+.4f}, {values[key + '_high']:+.4f}] | {values[key + '_p']:.4f} |")
     return lines
 
 
 def example_block(number: int, why: str, example: dict) -> list[str]:
     models = list(example["predictions"])
-    lines = [f"### Example {number}: {example['id']} ({why})", "", "<details><summary>dialogue</summary>", "",
+    lines = [f"### Example {number}: {literal(example['id'])} ({literal(why)})", "",
+             "<details><summary>dialogue</summary>", "",
              _quote(example["dialogue"]).replace("<br>", "  \n"), "", "</details>", "",
              "| source | summary |", "|---|---|"]
     for k, reference in enumerate(example["references"], start=1):
         lines.append(f"| human {k} | {_quote(reference)} |")
     for model in models:
-        lines.append(f"| {model} (ROUGE-L {example['rougeL'][model]:.3f}) | {_quote(example['predictions'][model])} |")
+        lines.append(f"| {literal(model)} (ROUGE-L {example['rougeL'][model]:.3f}) | "
+                     f"{_quote(example['predictions'][model])} |")
     return lines + [""]
 
 

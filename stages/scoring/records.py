@@ -1,10 +1,10 @@
 """Predictions and references from JSONL or CSV files, checked row by row with the file's line numbers."""
 import csv
-import re
 from pathlib import Path
 
+from ..data import dialogsum
 from ..io.errors import UserError
-from ..io.files import read_jsonl
+from ..io.files import jsonl_lines, read_jsonl
 
 FORMATS = {".jsonl": "JSONL", ".json": "JSONL", ".csv": "CSV"}
 
@@ -28,7 +28,7 @@ def read(path, columns: tuple[str, ...]) -> list[tuple[int, dict]]:
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     rows = read_jsonl(path)  # names the line of anything that is not a JSON object
     text = path.read_text(encoding="utf-8")
-    lines = [number for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    lines = [number for number, line in enumerate(jsonl_lines(text), start=1) if line.strip()]
     return list(zip(lines, rows))
 
 
@@ -82,25 +82,42 @@ def read_references(path) -> list[dict]:
     return [dict(row, line=line) for line, row in rows]
 
 
-_ROW_SUFFIX = re.compile(r"^(.+)_\d+$")
+def groups(references: list[dict], where: str) -> list[list[int]]:
+    """Row indices of each dialogue of the references: by DialogSum's `{dialogue}_{k}` ids, else by text
+    (stages/data/dialogsum.py)."""
+    return dialogsum.group([row["id"] for row in references], [row["dialogue"] for row in references], where)
 
 
-def dialogue_id(ids: list[str]) -> str | None:
-    """The id of a dialogue whose reference rows are `{id}_1`, `{id}_2`, ... (DialogSum's test ids), else None."""
-    stems = {found.group(1) if (found := _ROW_SUFFIX.match(i)) else None for i in ids}
-    return stems.pop() if len(stems) == 1 and None not in stems else None
+def dialogue_keys(references: list[dict], where: str) -> list[tuple[list[int], set[str]]]:
+    """Each dialogue's reference rows, and the keys that name it: its name (dialogue id) and its texts."""
+    rows_of = groups(references, where)
+    named = dialogsum.names([row["id"] for row in references], rows_of)
+    return [(rows, {name} | {references[i]["dialogue"] for i in rows}) for rows, name in zip(rows_of, named)]
 
 
-def dialogue_keys(references: list[dict]) -> list[tuple[list[int], set[str]]]:
-    """Each dialogue's reference rows, and the keys that name it: its dialogue id and its text."""
-    groups: dict[str, list[int]] = {}
-    for index, row in enumerate(references):
-        groups.setdefault(row["dialogue"], []).append(index)
-    out = []
-    for text, rows in groups.items():
-        stem = dialogue_id([references[i]["id"] for i in rows])
-        out.append((rows, {text} | ({stem} if stem else set())))
-    return out
+class _Owners:
+    """Which dialogue a prediction's key names: its name, one of its texts exactly, or its text with whitespace
+    normalised; a text two dialogues share (ids say they are two) names neither, and says so."""
+
+    def __init__(self, dialogues: list[tuple[list[int], set[str]]], references: list[dict], names: list[str]):
+        self.names = names
+        self.exact = {name: number for number, name in enumerate(names)}
+        self.texts: dict[str, set[int]] = {}
+        for number, (rows, _) in enumerate(dialogues):
+            for i in rows:
+                text = references[i]["dialogue"]
+                for key in (text, dialogsum.normal(text)):
+                    self.texts.setdefault(key, set()).add(number)
+
+    def __call__(self, key: str, where: str) -> int | None:
+        if key in self.exact:
+            return self.exact[key]
+        owners = self.texts.get(key) or self.texts.get(dialogsum.normal(key)) or set()
+        if len(owners) > 1:
+            both = " and ".join(repr(self.names[n]) for n in sorted(owners)[:2])
+            raise UserError(f"{where}: {_short(key)} is the text of {len(owners)} dialogues ({both}, their ids "
+                            "tell them apart); key these predictions by dialogue id instead of by text.")
+        return next(iter(owners), None)
 
 
 def match(predictions: dict[str, tuple[int, str]], references: list[dict], predictions_path,
@@ -114,7 +131,7 @@ def match(predictions: dict[str, tuple[int, str]], references: list[dict], predi
         if per_dialogue is not None:
             return per_dialogue
     else:
-        named = {key for _, keys in dialogue_keys(references) for key in keys} - row_ids
+        named = {key for _, keys in dialogue_keys(references, references_name) for key in keys} - row_ids
         for key, (line, _) in predictions.items():
             if key in named:
                 raise UserError(f"{predictions_path}, line {line}: {_short(key)} names a whole dialogue, but other "
@@ -137,24 +154,24 @@ def match(predictions: dict[str, tuple[int, str]], references: list[dict], predi
 def match_dialogues(predictions: dict[str, tuple[int, str]], references: list[dict], predictions_path,
                     references_name: str) -> list[str] | None:
     """One prediction per dialogue spread over its reference rows; None when no key names a dialogue."""
-    dialogues = dialogue_keys(references)
-    owner = {key: number for number, (_, keys) in enumerate(dialogues) for key in keys}
-    if not any(key in owner for key in predictions):
+    dialogues = dialogue_keys(references, references_name)
+    names = dialogsum.names([row["id"] for row in references], [rows for rows, _ in dialogues])
+    owner = _Owners(dialogues, references, names)
+    if not any(owner(key, f"{predictions_path}, line {line}") is not None for key, (line, _) in predictions.items()):
         return None
     given: dict[int, tuple[str, int]] = {}
     for key, (line, _) in predictions.items():
-        if key not in owner:
+        number = owner(key, f"{predictions_path}, line {line}")
+        if number is None:
             raise UserError(f"{predictions_path}, line {line}: {_short(key)} names no dialogue of the references "
                             f"({references_name}); are these predictions for another split or file?")
-        if owner[key] in given:
+        if number in given:
             raise UserError(f"{predictions_path}, line {line}: a second prediction for the dialogue of "
-                            f"{_short(key)} (first on line {given[owner[key]][1]}); give each dialogue one.")
-        given[owner[key]] = (key, line)
+                            f"{_short(key)} (first on line {given[number][1]}); give each dialogue one.")
+        given[number] = (key, line)
     missing = [number for number in range(len(dialogues)) if number not in given]
     if missing:
-        rows, _ = dialogues[missing[0]]
-        first = references[rows[0]]
-        name = dialogue_id([references[i]["id"] for i in rows]) or first["id"]
+        name = names[missing[0]]
         raise UserError(f"{predictions_path} has no prediction for {len(missing)} of {len(dialogues)} dialogue(s), "
                         f"first {name!r} of {references_name}; give one prediction per dialogue (or per reference "
                         "row).")

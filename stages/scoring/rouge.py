@@ -68,14 +68,6 @@ def warn_unscorable(references: list[str], where: str) -> int:
     return empty
 
 
-def group_rows(dialogues: list[str]) -> list[list[int]]:
-    """Row indices of each distinct dialogue, in order of first appearance."""
-    groups: dict[str, list[int]] = {}
-    for index, text in enumerate(dialogues):
-        groups.setdefault(text, []).append(index)
-    return list(groups.values())
-
-
 def row_scores(predictions: list[str], references: list[str], desc="rouge") -> np.ndarray:
     """(rows, len(KEYS)) F-measures of each row's prediction against that row's reference."""
     rows = [score(p, r) for p, r in tqdm(list(zip(predictions, references)), desc=desc, unit="row",

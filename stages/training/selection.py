@@ -11,6 +11,7 @@ import math
 import random
 import re
 import shutil
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from transformers import TrainerCallback
 
 from . import checkpoints
+from ..data import dialogsum
 from ..inference import decode
 from ..modeling import models
 from ..scoring import rouge
@@ -31,13 +33,13 @@ class ValidationRouge:
     """ROUGE of summaries of a fixed, seeded subset of validation dialogues (all references of each kept)."""
 
     def __init__(self, split, tokenizer, decoding, samples: int | None, seed: int):
-        dialogues = list(dict.fromkeys(split["dialogue"]))
-        if samples is not None and samples < len(dialogues):
-            keep = set(random.Random(seed).sample(dialogues, samples))
-            rows = [i for i, d in enumerate(split["dialogue"]) if d in keep]
-            split = split.select(rows)
+        where = "the validation split"
+        groups = dialogsum.group(split["id"], split["dialogue"], where)
+        if samples is not None and samples < len(groups):
+            keep = random.Random(seed).sample(range(len(groups)), samples)
+            split = split.select(sorted(i for chosen in keep for i in groups[chosen]))
         self.references = list(split["summary"])
-        self.groups = rouge.group_rows(list(split["dialogue"]))
+        self.groups = dialogsum.group(split["id"], split["dialogue"], where)
         self.prompts = [list(split["input_ids"][g[0]]) for g in self.groups]
         self.tokenizer, self.decoding = tokenizer, decoding
 
@@ -164,6 +166,22 @@ class Selector(TrainerCallback):
         # Resumed: state.log_history is the checkpoint's; best folders written after that checkpoint are redone.
         if self.metric != "last" and state.is_world_process_zero:
             self.prune(state.log_history, args)
+        inert = self.inert(args.eval_steps if args.eval_strategy == "steps" else None, state.max_steps)
+        if inert and state.is_world_process_zero:
+            print(f"warning: {self.scratch.name}: {inert}", file=sys.stderr)
+
+    def inert(self, eval_steps: int | None, max_steps: int) -> str | None:
+        """Why early stopping can never end this run before its last step, or None."""
+        if not self.patience:
+            return None
+        needed = (self.patience + 1) * (eval_steps or max_steps)  # the first evaluation sets the best
+        if needed < max_steps:
+            return None
+        before = (max_steps - 1) // eval_steps if eval_steps else 0
+        return (f"early_stopping_patience is {self.patience}, but evaluating every {eval_steps} of {max_steps} "
+                f"optimizer steps gives {before} evaluation(s) before the last step, and stopping early needs "
+                f"{self.patience + 1}: it can never stop this run. Lower eval_steps (to at most "
+                f"{max((max_steps - 1) // (self.patience + 1), 1)}) or set early_stopping_patience to 0.")
 
     def on_save(self, args, state, control, **kwargs):
         if self.metric != "last" and state.is_world_process_zero:

@@ -95,3 +95,60 @@ def test_duplicate_ids():
 
 def test_empty_split():
     assert "'test' is empty" in message(dialogsum.validate, "test", [])
+
+
+def test_topic_that_is_not_text_is_one_error_naming_the_row():
+    split_rows = rows()
+    split_rows[1]["topic"] = 7  # datasets would stop with an ArrowTypeError on the mixed column
+    text = message(dialogsum.validate, "train", split_rows)
+    assert "'train', row 2" in text and "'topic' is int" in text
+    split_rows[1]["topic"] = None  # null is allowed
+    dialogsum.validate("train", split_rows)
+
+
+# Which rows are one dialogue: DialogSum's test ids, else the text.
+
+def test_rows_group_by_dialogue_id_and_a_stray_space_makes_no_new_dialogue():
+    ids = ["test_0_1", "test_0_2", "test_1_1", "test_0_3", "test_1_2"]
+    texts = ["a b", "a b ", "c", " a\tb", "c"]
+    groups = dialogsum.group(ids, texts, "test")
+    assert groups == [[0, 1, 3], [2, 4]]
+    assert dialogsum.names(ids, groups) == ["test_0", "test_1"]
+
+
+def test_two_dialogues_with_one_text_stay_two_when_their_ids_say_so():
+    ids = ["test_0_1", "test_0_2", "test_1_1", "test_1_2"]
+    assert dialogsum.group(ids, ["same", "same", "same ", "same"], "test") == [[0, 1], [2, 3]]
+
+
+def test_rows_of_one_id_with_different_texts_are_an_error_naming_both():
+    with pytest.raises(UserError, match=r"test: rows 'test_3_1' and 'test_3_2' are references of one dialogue, "
+                                        r"'test_3'"):
+        dialogsum.group(["test_3_1", "test_3_2", "test_4_1"], ["hello", "hello there", "x"], "test")
+
+
+@pytest.mark.parametrize("ids", [
+    ["train_0", "train_1", "train_2"],        # DialogSum's train and dev ids: one row per dialogue
+    ["train_1", "train_2", "train_3"],        # one stem only: not references of one dialogue
+    ["r1", "r2", "r3"],                       # ids of one's own
+    ["a_0", "a_1", "b_0"],                    # references counted from 0: not DialogSum's scheme
+])
+def test_other_ids_group_by_normalised_text(ids):
+    groups = dialogsum.group(ids, ["x y", "other", "x  y\n"], "split")
+    assert groups == [[0, 2], [1]]
+    names = dialogsum.names(ids, groups)
+    assert len(set(names)) == 2 and names[1] == ids[1]
+
+
+def test_subsample_counts_and_keeps_whole_dialogues_by_id():
+    split_rows = [{"id": f"test_{i}_{k}", "dialogue": f"d{i}" + (" " if k == 2 else ""), "summary": "s"}
+                  for i in range(5) for k in (1, 2, 3)]
+    kept = dialogsum.subsample(split_rows, 2, seed=0)
+    assert len(kept) == 6 and len({row["id"].rsplit("_", 1)[0] for row in kept}) == 2
+    assert dialogsum.subsample(split_rows, 5, seed=0) == split_rows
+
+
+def test_an_id_with_a_line_break_is_not_a_reference_id():
+    assert dialogsum.group(["test_0_1\n", "test_0_2", "test_1_1", "test_1_2"], ["a", "a", "b", "b"], "t") == \
+        [[0, 1], [2, 3]]  # grouped by text: "test_0_1\n" is no `{dialogue}_{k}` id
+    assert dialogsum.names(["test_0_1\n", "test_0_2"], [[0, 1]]) == ["test_0_1\n"]

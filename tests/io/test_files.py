@@ -3,7 +3,7 @@ import json
 import pytest
 
 from stages.io.errors import UserError
-from stages.io.files import atomic_path, read_jsonl, write_json
+from stages.io.files import atomic_path, jsonl_with, read_jsonl, write_json, write_jsonl
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -40,3 +40,38 @@ def test_read_jsonl_names_file_and_line(tmp_path, content, message):
 def test_read_jsonl_missing_file(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         read_jsonl(tmp_path / "nope.jsonl")
+
+
+# Every character str.splitlines() breaks on; JSON escapes the control ones, U+0085/2028/2029 stay raw.
+LINE_BREAKS = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS, ids=[f"U+{ord(c[0]):04X}{'+LF' if len(c) > 1 else ''}"
+                                                    for c in LINE_BREAKS])
+def test_jsonl_round_trips_every_line_break_in_ids_and_text(tmp_path, char):
+    rows = [{"id": f"a{char}1", "dialogue": f"#Person1#: hi{char}#Person2#: hello"}, {"id": "b", "dialogue": "x"}]
+    write_jsonl(tmp_path / "x.jsonl", rows)
+    assert read_jsonl(tmp_path / "x.jsonl") == rows
+    assert jsonl_with(("id", "dialogue"), ("id", "dialogue"))(tmp_path / "x.jsonl"), "a CLI knows its own output"
+    write_jsonl(tmp_path / "y.jsonl", read_jsonl(tmp_path / "x.jsonl"))  # the next stage reads it again
+    assert read_jsonl(tmp_path / "y.jsonl") == rows
+
+
+def test_jsonl_line_numbers_count_only_newlines(tmp_path):
+    (tmp_path / "x.jsonl").write_text('{"id": "a\u2028b"}\n{"id": \n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"x.jsonl, line 2: not valid JSON"):
+        read_jsonl(tmp_path / "x.jsonl")
+
+
+@pytest.mark.parametrize("line", [r'{"id": "a", "dialogue": "hi \ud800 there"}', r'{"id": "\udfff"}',
+                                  r'{"id": "a", "meta": {"k": ["ok", "\ud83d"]}}'])
+def test_a_lone_surrogate_is_one_error_naming_the_line(tmp_path, line):
+    (tmp_path / "x.jsonl").write_text('{"id": "fine \\ud83d\\ude00"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"x.jsonl, line 2: .*lone surrogate"):
+        read_jsonl(tmp_path / "x.jsonl")
+
+
+def test_jsonl_with_old_mac_or_windows_line_ends_reads(tmp_path):
+    for end in ("\r", "\r\n"):
+        (tmp_path / "x.jsonl").write_bytes(f'{{"id": "a"}}{end}{{"id": "b\\u2028c"}}{end}'.encode())
+        assert read_jsonl(tmp_path / "x.jsonl") == [{"id": "a"}, {"id": "b\u2028c"}]

@@ -56,7 +56,3 @@ def test_stemming_and_offline_sentence_split():
     assert rouge.score("Tom runs", "Tom running")["rouge1"] == 1.0
     assert rouge.split_sentences("Hi there! How are you? Fine.\n#Person1#: ok") == \
         "Hi there!\nHow are you?\nFine.\n#Person1#: ok"
-
-
-def test_group_rows_keeps_first_appearance_order():
-    assert rouge.group_rows(["b", "a", "b", "c", "a"]) == [[0, 2], [1, 4], [3]]

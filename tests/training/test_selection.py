@@ -3,6 +3,7 @@ import copy
 import csv
 import json
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -198,3 +199,26 @@ def test_validation_generates_in_eval_mode_and_restores_train_mode(prepared, mon
 def test_selectable_rouge_variants_are_the_ones_the_scorer_makes():
     from stages.scoring import rouge
     assert params.ROUGE_KEYS == rouge.KEYS
+
+
+@pytest.mark.parametrize("patience, eval_steps, max_steps, inert", [
+    (2, 200, 100, True),    # found: eval_steps beyond max_steps, no warning
+    (2, 40, 120, True),     # evaluations at 40 and 80 before the last step: the third (needed) is the last
+    (2, 39, 120, False),    # 39, 78, 117: it can stop at 117
+    (1, 50, 100, True),
+    (1, 49, 100, False),
+    (0, 200, 100, False),   # off
+])
+def test_early_stopping_that_can_never_fire_is_warned_about(tmp_path, capsys, patience, eval_steps, max_steps,
+                                                           inert):
+    cfg = type("C", (), dict(select_metric="rougeL", early_stopping_patience=patience,
+                             early_stopping_min_delta=0.0))()
+    selector = selection.Selector(cfg, tmp_path / "train_lora")
+    args = SimpleNamespace(eval_strategy="steps", eval_steps=eval_steps, save_strategy="no")
+    state = SimpleNamespace(max_steps=max_steps, is_world_process_zero=True, log_history=[])
+    selector.on_train_begin(args, state, None)
+    err = capsys.readouterr().err
+    assert ("warning: train_lora: early_stopping_patience" in err) == inert
+    if inert:
+        most = max((max_steps - 1) // (patience + 1), 1)
+        assert f"it can never stop this run. Lower eval_steps (to at most {most})" in err
