@@ -6,15 +6,15 @@ from pathlib import Path
 from .data import dialogsum
 from .inference import decode
 from .modeling import hardware, models
-from .io import params
+from .io import stage
 from .io.errors import UserError, run
 from .io.files import write_json, write_jsonl, wrote
 
 
 def main(which: str) -> None:
-    p = params.load()
     if which not in dialogsum.MODELS:
         raise UserError(f"unknown model {which!r}: choose one of {', '.join(dialogsum.MODELS)}.")
+    p = stage.start(f"generate@{which}")
     precision = models.resolve_precision(p.generate.precision)
     split = dialogsum.load_prepared(p.generate.split)
     tokenizer = models.load_tokenizer()
@@ -27,14 +27,16 @@ def main(which: str) -> None:
 
     by_prompt = dict(zip(unique, summaries))
     rows = [{"id": row_id, "prediction": by_prompt[tuple(ids)]} for row_id, ids in zip(split["id"], split["input_ids"])]
-    write_jsonl(dialogsum.PREDICTIONS / f"{which}.jsonl", rows)
-    write_json(Path("metrics") / f"generate_{which}.json", {
+    record = {
         "dialogues": len(unique),
         "generate_s": round(seconds, 3),
         "s_per_dialogue": round(seconds / len(unique), 5),
         "mean_summary_words": round(sum(len(s.split()) for s in summaries) / len(summaries), 3),
         **hardware.decision(p.generate.precision).record(),
-    })
+    }
+    with stage.writing():
+        write_jsonl(dialogsum.PREDICTIONS / f"{which}.jsonl", rows)
+        write_json(Path("metrics") / f"generate_{which}.json", record)
     wrote(dialogsum.PREDICTIONS / f"{which}.jsonl", f"metrics/generate_{which}.json")
 
 

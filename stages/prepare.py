@@ -3,7 +3,7 @@ import datasets
 
 from .data import dialogsum, sources, vocab
 from .modeling import models
-from .io import params
+from .io import stage
 from .io.errors import ParamsError, run
 from .io.files import atomic_path, wrote
 
@@ -19,7 +19,7 @@ def check_lengths(p, tokenizer) -> None:
 
 
 def main() -> None:
-    p = params.load()
+    p = stage.start("prepare")
     used = {"model": sources.resolve("model", p.model.name, p.model.revision, dialogsum.is_local(p.model.name)),
             "data": sources.resolve("dataset", p.data.source, p.data.revision, dialogsum.is_local(p.data.source))}
     raw = dialogsum.load_raw(p.data.source, sources.used(used["data"]))
@@ -41,10 +41,11 @@ def main() -> None:
         truncated = sum(n > 0 for n in splits[split]["over_length"])
         print(f"{split}: {len(rows)} rows, {len(set(r['dialogue'] for r in rows))} dialogues, "
               f"{truncated} dialogues cut to fit {p.data.max_source_length} prompt tokens (instruction kept)")
-    models.snapshot_base(p.model.name, sources.used(used["model"]))
-    with atomic_path(dialogsum.PREPARED) as tmp:
-        datasets.DatasetDict(splits).save_to_disk(str(tmp))
-    sources.record(used)
+    with stage.writing():
+        models.snapshot_base(p.model.name, sources.used(used["model"]))
+        with atomic_path(dialogsum.PREPARED) as tmp:
+            datasets.DatasetDict(splits).save_to_disk(str(tmp))
+        sources.record(used)
     wrote(dialogsum.PREPARED, models.BASE, sources.SOURCES)
 
 

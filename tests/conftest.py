@@ -80,6 +80,8 @@ SLOW = (
     "test_attacks_inputs.py::test_the_base_snapshot_is_the_same_bytes_online_offline_and_from_the_hub_cache",
     "test_progress.py::test_killed_after_its_last_checkpoint_the_run_is_saved_not_trained_on",
     "test_guard.py::test_a_diverging_stage_exits_1_with_one_message_and_writes_nothing",
+    # the real `dvc repro` and a `dvc exp run` beside it, then `dvc checkout`: 15-25 s of DVC start-ups
+    "test_stage.py::test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params",
 )
 
 
