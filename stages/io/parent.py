@@ -2,10 +2,11 @@
 
 Killing `dvc repro` (SIGTERM or SIGKILL) does not stop the stage it runs: the stage would go on as an orphan and
 write outputs that dvc.lock never records, over what a rerun is writing. So a process that DVC started (DVC sets
-DVC_STAGE for every stage command) asks the kernel for a SIGTERM when its parent dies; where DVC's shell did not
-hand over to the stage (sh as dash keeps running beside it), it also watches the shell's parent. It runs as the
-`stages` package loads, before the seconds of library imports in which the parent could already die. A stage
-run by hand is left alone: it may outlive its terminal on purpose (nohup).
+DVC_STAGE for every stage command) asks the kernel for a SIGTERM when its parent dies. Between `dvc` and the stage
+there may be more processes, which no one stops when `dvc` dies: a shell that did not hand over (sh as dash), a
+launcher (`torchrun`, `accelerate launch`). Then the stage also watches that chain up to `dvc`, and stops when a
+link of it breaks. It runs as the `stages` package loads, before the seconds of library imports in which `dvc`
+could already die. A stage run by hand is left alone: it may outlive its terminal on purpose (nohup).
 """
 import ctypes
 import os
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "fish"}
+MAX_CHAIN = 8  # dvc -> shell -> launcher -> stage is 3; beyond this, no dvc is above us
 
 
 def under_dvc() -> bool:
@@ -24,8 +25,8 @@ def under_dvc() -> bool:
 
 
 def stop_with_parent() -> None:
-    """SIGTERM this process when its parent dies (prctl on Linux; a polling thread elsewhere), or, when the
-    parent is a shell, when the shell's own parent dies."""
+    """SIGTERM this process when its parent dies (prctl on Linux; a polling thread elsewhere), and when any
+    process between it and `dvc` dies."""
     parent = os.getppid()
     tied = False
     if sys.platform.startswith("linux"):
@@ -34,29 +35,49 @@ def stop_with_parent() -> None:
             tied = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
         except (OSError, AttributeError):
             pass
-    shell_parent = _parent_of(parent) if _name(parent) in SHELLS else None
-    if tied and shell_parent is None:
+    chain = _chain_to_dvc(parent)
+    if tied and len(chain) < 2:
         return
-    _watch(parent, shell_parent)
+    _watch(chain or [(parent, None)])
 
 
-def _watch(parent: int, shell_parent: int | None) -> None:
-    def alive() -> bool:
-        return os.getppid() == parent and (shell_parent is None or _parent_of(parent) == shell_parent)
+def _chain_to_dvc(parent: int) -> list[tuple[int, int | None]]:
+    """(pid, its parent pid) from our parent up to the nearest `dvc`; [] when no `dvc` is above us."""
+    chain, pid = [], parent
+    for _ in range(MAX_CHAIN):
+        above = _parent_of(pid)
+        chain.append((pid, above))
+        if _is_dvc(pid):
+            return chain
+        if not above or above <= 1:
+            return []
+        pid = above
+    return []
+
+
+def _watch(chain: list[tuple[int, int | None]]) -> None:
+    parent = chain[0][0]
+
+    def intact() -> bool:
+        return os.getppid() == parent and all(_parent_of(pid) == above for pid, above in chain[:-1])
 
     def watch():
-        while alive():
+        while intact():
             time.sleep(1.0)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
-def _name(pid: int) -> str:
+def _is_dvc(pid: int) -> bool:
+    """`dvc ...` (its console script, as comm or argv[0]/argv[1]) or `python -m dvc ...`."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
-        return ""
+        return False
+    names = [os.path.basename(arg.decode(errors="replace")) for arg in argv[:2]]
+    return comm == "dvc" or "dvc" in names or argv[1:3] == [b"-m", b"dvc"]
 
 
 def _parent_of(pid: int) -> int | None:

@@ -33,7 +33,8 @@ while not Path("go").exists() and time.monotonic() < deadline:
     time.sleep(0.05)
 Path("out.txt").write_text("written")
 """
-PARENT = "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(120)"
+PARENT = "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(120)"  # saved as "dvc"
+LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"  # as torchrun waits
 
 
 def gone(pid: int) -> bool:
@@ -78,19 +79,22 @@ def start(folder: Path, argv: list[str], dvc: bool):
     """The stand-in parent running `argv`, and the child's (pid, parent-death signal) once it is ready."""
     environment = {**os.environ, "DVC_STAGE": "toy"} if dvc else {k: v for k, v in os.environ.items()
                                                                     if k != "DVC_STAGE"}
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, *argv], cwd=folder, env=environment,
+    (folder / "dvc").write_text(PARENT)  # a stand-in the stage recognises as `dvc`, as `python .../bin/dvc`
+    parent = subprocess.Popen([sys.executable, str(folder / "dvc"), *argv], cwd=folder, env=environment,
                               stdout=subprocess.PIPE, text=True)
     line = parent.stdout.readline().split()  # the child inherits the pipe: its "ready" line
     assert line and line[0] == "ready", line
     return parent, int(line[1]), int(line[2])
 
 
-@pytest.mark.parametrize("through_shell", [False, True], ids=["direct", "through-sh"])
-def test_a_stage_dvc_started_exits_when_dvc_is_killed(tmp_path, through_shell):
+@pytest.mark.parametrize("between", ["nothing", "a shell", "a launcher"])
+def test_a_stage_dvc_started_exits_when_dvc_is_killed(tmp_path, between):
     script = child_script(tmp_path)
-    # bash hands over to a single command; sh (dash) keeps running beside it: then the child watches sh's parent
-    argv = (["/bin/sh", "-c", f"{sys.executable} {script}; true"] if through_shell
-            else [sys.executable, str(script)])
+    # bash hands over to a single command, but sh (dash) and launchers such as torchrun keep running between
+    # `dvc` and the stage, and nothing stops them when `dvc` dies: the stage watches the chain up to `dvc`
+    argv = {"nothing": [sys.executable, str(script)],
+            "a shell": ["/bin/sh", "-c", f"{sys.executable} {script}; true"],
+            "a launcher": [sys.executable, "-c", LAUNCHER, sys.executable, str(script)]}[between]
     parent, child, pdeathsig = start(tmp_path, argv, dvc=True)
     try:
         assert pdeathsig == signal.SIGTERM
