@@ -5,3 +5,7 @@ The modules here are what DVC and users run, each as `python -m stages.<name>`: 
 params_doc). The subpackages hold what they share, each named after what it owns: io, data, modeling,
 inference, training, scoring, reporting and experiments (see each package's docstring)."""
 from .io import logs  # noqa: F401  first: quiet logs need to be set up before libraries load
+from .io import parent as _parent  # noqa: E402
+
+if _parent.under_dvc():  # before the libraries load: `dvc` may die during those seconds (stages/io/parent.py)
+    _parent.stop_with_parent()

@@ -228,7 +228,8 @@ def forest(result: dict, mode: str, path: Path) -> None:
 
 
 def plot_target(path: Path, force: bool) -> None:
-    """Before any work: --plot is not a pipeline output, not a folder, and replaces only a PNG (or --force)."""
+    """Before any work: --plot is not a pipeline output, not a folder, and replaces only a plot this command
+    wrote (or --force)."""
     from dvc.exceptions import OutputNotFoundError
     from dvc.repo import Repo
 
@@ -241,9 +242,7 @@ def plot_target(path: Path, force: bool) -> None:
         raise UserError(f"--plot {path} is or lies in the pipeline's output {owner} (dvc.yaml); give another path.")
     if path.is_dir():
         raise UserError(f"--plot {path} is a folder; give a file path such as {path / 'compare.png'}.")
-    if path.is_file() and path.stat().st_size and not force and path.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
-        raise UserError(f"--plot {path} exists and is not a PNG, so it is not overwritten: give a new path, "
-                        "or add --force to replace it.")
+    files.replaceable(path, "--plot", force)
     files.writable(path, "--plot")
 
 
@@ -254,7 +253,7 @@ def main(argv=None) -> None:
     cli.add_argument("--mode", choices=rouge.MODES, default=PRIMARY, help="scoring mode of the table and plot")
     cli.add_argument("--json", action="store_true", help="print every mode's figures as JSON instead of the table")
     cli.add_argument("--plot", type=Path, default=Path("plots/compare.png"), help="forest plot PNG to write")
-    cli.add_argument("--force", action="store_true", help="replace --plot even if it is not a PNG")
+    cli.add_argument("--force", action="store_true", help="replace --plot even if this command did not write it")
     args = cli.parse_args(argv)
     if not Path("dvc.yaml").is_file():
         raise UserError("run this from the project's folder (where dvc.yaml is).")
@@ -264,6 +263,7 @@ def main(argv=None) -> None:
         a, b = Run(args.a, Path(scratch) / "a"), Run(args.b, Path(scratch) / "b")
         result = compare_runs(a, b, settings.resamples, settings.seed, settings.confidence)
     forest(result, args.mode, args.plot)
+    files.sign(args.plot, "python -m stages.compare")
     print(json.dumps(result, indent=2) if args.json else table(result, args.mode))
     print(f"wrote {args.plot}", file=sys.stderr)
 

@@ -16,7 +16,7 @@ import pandas as pd
 from .scoring import costs, records, rouge, stats
 from .data import dialogsum
 from .reporting import report, page
-from .io import params, files
+from .io import params, files, stage as running
 from .io.errors import UserError, run
 from .io.files import write_json, write_text, wrote
 from .reporting.report import TITLES
@@ -130,9 +130,7 @@ def examples(chosen, references, groups, predictions, per_model) -> list[tuple[s
 
 
 def stage() -> None:
-    from .reporting import plots  # matplotlib: only the stage draws
-
-    p = params.load()
+    p = running.start("evaluate")
     references, name = references_from(None, p.generate.split)
     groups = records.groups(references, name)
     counts = stats.resample_counts(len(groups), p.evaluate.resamples, p.evaluate.seed)
@@ -147,6 +145,16 @@ def stage() -> None:
     paired = {f"{a}_vs_{b}": compare(modes[a], modes[b], counts, p.evaluate.confidence, p.evaluate.seed)
               for a, b in PAIRS}
     cost = costs.collect(Path("models/base"), dialogsum.MODELS)
+    with running.writing():
+        write_outputs(p, references, groups, texts, modes, scores, paired, cost)
+    for model in dialogsum.MODELS:
+        print(model, {mode: scores[model][mode]["rouge1"] for mode in rouge.MODES})
+
+
+def write_outputs(p, references, groups, texts, modes, scores, paired, cost) -> None:
+    """The report, the headline metrics, the plots and the page of summaries."""
+    from .reporting import plots  # matplotlib: only the stage draws
+
     report.write(scores, paired, cost, report.PRIMARY)
 
     rouge_l = {model: modes[model][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for model in dialogsum.MODELS}
@@ -167,8 +175,6 @@ def stage() -> None:
     plots.length_distribution(long, Path("plots/lengths.png"))
     write_text(Path("metrics/summaries.html"), page.render(
         references, groups, texts, {model: modes[model][report.PRIMARY].values for model in dialogsum.MODELS}, setup))
-    for model in dialogsum.MODELS:
-        print(model, {mode: scores[model][mode]["rouge1"] for mode in rouge.MODES})
 
 
 # ---- the standalone scorer -------------------------------------------------------------------------
@@ -176,7 +182,7 @@ def stage() -> None:
 def standalone(args) -> None:
     p = params.load()
     if args.output:  # before scoring: an --output that cannot or must not be written stops the run now
-        files.user_file(args.output, "--output", files.json_with(rouge.MODES), args.force)
+        files.user_file(args.output, "--output", args.force)
     references, name = references_from(args.references, p.generate.split)
     modes = score_file(args.predictions, references, name)
     counts = stats.resample_counts(len(next(iter(modes.values())).weights), p.evaluate.resamples, p.evaluate.seed)
@@ -188,6 +194,7 @@ def standalone(args) -> None:
                                           f"{values[key + '_high']:.4f}]" for key in rouge.KEYS))
     if args.output:
         write_json(Path(args.output), result)
+        files.sign(args.output, "python -m stages.evaluate")
 
 
 def parser() -> argparse.ArgumentParser:

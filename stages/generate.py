@@ -6,15 +6,15 @@ from pathlib import Path
 from .data import dialogsum
 from .inference import decode
 from .modeling import hardware, models
-from .io import params
+from .io import stage
 from .io.errors import UserError, run
 from .io.files import write_json, write_jsonl, wrote
 
 
 def main(which: str) -> None:
-    p = params.load()
     if which not in dialogsum.MODELS:
         raise UserError(f"unknown model {which!r}: choose one of {', '.join(dialogsum.MODELS)}.")
+    p = stage.start(f"generate@{which}")
     precision = models.resolve_precision(p.generate.precision)
     split = dialogsum.load_prepared(p.generate.split)
     # One summary per dialogue, given to each of its reference rows: rows are grouped by id (stages/data/dialogsum.py),
@@ -36,14 +36,16 @@ def main(which: str) -> None:
         for row in rows:
             predictions[row] = by_prompt[tuple(prompt)]
     rows = [{"id": row_id, "prediction": text} for row_id, text in zip(ids, predictions)]
-    write_jsonl(dialogsum.PREDICTIONS / f"{which}.jsonl", rows)
-    write_json(Path("metrics") / f"generate_{which}.json", {
+    record = {
         "dialogues": len(unique),
         "generate_s": round(seconds, 3),
         "s_per_dialogue": round(seconds / len(unique), 5),
         "mean_summary_words": round(sum(len(s.split()) for s in summaries) / len(summaries), 3),
         **hardware.decision(p.generate.precision).record(),
-    })
+    }
+    with stage.writing():
+        write_jsonl(dialogsum.PREDICTIONS / f"{which}.jsonl", rows)
+        write_json(Path("metrics") / f"generate_{which}.json", record)
     wrote(dialogsum.PREDICTIONS / f"{which}.jsonl", f"metrics/generate_{which}.json")
 
 

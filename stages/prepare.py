@@ -3,7 +3,7 @@ import datasets
 
 from .data import checks, dialogsum, sources, vocab
 from .modeling import models
-from .io import params
+from .io import stage
 from .io.errors import ParamsError, run
 from .io.files import atomic_path, wrote
 
@@ -25,7 +25,7 @@ def check_lengths(p, tokenizer) -> None:
 
 
 def main() -> None:
-    p = params.load()
+    p = stage.start("prepare")
     used = {"model": sources.resolve("model", p.model.name, p.model.revision, dialogsum.is_local(p.model.name)),
             "data": sources.resolve("dataset", p.data.source, p.data.revision, dialogsum.is_local(p.data.source))}
     raw = dialogsum.load_raw(p.data.source, sources.used(used["data"]))
@@ -52,10 +52,11 @@ def main() -> None:
         checks.warn_cut_targets(split, groups, splits[split]["target_over_length"], p.data.max_target_length)
         if split != "train":
             checks.warn_overlap(split, splits["train"]["dialogue"], ids, texts, groups)
-    models.snapshot_base(p.model.name, sources.used(used["model"]))
-    with atomic_path(dialogsum.PREPARED) as tmp:
-        datasets.DatasetDict(splits).save_to_disk(str(tmp))
-    sources.record(used)
+    with stage.writing():
+        models.snapshot_base(p.model.name, sources.used(used["model"]))
+        with atomic_path(dialogsum.PREPARED) as tmp:
+            datasets.DatasetDict(splits).save_to_disk(str(tmp))
+        sources.record(used)
     wrote(dialogsum.PREPARED, models.BASE, sources.SOURCES)
 
 

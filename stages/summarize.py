@@ -115,8 +115,7 @@ def adapter_pairs(values: list[str]) -> dict[str, Path]:
 def summarize(args) -> None:
     p = params.load()
     if args.out:
-        files.user_file(args.out, "--out", files.jsonl_with(("id", "summary"), ("id", "summary", "adapter")),
-                     args.force)
+        files.user_file(args.out, "--out", args.force)
     precision = models.resolve_precision(p.generate.precision)
     tokenizer = models.load_tokenizer()
     dialogues = read_dialogues(args)
@@ -136,6 +135,7 @@ def summarize(args) -> None:
 
     if args.out:
         write_jsonl(args.out, rows)
+        files.sign(args.out, "python -m stages.summarize")
     elif args.jsonl:
         sys.stdout.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     else:

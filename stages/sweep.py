@@ -17,10 +17,12 @@ from pathlib import Path
 
 from .scoring import rouge
 from .experiments import runs as dvc_runs
+from .io import files
 from .io.errors import UserError, run
 from .io.files import write_text
 
 OUT = Path("plots/sweep")
+OUTPUTS = (OUT.with_suffix(".csv"), OUT.with_suffix(".png"), OUT.parent / "sweep_cost.png")
 # Replicates differ only in these. Not data.seed (it picks the dialogues), nor evaluate.seed (it moves the
 # intervals, not the score: runs differing in it are the same run, kept apart).
 SEEDS = ("train_full.seed", "train_lora.seed")
@@ -139,7 +141,12 @@ def main(argv=None) -> None:
                      help="every experiment in the repository, on all branches and commits (dvc exp show -A)")
     cli.add_argument("-a", "--all-branches", action="store_true", help="experiments of every branch tip (-a)")
     cli.add_argument("--json", type=Path, help="a saved `dvc exp show --json` output (default: run it now)")
+    cli.add_argument("--force", action="store_true",
+                     help=f"replace {', '.join(map(str, OUTPUTS))} even if this command did not write them")
     args = cli.parse_args(argv)
+    for path in OUTPUTS:  # before any work: never over a file the user made
+        files.replaceable(path, "output", args.force)
+        files.writable(path, "output")
     if args.json:
         if not args.json.is_file():
             raise UserError(f"{args.json} does not exist; save `dvc exp show --json > {args.json}` first.")
@@ -162,14 +169,16 @@ def main(argv=None) -> None:
                         "done, then run this again." + _apart(series))
     from .experiments import sweep_plots  # matplotlib: only loaded when there is something to draw
 
-    table = long_table(series, args.param)
-    write_text(OUT.with_suffix(".csv"), table.to_csv(index=False))
-    sweep_plots.by_param(series, args.param, f"{args.model} {args.mode}", OUT.with_suffix(".png"))
+    table, by_param, cost = OUTPUTS
+    write_text(table, long_table(series, args.param).to_csv(index=False))
+    files.sign(table, "python -m stages.sweep")
+    sweep_plots.by_param(series, args.param, f"{args.model} {args.mode}", by_param)
+    files.sign(by_param, "python -m stages.sweep")
     sweep_plots.cost(series[0]["points"], args.metric, f"{args.model} {args.mode}", args.param,
-                     {cost: frontier(series[0]["points"], cost, args.metric) for cost in dvc_runs.COSTS},
-                     OUT.parent / "sweep_cost.png")
+                     {name: frontier(series[0]["points"], name, args.metric) for name in dvc_runs.COSTS}, cost)
+    files.sign(cost, "python -m stages.sweep")
     print(report(series, args.param))
-    print(f"wrote {OUT.with_suffix('.png')}, {OUT.parent / 'sweep_cost.png'} and {OUT.with_suffix('.csv')}")
+    print(f"wrote {by_param}, {cost} and {table}")
 
 
 def _apart(series) -> str:

@@ -1,13 +1,13 @@
 """Stage train_full: fine-tune every weight of the base model; writes models/full."""
 from .modeling import models
-from .io import params
+from .io import stage
 from .training import loop
 from .io.errors import run
 from .io.files import wrote
 
 
 def main() -> None:
-    p = params.load()
+    p = stage.start("train_full")
     tokenizer = models.load_tokenizer()
     model = models.load_model()
 

@@ -3,13 +3,13 @@ from transformers import set_seed
 
 from .training import adapters, loop
 from .modeling import identity, models
-from .io import params
+from .io import stage
 from .io.errors import run
 from .io.files import wrote
 
 
 def main() -> None:
-    p = params.load()
+    p = stage.start("train_lora")
     tokenizer = models.load_tokenizer()
     set_seed(p.train_lora.seed)  # the adapter's initial weights are random: same seed, same adapter
     model = adapters.add(models.load_model(), p.lora)

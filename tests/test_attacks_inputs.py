@@ -230,9 +230,15 @@ def test_export_replaces_its_own_folder_and_force_replaces_others(at, capsys):
     shutil.rmtree(out, ignore_errors=True)
     summarize.main(["export", "--out", str(out)])
     assert (out / files.MARKER).is_file() and (out / "model.safetensors").is_file()
-    (out / "model.safetensors").write_bytes(b"stale")
-    summarize.main(["export", "--out", str(out)])  # our folder: replaced
-    assert (out / "model.safetensors").read_bytes() != b"stale"
+    summarize.main(["export", "--out", str(out)])  # the second run: our folder, as we left it, is replaced
+    (out / "NOTES.txt").write_text("my notes on this model")  # the case: a file the user added since
+    before = listing(out)
+    assert "NOTES.txt was not written by this command" in fails(capsys, summarize.main, ["export", "--out", str(out)])
+    assert listing(out) == before
+    (out / "NOTES.txt").unlink()
+    (out / "config.json").write_text('{"edited": "by hand"}')
+    assert "config.json changed since" in fails(capsys, summarize.main, ["export", "--out", str(out)])
+    assert (out / "config.json").read_text() == '{"edited": "by hand"}'
     (out / files.MARKER).unlink()
     assert "holds other files" in fails(capsys, summarize.main, ["export", "--out", str(out)])
     summarize.main(["export", "--out", str(out), "--force"])
@@ -262,14 +268,19 @@ def test_scorer_output_never_replaces_a_directory_or_a_foreign_file(at, tiny_cor
 
     notes = at / "notes.json"
     notes.write_text('{"my": "notes"}')
-    assert "does not look like this command's output" in fails(capsys, evaluate.main, [*base, "--output", str(notes)])
+    assert "nothing shows this command wrote it" in fails(capsys, evaluate.main, [*base, "--output", str(notes)])
     assert json.loads(notes.read_text()) == {"my": "notes"}
+    mine = at / "my_scores.json"  # the user's own scores, in the very layout this command writes
+    mine.write_text(json.dumps({mode: {"rouge1": 0.99} for mode in rouge.MODES}))
+    assert "nothing shows this command wrote it" in fails(capsys, evaluate.main, [*base, "--output", str(mine)])
+    assert json.loads(mine.read_text())["flat"] == {"rouge1": 0.99}
     evaluate.main([*base, "--output", str(notes), "--force"])
     assert set(json.loads(notes.read_text())) == set(rouge.MODES)
-    notes.write_text("{}")  # an earlier run's file, edited: not ours any more... but our own output is replaced:
-    evaluate.main([*base, "--output", str(notes), "--force"])
-    evaluate.main([*base, "--output", str(notes)])
+    evaluate.main([*base, "--output", str(notes)])  # the second run replaces the first one's file
     assert set(json.loads(notes.read_text())) == set(rouge.MODES)
+    notes.write_text(notes.read_text().replace("rouge1", "rouge_1", 1))  # an earlier run's file, edited by hand
+    assert "the file changed since" in fails(capsys, evaluate.main, [*base, "--output", str(notes)])
+    assert "rouge_1" in notes.read_text()
     assert "pipeline's output" in fails(capsys, evaluate.main, [*base, "--output", "metrics/rouge.json", "--force"])
 
 
@@ -291,14 +302,24 @@ def test_summarize_out_refuses_a_foreign_file_and_replaces_its_own(at, capsys):
     (at / "in.jsonl").write_text(json.dumps({"id": "a", "dialogue": "#Person1#: Hi.\n#Person2#: Hello."}) + "\n")
     notes = at / "notes.jsonl"
     notes.write_text('{"id": 1, "diary": "private"}\n')
-    assert "does not look like" in fails(capsys, summarize.main, ["--model", "base", "--jsonl", "in.jsonl",
-                                                                  "--out", str(notes)])
+    assert "nothing shows this command wrote it" in fails(capsys, summarize.main, [
+        "--model", "base", "--jsonl", "in.jsonl", "--out", str(notes)])
     assert "private" in notes.read_text()
+    gold = at / "gold.jsonl"  # the case: the user's own references, in this command's very layout
+    gold.write_text('{"id": "a", "summary": "my gold summary, written by hand"}\n')
+    assert "nothing shows this command wrote it" in fails(capsys, summarize.main, [
+        "--model", "base", "--jsonl", "in.jsonl", "--out", str(gold)])
+    assert "written by hand" in gold.read_text()
     out = at / "summaries.jsonl"
     out.unlink(missing_ok=True)
     for _ in range(2):  # the second run replaces the first one's file
         summarize.main(["--model", "base", "--jsonl", "in.jsonl", "--out", str(out)])
     assert [set(json.loads(line)) for line in out.read_text().splitlines()] == [{"id", "summary"}]
+    out.write_text('{"id": "a", "summary": "corrected by hand"}\n')
+    assert "the file changed since" in fails(capsys, summarize.main, [
+        "--model", "base", "--jsonl", "in.jsonl", "--out", str(out)])
+    summarize.main(["--model", "base", "--jsonl", "in.jsonl", "--out", str(out), "--force"])
+    assert "corrected by hand" not in out.read_text()
 
 
 def test_atomic_path_never_swaps_a_folder_for_a_file(tmp_path):

@@ -79,13 +79,27 @@ def test_a_ceilings_table_in_params_shows_as_upper_bounds(monkeypatch):
 def test_check_mode_reports_a_stale_page(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     stale = tmp_path / "params.md"
-    stale.write_text("old\n")
+    stale.write_text(params_doc.HEADER + "an older page\n")
     with pytest.raises(SystemExit) as exit_:
         params_doc.main(["--check", "--out", str(stale)])
     assert exit_.value.code == 1 and "out of date" in capsys.readouterr().err
     params_doc.main(["--out", str(stale)])
     params_doc.main(["--check", "--out", str(stale)])
     assert "up to date" in capsys.readouterr().out
+
+
+def test_out_replaces_only_a_generated_page(tmp_path, monkeypatch):
+    from stages.io.errors import UserError
+
+    monkeypatch.chdir(ROOT)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my own notes\n")
+    with pytest.raises(UserError, match="nothing shows this command wrote it"):
+        params_doc.main(["--out", str(notes)])
+    assert notes.read_text() == "# my own notes\n"
+    params_doc.main(["--out", str(notes), "--force"])
+    params_doc.main(["--out", str(notes)])  # the second run: its own page
+    assert notes.read_text() == params_doc.render()
 
 
 def commands() -> list[tuple[str, list[str]]]:

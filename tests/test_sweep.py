@@ -133,6 +133,23 @@ def test_sweep_writes_charts_and_table(in_tmp):
         assert Path("plots", name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_second_sweep_replaces_its_own_files_and_never_the_users(in_tmp):
+    Path("exps.json").write_text(json.dumps([state("a", 0.1, r=4), state("b", 0.2, r=8)]))
+    sweep.main(["--json", "exps.json"])
+    sweep.main(["--json", "exps.json"])  # the second run replaces what the first wrote
+    Path("plots/sweep.csv").write_text("my own notes\n")
+    with pytest.raises(UserError, match="plots/sweep.csv already exists and nothing shows this command wrote it"):
+        sweep.main(["--json", "exps.json"])
+    assert Path("plots/sweep.csv").read_text() == "my own notes\n"
+    Path("plots/sweep.csv").unlink()
+    Path("plots/sweep_cost.png").write_bytes(b"\x89PNG the user's chart")
+    with pytest.raises(UserError, match="plots/sweep_cost.png already exists"):
+        sweep.main(["--json", "exps.json"])
+    assert not Path("plots/sweep.csv").exists()  # refused before writing anything
+    sweep.main(["--json", "exps.json", "--force"])
+    assert Path("plots/sweep_cost.png").read_bytes() != b"\x89PNG the user's chart"
+
+
 def test_bad_input_is_a_user_error(in_tmp):
     Path("bad.json").write_text('{"not": "a list"}')
     with pytest.raises(UserError, match="expected the list"):

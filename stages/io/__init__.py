@@ -1,3 +1,4 @@
 """What every stage and command shares: params.yaml validated into typed objects (params), errors a user can fix
 printed as one paragraph (errors), files written atomically and never over a user's own (files), and quiet,
-terminal-aware output (logs)."""
+terminal-aware output (logs); and around each pipeline stage: what dvc.yaml declares for it (declared), its
+inputs checked unchanged before its outputs land (stage), and no life beyond the `dvc` that started it (parent)."""

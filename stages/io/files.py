@@ -1,6 +1,7 @@
 """Writing files: atomic writes and line-checked JSONL, so no stage leaves a half-written output; and where a
 CLI may write, so no command replaces a file the user made."""
 import errno
+import hashlib
 import json
 import os
 import re
@@ -198,14 +199,16 @@ def dir_size(path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-# Where a CLI may write: a path the user named is replaced only when it holds what that command wrote.
+# Where a CLI may write: a path the user named is replaced only with proof that this project wrote it.
 #
-# Stages replace their own declared outputs (DVC owns them). A CLI's --out/--output is the user's: an
-# existing file or folder there is replaced only if it is recognisably this command's earlier output (a JSON
-# or JSONL file of its shape, a folder carrying MARKER) or --force is given; a pipeline output is never a
-# CLI's target, and a folder never stands in for a file. Every check runs before any heavy work.
+# Stages replace their own declared outputs (DVC owns them). A CLI's --out/--output is the user's: an existing
+# file there is replaced only if the record beside it (.NAME.written_by_stages.json) holds its current hash,
+# and a folder only if its MARKER lists exactly the files in it with their hashes; otherwise --force is needed.
+# A file of the right shape proves nothing (a user's own {id, summary} file looks like ours), nor does a marker
+# alone (a user may have added a file since). A pipeline output is never a CLI's target, and a folder never
+# stands in for a file. Every check runs before any heavy work.
 
-MARKER = "written_by_stages.json"  # in a folder a CLI writes: proof that replacing it loses nothing else
+MARKER = "written_by_stages.json"  # in a folder a CLI writes, and beside a file as .NAME.<MARKER>: the proof
 PIPELINE = ("data/prepared", "data/predictions", "data/sources.json", "models/base", "models/full",
             "models/lora", "metrics", "plots")  # dvc.yaml's outputs: only their stages write there
 
@@ -238,23 +241,97 @@ def writable(path: Path, option: str) -> None:
                         "path.") from None
 
 
-def user_file(path, option: str, ours, force: bool) -> Path:
-    """A file target; `ours(path)` says whether an existing file is this command's earlier output."""
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_of(path) -> Path:
+    """Where the proof that a CLI wrote file `path` is kept: a hidden file beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{MARKER}")
+
+
+def sign(path, command: str) -> None:
+    """Record that `command` wrote file `path` as it is now, so the next run may replace it."""
+    path = Path(path)
+    write_text(record_of(path), json.dumps({"written_by": command, "file": path.name, "sha256": sha256(path)},
+                                           indent=2) + "\n")
+
+
+def ours(path) -> bool:
+    """File `path` is exactly what a CLI here last wrote there (its record holds its current hash)."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        record = json.loads(record_of(path).read_text(encoding="utf-8"))
+        return isinstance(record, dict) and record.get("file") == path.name and record.get("sha256") == sha256(path)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+
+
+def replaceable(path, option: str, force: bool, ours=ours, missing: str = "") -> None:
+    """Refuse an existing, non-empty file at `path` unless `ours(path)` proves this project wrote it, or --force;
+    `missing` says what proof was lacking."""
+    path = Path(path)
+    if force or not (path.exists() or path.is_symlink()) or (path.is_file() and not path.stat().st_size):
+        return
+    if not ours(path):
+        missing = missing or f"no {record_of(path).name} beside it holding its hash, or the file changed since"
+        raise UserError(f"{option} {path} already exists and nothing shows this command wrote it as it is now "
+                        f"({missing}), so it is not overwritten: give a new path, or add --force to replace it.")
+
+
+def user_file(path, option: str, force: bool, ours=ours, missing: str = "") -> Path:
+    """A file target: absent, empty, proven ours, or replaced only with --force; never a pipeline output."""
     path = Path(path)
     owner = _pipeline_output(path)
     if owner:
         raise UserError(f"{option} {path} is or holds {owner}; it is never replaced here: give a path outside it.")
     if path.is_dir():
         raise UserError(f"{option} {path} is a directory; give a file path (it is never replaced by a file).")
-    if path.exists() and path.stat().st_size and not force and not ours(path):
-        raise UserError(f"{option} {path} already exists and does not look like this command's output, so it "
-                        "is not overwritten: give a new path, or add --force to replace it.")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{option} {path} is not a regular file (a device, pipe or socket); it is never replaced: "
+                        "give a file path.")
+    replaceable(path, option, force, ours, missing)
     writable(path, option)
     return path
 
 
+def _folder_files(folder: Path) -> dict[str, Path]:
+    return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))
+            if (p.is_file() or p.is_symlink()) and p.name != MARKER}
+
+
+def unclaimed(folder) -> str | None:
+    """Why `folder` is not exactly what a CLI here wrote (a file added, changed or removed since); None if it is."""
+    folder = Path(folder)
+    try:
+        listed = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("files")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        listed = None
+    if not isinstance(listed, dict):
+        return f"it has no {MARKER} listing the files this command wrote"
+    present = _folder_files(folder)
+    for name, file in present.items():
+        if name not in listed:
+            return f"{name} was not written by this command"
+        if file.is_symlink() or sha256(file) != listed[name]:
+            return f"{name} changed since this command wrote it"
+    made = {parent.as_posix() for name in listed for parent in Path(name).parents if parent != Path(".")}
+    for sub in sorted(folder.rglob("*")):
+        if sub.is_dir() and not sub.is_symlink() and sub.relative_to(folder).as_posix() not in made:
+            return f"{sub.relative_to(folder).as_posix()}/ was not written by this command"
+    missing = sorted(set(listed) - set(present))
+    return f"{missing[0]} was removed since this command wrote the folder" if missing else None
+
+
 def user_folder(path, option: str, force: bool) -> Path:
-    """A folder target: absent, empty, marked as ours, or replaced only with --force."""
+    """A folder target: absent, empty, exactly as this command left it, or replaced only with --force."""
     path = Path(path)
     owner = _pipeline_output(path)
     if owner:
@@ -262,37 +339,19 @@ def user_folder(path, option: str, force: bool) -> Path:
                         "it, such as models/merged.")
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path} is a file; give a folder path (a file is never replaced by a folder).")
-    if path.is_dir() and any(path.iterdir()) and not (path / MARKER).is_file() and not force:
-        raise UserError(f"{option} {path} is a folder that holds other files (it has no {MARKER}, so this command "
-                        "did not write it); they are not deleted: give a new or empty folder, or add --force to "
-                        "replace it.")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        why = unclaimed(path)
+        if why:
+            raise UserError(f"{option} {path} is a folder that holds other files ({why}); nothing in it is "
+                            "deleted: give a new or empty folder, or add --force to replace it.")
     writable(path, option)
     return path
 
 
 def mark(folder_path, command: str, **facts) -> None:
-    """Sign a folder as written by `command`, so the next run may replace it."""
-    (Path(folder_path) / MARKER).write_text(json.dumps({"written_by": command, **facts}, indent=2) + "\n",
-                                            encoding="utf-8")
-
-
-def json_with(keys) -> callable:
-    """`ours` for a JSON object whose top-level keys are all among `keys`."""
-    def ours(path: Path) -> bool:
-        try:
-            value = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
-            return False
-        return isinstance(value, dict) and bool(value) and set(value) <= set(keys)
-    return ours
-
-
-def jsonl_with(required, allowed) -> callable:
-    """`ours` for JSON Lines whose every row has the `required` keys and no key outside `allowed`."""
-    def ours(path: Path) -> bool:
-        try:
-            rows = [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
-        except (OSError, UnicodeDecodeError, ValueError):
-            return False
-        return bool(rows) and all(isinstance(r, dict) and set(required) <= set(r) <= set(allowed) for r in rows)
-    return ours
+    """Sign a folder as written by `command`, listing each file's hash, so the next run may replace it as long
+    as nothing in it was added or changed."""
+    folder = Path(folder_path)
+    listed = {name: sha256(file) for name, file in _folder_files(folder).items()}
+    (folder / MARKER).write_text(json.dumps({"written_by": command, **facts, "files": listed}, indent=2) + "\n",
+                                 encoding="utf-8")

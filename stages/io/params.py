@@ -186,17 +186,60 @@ class Params:
 
 def load(path="params.yaml") -> Params:
     """Read and validate params.yaml; every key must be known and every value sane."""
+    return parse(read(path))
+
+
+def _unique_keys(node, prefix="") -> None:
+    """Refuse a key given twice in one mapping: YAML loaders keep the last silently, so `r: 32` above `r: 4`
+    would train with 4 while the file seems to say 32."""
+    if isinstance(node, yaml.MappingNode):
+        seen = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may repeat
+                continue
+            key = _join(prefix, key_node.value) if isinstance(key_node, yaml.ScalarNode) else prefix
+            line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode) and (key_node.tag, key_node.value) in seen:
+                raise ParamsError(key, f"given twice in one section, at lines {seen[key_node.tag, key_node.value]} "
+                                       f"and {line}; YAML would silently keep the last. Delete the one you do not "
+                                       "mean.")
+            seen[key_node.tag, key_node.value] = line
+            _unique_keys(value_node, key)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _unique_keys(item, f"{prefix}[{index}]")
+
+
+def read(path="params.yaml") -> dict:
+    """params.yaml as plain YAML values, before validation: UTF-8, valid YAML, no key given twice."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} not found: run the stage from the project root, where params.yaml lives.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"cannot read {path} ({error.strerror or error}); fix its permissions.") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise UserError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[error.start]:02x}, as Latin-1 or "
+                        "Windows-1252 editors write accented letters); save the file as UTF-8.") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        _unique_keys(node)
+        raw = loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise UserError(f"{path} is not valid YAML{where}: {problem}; fix that line (check indentation and quotes).")
-    return parse(raw)
+    finally:
+        loader.dispose()
+    return raw if raw is not None else {}
 
 
 def parse(raw: dict) -> Params:

@@ -1,41 +1,12 @@
-"""One training run per scratch folder at a time, and no training that outlives the command that started it.
+"""One training run per scratch folder at a time.
 
-Killing `dvc repro` with SIGKILL leaves its stage running as an orphan; a rerun would then resume from a
-checkpoint the orphan is about to rotate away, and the orphan would later write outputs dvc.lock never
-records. So a stage stops when its parent dies, and a second run refuses to start while the first lives.
+A rerun would resume from a checkpoint that a still-running earlier run is about to rotate away, so a second run
+refuses to start while the first lives. (That no stage outlives the `dvc` that started it is stages/io/parent.py.)
 """
-import ctypes
 import os
-import signal
-import sys
-import threading
-import time
 from pathlib import Path
 
 from ..io.errors import UserError
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def stop_with_parent() -> None:
-    """SIGTERM this process when its parent dies (prctl on Linux; a polling thread elsewhere)."""
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
-                if os.getppid() != parent:  # the parent died before prctl took effect
-                    os.kill(os.getpid(), signal.SIGTERM)
-                return
-        except (OSError, AttributeError):
-            pass
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 _held = {}  # lock path -> open handle: the lock lasts as long as this process

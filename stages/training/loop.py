@@ -14,6 +14,7 @@ from .progress import IGNORE
 from ..data import dialogsum
 from ..modeling import hardware, models
 from ..io.errors import UserError
+from ..io import stage as running
 from ..io.files import atomic_path, dir_size, write_failure, write_json
 
 
@@ -141,7 +142,6 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     train_set = dialogsum.model_inputs(dialogsum.load_prepared("train"))
     eval_set = dialogsum.model_inputs(dialogsum.load_prepared("validation"))
     scratch = Path("models/.trainer") / stage
-    lock.stop_with_parent()
     if models.is_main_process():
         lock.hold(scratch)
     resume = checkpoints.resume_point(scratch, {**checkpoints.fingerprint(cfg, model),
@@ -176,8 +176,10 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
         logger.live.end()
         chosen = evidence["selector"].restore_best(trainer)  # the selected step's weights, what chose them
         guard.check_finite(stage, trainer.model)
-        with atomic_path(out) as tmp:
+        kept = f"The checkpoints in {scratch} are kept: a rerun with the same params resumes from the last one."
+        with running.writing(note=kept), atomic_path(out) as tmp:
             save(model_to_save(trainer), tmp, **save_kwargs(state_dict))
+            running.unchanged(note=kept)  # saving took a while: check again right before the first output lands
             # Metrics first, while the new model is a temp folder: metrics that cannot be written leave the old
             # model beside the old metrics, never a new model beside old metrics.
             write_json(Path("metrics") / f"{stage}.json",

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from stages.io.errors import UserError
-from stages.io.files import atomic_path, jsonl_with, read_jsonl, write_json, write_jsonl
+from stages.io.files import atomic_path, read_jsonl, write_json, write_jsonl
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -52,7 +52,6 @@ def test_jsonl_round_trips_every_line_break_in_ids_and_text(tmp_path, char):
     rows = [{"id": f"a{char}1", "dialogue": f"#Person1#: hi{char}#Person2#: hello"}, {"id": "b", "dialogue": "x"}]
     write_jsonl(tmp_path / "x.jsonl", rows)
     assert read_jsonl(tmp_path / "x.jsonl") == rows
-    assert jsonl_with(("id", "dialogue"), ("id", "dialogue"))(tmp_path / "x.jsonl"), "a CLI knows its own output"
     write_jsonl(tmp_path / "y.jsonl", read_jsonl(tmp_path / "x.jsonl"))  # the next stage reads it again
     assert read_jsonl(tmp_path / "y.jsonl") == rows
 
@@ -75,3 +74,85 @@ def test_jsonl_with_old_mac_or_windows_line_ends_reads(tmp_path):
     for end in ("\r", "\r\n"):
         (tmp_path / "x.jsonl").write_bytes(f'{{"id": "a"}}{end}{{"id": "b\\u2028c"}}{end}'.encode())
         assert read_jsonl(tmp_path / "x.jsonl") == [{"id": "a"}, {"id": "b\u2028c"}]
+
+
+# ---- a CLI replaces only what it can prove it wrote --------------------------------------------------------
+
+def test_a_file_of_our_shape_is_not_proof(in_tmp):
+    from stages.io import files
+
+    gold = in_tmp / "gold.jsonl"
+    gold.write_text('{"id": "a", "summary": "written by hand"}\n')  # exactly what `summarize --out` writes
+    with pytest.raises(UserError, match="nothing shows this command wrote it"):
+        files.user_file(gold, "--out", force=False)
+    assert files.user_file(gold, "--out", force=True) == gold
+    assert gold.read_text() == '{"id": "a", "summary": "written by hand"}\n'
+
+
+def test_a_signed_file_is_replaced_until_someone_edits_it(in_tmp):
+    from stages.io import files
+
+    out = in_tmp / "out.jsonl"
+    files.write_text(out, '{"id": "a", "summary": "ours"}\n')
+    files.sign(out, "test")
+    assert files.record_of(out).name == ".out.jsonl.written_by_stages.json"
+    files.user_file(out, "--out", force=False)  # the second run may replace it
+    out.write_text('{"id": "a", "summary": "ours, then corrected by hand"}\n')
+    with pytest.raises(UserError, match="or the file changed since"):
+        files.user_file(out, "--out", force=False)
+    out.unlink()
+    out.symlink_to(in_tmp / "elsewhere.jsonl")  # the user's link, even a dangling one
+    with pytest.raises(UserError, match="already exists"):
+        files.user_file(out, "--out", force=False)
+
+
+def test_a_record_names_its_own_file(in_tmp):
+    from stages.io import files
+
+    (in_tmp / "a.json").write_text("{}")
+    files.sign(in_tmp / "a.json", "test")
+    (in_tmp / "b.json").write_text("{}")  # same bytes, and a copy of a's record beside it
+    files.record_of(in_tmp / "b.json").write_bytes(files.record_of(in_tmp / "a.json").read_bytes())
+    assert files.ours(in_tmp / "a.json") and not files.ours(in_tmp / "b.json")
+
+
+def test_devices_and_pipes_are_never_targets(in_tmp):
+    import os
+
+    from stages.io import files
+
+    os.mkfifo(in_tmp / "pipe")
+    for force in (False, True):
+        with pytest.raises(UserError, match="not a regular file"):
+            files.user_file(in_tmp / "pipe", "--out", force=force)
+
+
+def test_a_marked_folder_is_replaced_only_while_nothing_in_it_changed(in_tmp):
+    from stages.io import files
+
+    out = in_tmp / "merged"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"weights")
+    (out / "sub").mkdir()
+    (out / "sub" / "tokenizer.json").write_text("{}")
+    files.mark(out, "test", adapter="models/lora")
+    files.user_folder(out, "--out", force=False)
+    (out / "NOTES.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"NOTES.txt was not written by this command\); nothing in it is deleted"):
+        files.user_folder(out, "--out", force=False)
+    (out / "NOTES.txt").unlink()
+    (out / "sub" / "drafts").mkdir()  # even an empty folder of the user's is not ours to delete
+    with pytest.raises(UserError, match="sub/drafts/ was not written by this command"):
+        files.user_folder(out, "--out", force=False)
+    (out / "sub" / "drafts").rmdir()
+    (out / "sub" / "tokenizer.json").write_text('{"edited": true}')
+    with pytest.raises(UserError, match="sub/tokenizer.json changed since"):
+        files.user_folder(out, "--out", force=False)
+    (out / "sub" / "tokenizer.json").write_text("{}")
+    (out / "model.safetensors").unlink()
+    with pytest.raises(UserError, match="model.safetensors was removed"):
+        files.user_folder(out, "--out", force=False)
+    (out / files.MARKER).write_text('{"written_by": "an older version, without a list"}')
+    with pytest.raises(UserError, match="listing the files"):
+        files.user_folder(out, "--out", force=False)
+    files.user_folder(out, "--out", force=True)

@@ -111,6 +111,44 @@ def test_unreadable_file(in_tmp, text, expected):
     assert expected in str(caught.value) and "\n" not in str(caught.value)
 
 
+def _repository_text() -> str:
+    return (ROOT / "params.yaml").read_text(encoding="utf-8")
+
+
+def test_a_key_given_twice_is_refused_naming_it_and_both_lines(in_tmp):
+    text = _repository_text()
+    line = text.splitlines().index("  r: 32") + 1  # lora.r
+    (in_tmp / "params.yaml").write_text(text.replace("  r: 32\n", "  r: 32\n  r: 4\n", 1))
+    with pytest.raises(ParamsError) as caught:
+        params.load()
+    assert caught.value.key == "lora.r" and f"lines {line} and {line + 1}" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_section_given_twice_is_refused(in_tmp):
+    (in_tmp / "params.yaml").write_text(_repository_text() + "lora:\n  r: 4\n")
+    with pytest.raises(ParamsError, match="given twice") as caught:
+        params.load()
+    assert caught.value.key == "lora"
+
+
+def test_the_same_key_in_two_sections_and_yaml_merge_keys_are_fine(in_tmp):
+    (in_tmp / "params.yaml").write_text("a: &base\n  seed: 1\nb:\n  <<: *base\n  seed: 2\nc:\n  seed: 3\n")
+    assert params.read() == {"a": {"seed": 1}, "b": {"seed": 2}, "c": {"seed": 3}}
+
+
+def test_a_latin1_byte_is_one_message_with_its_line(in_tmp):
+    text = _repository_text().encode("utf-8")
+    line = 3
+    lines = text.split(b"\n")
+    lines[line - 1] += " # caf\u00e9".encode("latin-1")
+    (in_tmp / "params.yaml").write_bytes(b"\n".join(lines))
+    with pytest.raises(UserError) as caught:
+        params.load()
+    message = str(caught.value)
+    assert f"line {line}: not valid UTF-8 (byte 0xe9" in message and "save the file as UTF-8" in message
+
+
 def test_no_params_file(in_tmp):
     with pytest.raises(UserError, match="run the stage from the project root"):
         params.load()

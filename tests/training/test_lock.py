@@ -1,9 +1,7 @@
-"""A stage refuses to share its scratch folder with a live run, and stops when its parent dies."""
+"""A stage refuses to share its scratch folder with a live run (stopping with its parent: tests/io/test_parent.py)."""
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -12,20 +10,6 @@ from stages.training import lock
 from stages.io.errors import UserError
 
 HOLDER = "import sys, time; from stages.training import lock; lock.hold(sys.argv[1]); print('held', flush=True); time.sleep(60)"
-CHILD = "import time; from stages.training import lock; lock.stop_with_parent(); print('ready', flush=True); time.sleep(60)"
-PARENT = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', sys.argv[1]]); "
-          "print(child.pid, flush=True); time.sleep(60)")
-
-
-def _wait_gone(pid, seconds=10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_live_holder_blocks_a_second_run_and_a_dead_one_does_not(tmp_path):
@@ -41,22 +25,6 @@ def test_a_live_holder_blocks_a_second_run_and_a_dead_one_does_not(tmp_path):
     lock.hold(scratch)  # the kernel dropped the dead holder's lock
     assert (scratch.parent / "train_full.lock").read_text().strip() == str(os.getpid())
     lock.release(scratch)
-
-
-def test_a_stage_stops_when_its_parent_is_killed():
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())
-    try:
-        time.sleep(1.0)  # the child has set up its watch
-        os.kill(parent.pid, signal.SIGKILL)
-        parent.wait()
-        assert _wait_gone(child), "the orphaned child kept running"
-    finally:
-        for pid in (child, parent.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_a_read_only_models_folder_is_one_message(tmp_path):
