@@ -1,0 +1,24 @@
+"""Dialogues to prompt token ids, exactly as the summarize CLI and the pipeline encode them."""
+import threading
+
+from .. import modeling, summarize
+from ..errors import UserError
+
+
+class Prompter:
+    def __init__(self, data_cfg, tokenizer=None):
+        self.cfg = data_cfg
+        self.tokenizer = tokenizer or modeling.load_tokenizer()
+        # A fast tokenizer's Rust state is not shared safely between threads (its truncation settings are
+        # mutable): requests encode one at a time, each in a worker thread so the event loop stays free.
+        self.lock = threading.Lock()
+
+    def encode(self, dialogues: list[str]) -> tuple[list[list[int]], list[int]]:
+        """(prompt ids, tokens cut from each dialogue); ValueError with a message for a request to fix."""
+        try:
+            with self.lock:
+                encoded = summarize.prompt_ids(self.tokenizer, {str(i): text for i, text in enumerate(dialogues)},
+                                               self.cfg)
+        except UserError as error:
+            raise ValueError(str(error)) from None  # "dialogue 2 is empty: ...", numbered from 0 as sent
+        return encoded.input_ids, encoded.over
