@@ -90,6 +90,10 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
     async def index():
         return HTMLResponse(page.HTML, headers=page.HEADERS)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def icon():
+        return Response(status_code=204)  # none: a browser asks for one anyway
+
     @app.get("/health", summary="the models served, their engines and queues, and the limits")
     async def health():
         return {"status": "ok", "default_model": names[0], "limits": dataclasses.asdict(limits),
