@@ -81,7 +81,10 @@ def test_a_full_queue_refuses_a_whole_request_and_says_when_to_retry():
     with pytest.raises(QueueFull, match="2 dialogues are waiting, the queue holds 3") as refused:
         batcher.submit([[3], [4]])  # one would fit: none is taken
     assert refused.value.retry_after >= 1 and batcher.depth() == 2
+    batcher.admit(1)  # room for one: nothing queued by asking
     queued += batcher.submit([[5]])
+    with pytest.raises(QueueFull):
+        batcher.admit(1)
     with pytest.raises(QueueFull):
         batcher.submit([[6]])
     engine.release()

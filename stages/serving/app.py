@@ -4,11 +4,11 @@ import dataclasses
 import functools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -54,6 +54,9 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
     batchers = {name: Batcher(functools.partial(backend.summarize, progress=False), name, batching.max_batch,
                               batching.max_wait_s, batching.queue_size) for name, backend in backends.items()}
     engines = {name: backend.describe() for name, backend in backends.items()}
+    # One thread encodes: the tokenizer is used by one thread at a time anyway (prompting.Prompter), and a
+    # pool of threads would each keep a malloc arena of their own.
+    encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
 
     @asynccontextmanager
     async def lifespan(app):
@@ -64,6 +67,7 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
         # is queued regardless is summarized before the process ends.
         for batcher in batchers.values():
             await anyio.to_thread.run_sync(batcher.close)
+        encoder.shutdown()
 
     app = FastAPI(title="Dialogue summarizer", version="1", lifespan=lifespan, redoc_url=None,
                   description="Summaries of dialogues by the pipeline's models, with the pipeline's prompt and "
@@ -111,8 +115,9 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
         started = time.perf_counter()
         asked = limits_.parse(body, request.headers.get("content-type", ""), limits, names)
         name = asked.model or names[0]
+        batchers[name].admit(len(asked.dialogues))  # a full queue refuses before any encoding work
         try:
-            ids, cut = await run_in_threadpool(prompter.encode, asked.dialogues)
+            ids, cut = await asyncio.get_running_loop().run_in_executor(encoder, prompter.encode, asked.dialogues)
         except ValueError as error:
             raise Problem(422, str(error)) from None
         done = await _unless_client_leaves(request, batchers[name].submit(ids))

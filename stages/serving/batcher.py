@@ -60,21 +60,29 @@ class Batcher:
         with self._ready:
             return sum(not job.future.cancelled() for job in self._jobs)
 
+    def admit(self, count: int) -> None:
+        """QueueFull unless `count` more dialogues fit now: a cheap refusal before encoding them."""
+        with self._ready:
+            self._check_room(count)
+
     def submit(self, inputs: list[list[int]]) -> list[Future]:
         """Queue a request's dialogues, all or none; each future gets a Done or the engine's exception."""
         with self._ready:
-            if self._closed:
-                raise QueueFull("the server is shutting down", 1)
-            if len(self._jobs) + len(inputs) > self.capacity:
-                self._jobs = deque(job for job in self._jobs if not job.future.cancelled())  # their clients left
-            if len(self._jobs) + len(inputs) > self.capacity:
-                raise QueueFull(f"model {self.name}: {len(self._jobs)} dialogues are waiting, the queue holds "
-                                f"{self.capacity}; retry later", self._retry_after(len(self._jobs)))
+            self._check_room(len(inputs))
             now = time.monotonic()
             jobs = [_Job(ids, Future(), now) for ids in inputs]
             self._jobs.extend(jobs)
             self._ready.notify()
         return [job.future for job in jobs]
+
+    def _check_room(self, count: int) -> None:
+        if self._closed:
+            raise QueueFull("the server is shutting down", 1)
+        if len(self._jobs) + count > self.capacity:
+            self._jobs = deque(job for job in self._jobs if not job.future.cancelled())  # their clients left
+        if len(self._jobs) + count > self.capacity:
+            raise QueueFull(f"model {self.name}: {len(self._jobs)} dialogues are waiting, the queue holds "
+                            f"{self.capacity}; retry later", self._retry_after(len(self._jobs)))
 
     def close(self) -> None:
         """Refuse new requests, finish every queued one, stop the thread."""

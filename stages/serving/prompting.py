@@ -10,7 +10,7 @@ class Prompter:
         self.cfg = data_cfg
         self.tokenizer = tokenizer or modeling.load_tokenizer()
         # A fast tokenizer's Rust state is not shared safely between threads (its truncation settings are
-        # mutable): requests encode one at a time, each in a worker thread so the event loop stays free.
+        # mutable): one encoding at a time, off the event loop (the server runs it in a thread of its own).
         self.lock = threading.Lock()
 
     def encode(self, dialogues: list[str]) -> tuple[list[list[int]], list[int]]:
