@@ -147,6 +147,7 @@ def test_what_a_client_gets_wrong_is_a_4xx_that_says_what(client, body, content_
     assert (answer.status_code, answer.headers["content-type"]) == (status, "application/json")
     assert message in answer.json()["detail"]
     assert all(engine.calls == [] for engine in client.engines.values())
+    assert client.get("/health").json()["models"]["m"]["queue"] == 0  # no room held for a refused request
 
 
 @pytest.mark.parametrize("name", ["../models/base", "/etc/passwd", "models/lora", "base", "M", "m ", ""])

@@ -81,12 +81,16 @@ def test_a_full_queue_refuses_a_whole_request_and_says_when_to_retry():
     with pytest.raises(QueueFull, match="2 dialogues are waiting, the queue holds 3") as refused:
         batcher.submit([[3], [4]])  # one would fit: none is taken
     assert refused.value.retry_after >= 1 and batcher.depth() == 2
-    batcher.admit(1)  # room for one: nothing queued by asking
-    queued += batcher.submit([[5]])
-    with pytest.raises(QueueFull):
-        batcher.admit(1)
+    batcher.reserve(1)  # room held for a request being encoded: counted, not yet queued
+    assert batcher.depth() == 3
+    with pytest.raises(QueueFull, match="3 dialogues are waiting"):
+        batcher.reserve(1)
     with pytest.raises(QueueFull):
         batcher.submit([[6]])
+    queued += batcher.submit([[5]], reserved=True)
+    batcher.reserve(0)
+    with pytest.raises(QueueFull):
+        batcher.submit([[7]])
     engine.release()
     assert [d.summary for d in results(running + queued)] == ["summary of 0", "summary of 1", "summary of 2",
                                                               "summary of 5"]

@@ -115,12 +115,16 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
         started = time.perf_counter()
         asked = limits_.parse(body, request.headers.get("content-type", ""), limits, names)
         name = asked.model or names[0]
-        batchers[name].admit(len(asked.dialogues))  # a full queue refuses before any encoding work
+        batcher, count = batchers[name], len(asked.dialogues)
+        batcher.reserve(count)  # a full queue refuses before any encoding work
         try:
             ids, cut = await asyncio.get_running_loop().run_in_executor(encoder, prompter.encode, asked.dialogues)
-        except ValueError as error:
-            raise Problem(422, str(error)) from None
-        done = await _unless_client_leaves(request, batchers[name].submit(ids))
+        except BaseException as error:
+            batcher.release(count)
+            if isinstance(error, ValueError):
+                raise Problem(422, str(error)) from None
+            raise
+        done = await _unless_client_leaves(request, batcher.submit(ids, reserved=True))
         if done is None:
             return Response(status_code=499)  # nobody is listening; nginx's code for it, for the access log
         return {"model": name, "total_s": round(time.perf_counter() - started, 4),

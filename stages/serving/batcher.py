@@ -2,8 +2,9 @@
 
 One worker thread per model takes the oldest waiting dialogues, up to `max_batch`, waiting at most `max_wait_s`
 after the oldest arrived for more to join, and runs one engine call; each dialogue's future then resolves. The
-queue holds at most `capacity` dialogues: a request that does not fit whole is refused at once (QueueFull), so
-a burst costs a quick 503 instead of unbounded memory and latency. `close()` stops taking requests, serves
+queue holds at most `capacity` dialogues, counting those reserved while their request is encoded: a request
+that does not fit whole is refused at once (QueueFull), so a burst costs a quick 503 instead of unbounded memory
+and latency. `close()` stops taking requests, serves
 every dialogue already queued, then ends the thread.
 """
 import math
@@ -42,6 +43,7 @@ class Batcher:
         self._jobs: deque[_Job] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._reserved = 0  # room held for dialogues being encoded
         self._thread = threading.Thread(target=self._work, name=f"batcher-{name}", daemon=True)
         self.batches = 0  # engine calls so far
         self.dialogues = 0  # dialogues summarized so far
@@ -56,18 +58,26 @@ class Batcher:
         return not self._closed
 
     def depth(self) -> int:
-        """Dialogues waiting for an engine call, less those whose client has left."""
+        """Dialogues waiting for an engine call (or being encoded for one), less those whose client has left."""
         with self._ready:
-            return sum(not job.future.cancelled() for job in self._jobs)
+            return self._reserved + sum(not job.future.cancelled() for job in self._jobs)
 
-    def admit(self, count: int) -> None:
-        """QueueFull unless `count` more dialogues fit now: a cheap refusal before encoding them."""
+    def reserve(self, count: int) -> None:
+        """Hold room for `count` dialogues while they are encoded, or QueueFull: a refusal before any work.
+        Then submit(..., reserved=True) them, or release(count) if they are not coming."""
         with self._ready:
             self._check_room(count)
+            self._reserved += count
 
-    def submit(self, inputs: list[list[int]]) -> list[Future]:
+    def release(self, count: int) -> None:
+        with self._ready:
+            self._reserved -= count
+
+    def submit(self, inputs: list[list[int]], reserved: bool = False) -> list[Future]:
         """Queue a request's dialogues, all or none; each future gets a Done or the engine's exception."""
         with self._ready:
+            if reserved:
+                self._reserved -= len(inputs)
             self._check_room(len(inputs))
             now = time.monotonic()
             jobs = [_Job(ids, Future(), now) for ids in inputs]
@@ -78,11 +88,12 @@ class Batcher:
     def _check_room(self, count: int) -> None:
         if self._closed:
             raise QueueFull("the server is shutting down", 1)
-        if len(self._jobs) + count > self.capacity:
+        if len(self._jobs) + self._reserved + count > self.capacity:
             self._jobs = deque(job for job in self._jobs if not job.future.cancelled())  # their clients left
-        if len(self._jobs) + count > self.capacity:
-            raise QueueFull(f"model {self.name}: {len(self._jobs)} dialogues are waiting, the queue holds "
-                            f"{self.capacity}; retry later", self._retry_after(len(self._jobs)))
+        waiting = len(self._jobs) + self._reserved
+        if waiting + count > self.capacity:
+            raise QueueFull(f"model {self.name}: {waiting} dialogues are waiting, the queue holds "
+                            f"{self.capacity}; retry later", self._retry_after(waiting))
 
     def close(self) -> None:
         """Refuse new requests, finish every queued one, stop the thread."""
