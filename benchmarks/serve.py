@@ -110,7 +110,7 @@ async def drive(url: str, dialogues: list[str], clients: int, seconds: float, sa
             try:
                 answer = await http.post("/summarize", json=body)
             except httpx.HTTPError as error:  # no answer at all: a lost request
-                lost.append(type(error).__name__)
+                lost.append(f"{type(error).__name__}: {error}")
                 continue
             statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
             if answer.status_code == 200:
@@ -130,7 +130,7 @@ async def drive(url: str, dialogues: list[str], clients: int, seconds: float, sa
     latencies.sort()
     return {"clients": clients, "seconds": round(wall, 2), "requests": sum(statuses.values()) + len(lost),
             "ok": statuses.get(200, 0), "statuses": {str(k): v for k, v in sorted(statuses.items())},
-            "lost": len(lost), "per_s": round(statuses.get(200, 0) / wall, 2),
+            "lost": len(lost), "lost_errors": sorted(set(lost))[:5], "per_s": round(statuses.get(200, 0) / wall, 2),
             "p50_s": percentile(latencies, 0.50), "p95_s": percentile(latencies, 0.95),
             "retry_after": sorted(v for v in retry_after if v)}
 
@@ -191,6 +191,7 @@ def main(argv=None) -> None:
                             "--max-batch", max_batch, *common_flags)
             try:
                 asyncio.run(drive(server.url, dialogues, 1, 0.5))  # warm-up: first calls allocate
+                record["engine"] = server.health()["models"][args.model]["engine"]  # precision, device, decoding
                 for clients in settings.clients:
                     runs.append(measured(server, dialogues, clients, settings.seconds, label))
                 if label == "dynamic":

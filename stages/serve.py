@@ -17,6 +17,7 @@ from . import params
 from .errors import UserError, run
 
 LOOPBACK = ("127.0.0.1", "localhost")
+KEEP_ALIVE_S = 65
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -109,7 +110,10 @@ def main(argv: list[str]) -> None:
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the models; there "
               "is no authentication.", file=sys.stderr)
     server = uvicorn.Server(uvicorn.Config(service, host=args.host, port=args.port, access_log=args.access_log,
-                                           limit_concurrency=args.max_connections, timeout_keep_alive=5))
+                                           limit_concurrency=args.max_connections,
+                                           # longer than clients keep an idle connection (httpx: 5 s), so the
+                                           # server never closes one just as a client sends on it again
+                                           timeout_keep_alive=KEEP_ALIVE_S))
     # uvicorn handles SIGTERM gracefully, then raises it again once done: ours makes that a clean exit 0, and a
     # SIGTERM that comes before uvicorn listens still stops it.
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
