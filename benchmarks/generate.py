@@ -107,12 +107,12 @@ def main(argv=None) -> None:
     naive_prompts = random.Random(p.data.seed).sample(prompts, naive_count)
     seconds = timed(one_at_a_time, model, tokenizer, naive_prompts, d.max_source_length, cfg.max_new_tokens)
     record_run("one at a time (notebook)", 1, seconds, len(naive_prompts), len(naive_prompts))
-    seconds = timed(generate.summarize, model, tokenizer, unique, cfg, False)
+    seconds = timed(decode.summarize, model, tokenizer, unique, cfg, False)
     record_run("project summarize (sorted batches, each dialogue once)", cfg.batch_size, seconds, len(unique), len(rows))
     for size in args.batch_sizes:
         if size == cfg.batch_size:
             continue
-        seconds = timed(generate.summarize, model, tokenizer, unique, dataclasses.replace(cfg, batch_size=size), False)
+        seconds = timed(decode.summarize, model, tokenizer, unique, dataclasses.replace(cfg, batch_size=size), False)
         record_run("project summarize", size, seconds, len(unique), len(rows))
     small = min(args.batch_sizes)
     seconds = timed(unsorted_batches, model, tokenizer, unique, dataclasses.replace(cfg, batch_size=small))

@@ -45,23 +45,32 @@ def load_adapters(named: dict[str, Path], precision: str):
 
 def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list[int]]:
     """Prompt token ids, cut at data.max_source_length as in training; say what a long dialogue lost."""
+    encoded = prompt_ids(tokenizer, dialogues, cfg)
+    for key, over in zip(dialogues, encoded.over):
+        if over > 0:
+            message = cut_message(key, over, cfg)
+            if strict:
+                raise UserError(message + " Shorten it, or drop --strict to summarize the truncated text.")
+            print(f"warning: {message}", file=sys.stderr)
+    return encoded.input_ids
+
+
+def prompt_ids(tokenizer, dialogues: dict[str, str], cfg) -> prompts.Encoded:
+    """Each dialogue checked (text, not blank) and encoded as the pipeline does; the server uses it too."""
     for key, text in dialogues.items():
         if not isinstance(text, str):
             raise UserError(f"dialogue {key} is {type(text).__name__}, not text: give it as a JSON string.")
         if not text.strip():
             raise UserError(f"dialogue {key} is empty: give the text of a conversation "
                             "(#Person1#: ... one turn per line, as in DialogSum).")
-    encoded = prompts.encode(tokenizer, cfg.prompt, [text.strip() for text in dialogues.values()],
-                             cfg.max_source_length)
-    for key, over in zip(dialogues, encoded.over):
-        if over > 0:
-            message = (f"dialogue {key} is {cfg.max_source_length + over} tokens with the prompt, {over} more "
-                       f"than data.max_source_length ({cfg.max_source_length}): the end of the dialogue is cut "
-                       "(the instruction around it is kept), as in training and the pipeline.")
-            if strict:
-                raise UserError(message + " Shorten it, or drop --strict to summarize the truncated text.")
-            print(f"warning: {message}", file=sys.stderr)
-    return encoded.input_ids
+    return prompts.encode(tokenizer, cfg.prompt, [text.strip() for text in dialogues.values()],
+                          cfg.max_source_length)
+
+
+def cut_message(key, over: int, cfg) -> str:
+    return (f"dialogue {key} is {cfg.max_source_length + over} tokens with the prompt, {over} more "
+            f"than data.max_source_length ({cfg.max_source_length}): the end of the dialogue is cut "
+            "(the instruction around it is kept), as in training and the pipeline.")
 
 
 def read_dialogues(args) -> dict[str, str]:

@@ -89,6 +89,7 @@ SLOW = (
     "test_publish.py::test_a_publish_killed_mid_upload_leaves_no_commit_and_a_rerun_publishes",
     # the real `dvc repro` and a `dvc exp run` beside it, then `dvc checkout`: 15-25 s of DVC start-ups
     "test_stage.py::test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params",
+    "test_serve_process.py",  # `python -m stages.serve` as a process: 15-30 s of imports and model loading
 )
 
 

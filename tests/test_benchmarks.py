@@ -52,6 +52,19 @@ def test_generate_benchmark_compares_batches_with_one_at_a_time(tiny_corpus, tmp
     assert record["figures"]["speedup"] > 0 and record["settings"]["forced_new_tokens"] > 0
 
 
+def test_serve_benchmark_measures_with_and_without_batching(tiny_corpus, tmp_path):
+    record = quick("serve", tiny_corpus, tmp_path)
+    runs = record["runs"]
+    assert [(r["batching"], r["clients"]) for r in runs] == [("dynamic", 1), ("dynamic", 4), ("none", 1), ("none", 4)]
+    for run in runs + [record["soak"]]:
+        assert run["lost"] == 0 and set(run["statuses"]) == {"200"} and run["p95_s"] >= run["p50_s"] > 0
+    assert {r["mean_batch"] for r in runs if r["batching"] == "none"} == {1.0}
+    assert record["soak"]["rss_samples_mb"] and all(record["soak"]["rss_samples_mb"])
+    overload = record["overload"]
+    assert overload["lost"] == 0 and set(overload["statuses"]) <= {"200", "503"} and overload["ok"] > 0
+    assert record["exit_codes_after_sigterm"] == {"dynamic": 0, "none": 0}
+
+
 def test_flops_formulas_match_torchs_count():
     import torch
     from torch.utils.flop_counter import FlopCounterMode

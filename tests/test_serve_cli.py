@@ -1,0 +1,56 @@
+"""`python -m stages.serve` options: what it serves by default, and one message for each bad option."""
+import pytest
+
+from stages import serve
+from stages.io.errors import UserError
+
+
+def options(*argv):
+    return serve.parser().parse_args(list(argv))
+
+
+def test_defaults_listen_on_loopback_and_serve_the_models_present(in_tmp):
+    args = options()
+    assert (args.host, args.port, args.max_wait_ms, args.queue_size) == ("127.0.0.1", 8000, 10.0, 256)
+    with pytest.raises(UserError, match="no model to serve: models/ holds none of base, full, lora"):
+        serve.models(args)
+    (in_tmp / "models/lora").mkdir(parents=True)
+    (in_tmp / "models/lora/adapter_config.json").write_text("{}")
+    with pytest.raises(UserError, match="no model to serve"):  # an adapter without its base is not servable
+        serve.models(args)
+    for name in ("base", "full"):
+        (in_tmp / "models" / name).mkdir()
+        (in_tmp / "models" / name / "config.json").write_text("{}")
+    assert serve.models(args) == {"base": "base", "full": "full", "lora": "lora"}
+    assert serve.models(options("--models", "lora", "r4=runs/r4/adapter")) == {"lora": "lora",
+                                                                               "r4": "runs/r4/adapter"}
+
+
+@pytest.mark.parametrize("given, message", [
+    ("../models/base", "give base, full, lora or NAME=DIR"),
+    ("models/base", "give base, full, lora or NAME=DIR"),
+    ("../x=models/base", "so that it can never be read as a path"),
+    ("a b=models/base", "so that it can never be read as a path"),
+    ("=models/base", "so that it can never be read as a path"),
+])
+def test_a_served_name_is_never_a_path(given, message):
+    with pytest.raises(UserError, match=message):
+        serve.models(options("--models", given))
+    with pytest.raises(UserError, match="the name base is given twice"):
+        serve.models(options("--models", "base", "base=models/full"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--port", "70000"], "--port 70000: give a port from 0 to 65535"),
+    (["--max-batch", "0"], "--max-batch 0: give a whole number of at least 1"),
+    (["--queue-size", "-1"], "--queue-size -1"),
+    (["--max-wait-ms", "nan"], "--max-wait-ms nan: give a number from 0 to 60000"),
+    (["--max-wait-ms", "-5"], "--max-wait-ms -5.0"),
+    (["--body-timeout", "0"], "--body-timeout 0: a request needs some time"),
+    (["--queue-size", "8", "--max-dialogues", "16"], "--queue-size 8 is below --max-dialogues 16"),
+])
+def test_bad_options_stop_with_one_message(argv, message):
+    args = options(*argv)
+    args.max_batch = args.max_batch if args.max_batch is not None else 32
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        serve.check(args)
