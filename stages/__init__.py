@@ -2,8 +2,9 @@
 
 The modules here are what DVC and users run, each as `python -m stages.<name>`: the pipeline's stages
 (prepare, train_full, train_lora, generate, evaluate) and the commands around it (summarize, compare, sweep,
-params_doc). The subpackages hold what they share, each named after what it owns: io, data, modeling,
-inference, training, scoring, reporting and experiments (see each package's docstring)."""
+publish, serve, demo, params_doc). The subpackages hold what they share, each named after what it owns: io,
+data, modeling, inference, training, scoring and reporting for the pipeline; experiments, shipping, serving
+and scratch for the commands (see each package's docstring)."""
 from .io import logs  # noqa: F401  first: quiet logs need to be set up before libraries load
 from .io import parent as _parent  # noqa: E402
 
