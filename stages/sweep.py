@@ -155,7 +155,11 @@ def main(argv=None) -> None:
     if args.json:
         if not args.json.is_file():
             raise UserError(f"{args.json} does not exist; save `dvc exp show --json > {args.json}` first.")
-        exps = dvc_runs.parse(args.json.read_bytes(), str(args.json))
+        try:
+            saved = args.json.read_bytes()
+        except OSError as error:
+            raise UserError(f"cannot read {args.json}: {error.strerror}.") from None
+        exps = dvc_runs.parse(saved, str(args.json))
     elif args.all_commits:
         exps = dvc_runs.exp_show(["-A"])
     else:  # HEAD and every commit experiments were made from, not HEAD's experiments alone

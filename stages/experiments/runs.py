@@ -128,7 +128,7 @@ def parse(text: str | bytes, source: str) -> list[dict]:
                             "save the output of `dvc exp show --json` as UTF-8.") from None
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:  # RecursionError: nested deeper than Python's stack
         raise UserError(f"{source}: not valid JSON ({error}); save the output of `dvc exp show --json`.") from None
     if not isinstance(value, list):
         raise UserError(f"{source}: expected the list `dvc exp show --json` prints, got {type(value).__name__}.")
