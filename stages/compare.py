@@ -6,7 +6,9 @@ A and B are git revisions, branches, tags or DVC experiment names; default HEAD 
 Each run's predictions (data/predictions/<model>.jsonl) and references (its evaluation split in
 data/prepared) are read through DVC's Python API, from the cache or pulled from the remote. The
 difference B minus A gets a bootstrap interval over dialogues and a sign-flip p-value (stages/scoring/stats.py,
-with params.yaml's evaluate section). Runs scored on different dialogues are refused.
+with params.yaml's evaluate section); a difference is called significant only where its p after Holm's correction
+for the comparisons shown (models x ROUGE variants of one mode) is below 1 - confidence. Runs scored on
+different dialogues are refused.
 """
 import argparse
 import json
@@ -20,7 +22,7 @@ from scmrepo.exceptions import SCMError
 from . import evaluate
 from .data import dialogsum
 from .io import params, files
-from .scoring import records, rouge
+from .scoring import records, rouge, stats
 from .io.errors import UserError, run
 from .reporting.report import PRIMARY
 from .experiments.runs import flat_params
@@ -145,8 +147,6 @@ def check_same_dialogues(a: list[dict], b: list[dict], name_a: str, name_b: str)
 
 def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -> dict:
     """B minus A for each model both runs have, in every scoring mode, plus notes and the params diff."""
-    from .scoring import stats
-
     refs_a, refs_b = a.references(), b.references()
     diff = param_diff(a.params, b.params)
     try:
@@ -160,12 +160,12 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
         rank_b.update({i: (order[key], position) for position, i in enumerate(rows)})
     refs_b_sorted = [refs_b[i] for i in sorted(range(len(refs_b)), key=rank_b.__getitem__)]
     n = len(order)
-    counts = stats.resample_counts(n, resamples, seed)
     out = {"a": a.name, "b": b.name, "dialogues": n, "rows": len(refs_a), "resamples": resamples, "seed": seed,
            "confidence": confidence, "params_diff": {k: list(v) for k, v in diff.items()},
            "models": {}, "notes": []}
     if a.commit and a.commit == b.commit:
         out["notes"].append(f"{a.name} and {b.name} are the same commit ({a.commit[:7]}): nothing can differ")
+    scored = {}
     for model in dialogsum.MODELS:
         texts_a, texts_b = a.predictions(model, refs_a), b.predictions(model, refs_b)
         if texts_a is None or texts_b is None:
@@ -174,17 +174,19 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
             continue
         by_row = dict(zip((id(row) for row in refs_b), texts_b))
         texts_b = [by_row[id(row)] for row in refs_b_sorted]
-        modes_a, modes_b = evaluate.score(texts_a, refs_a, a.name), evaluate.score(texts_b, refs_b_sorted, b.name)
-        paired = evaluate.compare(modes_b, modes_a, counts, confidence, seed)
+        scored[model] = (evaluate.score(texts_b, refs_b_sorted, b.name), evaluate.score(texts_a, refs_a, a.name))
+        if texts_a == texts_b:
+            out["notes"].append(f"{model}: the same summaries in both runs; every difference is 0")
+    if not scored:
+        raise UserError(f"no model has predictions in both {a.name} and {b.name} (data/predictions/*.jsonl); "
+                        "run the pipeline in both, or pick other revisions.")
+    # one family per scoring mode: every model compared x ROUGE variant (evaluate.compare's _p_holm)
+    paired = evaluate.compare(scored, stats.Resamples(n, resamples, seed), confidence)
+    for model, (modes_b, modes_a) in scored.items():
         out["models"][model] = {mode: {
             **{f"{key}_a": round(float(modes_a[mode].estimate()[i]), rouge.DIGITS) for i, key in enumerate(rouge.KEYS)},
             **{f"{key}_b": round(float(modes_b[mode].estimate()[i]), rouge.DIGITS) for i, key in enumerate(rouge.KEYS)},
-            **paired[mode]} for mode in rouge.MODES}
-        if texts_a == texts_b:
-            out["notes"].append(f"{model}: the same summaries in both runs; every difference is 0")
-    if not out["models"]:
-        raise UserError(f"no model has predictions in both {a.name} and {b.name} (data/predictions/*.jsonl); "
-                        "run the pipeline in both, or pick other revisions.")
+            **paired[model][mode]} for mode in rouge.MODES}
     return out
 
 
@@ -192,23 +194,43 @@ def _listed(diff: dict) -> str:
     return ", ".join(f"{key} {a!r} -> {b!r}" for key, (a, b) in diff.items()) if diff else "none"
 
 
+def significant(result: dict, mode: str) -> list[str]:
+    """'<model> <variant> (<run> higher)' for each difference whose Holm-adjusted p is below the level that
+    goes with the intervals' confidence: the only conclusion drawn (the interval is a size estimate)."""
+    level, found = stats.alpha(result["confidence"]), []
+    for model, modes in result["models"].items():
+        for key in rouge.KEYS:
+            m = modes[mode]
+            if m[key + "_p_holm"] < level:
+                found.append(f"{model} {key} ({result['b'] if m[key + '_diff'] > 0 else result['a']} higher)")
+    return found
+
+
 def table(result: dict, mode: str) -> str:
+    family = len(result["models"]) * len(rouge.KEYS)
+    level = stats.alpha(result["confidence"])
     lines = [f"{result['b']} minus {result['a']}, {mode}, {result['dialogues']} dialogues ({result['rows']} "
-             f"reference rows): {result['confidence']:.0%} bootstrap interval over dialogues, sign-flip p-value;"
-             f" A = {result['a']}, B = {result['b']}",
-             f"{'model':6} {'variant':9} {'A':>8} {'B':>8} {'B-A':>8}  {'interval':>19} {'p':>7}"]
+             f"reference rows): {result['confidence']:.0%} bootstrap interval over dialogues (an estimate of the "
+             f"size), sign-flip p-value, and p_holm: p after Holm's correction for these {family} comparisons; "
+             f"A = {result['a']}, B = {result['b']}",
+             f"{'model':6} {'variant':9} {'A':>8} {'B':>8} {'B-A':>8}  {'interval':>19} {'p':>7} {'p_holm':>7}"]
     for model, modes in result["models"].items():
         m = modes[mode]
         for key in rouge.KEYS:
             lines.append(f"{model:6} {key:9} {m[key + '_a']:8.4f} {m[key + '_b']:8.4f} {m[key + '_diff']:+8.4f}  "
-                         f"[{m[key + '_low']:+.4f}, {m[key + '_high']:+.4f}] {m[key + '_p']:7.4f}")
+                         f"[{m[key + '_low']:+.4f}, {m[key + '_high']:+.4f}] {m[key + '_p']:7.4f} "
+                         f"{m[key + '_p_holm']:7.4f}")
+    found = significant(result, mode)
+    lines.append(f"significant after Holm's correction (p_holm < {level:g}): {'; '.join(found)}" if found else
+                 f"none of the {family} differences is significant after Holm's correction (p_holm < {level:g})")
     lines.append(f"params that differ: {_listed(result['params_diff'])}")
     lines += [f"note: {note}" for note in result["notes"]]
     return "\n".join(lines)
 
 
 def forest(result: dict, mode: str, path: Path) -> None:
-    """Difference with its interval per model and ROUGE variant, zero marked: a forest plot."""
+    """Difference with its interval per model and ROUGE variant, zero marked, Holm-adjusted p beside: a forest
+    plot. Run names are data: `$` in them is escaped, or matplotlib would parse `$...$` as mathtext."""
     from .reporting import plots  # matplotlib: only loaded to draw
 
     rows = [(model, key, values[mode]) for model, values in result["models"].items() for key in rouge.KEYS]
@@ -220,9 +242,9 @@ def forest(result: dict, mode: str, path: Path) -> None:
     axes.axvline(0, color="grey", linewidth=1)
     beside = plots.matplotlib.transforms.blended_transform_factory(axes.transAxes, axes.transData)
     for y, (_, key, m) in enumerate(reversed(rows)):
-        axes.text(1.01, y, f"p={m[key + '_p']:.3g}", transform=beside, va="center", fontsize="small")
+        axes.text(1.01, y, f"p_holm={m[key + '_p_holm']:.3g}", transform=beside, va="center", fontsize="small")
     axes.set_yticks(range(len(rows)), [f"{model} {key}" for model, key, _ in reversed(rows)])
-    axes.set(xlabel=f"{result['b']} minus {result['a']} ({mode}, {result['confidence']:.0%} interval)",
+    axes.set(xlabel=plots.literal(f"{result['b']} minus {result['a']} ({mode}, {result['confidence']:.0%} interval)"),
              title=f"ROUGE difference on {result['dialogues']} dialogues")
     plots.save(figure, path)
 

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .scoring import costs, records, rouge, stats
@@ -38,27 +39,40 @@ def _round(value) -> float:
     return round(float(value), rouge.DIGITS)
 
 
-def summarize(modes: dict[str, rouge.PerDialogue], counts, confidence) -> dict[str, dict[str, float]]:
-    """{mode: {rouge1, rouge1_low, rouge1_high, ...}}: the score and its bootstrap interval."""
-    out = {}
-    for mode, per in modes.items():
-        estimate, low, high = stats.bootstrap(per.values, per.weights, counts, confidence)
-        out[mode] = {}
+def summarize(runs: dict[str, dict[str, rouge.PerDialogue]], resamples: stats.Resamples,
+              confidence) -> dict[str, dict[str, dict[str, float]]]:
+    """{name: {mode: {rouge1, rouge1_low, rouge1_high, ...}}}: each run's scores and their bootstrap intervals,
+    all from one pass over the resamples."""
+    cells = [(name, mode, per) for name, modes in runs.items() for mode, per in modes.items()]
+    results = stats.bootstrap([(per.values, per.weights) for *_, per in cells], resamples, confidence)
+    out: dict = {}
+    for (name, mode, _), (estimate, low, high) in zip(cells, results):
+        out.setdefault(name, {})[mode] = {}
         for i, key in enumerate(rouge.KEYS):
-            out[mode].update({key: _round(estimate[i]), f"{key}_low": _round(low[i]), f"{key}_high": _round(high[i])})
+            out[name][mode].update({key: _round(estimate[i]), f"{key}_low": _round(low[i]),
+                                    f"{key}_high": _round(high[i])})
     return out
 
 
-def compare(modes_a, modes_b, counts, confidence, seed) -> dict[str, dict[str, float]]:
-    """{mode: {rouge1_diff, rouge1_low, rouge1_high, rouge1_p, ...}} for A minus B."""
-    out = {}
-    for mode in modes_a:
-        a, b = modes_a[mode], modes_b[mode]
-        difference, low, high, p = stats.paired(a.values, b.values, a.weights, counts, confidence, seed)
-        out[mode] = {}
+def compare(pairs: dict[str, tuple[dict, dict]], resamples: stats.Resamples, confidence) -> dict[str, dict]:
+    """{name: {mode: {rouge1_diff, rouge1_low, rouge1_high, rouge1_p, rouge1_p_holm, ...}}}: A minus B for each
+    (modes of A, modes of B) in `pairs`. `_p_holm` is `_p` after Holm's correction over one scoring mode's
+    comparisons (every pair x ROUGE variant): each mode is its own family, as a reader draws conclusions
+    from one mode (the report: the primary one; stages.compare: the --mode shown)."""
+    cells = [(name, mode, a[mode], b[mode]) for name, (a, b) in pairs.items() for mode in a]
+    results = stats.paired([(a.values, b.values, a.weights) for *_, a, b in cells], resamples, confidence)
+    adjusted = [None] * len(cells)
+    for mode in dict.fromkeys(mode for _, mode, *_ in cells):
+        family = [i for i, cell in enumerate(cells) if cell[1] == mode]
+        for i, p_holm in zip(family, stats.holm(np.array([results[i][3] for i in family]))):
+            adjusted[i] = p_holm
+    out: dict = {}
+    for (name, mode, *_), (difference, low, high, p), p_holm in zip(cells, results, adjusted):
+        out.setdefault(name, {})[mode] = {}
         for i, key in enumerate(rouge.KEYS):
-            out[mode].update({f"{key}_diff": _round(difference[i]), f"{key}_low": _round(low[i]),
-                              f"{key}_high": _round(high[i]), f"{key}_p": _round(p[i])})
+            out[name][mode].update({f"{key}_diff": _round(difference[i]), f"{key}_low": _round(low[i]),
+                                    f"{key}_high": _round(high[i]), f"{key}_p": _round(p[i]),
+                                    f"{key}_p_holm": _round(p_holm[i])})
     return out
 
 
@@ -133,7 +147,7 @@ def stage() -> None:
     p = running.start("evaluate")
     references, name = references_from(None, p.generate.split)
     groups = records.groups(references, name)
-    counts = stats.resample_counts(len(groups), p.evaluate.resamples, p.evaluate.seed)
+    resamples = stats.Resamples(len(groups), p.evaluate.resamples, p.evaluate.seed)
     rouge.warn_unscorable([row["summary"] for row in references], name)
 
     texts, modes = {}, {}
@@ -141,9 +155,8 @@ def stage() -> None:
         path = dialogsum.PREDICTIONS / f"{model}.jsonl"
         texts[model] = records.match(records.read_predictions(path), references, path, name)
         modes[model] = score(texts[model], references, name)
-    scores = {model: summarize(modes[model], counts, p.evaluate.confidence) for model in dialogsum.MODELS}
-    paired = {f"{a}_vs_{b}": compare(modes[a], modes[b], counts, p.evaluate.confidence, p.evaluate.seed)
-              for a, b in PAIRS}
+    scores = summarize(modes, resamples, p.evaluate.confidence)
+    paired = compare({f"{a}_vs_{b}": (modes[a], modes[b]) for a, b in PAIRS}, resamples, p.evaluate.confidence)
     cost = costs.collect(Path("models/base"), dialogsum.MODELS)
     with running.writing():
         write_outputs(p, references, groups, texts, modes, scores, paired, cost)
@@ -185,9 +198,10 @@ def standalone(args) -> None:
         files.user_file(args.output, "--output", args.force)
     references, name = references_from(args.references, p.generate.split)
     modes = score_file(args.predictions, references, name)
-    counts = stats.resample_counts(len(next(iter(modes.values())).weights), p.evaluate.resamples, p.evaluate.seed)
-    result = summarize(modes, counts, p.evaluate.confidence)
-    print(f"{args.predictions} against {name}: {len(references)} rows, {len(counts[0])} dialogues; "
+    n = len(next(iter(modes.values())).weights)
+    result = summarize({"": modes}, stats.Resamples(n, p.evaluate.resamples, p.evaluate.seed),
+                       p.evaluate.confidence)[""]
+    print(f"{args.predictions} against {name}: {len(references)} rows, {n} dialogues; "
           f"{p.evaluate.confidence:.0%} bootstrap intervals over dialogues")
     for mode, values in result.items():
         print(f"  {mode:9s} " + "  ".join(f"{key} {values[key]:.4f} [{values[key + '_low']:.4f}, "

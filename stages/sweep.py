@@ -6,9 +6,10 @@
 Runs are grouped by every param except the swept one and the seeds, and by the code (the .py deps) they
 ran: only runs whose other params and code all match
 are drawn as one sweep; other groups are kept apart and named by the params that differ. Runs that differ
-only in seeds are replicates: averaged, with their spread. Reads `dvc exp show --json` (`-A`: every
-commit and branch) or a saved copy; writes plots/sweep.png (ROUGE against the param), plots/sweep_cost.png
-(ROUGE against trainable parameters, training time and peak memory) and plots/sweep.csv.
+only in seeds are replicates: averaged, with their spread. Reads `dvc exp show --json` for HEAD and every
+commit experiments were made from (`-A`: every commit), or a saved copy; runs left out are counted in one
+line; writes plots/sweep.png (ROUGE against the param), plots/sweep_cost.png (ROUGE against trainable
+parameters, training time and peak memory) and plots/sweep.csv.
 """
 import argparse
 import statistics
@@ -28,29 +29,40 @@ OUTPUTS = (OUT.with_suffix(".csv"), OUT.with_suffix(".png"), OUT.parent / "sweep
 SEEDS = ("train_full.seed", "train_lora.seed")
 
 
-def collect(exp_show: list[dict], param: str, model: str, mode: str) -> tuple[list[dict], list[str]]:
-    """One row per finished run: name, rev, timestamp, the swept value, its other params, its metrics."""
-    rows, notes, seen = [], [], set()
+def collect(exp_show: list[dict], param: str, model: str, mode: str) -> tuple[list[dict], dict[str, list[str]]]:
+    """One row per finished run: name, rev, timestamp, the swept value, its other params, its metrics; and
+    the runs left out, by reason: {reason: [names]}."""
+    rows, left, seen = [], {}, set()
     for state in dvc_runs.states(exp_show):
-        name = state.get("name") or (state.get("rev") or "?")[:7]
-        if state.get("rev") == "workspace" or state.get("rev") in seen:
+        rev = str(state.get("rev") or "?")
+        name = str(state.get("name") or rev[:7])
+        if rev == "workspace" or rev in seen:
             continue  # the workspace is not a run; -A lists a commit once per branch that holds it
-        seen.add(state.get("rev"))
+        seen.add(rev)
         flat = dvc_runs.params(state)
         if param not in flat:
-            notes.append(f"{name}: no param {param} in params.yaml; left out")
+            left.setdefault(f"with no param {param} in params.yaml", []).append(name)
             continue
         try:
             values = dvc_runs.metrics(state, model, mode)
         except KeyError as missing:
-            notes.append(f"{name}: no finished results ({missing.args[0]}); left out")
+            left.setdefault(f"with no finished results ({missing.args[0]})", []).append(name)
             continue
         # the code a run ran belongs with its params: a sweep across a code change is not a sweep of the param
-        code = {f"code {path}": (dep or {}).get("hash", "")[:8] for path, dep in
-                ((state.get("data") or {}).get("deps") or {}).items() if path.endswith(".py")}
-        rows.append({"name": name, "rev": state.get("rev"), "value": flat[param],
-                     "timestamp": (state.get("data") or {}).get("timestamp") or "", "params": flat | code, **values})
-    return rows, notes
+        rows.append({"name": name, "rev": rev, "value": flat[param],
+                     "timestamp": str(dvc_runs.data(state).get("timestamp") or ""),
+                     "params": flat | dvc_runs.code(state), **values})
+    return rows, left
+
+
+def left_out(left: dict[str, list[str]], total: int, shown: int = 3) -> str:
+    """One line for every run left out: how many, and why, naming the first few of each reason (`-A` lists
+    every commit, most of them made before the pipeline or the param existed)."""
+    count = sum(len(names) for names in left.values())
+    parts = [f"{len(names)} {reason}: " + ", ".join(names[:shown]) + (f" and {len(names) - shown} more"
+                                                                      if len(names) > shown else "")
+             for reason, names in sorted(left.items(), key=lambda item: -len(item[1]))]
+    return f"left out {count} of {total} runs: " + "; ".join(parts)
 
 
 def context(row: dict, param: str, seeds) -> tuple:
@@ -77,8 +89,8 @@ def groups(rows: list[dict], param: str, seeds=SEEDS) -> list[dict]:
 
 def replicates(members: list[dict], seeds=SEEDS) -> tuple[list[dict], list[str]]:
     """One point per swept value: replicates (different seeds) averaged with their spread; a run repeated
-    with the same seeds counts once, the newest."""
-    notes, points = [], []
+    with the same seeds counts once, the newest; the names of the older repeats come back beside."""
+    repeats, points = [], []
     by_value: dict = {}
     for row in members:
         by_value.setdefault(row["value"], []).append(row)
@@ -87,8 +99,7 @@ def replicates(members: list[dict], seeds=SEEDS) -> tuple[list[dict], list[str]]
         for row in sorted(by_value[value], key=lambda r: r["timestamp"]):
             key = tuple(row["params"].get(s) for s in seeds)
             if key in by_seeds:
-                notes.append(f"{by_seeds[key]['name']} and {row['name']} are the same run (same params and "
-                             f"seeds); using the newer, {row['name']}")
+                repeats.append(by_seeds[key]["name"])
             by_seeds[key] = row
         chosen = list(by_seeds.values())
         point = {"value": value, "n": len(chosen), "names": " ".join(r["name"] for r in chosen)}
@@ -103,7 +114,7 @@ def replicates(members: list[dict], seeds=SEEDS) -> tuple[list[dict], list[str]]
                 point[f"{key}_low"] = min(r[key] for r in chosen)
                 point[f"{key}_high"] = max(r[key] for r in chosen)
         points.append(point)
-    return points, notes
+    return points, repeats
 
 
 def _order(value):
@@ -138,7 +149,8 @@ def main(argv=None) -> None:
                      help=f"ROUGE scoring mode (default {dvc_runs.PRIMARY}, the only one metrics/rouge.json holds)")
     cli.add_argument("--metric", choices=rouge.KEYS, default="rougeL", help="the ROUGE variant of the cost view")
     cli.add_argument("-A", "--all-commits", action="store_true",
-                     help="every experiment in the repository, on all branches and commits (dvc exp show -A)")
+                     help="every commit of the repository and its experiments (dvc exp show -A); by default HEAD "
+                          "and every commit an experiment was made from")
     cli.add_argument("-a", "--all-branches", action="store_true", help="experiments of every branch tip (-a)")
     cli.add_argument("--json", type=Path, help="a saved `dvc exp show --json` output (default: run it now)")
     cli.add_argument("--force", action="store_true",
@@ -150,18 +162,28 @@ def main(argv=None) -> None:
     if args.json:
         if not args.json.is_file():
             raise UserError(f"{args.json} does not exist; save `dvc exp show --json > {args.json}` first.")
-        exps = dvc_runs.parse(args.json.read_text(encoding="utf-8"), str(args.json))
-    else:
-        exps = dvc_runs.exp_show(["-A"] * args.all_commits + ["-a"] * args.all_branches)
-    rows, notes = collect(exps, args.param, args.model, args.mode)
+        try:
+            saved = args.json.read_bytes()
+        except OSError as error:
+            raise UserError(f"cannot read {args.json}: {error.strerror}.") from None
+        exps = dvc_runs.parse(saved, str(args.json))
+    elif args.all_commits:
+        exps = dvc_runs.exp_show(["-A"])
+    else:  # HEAD and every commit experiments were made from, not HEAD's experiments alone
+        revs = [flag for rev in ["HEAD", *dvc_runs.baselines()] for flag in ("--rev", rev)]
+        exps = dvc_runs.exp_show(revs + ["-a"] * args.all_branches)
+    rows, left = collect(exps, args.param, args.model, args.mode)
+    total = len(rows) + sum(len(names) for names in left.values())
     series = []
     for number, group in enumerate(groups(rows, args.param), start=1):
-        points, more = replicates(group["runs"])
-        notes += more
+        points, repeats = replicates(group["runs"])
+        if repeats:
+            left.setdefault("repeating a newer run with the same params, code and seeds (the newer is used)",
+                            []).extend(repeats)
         label = "sweep" if number == 1 else "apart: " + "; ".join(group["differs"])
         series.append({"label": label, "points": points})
-    for note in notes:
-        print(f"note: {note}")
+    if left:
+        print(f"note: {left_out(left, total)}")
     if not series or len(series[0]["points"]) < 2:
         raise UserError(f"found no two finished runs that differ in {args.param} and match in every other param "
                         f"(seeds aside); a sweep needs two or more. Run `dvc exp run --queue -S "

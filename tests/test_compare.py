@@ -4,10 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stages import compare
-from stages.scoring import rouge
+from stages.scoring import rouge, stats
 from stages.io.errors import UserError
 from stages.experiments.runs import flat_params
 
@@ -89,6 +90,47 @@ def test_paired_difference_lines_up_dialogues_given_in_another_order():
     assert "full: the same summaries in both runs" in " ".join(result["notes"])
     text = compare.table(result, "mean_ref")
     assert "b minus a" in text and "params that differ: lora.r 8 -> 4" in text
+
+
+def made_up_result(cells: dict, a="a", b="b") -> dict:
+    """compare_runs' result for base and lora in mean_ref: p = 1 unless `cells` {(model, key): (diff, p_holm)}."""
+    models = {}
+    for model in ("base", "lora"):
+        m = {}
+        for key in rouge.KEYS:
+            diff, p_holm = cells.get((model, key), (0.0, 1.0))
+            m.update({f"{key}_a": 0.3, f"{key}_b": 0.3 + diff, f"{key}_diff": diff, f"{key}_low": diff - 0.01,
+                      f"{key}_high": diff + 0.01, f"{key}_p": p_holm / 8, f"{key}_p_holm": p_holm})
+        models[model] = {"mean_ref": m}
+    return {"a": a, "b": b, "dialogues": 500, "rows": 1500, "resamples": 10000, "seed": 0, "confidence": 0.95,
+            "params_diff": {}, "models": models, "notes": []}
+
+
+def test_holm_adjusts_within_the_mode_and_the_table_calls_significant_only_below_alpha():
+    good = {model: SUMMARIES for model in ("base", "full", "lora")}
+    worse = dict(good, lora=["nothing to see"] * 6, full=SUMMARIES[:3] + ["talks"] * 3)
+    result = compare.compare_runs(FakeRun("a", references(), good), FakeRun("b", references(), worse),
+                                  resamples=200, seed=0, confidence=0.9)
+    for mode in rouge.MODES:  # one family per mode: 3 models x 4 variants
+        raw = np.array([[m[mode][f"{key}_p"] for key in rouge.KEYS] for m in result["models"].values()])
+        adjusted = np.array([[m[mode][f"{key}_p_holm"] for key in rouge.KEYS] for m in result["models"].values()])
+        assert adjusted == pytest.approx(stats.holm(raw), abs=1e-5)
+    assert result["models"]["lora"]["mean_ref"]["rouge1_p_holm"] > 0.1  # 2/64 x 12 comparisons: not significant
+    assert "none of the 12 differences is significant after Holm's correction (p_holm < 0.1)" in \
+        compare.table(result, "mean_ref")
+
+    made = made_up_result({("lora", "rouge1"): (-0.05, 0.049), ("lora", "rouge2"): (0.05, 0.05),
+                           ("base", "rougeL"): (0.02, 0.0001)}, a="main", b="exp")
+    text = compare.table(made, "mean_ref")
+    assert "8 comparisons" in text and text.count(" higher") == 2
+    assert "significant after Holm's correction (p_holm < 0.05): base rougeL (exp higher); lora rouge1 (main " \
+           "higher)" in text  # and not lora rouge2, whose p_holm is 0.05
+
+
+def test_names_with_dollar_signs_are_drawn_as_text_not_mathtext(in_tmp):
+    made = made_up_result({("lora", "rouge1"): (-0.05, 0.049)}, a="x$a_$", b="main")  # "main minus x$a_$ ..."
+    compare.forest(made, "mean_ref", in_tmp / "forest.png")
+    assert (in_tmp / "forest.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_model_missing_in_one_run_is_left_out_and_none_at_all_is_refused():

@@ -14,7 +14,7 @@ from safetensors.numpy import save_file
 
 from stages import evaluate
 from stages.io import params
-from stages.scoring import rouge
+from stages.scoring import rouge, stats
 from stages.io.errors import ParamsError, UserError
 from stages.io.files import write_json, write_jsonl
 
@@ -87,6 +87,12 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert gap["rouge1_diff"] == pytest.approx(means["full"] - means["base"], abs=2e-6)
     assert 0 < gap["rouge1_low"] <= gap["rouge1_diff"] <= gap["rouge1_high"]
     assert gap["rouge1_p"] == 2 / 64  # 6 dialogues, all better: exactly 2 of the 64 sign flips are as extreme
+    # Holm's correction within each scoring mode: that mode's 3 pairs x 4 variants are one family of 12
+    for mode in rouge.MODES:
+        raw = np.array([[paired[pair][mode][f"{key}_p"] for key in rouge.KEYS] for pair in paired])
+        adjusted = np.array([[paired[pair][mode][f"{key}_p_holm"] for key in rouge.KEYS] for pair in paired])
+        assert adjusted == pytest.approx(stats.holm(raw), abs=1e-5)  # from unrounded p: 12 x 5e-7 at most
+    assert gap["rouge1_p_holm"] > 0.05  # 2/64 is the smallest p 6 dialogues allow: never significant in 12
 
     costs = json.loads(Path("metrics/efficiency_detail.json").read_text())
     assert costs["base"]["total_params"] == 30 * 20 + 20 and costs["base"]["trainable_params"] == 0
@@ -107,6 +113,8 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert "| lora | 40 (4.00%) | 1,040 | 160 B | 12.5 s | 3.2 | 99 | 2.0 MB CPU RSS | 0.010 | 7.5 |" in text
     assert text.count("### Example") == 3 and "| human 3 |" in text
     assert "full − lora" in text
+    assert "None of the 12 differences is significant after Holm's correction" in text
+    assert "significant: " not in text
 
     shares = list(csv.DictReader(Path("plots/lengths.csv").open()))
     assert list(shares[0]) == ["source", "words", "share"]

@@ -3,6 +3,7 @@ queued experiments, `-S 'lora.r=4,8'`), and on made-up states for grouping and r
 import copy
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,13 +34,13 @@ def state(name, score, r=8, seed=42, beams=1, time="2026-01-01T00:00:00", traina
 
 
 def sweep_of(states, param="lora.r"):
-    rows, notes = sweep.collect(states, param, "lora", "mean_ref")
-    return sweep.groups(rows, param), notes
+    rows, left = sweep.collect(states, param, "lora", "mean_ref")
+    return sweep.groups(rows, param), left
 
 
 def test_collect_reads_rank_rouge_and_parameters_of_each_experiment():
     exps = json.loads(SAMPLE.read_text())
-    rows, notes = sweep.collect(exps, "lora.r", "lora", "mean_ref")
+    rows, left = sweep.collect(exps, "lora.r", "lora", "mean_ref")
     by_name = experiments(exps)
     for row in rows:
         if row["name"] not in by_name:
@@ -51,10 +52,10 @@ def test_collect_reads_rank_rouge_and_parameters_of_each_experiment():
         assert row["rougeL_low"] == lora["rougeL_low"]
         assert row["trainable_params"] == data["metrics"]["metrics/train_lora.json"]["data"]["trainable_params"]
     assert sorted(row["value"] for row in rows) == [4, 8, 8]  # main (r=8) and two experiments
-    points, notes = sweep.replicates(sweep.groups(rows, "lora.r")[0]["runs"])
+    points, repeats = sweep.replicates(sweep.groups(rows, "lora.r")[0]["runs"])
     # r=8 twice with the same seed: the baseline commit "main" and a newer experiment; the newer one counts
     assert [p["value"] for p in points] == [4, 8] and points[1]["n"] == 1 and "main" not in points[1]["names"]
-    assert any("main" in note and "same run" in note for note in notes)
+    assert repeats == ["main"]
     assert points[0]["trainable_params"] * 2 == points[1]["trainable_params"]  # LoRA's size is linear in r
 
 
@@ -81,8 +82,8 @@ def test_replicates_differing_only_in_seed_are_averaged_with_their_spread():
 def test_any_param_can_be_swept_and_a_missing_one_is_named():
     found, _ = sweep_of([state("g", 0.1, beams=1), state("b", 0.2, beams=4)], param="generate.num_beams")
     assert [r["value"] for r in found[0]["runs"]] == [1, 4]
-    rows, notes = sweep.collect([state("g", 0.1)], "lora.alpha", "lora", "mean_ref")
-    assert rows == [] and notes == ["g: no param lora.alpha in params.yaml; left out"]
+    rows, left = sweep.collect([state("g", 0.1)], "lora.alpha", "lora", "mean_ref")
+    assert rows == [] and left == {"with no param lora.alpha in params.yaml": ["g"]}
 
 
 def test_frontier_keeps_only_runs_no_cheaper_run_beats():
@@ -111,9 +112,9 @@ def test_unfinished_experiments_are_left_out_with_a_note(in_tmp):
             if entry["data"]["params"]["params.yaml"]["data"]["lora"]["r"] == 4:
                 del entry["data"]["metrics"]["metrics/rouge.json"]
                 name = entry["name"]
-    rows, notes = sweep.collect(broken, "lora.r", "lora", "flat")
+    rows, left = sweep.collect(broken, "lora.r", "lora", "flat")
     assert {row["value"] for row in rows} == {8}
-    assert any(note.startswith(f"{name}: no finished results") for note in notes)
+    assert left == {"with no finished results (metrics/rouge.json lora)": [name]}
     Path("exps.json").write_text(json.dumps(broken))
     with pytest.raises(UserError, match="no two finished runs that differ in lora.r"):
         sweep.main(["--json", "exps.json"])
@@ -161,6 +162,78 @@ def test_bad_input_is_a_user_error(in_tmp):
         sweep.main(["--json", "missing.json"])
 
 
+def test_a_saved_file_in_utf16_or_with_a_bom_is_read_and_anything_else_is_one_error(in_tmp):
+    exps = [state("a", 0.1, r=4), state("b", 0.2, r=8)]
+    for encoding in ("utf-16-le", "utf-8-sig", "utf-32"):
+        assert runs.parse(json.dumps(exps).encode(encoding), "exps.json") == exps
+    Path("exps.json").write_bytes(json.dumps(exps).encode("utf-16"))  # PowerShell's `>`: UTF-16 with a BOM
+    sweep.main(["--json", "exps.json"])
+    assert Path("plots/sweep.csv").is_file()
+    Path("bad.json").write_bytes(b'[{"rev": "\xff\xfe\xfa"}]')
+    with pytest.raises(UserError, match="bad.json: not UTF-8, UTF-16 or UTF-32 text"):
+        sweep.main(["--json", "bad.json"])
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[1, 2]", "item 1 of the list is 1, not a run"),
+    ('[["a"]]', 'item 1 of the list is \\["a"\\], not a run'),
+    ('[{"name": "x"}]', 'item 1 of the list is {"name": "x"}, not a run'),
+    ("[]", "found no two finished runs"),
+    ("[" * 100_000, "not valid JSON"),  # deeper than Python's stack
+])
+def test_a_list_that_is_not_dvc_exp_show_output_is_one_error(in_tmp, content, message):
+    Path("exps.json").write_text(content)
+    with pytest.raises(UserError, match=message):
+        sweep.main(["--json", "exps.json"])
+
+
+def test_odd_values_inside_runs_leave_those_runs_out_instead_of_failing(in_tmp):
+    odd = [{"rev": "r1", "data": "text"}, {"rev": "r2", "data": {"params": [1], "metrics": {"m": 3}}},
+           {"rev": "r3", "experiments": [1, {"revs": "x"}, {"revs": [2, {"rev": "r4", "data": {"deps": [1]}}]}]},
+           {"rev": "r5", "data": {"params": {"params.yaml": {"data": {"lora": {"r": 4}}}},
+                                  "metrics": {"metrics/rouge.json": {"data": {"lora": [1]}}},
+                                  "deps": {"stages/a.py": {"hash": None}}, "timestamp": 7}}]
+    rows, left = sweep.collect(odd, "lora.r", "lora", "mean_ref")
+    assert rows == [] and sorted(sum(left.values(), [])) == ["r1", "r2", "r3", "r4", "r5"]
+    hashless = state("a", 0.1, r=4)
+    hashless["data"]["deps"]["stages/generate.py"]["hash"] = None
+    rows, _ = sweep.collect([hashless, state("b", 0.2)], "lora.r", "lora", "mean_ref")
+    assert rows[0]["params"]["code stages/generate.py"] == ""
+
+
+def test_runs_left_out_are_counted_in_one_line(in_tmp, capsys):
+    """`-A` on a long history: most commits predate the pipeline or repeat a run; one line says so."""
+    states = [state("a", 0.1, r=4), state("b", 0.2, r=8)]
+    states += [{"rev": f"old{i:03d}", "data": {"params": {}}} for i in range(150)]
+    no_rouge = [state(f"bare{i}", 0.1, r=8) for i in range(40)]
+    for entry in no_rouge:
+        del entry["data"]["metrics"]["metrics/rouge.json"]
+    states += no_rouge + [state(f"again{i}", 0.2, r=8, time=f"2025-01-01T00:00:{i:02d}") for i in range(14)]
+    Path("exps.json").write_text(json.dumps(states))
+    sweep.main(["--json", "exps.json"])
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == ["note: left out 204 of 206 runs: 150 with no param lora.r in params.yaml: old000, old001, "
+                     "old002 and 147 more; 40 with no finished results (metrics/rouge.json lora): bare0, bare1, "
+                     "bare2 and 37 more; 14 repeating a newer run with the same params, code and seeds (the newer "
+                     "is used): again0, again1, again2 and 11 more"]
+
+
+def test_by_default_experiments_of_every_baseline_are_read_not_only_heads(in_tmp, monkeypatch):
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        return type("Done", (), {"returncode": 0, "stdout": json.dumps([state("a", 0.1, r=4)]), "stderr": ""})()
+
+    monkeypatch.setattr(runs.subprocess, "run", fake_run)
+    monkeypatch.setattr(runs, "baselines", lambda: ["1" * 40, "2" * 40])
+    for argv in ([], ["-a"]):
+        with pytest.raises(UserError, match="no two finished runs"):  # one run: stops before drawing
+            sweep.main(argv)
+    assert calls[0][-7:] == ["--json", "--rev", "HEAD", "--rev", "1" * 40, "--rev", "2" * 40]
+    assert calls[1][-1] == "-a" and calls[1].count("--rev") == 3
+
+
 def test_all_commits_is_passed_through_to_dvc_exp_show(in_tmp, monkeypatch):
     calls = []
 
@@ -173,3 +246,43 @@ def test_all_commits_is_passed_through_to_dvc_exp_show(in_tmp, monkeypatch):
     sweep.main(["-A"])
     assert calls[0][-4:] == ["exp", "show", "--json", "-A"]
     assert Path("plots/sweep.csv").is_file()
+
+
+@pytest.mark.slow
+def test_experiments_are_found_after_a_commit_moves_head_past_their_baseline(pipeline_run, lora_experiment,
+                                                                             tmp_path):
+    """The found case: experiment lora-r4 was made from main; after any commit, `dvc exp show` alone lists
+    HEAD's experiments only (none), and the sweep said it found no two runs."""
+    import shutil
+    import subprocess
+    import sys
+
+    from project import env, run
+
+    repo = shutil.copytree(pipeline_run.repo, tmp_path / "repo", symlinks=True)  # the shared run stays as it is
+    (repo / "NOTES.md").write_text("a note\n")
+    run(["git", "add", "NOTES.md"], repo)
+    run(["git", "commit", "-qm", "a note"], repo)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    assert not any(entry.get("experiments") for entry in shown)  # DVC's default view: none of them
+    done = subprocess.run([sys.executable, "-m", "stages.sweep"], cwd=repo, env=env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"lora\.r=4 .*\[lora-r4\]", done.stdout) and re.search(r"lora\.r=8 .*\[main\]", done.stdout)
+    # the commit made from main repeats main's run (same params and code): counted in the one note line
+    notes = [line for line in done.stdout.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "1 repeating a newer run" in notes[0], done.stdout
+
+
+def test_param_values_and_group_labels_with_dollar_signs_are_drawn_as_text(in_tmp):
+    """matplotlib reads text between two `$` as mathtext: `x$a_$` as a value or in a label failed to draw."""
+    named = []
+    for name, tag, other in (("a", "x$a_$", "1"), ("b", "y$b_$", "1"), ("c", "x$a_$", "$q_$")):
+        entry = state(name, 0.1 if name == "a" else 0.2)
+        entry["data"]["params"]["params.yaml"]["data"]["tag"] = {"name": tag, "other": other}
+        named.append(entry)
+    Path("exps.json").write_text(json.dumps(named))
+    sweep.main(["--json", "exps.json", "--param", "tag.name"])
+    assert Path("plots/sweep.png").read_bytes()[:4] == b"\x89PNG"
+    table = list(csv.DictReader(Path("plots/sweep.csv").open()))
+    assert {row["tag.name"] for row in table} == {"x$a_$", "y$b_$"}  # the data keeps its dollars

@@ -29,21 +29,40 @@ def flat_params(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def _dict(value) -> dict:
+    """`value` where it is a JSON object, else {}: a saved file may hold anything where DVC writes objects."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def states(entries):
     """Every experiment state in the JSON, depth first: commits, their experiments, and theirs."""
-    for entry in entries or []:
-        yield entry
-        for group in entry.get("experiments") or []:
-            yield from states(group.get("revs"))
+    for entry in _list(entries):
+        if isinstance(entry, dict):
+            yield entry
+            for group in _list(entry.get("experiments")):
+                yield from states(_dict(group).get("revs"))
+
+
+def data(state) -> dict:
+    return _dict(state.get("data"))
 
 
 def _file(state, kind, path):
-    found = ((state.get("data") or {}).get(kind) or {}).get(path) or {}
-    return found.get("data")
+    return _dict(_dict(data(state).get(kind)).get(path)).get("data")
 
 
 def params(state) -> dict:
-    return flat_params(_file(state, "params", "params.yaml") or {})
+    return flat_params(_dict(_file(state, "params", "params.yaml")))
+
+
+def code(state) -> dict:
+    """{"code <path>": first 8 hex digits of its hash} for each .py dep the run ran."""
+    return {f"code {path}": str(_dict(dep).get("hash") or "")[:8]
+            for path, dep in _dict(data(state).get("deps")).items() if path.endswith(".py")}
 
 
 def metrics(state, model: str, mode: str) -> dict:
@@ -55,7 +74,7 @@ def metrics(state, model: str, mode: str) -> dict:
       metrics/efficiency.json  <model>.<trainable_params|train_runtime_s|peak_memory_bytes>, or, in runs made
                                before it, the same keys in metrics/train_<model>.json
     """
-    scores = (_file(state, "metrics", str(report.ROUGE)) or {}).get(model) or {}
+    scores = _dict(_dict(_file(state, "metrics", str(report.ROUGE))).get(model))
     if isinstance(scores.get(mode), dict):
         scores = scores[mode]
     elif mode != PRIMARY and all(key in scores for key in rouge.KEYS):
@@ -64,10 +83,25 @@ def metrics(state, model: str, mode: str) -> dict:
         raise KeyError(f"{report.ROUGE} {model}")
     out = {key: scores[key] for key in rouge.KEYS}
     out.update({f"{key}_{end}": scores.get(f"{key}_{end}") for key in rouge.KEYS for end in ("low", "high")})
-    costs = (_file(state, "metrics", str(report.EFFICIENCY)) or {}).get(model) \
-        or _file(state, "metrics", f"metrics/train_{model}.json") or {}
+    costs = _dict(_dict(_file(state, "metrics", str(report.EFFICIENCY))).get(model)) \
+        or _dict(_file(state, "metrics", f"metrics/train_{model}.json"))
     out.update({key: costs.get(key) for key in COSTS})
     return out
+
+
+def baselines() -> list[str]:
+    """Every commit an experiment was made from. `dvc exp show` alone lists only HEAD's experiments, so once
+    anything is committed the experiments made before are out of its view, though `dvc exp list -A` has them."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from scmrepo.exceptions import SCMError
+
+    try:
+        with Repo(".") as repo:
+            return sorted(repo.experiments.ls(all_commits=True))
+    except (DvcException, SCMError) as error:
+        raise UserError(f"cannot list the experiments here ({type(error).__name__}: {error}); run this from "
+                        "the project's folder, or pass a saved `dvc exp show --json` with --json.") from None
 
 
 def exp_show(flags: list[str] = ()) -> list[dict]:
@@ -83,11 +117,23 @@ def exp_show(flags: list[str] = ()) -> list[dict]:
     return parse(done.stdout, shown)
 
 
-def parse(text: str, source: str) -> list[dict]:
+def parse(text: str | bytes, source: str) -> list[dict]:
+    """The list `dvc exp show --json` prints. Bytes are decoded as JSON's own rule says (UTF-8, -16 or -32, a
+    byte-order mark or not): PowerShell's `>` saves UTF-16."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode(json.detect_encoding(text))
+        except UnicodeDecodeError as error:
+            raise UserError(f"{source}: not UTF-8, UTF-16 or UTF-32 text ({error.reason} at byte {error.start}); "
+                            "save the output of `dvc exp show --json` as UTF-8.") from None
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:  # RecursionError: nested deeper than Python's stack
         raise UserError(f"{source}: not valid JSON ({error}); save the output of `dvc exp show --json`.") from None
     if not isinstance(value, list):
         raise UserError(f"{source}: expected the list `dvc exp show --json` prints, got {type(value).__name__}.")
+    for number, entry in enumerate(value, start=1):
+        if not isinstance(entry, dict) or "rev" not in entry:
+            raise UserError(f"{source}: item {number} of the list is {json.dumps(entry)[:60]}, not a run as "
+                            "`dvc exp show --json` prints it (an object with a \"rev\"); save that command's output.")
     return value

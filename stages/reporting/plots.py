@@ -2,6 +2,8 @@
 import matplotlib
 
 matplotlib.use("Agg")  # no display on training servers and CI
+# Labels hold data (run names, param values): never TeX, whatever a user's matplotlibrc says; see literal().
+matplotlib.rcParams["text.usetex"] = False
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -13,6 +15,12 @@ from ..io.files import atomic_path  # noqa: E402
 
 # One colour per source in every chart, here and in the dvc.yaml templates (.dvc/plots/*.json): seaborn's "deep".
 COLORS = {"reference": "#555555", "base": "#4c72b0", "full": "#dd8452", "lora": "#55a868"}
+
+
+def literal(text) -> str:
+    """`text` drawn as written: matplotlib reads text between two `$` as mathtext (a branch `x$a_$` fails to
+    draw at all); an escaped `\\$` is a plain dollar sign."""
+    return str(text).replace("$", r"\$")
 
 
 def save(figure, path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..io.files import write_json
 from ..scoring.rouge import KEYS, MODES
+from ..scoring.stats import alpha
 
 TITLES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum"}
 MODE_TEXT = {
@@ -142,14 +143,57 @@ def modes_table(scores: dict) -> list[str]:
     return lines
 
 
-def paired_table(paired: dict) -> list[str]:
-    lines = ["| comparison | metric | difference | interval | p-value |", "|---|---|---|---|---|"]
+def verdict(values: dict, key: str, name: str, level: float) -> str | None:
+    """'<model> higher' where the Holm-adjusted p is below `level`, else None: the only place the report
+    decides. The interval never decides: it comes from another resampling (dialogues drawn with replacement,
+    not signs flipped) and is not corrected for the other comparisons, so it can exclude 0 where the test
+    does not reject; two rules could contradict each other, one cannot."""
+    if values[key + "_p_holm"] >= level:
+        return None
+    first, second = name.split("_vs_")
+    return f"{first if values[key + '_diff'] > 0 else second} higher"
+
+
+def paired_table(paired: dict, level: float) -> list[str]:
+    lines = ["| comparison | metric | difference | interval (size estimate) | p | p (Holm) | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for name, modes in paired.items():
         for key in KEYS:
             values = modes[PRIMARY]
+            found = verdict(values, key, name, level)
             lines.append(f"| {literal(name.replace('_vs_', ' − '))} | {TITLES[key]} | {values[key + '_diff']:+.4f} | "
-                         f"[{values[key + '_low']:+.4f}, {values[key + '_high']:+.4f}] | {values[key + '_p']:.4f} |")
+                         f"[{values[key + '_low']:+.4f}, {values[key + '_high']:+.4f}] | {values[key + '_p']:.4f} | "
+                         f"{values[key + '_p_holm']:.4f} | "
+                         f"{f'significant: {found}' if found else 'not significant'} |")
     return lines
+
+
+def paired_section(paired: dict, setup: dict) -> list[str]:
+    """The paired tests with what they allow one to conclude: the family is every pair x ROUGE variant of the
+    primary mode (3 x 4 = 12 comparisons), corrected by Holm at the level that goes with the intervals."""
+    level = alpha(setup["confidence"])
+    family = len(paired) * len(KEYS)
+    found = [f"{name.replace('_vs_', ' − ')} {TITLES[key]} ({verdict(modes[PRIMARY], key, name, level)})"
+             for name, modes in paired.items() for key in KEYS if verdict(modes[PRIMARY], key, name, level)]
+    summary = (f"Significant after Holm's correction (p (Holm) < {level:g}): {'; '.join(found)}. The rest is not."
+               if found else f"None of the {family} differences is significant after Holm's correction "
+                             f"(p (Holm) < {level:g}).")
+    return [
+        f"## Paired differences ({PRIMARY})", "",
+        f"{family} comparisons: {len(paired)} model pairs × {len(KEYS)} ROUGE variants, scored `{PRIMARY}`. Each "
+        f"has the difference of means (first − second) on the same dialogues; p, the two-sided p-value of a paired "
+        f"sign-flip permutation test (every sign flip when there are at most {setup['resamples']}, else "
+        f"{setup['resamples']} random ones); and p (Holm), p after Holm's correction for these {family} "
+        f"comparisons. A difference is called significant only where p (Holm) < {level:g} (1 − the intervals' "
+        f"confidence): then the chance that any of the {family} verdicts is a false alarm is at most {level:g}. "
+        f"The interval is the {setup['confidence']:.0%} paired bootstrap interval of the difference over "
+        f"dialogues, an estimate of its size: it is not the test and is not corrected for the {family} "
+        "comparisons, so it can exclude 0 where the difference is not significant. The other scoring modes "
+        "(metrics/rouge_paired.json) are descriptive: nothing is concluded from them. Every dialogue's "
+        "summaries and scores are in metrics/summaries.html.", "",
+        summary, "",
+        *paired_table(paired, level),
+    ]
 
 
 def example_block(number: int, why: str, example: dict) -> list[str]:
@@ -187,13 +231,7 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         "## All scoring modes", "",
         *[f"- `{mode}`: {MODE_TEXT[mode]}" for mode in MODES], "",
         *modes_table(scores), "",
-        f"## Paired differences ({PRIMARY})", "",
-        f"Difference of means (first − second) on the same dialogues, its {setup['confidence']:.0%} paired "
-        f"bootstrap interval, and the two-sided p-value of a paired sign-flip permutation test "
-        f"(every sign flip when there are at most {setup['resamples']}, else {setup['resamples']} random ones). "
-        "An interval that excludes 0 means the gap is unlikely to be noise. Every scoring mode is in "
-        "metrics/rouge_paired.json; every dialogue's summaries and scores are in metrics/summaries.html.", "",
-        *paired_table(paired), "",
+        *paired_section(paired, setup), "",
         "## Examples", "",
     ]
     for number, (why, example) in enumerate(examples, start=1):

@@ -37,7 +37,7 @@ HOSTILE = [
 def report_of(texts: list[str]) -> str:
     """A report whose examples show `texts` as ids, dialogue lines, references and summaries."""
     score = {key: 0.5 for key in KEYS} | {f"{key}_low": 0.4 for key in KEYS} | {f"{key}_high": 0.6 for key in KEYS}
-    gap = {f"{key}_{part}": 0.01 for key in KEYS for part in ("diff", "low", "high", "p")}
+    gap = {f"{key}_{part}": 0.01 for key in KEYS for part in ("diff", "low", "high", "p", "p_holm")}
     models = ("base", "full", "lora")
     examples = [(f"why {n}", {"id": f"{text}_{n}", "dialogue": "\n".join(texts), "references": [text, text],
                               "predictions": {model: text for model in models}, "rougeL": {m: 0.5 for m in models}})
@@ -69,3 +69,75 @@ def test_text_from_the_data_renders_as_literal_text():
 def test_ordinary_dialogue_text_stays_readable_in_the_markdown():
     assert report._quote("#Person1#: Hello, Mr. Smith. It's 5 p.m.\n#Person2#: Fine.") == \
         "#Person1#: Hello, Mr. Smith. It's 5 p.m.<br>#Person2#: Fine."
+
+
+PAIRS = ("full_vs_lora", "full_vs_base", "lora_vs_base")
+SETUP = {"confidence": 0.95, "resamples": 10000}
+
+
+def paired_of(cells: dict) -> dict:
+    """rouge_paired.json's primary mode, every comparison p = 1 unless `cells` {(pair, key): (diff, low, high,
+    p, p_holm)} says otherwise."""
+    out = {}
+    for pair in PAIRS:
+        values = {}
+        for key in report.KEYS:
+            diff, low, high, p, p_holm = cells.get((pair, key), (0.0, -0.01, 0.01, 1.0, 1.0))
+            values.update({f"{key}_diff": diff, f"{key}_low": low, f"{key}_high": high, f"{key}_p": p,
+                           f"{key}_p_holm": p_holm})
+        out[pair] = {report.PRIMARY: values}
+    return out
+
+
+def table_rows(lines: list[str]) -> dict:
+    """{(comparison, metric): (p_holm, verdict)} from the report's paired table."""
+    rows = {}
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 7 and cells[0] != "comparison" and not cells[0].startswith("---"):
+            rows[(cells[0], cells[1])] = (float(cells[5]), cells[6])
+    return rows
+
+
+def test_a_verdict_comes_from_the_holm_adjusted_p_never_from_the_interval():
+    lines = report.paired_section(paired_of({
+        # the case found: the interval excludes 0 while the test gives p = 0.06; corrected, far from significant
+        ("full_vs_lora", "rouge1"): (0.03, 0.01, 0.05, 0.06, 0.6),
+        ("full_vs_lora", "rouge2"): (0.03, 0.01, 0.05, 0.004, 0.05),      # exactly alpha after correction: not
+        ("lora_vs_base", "rougeL"): (-0.02, -0.03, -0.01, 0.004, 0.0499),  # below it: base is higher
+    }), SETUP)
+    text = "\n".join(lines)
+    rows = table_rows(lines)
+    assert len(rows) == 12 and "12 comparisons: 3 model pairs × 4 ROUGE variants" in text
+    assert rows[("full − lora", "ROUGE-1")] == (0.6, "not significant")
+    assert rows[("full − lora", "ROUGE-2")] == (0.05, "not significant")
+    assert rows[("lora − base", "ROUGE-L")] == (0.0499, "significant: base higher")
+    assert "Significant after Holm's correction (p (Holm) < 0.05): lora − base ROUGE-L (base higher). " in text
+    assert "unlikely to be noise" not in text and "descriptive" in text
+    none = "\n".join(report.paired_section(paired_of({}), SETUP))
+    assert "None of the 12 differences is significant after Holm's correction" in none
+    assert "significant:" not in none
+
+
+def test_the_report_never_claims_significance_where_the_adjusted_p_is_not_below_alpha():
+    rng = np.random.default_rng(0)
+    verdicts = []
+    for _ in range(50):
+        cells = {}
+        for pair in PAIRS:
+            for key in report.KEYS:
+                diff = float(rng.normal(0, 0.02))
+                p = float(rng.choice([rng.random(), rng.random() / 50, 0.05]))
+                cells[(pair, key)] = (diff, diff - 0.01, diff + 0.01, p, min(1.0, p * float(rng.integers(1, 13))))
+        lines = report.paired_section(paired_of(cells), SETUP)
+        summary = next(line for line in lines if "Holm's correction (p (Holm)" in line)
+        for (comparison, metric), (p_holm, said) in table_rows(lines).items():
+            claimed = said.startswith("significant:")
+            verdicts.append(claimed)
+            assert claimed == (p_holm < 0.05) and (f"{comparison} {metric} (" in summary) == claimed
+            if claimed:  # and it names the model that is ahead
+                first, second = comparison.split(" − ")
+                diff = next(v for (pair, key), v in cells.items()
+                            if pair == f"{first}_vs_{second}" and report.TITLES[key] == metric)[0]
+                assert said == f"significant: {first if diff > 0 else second} higher"
+    assert 0 < sum(verdicts) < len(verdicts)  # both kinds of row were checked
