@@ -80,6 +80,9 @@ SLOW = (
     "test_attacks_inputs.py::test_the_base_snapshot_is_the_same_bytes_online_offline_and_from_the_hub_cache",
     "test_progress.py::test_killed_after_its_last_checkpoint_the_run_is_saved_not_trained_on",
     "test_guard.py::test_a_diverging_stage_exits_1_with_one_message_and_writes_nothing",
+    # the model registry and a team's experiments end to end: pushes, clones, a LoRA retrain (1-3 minutes each)
+    "test_register.py::test_two_versions_come_back_byte_for_byte_and_prod_resolves",
+    "test_team.py",
 )
 
 
