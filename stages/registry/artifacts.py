@@ -11,15 +11,13 @@ from pathlib import Path
 
 import yaml
 
+from ..data.sources import SOURCES
 from ..io.errors import UserError
 from ..io.files import atomic_path
 
 DVC_YAML = Path("dvc.yaml")
 DVC_LOCK = Path("dvc.lock")
 PARAMS = Path("params.yaml")
-SOURCES = Path("data/sources.json")  # stages/data/sources.py writes it
-ROUGE = Path("metrics/rouge.json")    # stages/reporting/report.py writes it: {model: {rouge1, ...}}
-SCORING = "mean_ref"                  # the mode rouge.json holds (stages/reporting/report.py PRIMARY)
 TRAINED = {"models/full": "full", "models/lora": "lora"}  # artifact path -> the model's name in the metrics
 # The params that make each model what it is (the rest are in params.yaml at the tagged commit).
 TRAINING_KEYS = ("learning_rate", "epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "seed")
@@ -64,6 +62,8 @@ def locked_md5(lock_text: str, path: str) -> str | None:
 
 def meta(artifact: dict, version: str) -> dict:
     """What the registered version is, from this run's params, sources, metrics and dvc.lock."""
+    from ..reporting.report import PRIMARY, ROUGE  # the headline file and the scoring mode it holds
+
     path = artifact["path"]
     model = TRAINED[path]
     params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))
@@ -85,7 +85,7 @@ def meta(artifact: dict, version: str) -> dict:
         "dataset_commit": sources["data"].get("sha"),
         "params": method_params,
         "rouge": rouge,
-        "rouge_scoring": f"{SCORING} F-measure on the {params['generate']['split']} split ({ROUGE})",
+        "rouge_scoring": f"{PRIMARY} F-measure on the {params['generate']['split']} split ({ROUGE})",
         "outs_md5": md5,
     }
 
