@@ -90,6 +90,9 @@ SLOW = (
     # the real `dvc repro` and a `dvc exp run` beside it, then `dvc checkout`: 15-25 s of DVC start-ups
     "test_stage.py::test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params",
     "test_serve_process.py",  # `python -m stages.serve` as a process: 15-30 s of imports and model loading
+    # the model registry and a team's experiments end to end: pushes, clones, a LoRA retrain (1-3 minutes each)
+    "test_register.py::test_two_versions_come_back_byte_for_byte_and_prod_resolves",
+    "test_team.py",
 )
 
 

@@ -83,6 +83,14 @@ def make_project(repo: Path, model_dir: Path, corpus_dir: Path, params: dict | N
     return repo
 
 
+def clone_of(repo: Path, dest: Path) -> Path:
+    """A git clone of `repo` that shares its DVC cache, with the outputs checked out (links: no copies)."""
+    run(["git", "clone", "-q", str(repo), str(dest)], dest.parent)
+    run(["dvc", "config", "--local", "cache.dir", str(repo / ".dvc" / "cache")], dest)
+    run(["dvc", "checkout", "-q"], dest)
+    return dest
+
+
 # What the clock and the allocator decide: never compared between two runs.
 TIMINGS = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes",
            "peak_memory_reserved_bytes", "generate_s", "s_per_dialogue", "validation_generate_s_total",

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from project import ROOT, env, run
+from project import ROOT, clone_of, env, run
 from remotes import EXPERIMENT
 
 STAGES = {"prepare", "train_full", "train_lora", "generate@base", "generate@full", "generate@lora", "evaluate"}
@@ -54,14 +54,6 @@ def rouge_values(metrics: dict):
 def repo(pipeline_run):
     assert ran(pipeline_run.repro.stdout) == STAGES
     return pipeline_run.repo
-
-
-def clone_of(repo, dest):
-    """A git clone of `repo` that shares its DVC cache, with the outputs checked out (links: no copies)."""
-    run(["git", "clone", "-q", str(repo), str(dest)], dest.parent)
-    run(["dvc", "config", "--local", "cache.dir", str(repo / ".dvc" / "cache")], dest)
-    run(["dvc", "checkout", "-q"], dest)
-    return dest
 
 
 def test_repro_writes_every_output(repo, tiny_corpus):

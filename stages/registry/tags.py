@@ -1,0 +1,101 @@
+"""Versions and stages as GTO's git tags, the convention `dvc artifacts get` and `dvc.api.artifacts_show` read.
+
+A version is an annotated tag `NAME@vMAJOR.MINOR.PATCH` on the commit that holds it; a stage assignment is an
+annotated tag `NAME#STAGE#N` (N counts the assignments, so a stage can move back and forth). DVC resolves
+`--rev v1.0.0` to the commit of `NAME@v1.0.0`, and `--stage prod` to the newest `NAME#prod...` tag.
+"""
+import subprocess
+
+from ..io.errors import UserError
+
+
+def check_version(version: str) -> None:
+    from gto.versions import SemVer
+
+    if not SemVer.is_valid(version):
+        raise UserError(f"version {version!r} is not of the form vMAJOR.MINOR.PATCH (e.g. v1.0.0): GTO's tags, "
+                        "which `dvc artifacts get --rev` reads, need the leading 'v' and three numbers.")
+
+
+def check_stage(stage: str) -> None:
+    from gto.constants import check_string_is_valid
+
+    if not check_string_is_valid(stage):
+        raise UserError(f"stage {stage!r} is not a valid stage name: use letters, digits, '-' and '_', starting "
+                        "and ending with a letter or digit (e.g. prod, staging).")
+
+
+def git(*args: str) -> str:
+    done = subprocess.run(["git", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UserError(f"`git {' '.join(args)}` failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def show(tag: str, path) -> str:
+    """A file as committed at `tag`; "" where that commit has no such file."""
+    done = subprocess.run(["git", "show", f"{tag}:{path}"], capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def versions(name: str) -> dict[str, str]:
+    """{version: tag name} of every version of `name` registered and not deregistered since."""
+    from gto.constants import ACTION, NAME, VERSION, Action
+    from gto.tag import parse_name
+
+    found: dict[str, str] = {}
+    for tag in git("tag", "--list", "--sort=creatordate").split():  # oldest first: a later deregistration wins
+        parsed = parse_name(tag, raise_on_fail=False)
+        if parsed.get(NAME) != name or VERSION not in parsed:
+            continue
+        if parsed[ACTION] == Action.REGISTER:
+            found[parsed[VERSION]] = tag
+        else:
+            found.pop(parsed[VERSION], None)
+    return found
+
+
+def stage_tag(name: str, stage: str) -> str | None:
+    """The assignment that puts a version of `name` in `stage` now, as DVC resolves `--stage`: the newest
+    `name#stage...` tag, unless that one is an unassignment (`!`)."""
+    from gto.constants import ACTION, NAME, STAGE, Action
+    from gto.tag import parse_name
+
+    last = None
+    for tag in git("tag", "--list", "--sort=creatordate").split():
+        parsed = parse_name(tag, raise_on_fail=False)
+        if parsed.get(NAME) == name and parsed.get(STAGE) == stage:
+            last = tag if parsed[ACTION] == Action.ASSIGN else None
+    return last
+
+
+def commit_of(tag: str) -> str:
+    return git("rev-list", "-n", "1", tag).strip()
+
+
+def newest(found) -> str | None:
+    from gto.versions import SemVer
+
+    return max(found, key=SemVer, default=None)
+
+
+def register(name: str, version: str) -> str:
+    """Tag HEAD as `name@version`; returns the tag."""
+    import gto.api
+    from gto.exceptions import GTOException
+
+    try:
+        return gto.api.register(".", name, "HEAD", version=version).tag
+    except GTOException as error:
+        raise UserError(f"GTO did not register {name}@{version}: {error}") from None
+
+
+def assign(name: str, version: str, stage: str) -> str:
+    """Tag the commit of `name@version` as being in `stage`; returns the tag."""
+    import gto.api
+    from gto.exceptions import GTOException
+
+    try:
+        return gto.api.assign(".", name, stage, version=version).tag
+    except GTOException as error:
+        raise UserError(f"GTO did not assign {stage} to {name}@{version}: {error}") from None

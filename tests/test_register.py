@@ -1,0 +1,232 @@
+"""stages.register: the artifacts dvc.yaml declares, their meta from the run's files, GTO tags, and versions that
+`dvc artifacts get` brings back byte for byte from a bare git remote and a DVC remote."""
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from project import ROOT, clone_of, env, run
+from stages import register
+from stages.io.errors import UserError
+from stages.registry import artifacts, tags
+
+REGISTER = [sys.executable, "-m", "stages.register"]
+META = {"method": "lora", "version": "v1.0.0", "base_commit": None, "rouge": {"rouge1": 0.5}}
+
+
+def test_the_projects_artifacts_are_trained_models_with_names_dvc_accepts():
+    from dvc.repo.artifacts import name_is_compatible
+
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    outs = {next(iter(out)) if isinstance(out, dict) else out
+            for stage in spec["stages"].values() for out in stage.get("outs", [])}
+    assert set(spec["artifacts"]) == {"full", "lora"}
+    for name, artifact in spec["artifacts"].items():
+        assert name_is_compatible(name)
+        assert artifact["path"] in outs and artifacts.TRAINED[artifact["path"]] == name
+        assert artifact["type"] == "model" and artifact["desc"] and artifact["labels"]
+        assert artifact["meta"] == {"method": name}  # the rest is written per version, never committed by hand
+
+
+@pytest.mark.parametrize("name", ["Lora.v2", "lora-", "-lora", "my lora", "lora@v1", "lora#prod", "dvc.yaml:lora"])
+def test_a_name_dvc_rejects_is_one_clear_error(in_tmp, capsys, name):
+    from dvc.repo.artifacts import name_is_compatible
+
+    from stages.io.errors import run as run_main
+
+    assert not name_is_compatible(name)  # DVC's own verdict
+    (in_tmp / ".git").mkdir()
+    (in_tmp / "dvc.yaml").write_text(yaml.safe_dump({"artifacts": {name: {"path": "models/lora", "type": "model"}}}))
+    with pytest.raises(SystemExit) as exit_:
+        run_main(register.main, ["--", name, "v1.0.0"])  # "--": "-lora" is not an option
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"error: {name!r} cannot be a DVC artifact name: DVC allows letters, digits")
+
+
+def test_names_versions_and_stages_are_checked_before_any_work(in_tmp):
+    (in_tmp / ".git").mkdir()
+    (in_tmp / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    for argv, message in ((["base", "v1.0.0"], r"declares no artifact 'base' \(it declares: full, lora\)"),
+                          (["lora", "1.0.0"], r"'1.0.0' is not of the form vMAJOR.MINOR.PATCH"),
+                          (["lora", "v1.0"], "not of the form"),
+                          (["lora", "v1.0.0", "--stage", "pr od"], "'pr od' is not a valid stage name")):
+        with pytest.raises(UserError, match=message):
+            register.main(argv)
+    with pytest.raises(UserError, match="run this from the project's folder"):
+        (in_tmp / ".git").rmdir()
+        register.main(["lora", "v1.0.0"])
+
+
+def test_meta_replaces_only_the_artifacts_meta_lines(in_tmp):
+    text = (ROOT / "dvc.yaml").read_text()
+    (in_tmp / "dvc.yaml").write_text(text)
+    assert artifacts.write_meta("lora", META)
+    edited = (in_tmp / "dvc.yaml").read_text()
+    before, after = text.splitlines(), edited.splitlines()
+    assert after[:before.index("      method: lora")] == before[:before.index("      method: lora")]
+    assert after[-len(before) + before.index("      method: lora") + 1:] == before[before.index("      method: lora") + 1:]
+    assert "      base_commit: null" in after  # a local base model has no commit, and says so
+    spec = yaml.safe_load(edited)
+    assert spec["artifacts"]["lora"]["meta"] == META and spec["artifacts"]["full"]["meta"] == {"method": "full"}
+    assert not artifacts.write_meta("lora", META)  # already so: nothing written, nothing to commit
+
+    without = text.replace("    meta:\n      method: full\n", "")  # an artifact declared with no meta
+    assert yaml.safe_load(artifacts.with_meta(without, "full", {"method": "full"}))["artifacts"] == \
+        yaml.safe_load(text)["artifacts"]
+
+
+def test_an_artifact_in_flow_style_is_refused_not_mangled(in_tmp):
+    text = (ROOT / "dvc.yaml").read_text()
+    start, end = text.index("  lora:\n    path: models/lora"), text.index("      method: lora\n") + 19
+    flow = text[:start] + "  lora: {path: models/lora, type: model, meta: {method: lora}}\n" + text[end:]
+    (in_tmp / "dvc.yaml").write_text(flow)
+    with pytest.raises(UserError, match=r"could not rewrite artifacts.lora.meta in dvc.yaml in place"):
+        artifacts.write_meta("lora", META)
+    assert (in_tmp / "dvc.yaml").read_text() == flow
+    inline = text.replace("    meta:\n      method: lora\n", "    meta: {method: lora}\n")
+    assert artifacts.with_meta(inline, "lora", META) is None  # never a second `meta:` key beside it
+
+
+def test_versions_are_gto_tags_and_a_deregistered_one_is_gone(in_tmp):
+    for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "one"]):
+        run(["git", *args], in_tmp)
+    for tag in ("lora@v1.0.0", "lora@v1.2.0", "lora@v1.2.0!", "lora@v1.10.0", "full@v3.0.0", "lora#prod#1"):
+        run(["git", "tag", "-a", "-m", tag, tag], in_tmp)
+    run(["git", "tag", "lora-notes"], in_tmp)  # not GTO's: ignored
+    found = tags.versions("lora")
+    assert found == {"v1.0.0": "lora@v1.0.0", "v1.10.0": "lora@v1.10.0"}
+    assert tags.newest(found) == "v1.10.0"  # semantic order, not text order
+    assert tags.stage_tag("lora", "prod") == "lora#prod#1" and tags.stage_tag("full", "prod") is None
+
+
+def test_a_refused_commit_leaves_dvc_yaml_clean_and_a_run_killed_before_tagging_tags_on_rerun(in_tmp, monkeypatch):
+    """The git side alone: pipeline checks and meta stubbed, a real repo, GTO's real tags."""
+    from project import GIT_ENV
+
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    (in_tmp / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    (in_tmp / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train_lora": {"outs": [
+        {"path": "models/lora", "md5": "0" * 32 + ".dir"}]}}}))
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "run"]):
+        run(["git", *args], in_tmp)
+    monkeypatch.setattr(register, "pipeline_state", lambda: None)
+    monkeypatch.setattr(artifacts, "meta", lambda artifact, version: dict(META, version=version))
+    hook = in_tmp / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\necho no commits today >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(UserError, match="no commits today"):
+        register.main(["lora", "v1.0.0"])
+    assert run(["git", "status", "--porcelain"], in_tmp).stdout == "" and not tags.versions("lora")
+
+    hook.unlink()
+    real = tags.register
+    monkeypatch.setattr(tags, "register", lambda name, version: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):  # killed after the meta commit, before the tag
+        register.main(["lora", "v1.0.0"])
+    monkeypatch.setattr(tags, "register", real)
+    commits = run(["git", "rev-list", "--count", "HEAD"], in_tmp).stdout
+    register.main(["lora", "v1.0.0"])
+    assert run(["git", "rev-list", "--count", "HEAD"], in_tmp).stdout == commits  # no second meta commit
+    assert tags.versions("lora") == {"v1.0.0": "lora@v1.0.0"}
+    assert tags.commit_of("lora@v1.0.0") == run(["git", "rev-parse", "HEAD"], in_tmp).stdout.strip()
+
+
+def test_meta_is_this_runs_files(pipeline_run, monkeypatch):
+    repo = pipeline_run.repo
+    monkeypatch.chdir(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    rouge = json.loads((repo / "metrics/rouge.json").read_text())
+    sources = json.loads((repo / "data/sources.json").read_text())
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    for name in ("full", "lora"):
+        meta = artifacts.meta(artifacts.declared(name), "v2.3.4")
+        out = next(o for o in lock["stages"][f"train_{name}"]["outs"] if o["path"] == f"models/{name}")
+        assert (meta["method"], meta["version"], meta["outs_md5"]) == (name, "v2.3.4", out["md5"])
+        assert meta["rouge"] == rouge[name]
+        assert (meta["base_model"], meta["base_commit"]) == (sources["model"]["name"], sources["model"].get("sha"))
+        assert meta["params"][f"train_{name}"]["learning_rate"] == params[f"train_{name}"]["learning_rate"]
+    assert meta["params"]["lora"] == params["lora"]
+
+
+def files(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def refused(repo, *argv) -> str:
+    done = subprocess.run([*REGISTER, *argv], cwd=repo, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+def share(done, repo) -> None:
+    """Run the `git push` that register printed, as a user would paste it."""
+    line = next(line for line in done.stdout.splitlines() if line.startswith("share it: "))
+    run(shlex.split(line.removeprefix("share it: ")), repo)
+
+
+def test_two_versions_come_back_byte_for_byte_and_prod_resolves(pipeline_run, lora_experiment, tmp_path):
+    """lora v1.0.0 (lora.r=8, the shared run) and v1.1.0 (lora.r=4: the session's experiment left it in the
+    run-cache, so `dvc repro` checks it out instead of training), then `dvc artifacts get` in an empty folder."""
+    work = clone_of(pipeline_run.repo, tmp_path / "work")
+    origin, storage = tmp_path / "origin.git", tmp_path / "storage"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
+    run(["git", "remote", "set-url", "origin", str(origin)], work)
+    run(["dvc", "remote", "modify", "storage", "url", str(storage)], work)  # committed: the team's remote
+    run(["git", "commit", "-qam", "the team's DVC remote"], work)
+    assert "not on the DVC remote" in refused(work, "lora", "v1.0.0")
+    run(["dvc", "push", "-q"], work)
+    r8 = files(work / "models/lora")
+    first = run([*REGISTER, "lora", "v1.0.0", "--stage", "prod"], work)
+    assert first.stdout.splitlines() == ["tagged lora@v1.0.0 lora#prod#1",
+                                         "share it: git push origin main lora@v1.0.0 lora#prod#1"]
+    share(first, work)
+    assert "up to date" in run(["dvc", "status"], work).stdout  # the meta commit leaves the pipeline as it was
+
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["lora"]["r"] = 4
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "commit", "-qam", "lora.r=4"], work)
+    assert "the pipeline is not up to date (train_lora changed)" in refused(work, "lora", "v1.1.0")
+    run(["dvc", "repro"], work)
+    assert "uncommitted changes (M dvc.lock" in refused(work, "lora", "v1.1.0")
+    run(["git", "commit", "-qam", "lora.r=4 run"], work)
+    run(["dvc", "push", "-q"], work)
+    assert "older than lora@v1.0.0" in refused(work, "lora", "v0.9.0")
+    r4 = files(work / "models/lora")
+    assert r4 != r8
+    share(run([*REGISTER, "lora", "v1.1.0"], work), work)
+    assert "lora@v1.1.0 holds these exact bytes already" in refused(work, "lora", "v1.2.0")
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for rev, want in (("v1.0.0", r8), ("v1.1.0", r4)):
+        run(["dvc", "artifacts", "get", str(origin), "lora", "--rev", rev, "-o", rev], empty)
+        assert files(empty / rev) == want, rev
+    run(["dvc", "artifacts", "get", f"file://{origin}", "lora", "--stage", "prod", "-o", "prod"], empty)
+    assert files(empty / "prod") == r8  # prod is v1.0.0, though v1.1.0 is newer
+
+    promoted = run([*REGISTER, "lora", "v1.1.0", "--stage", "prod"], work)
+    assert promoted.stdout.splitlines()[0] == "tagged lora#prod#2"
+    share(promoted, work)
+    again = run([*REGISTER, "lora", "v1.1.0", "--stage", "prod"], work)
+    assert "is in prod already (tag lora#prod#2): nothing to do" in again.stdout
+    shown = run([sys.executable, "-c", "import dvc.api, json, sys; print(json.dumps(dvc.api.artifacts_show("
+                 f"'lora', stage='prod', repo={str(origin)!r})))"], empty)
+    assert json.loads(shown.stdout) == {"rev": run(["git", "rev-list", "-n", "1", "lora@v1.1.0"], work).stdout.strip(),
+                                        "path": "models/lora"}
+
+    # each version's dvc.yaml describes that version, from the files on the same commit
+    for version, r in (("v1.0.0", 8), ("v1.1.0", 4)):
+        at = lambda path: run(["git", "show", f"lora@{version}:{path}"], work).stdout  # noqa: E731
+        meta = yaml.safe_load(at("dvc.yaml"))["artifacts"]["lora"]["meta"]
+        assert (meta["version"], meta["params"]["lora"]["r"]) == (version, r)
+        assert meta["rouge"] == json.loads(at("metrics/rouge.json"))["lora"]
+        assert meta["outs_md5"] == artifacts.locked_md5(at("dvc.lock"), "models/lora")
