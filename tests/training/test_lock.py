@@ -17,7 +17,7 @@ PARENT = ("import subprocess, sys, time; child = subprocess.Popen([sys.executabl
           "print(child.pid, flush=True); time.sleep(60)")
 
 
-def _wait_gone(pid, seconds=10.0) -> bool:
+def _wait_gone(pid, seconds=20.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -45,9 +45,13 @@ def test_a_live_holder_blocks_a_second_run_and_a_dead_one_does_not(tmp_path):
 
 def test_a_stage_stops_when_its_parent_is_killed():
     parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())
+    # The child writes to the parent's stdout: its pid (from the parent), then "ready" once it watches its parent.
+    # Waiting for "ready" rather than a fixed sleep: under load, importing can outlast any sleep, and a parent
+    # killed before the child's prctl leaves an orphan that this test would wrongly blame on stop_with_parent.
+    lines = [parent.stdout.readline().strip(), parent.stdout.readline().strip()]
+    child = int(next(line for line in lines if line.isdigit()))
     try:
-        time.sleep(1.0)  # the child has set up its watch
+        assert "ready" in lines, lines
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
         assert _wait_gone(child), "the orphaned child kept running"
