@@ -75,10 +75,41 @@ def batch_plan(batch_size: int, accumulation: int, world_size: int) -> tuple[int
     return micro, per_process // micro
 
 
+# One process never drives several GPUs.
+#
+# In a single process (a plain `dvc repro`), transformers 5 sets n_gpu = torch.cuda.device_count() and the Trainer
+# then wraps the model in nn.DataParallel: each step takes per_device x n_gpu rows (train_batch_size), the loss is
+# multiplied by n_gpu (average_tokens_across_devices), and so are the gradients and what clipping sees. batch_plan
+# counts processes, not GPUs, so every figure params give would be off by the GPU count. Here one process uses one
+# GPU (cuda:0, where transformers puts the model); several GPUs mean several processes (DDP: accelerate launch or
+# torchrun), whose split batch_plan keeps exact. Under torchrun or accelerate transformers already says n_gpu = 1.
+class OneDeviceArguments(Seq2SeqTrainingArguments):
+    """Seq2SeqTrainingArguments whose process uses at most one GPU: never nn.DataParallel."""
+
+    @property
+    def n_gpu(self):
+        return min(super().n_gpu, 1)
+
+    @property
+    def visible_gpus(self) -> int:
+        """The GPUs transformers would have used in this one process (torch.cuda.device_count())."""
+        return super().n_gpu
+
+
+def several_gpus_note(args, stage: str) -> str | None:
+    """One line for a single process on a machine with several GPUs: how to train on all of them."""
+    count = args.visible_gpus if isinstance(args, OneDeviceArguments) else 1
+    if count <= 1 or args.world_size > 1:
+        return None
+    return (f"note: {count} GPUs are visible; this one process trains on one of them (cuda:0) with the batch params "
+            f"give. To train on all {count}: accelerate launch --config_file configs/ddp.yaml --num_processes {count} "
+            f"-m stages.{stage} (or torchrun --standalone --nproc_per_node {count} -m stages.{stage}); see docs/scale.md.")
+
+
 def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments:
     evaluate_often = cfg.eval_steps > 0
     micro, accumulation = batch_plan(cfg.batch_size, cfg.gradient_accumulation_steps, models.world_size())
-    return Seq2SeqTrainingArguments(
+    return OneDeviceArguments(
         output_dir=str(scratch),
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
@@ -151,6 +182,9 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
                             [guard.DivergenceGuard(stage), logger], evidence)
     check_fsdp(stage, cfg, trainer)
+    note = several_gpus_note(trainer.args, stage)
+    if note and models.is_main_process():
+        print(note)
     if setup is not None:
         setup(trainer)
     started = time.perf_counter()
