@@ -190,7 +190,6 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     started = time.perf_counter()
     if resume is not None:
         trainer.cost.restore(resume)
-    trainer.cost.start()
     if resume is not None and (progress.finished(resume) or evidence["selector"].stopped(resume)):
         # Killed after its last checkpoint (last step, or early stopped): it is the result; training on adds steps.
         print(f"{resume} is already at the last step: saving it without training further")
@@ -200,8 +199,8 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     else:
         trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
-    seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
+    cost = measured_cost(trainer.cost)  # every rank: rows and tokens are sums over processes (collectives)
     # Every rank: the peak over processes is a collective. The device and precision decision, with why.
     state_dict = gathered_state_dict(trainer)  # every rank: FSDP gathers its shards (a collective)
     measured = {**models.peak_memory_bytes(), **hardware.decision(cfg.precision).record()}
@@ -215,24 +214,34 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
             # Metrics first, while the new model is a temp folder: metrics that cannot be written leave the old
             # model beside the old metrics, never a new model beside old metrics.
             write_json(Path("metrics") / f"{stage}.json",
-                       {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, tmp), **measured, **chosen})
+                       {**_metrics(trainer, cost, final_eval, wall, precision, tmp), **measured, **chosen})
         shutil.rmtree(scratch, ignore_errors=True)
         lock.release(scratch)
 
 
-def _metrics(trainer, runtime, tokens, final_eval, wall, precision, out) -> dict:
-    """Runtime and tokens are the whole run's, across resumes; samples are the optimizer steps' batches."""
+def measured_cost(cost) -> dict:
+    """The run's seconds by phase, rows and tokens, across resumes (stages/training/progress.py)."""
+    return {"train_s": cost.seconds("train"), "eval_s": cost.seconds("eval"),
+            "checkpoint_s": cost.seconds("checkpoint"), "rows": cost.rows(), "tokens": cost.tokens()}
+
+
+def _metrics(trainer, cost, final_eval, wall, precision, out) -> dict:
+    """Times, rows and tokens are the whole run's, across resumes. Training time and throughput count the
+    optimizer steps alone; evaluations (with validation generation) and checkpoint writes are beside them.
+    Samples are the rows actually fed: a batch larger than the data feeds only the data."""
     trainable, total = models.count_parameters(trainer.model)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     epochs = trainer.state.epoch or 0
-    samples = trainer.state.global_step * trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps \
-        * trainer.args.world_size
+    runtime = cost["train_s"]
     return {
         "train_runtime_s": round(runtime, 3),
+        "eval_runtime_s": round(cost["eval_s"], 3),
+        "checkpoint_s": round(cost["checkpoint_s"], 3),
         "train_wall_s": round(wall, 3),
-        "train_samples_per_s": round(samples / runtime, 3) if runtime else 0.0,
-        "train_tokens": tokens,
-        "train_tokens_per_s": round(tokens / runtime, 1) if runtime else 0.0,
+        "train_samples": cost["rows"],
+        "train_samples_per_s": round(cost["rows"] / runtime, 3) if runtime else 0.0,
+        "train_tokens": cost["tokens"],
+        "train_tokens_per_s": round(cost["tokens"] / runtime, 1) if runtime else 0.0,
         "optimizer_steps": trainer.state.global_step,
         "processes": trainer.args.world_size,
         "per_device_batch": trainer.args.per_device_train_batch_size,

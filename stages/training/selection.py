@@ -124,7 +124,7 @@ class Selector(TrainerCallback):
         best_step, _, since = self.standing(trainer.state.log_history)
         step = trainer.state.global_step
         if best_step == step and not self.training_done and trainer.is_world_process_zero():
-            with atomic_path(self.folder(step)) as tmp:
+            with trainer.cost.measure("checkpoint"), atomic_path(self.folder(step)) as tmp:
                 trainer.model.save_pretrained(tmp)  # safetensors: adapter only for LoRA
             self.prune(trainer.state.log_history, trainer.args)
         if self.patience and since >= self.patience and not self.training_done:
@@ -217,6 +217,10 @@ class SelectingTrainer(checkpoints.ResumableTrainer):
             self.add_callback(selector)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        with self.cost.measure("eval"):  # apart from optimizer-step time (stages/training/progress.py)
+            return self._evaluate_and_select(eval_dataset, ignore_keys, metric_key_prefix)
+
+    def _evaluate_and_select(self, eval_dataset, ignore_keys, metric_key_prefix):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         if self.validation is not None and eval_dataset is None and metric_key_prefix == "eval":
             scores = {f"eval_{k}": v for k, v in self.validation(self.model, self.precision).items()}
