@@ -137,6 +137,43 @@ def test_loraplus_gives_b_matrices_the_ratio(tiny_model, prepared, tmp_path):
     assert fast and all("lora_B" in name for name in fast)
 
 
+def optimizer_groups(tiny_model, prepared, tmp_path, **lora_changes):
+    """{parameter name: (lr, weight_decay)} of the optimizer train_lora builds for these lora params."""
+    from stages.training import loop
+    p = params.parse(copy.deepcopy(prepared[1]))
+    lora = dataclasses.replace(p.lora, r=4, **lora_changes)
+    model = adapters.add(models.load_model(tiny_model), lora)
+    trainer = loop.build_trainer(dataclasses.replace(p.train_lora, eval_steps=0), model,
+                                 models.load_tokenizer(tiny_model), None, None, tmp_path, "fp32")
+    adapters.use_loraplus(trainer, lora)
+    optimizer = trainer.optimizer or trainer.create_optimizer()
+    names = {id(param): name for name, param in model.named_parameters()}
+    groups = {names[id(q)]: (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for q in g["params"]}
+    assert set(groups) == {name for name, param in model.named_parameters() if param.requires_grad}  # each once
+    return groups, p.train_lora
+
+
+@pytest.mark.parametrize("ratio", [None, 16.0])
+def test_dora_magnitudes_get_no_weight_decay_and_no_loraplus_rate(tiny_model, prepared, tmp_path, ratio):
+    groups, train = optimizer_groups(tiny_model, prepared, tmp_path, use_dora=True, loraplus_lr_ratio=ratio)
+    lr, decay = train.learning_rate, train.weight_decay
+    assert decay > 0
+    magnitudes = {name: group for name, group in groups.items() if "lora_magnitude_vector" in name}
+    assert magnitudes and set(magnitudes.values()) == {(lr, 0.0)}
+    assert {group for name, group in groups.items() if "lora_A" in name} == {(lr, decay)}
+    assert {group for name, group in groups.items() if "lora_B" in name} == {(lr * (ratio or 1), decay)}
+
+
+def test_rslora_states_its_scale_and_warns_at_alpha_equal_r():
+    from types import SimpleNamespace
+    assert adapters.scale_note(SimpleNamespace(use_rslora=False, r=32, alpha=32)) is None
+    warned = adapters.scale_note(SimpleNamespace(use_rslora=True, r=32, alpha=32))
+    assert warned.startswith("warning:") and "32/sqrt(32) = 5.66, 5.66 times plain LoRA's alpha/r = 1.00" in warned
+    noted = adapters.scale_note(SimpleNamespace(use_rslora=True, r=8, alpha=4))
+    assert noted == ("note: lora.use_rslora scales the adapter by alpha/sqrt(r) = 4/sqrt(8) = 1.41, 2.83 times plain "
+                     "LoRA's alpha/r = 0.50.")
+
+
 @pytest.mark.parametrize("change, message", [
     ({"target_modules": "all"}, "all-linear"),
     ({"target_modules": []}, "non-empty list"),
