@@ -12,7 +12,6 @@ import random
 import re
 import shutil
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -45,7 +44,9 @@ class ValidationRouge:
         return len(self.prompts)
 
     def __call__(self, model, precision: str) -> dict:
-        """{rouge1, ..., generate_s}: the model's summaries, scored; generated in eval mode, train mode restored.
+        """{rouge1, ..., generate_s}: the model's summaries, scored. Decoded the generate stage's way, in its
+        `precision` (generate.precision): from a copy with the adapter merged in fp32, then cast, in eval mode
+        (decode.decoding_copy), not from the fp32 weights in training under autocast, whose summaries can differ.
 
         Every process generates a share (strided over the longest-first order, so shares cost alike) and all
         gather all summaries: every rank then holds the same scores, so every rank takes the same early-stopping
@@ -53,17 +54,10 @@ class ValidationRouge:
         rank, world = _rank_world()
         order = sorted(range(len(self.prompts)), key=lambda i: -len(self.prompts[i]))
         mine = order[rank::world]
-        was_training = model.training
-        model.eval()  # no LoRA/T5 dropout while generating
-        autocast = torch.autocast(models.device().type, dtype=torch.bfloat16) if precision == "bf16" \
-            else nullcontext()
         started = time.perf_counter()
-        try:
-            with autocast:
-                texts = decode.summarize(model, self.tokenizer, [self.prompts[i] for i in mine], self.decoding,
-                                           progress=False)
-        finally:
-            model.train(was_training)
+        twin = decode.decoding_copy(model, precision)  # eval mode: no LoRA/T5 dropout while generating
+        texts = decode.summarize(twin, self.tokenizer, [self.prompts[i] for i in mine], self.decoding, progress=False)
+        del twin
         summaries = dict(zip(mine, texts))
         if world > 1:
             shares = [None] * world
@@ -236,11 +230,14 @@ def decoding_stamp(decoding) -> dict | None:
     history was scored with others must not be resumed, or the best is chosen over two decodings' scores."""
     if decoding is None:
         return None
-    return {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size")}
+    stamp = {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size")}
+    return {**stamp, "precision": models.resolve_precision(decoding.precision)}
 
 
 def build(cfg, tokenizer, decoding, validation_split, scratch, precision) -> dict:
     """SelectingTrainer's keyword arguments for one training stage's params."""
     samples = cfg.rouge_samples
     validation = None if samples == 0 or decoding is None else ValidationRouge(validation_split, tokenizer, decoding, samples, cfg.seed)
-    return {"validation": validation, "selector": Selector(cfg, scratch), "precision": precision}
+    # validation decodes in the generate stage's precision, whatever precision training runs in
+    decode_in = precision if decoding is None else models.resolve_precision(decoding.precision)
+    return {"validation": validation, "selector": Selector(cfg, scratch), "precision": decode_in}
