@@ -21,6 +21,7 @@ from . import checkpoints
 from ..inference import decode
 from ..modeling import models
 from ..scoring import rouge
+from ..io.errors import UserError
 from ..io.files import atomic_path
 
 BEST = re.compile(r"best-(\d+)")
@@ -230,8 +231,7 @@ def decoding_stamp(decoding) -> dict | None:
     history was scored with others must not be resumed, or the best is chosen over two decodings' scores."""
     if decoding is None:
         return None
-    stamp = {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size")}
-    return {**stamp, "precision": models.resolve_precision(decoding.precision)}
+    return {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size", "precision")}
 
 
 def build(cfg, tokenizer, decoding, validation_split, scratch, precision) -> dict:
@@ -239,5 +239,14 @@ def build(cfg, tokenizer, decoding, validation_split, scratch, precision) -> dic
     samples = cfg.rouge_samples
     validation = None if samples == 0 or decoding is None else ValidationRouge(validation_split, tokenizer, decoding, samples, cfg.seed)
     # validation decodes in the generate stage's precision, whatever precision training runs in
-    decode_in = precision if decoding is None else models.resolve_precision(decoding.precision)
+    decode_in = precision if validation is None else decoding_precision(decoding)
     return {"validation": validation, "selector": Selector(cfg, scratch), "precision": decode_in}
+
+
+def decoding_precision(decoding) -> str:
+    """generate.precision on this machine (bf16 or fp32), naming the key if this machine cannot have it."""
+    try:
+        return models.resolve_precision(decoding.precision)
+    except UserError as error:
+        raise UserError(f"generate.precision, which validation summaries during training decode in: {error}") \
+            from None

@@ -230,6 +230,16 @@ def test_validation_decodes_the_weights_the_generate_stage_decodes(prepared, tmp
                                   for name, param in model.named_parameters())
 
 
+def test_validation_precision_the_machine_lacks_names_generate_precision(monkeypatch):
+    from types import SimpleNamespace
+    from stages.io.errors import UserError
+    from stages.modeling import hardware
+    monkeypatch.setattr(hardware, "detect", lambda: hardware.Capabilities(cpu_flags=frozenset({"avx2"})))
+    assert selection.decoding_precision(SimpleNamespace(precision="auto")) == "fp32"
+    with pytest.raises(UserError, match=r"^generate.precision, which validation summaries .* precision bf16 was asked"):
+        selection.decoding_precision(SimpleNamespace(precision="bf16"))
+
+
 def test_selectable_rouge_variants_are_the_ones_the_scorer_makes():
     from stages.scoring import rouge
     assert params.ROUGE_KEYS == rouge.KEYS
