@@ -22,6 +22,7 @@ VARIANTS = {
     "dora": {"use_dora": True},
     "rslora": {"use_rslora": True},
     "loraplus": {"loraplus_lr_ratio": 16.0},
+    "dora-loraplus": {"use_dora": True, "loraplus_lr_ratio": 16.0},  # magnitudes in a group of their own
     "checkpointing": {},  # gradient checkpointing on the LoRA stage
 }
 
@@ -85,7 +86,7 @@ def test_variant_trains_saves_reloads_and_merges(trained, name, monkeypatch):
     monkeypatch.chdir(folder)
     assert metrics["optimizer_steps"] == 6 and metrics["train_loss_final"] == metrics["train_loss_final"]  # finite
     config = json.loads((folder / "models" / "lora" / "adapter_config.json").read_text())
-    assert config["use_dora"] is (name == "dora") and config["use_rslora"] is (name == "rslora")
+    assert config["use_dora"] is ("use_dora" in VARIANTS[name]) and config["use_rslora"] is (name == "rslora")
     tokenizer = models.load_tokenizer()
     # fp64 checks the merge's arithmetic with ~1e-13 rounding; fp32 is the precision the stages merge in.
     for dtype in (torch.float64, torch.float32):
