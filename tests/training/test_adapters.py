@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from numerics import with_rounding_bound
 from project import run
 from stages import train_lora
 from stages.training import adapters
@@ -55,29 +56,8 @@ def logits(model, tokenizer):
 
 
 def logits_and_bound(model, tokenizer, dtype):
-    """The logits in `dtype`, and a bound on their rounding error.
-
-    Rounding error of a logit scales with the magnitudes in its computation, not with its value: a merged LoRA+
-    adapter (B trained 16x faster) has larger weights and activations, so larger error, while a logit near 0
-    has the same absolute error as a large one (a fixed rtol/atol of 1e-4 failed once on 1.8e-4). Textbook
-    worst case (Higham, gamma_n): a dot product of inner dimension n in a format of unit roundoff u is off by at
-    most n * u * sum|a_i b_i|. Through the network, each of its `depth` matmuls adds at most that much relative
-    error to what it passes on (first order, no amplification), so a logit z_v = h . e_v is off by at most
-    depth * n_max * u * (|h| . |e_v|), with n_max the largest inner dimension. Loose on purpose (worst case,
-    not sqrt(n)), it is still far below what a wrong merge does (the adapter moves logits by ~1-30 here)."""
-    captured = {}
-    head = model.get_output_embeddings()
-    hook = head.register_forward_hook(lambda module, args, out: captured.update(h=args[0]))
-    try:
-        values = logits(model, tokenizer)
-    finally:
-        hook.remove()
-    magnitude = (captured["h"].abs() @ head.weight.abs().T).max().item()  # max over v of |h| . |e_v|
-    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    attention = sum(type(m).__name__.endswith("Attention") for m in model.modules())
-    depth = len(linear) + 2 * attention  # every linear layer, and each attention's QK^T and softmax(.)V
-    inner = max(m.in_features for m in linear)
-    return values, depth * inner * torch.finfo(dtype).eps / 2 * magnitude
+    """The logits in `dtype`, and how far rounding alone can move them (tests/numerics.py)."""
+    return with_rounding_bound(model, lambda: logits(model, tokenizer), dtype)
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
