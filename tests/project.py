@@ -92,9 +92,17 @@ def clone_of(repo: Path, dest: Path) -> Path:
 
 
 # What the clock and the allocator decide: never compared between two runs.
-TIMINGS = {"train_runtime_s", "train_wall_s", "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes",
-           "peak_memory_reserved_bytes", "generate_s", "s_per_dialogue", "validation_generate_s_total",
-           "validation_generate_s_mean"}
+TIMINGS = {"train_runtime_s", "eval_runtime_s", "checkpoint_s", "train_wall_s", "train_samples_per_s",
+           "train_tokens_per_s", "peak_memory_bytes", "peak_memory_reserved_bytes", "generate_s", "s_per_dialogue",
+           "validation_generate_s_total", "validation_generate_s_mean"}
+
+
+def throughput_agrees(metrics) -> bool:
+    """train_tokens_per_s x train_runtime_s = train_tokens up to the rounding of the two recorded figures
+    (tokens/s to 0.1, seconds to 0.001): a bound derived from that rounding, where a fixed relative tolerance
+    fails on short runs."""
+    rate, seconds, tokens = metrics["train_tokens_per_s"], metrics["train_runtime_s"], metrics["train_tokens"]
+    return abs(rate * seconds - tokens) <= 0.05 * (seconds + 0.0005) + 0.0005 * (rate + 0.05) + 1e-9 * tokens
 
 
 def without_timings(value):

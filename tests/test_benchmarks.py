@@ -143,3 +143,13 @@ def test_train_benchmark_evidence_measures_checkpointing_and_validation_cost(tin
     figures = record["figures"]
     assert figures["validation_s_per_evaluation"] > 0 and figures["evaluations_per_epoch"] >= 1
     assert 0 < figures["validation_share_of_epoch"]
+
+
+def test_batch_invariance_benchmark_counts_changed_summaries(tiny_corpus, tmp_path):
+    record = quick("batch_invariance", tiny_corpus, tmp_path)
+    figures = record["figures"]
+    for name in ("fp32_batch_1_vs_32", "bf16_batch_1_vs_32", "bf16_vs_fp32_batch_32"):
+        figure = figures[name]
+        assert figure["of"] == record["settings"]["dialogues"] > 0 and 0 <= figure["changed"] <= figure["of"]
+        assert figure["share"] == round(figure["changed"] / figure["of"], 4)
+    assert len(record["examples"]) <= figures["bf16_batch_1_vs_32"]["changed"]

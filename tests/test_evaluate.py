@@ -53,6 +53,7 @@ def fake_project(root: Path, corpus: Path) -> list[dict]:
             "trainable_params": trainable, "total_params": 1000 + (40 if model == "lora" else 0),
             "trainable_percent": 100 * trainable / 1000, "checkpoint_bytes": 4000 if model == "full" else 160,
             "train_runtime_s": 12.5, "train_samples_per_s": 3.2, "train_tokens_per_s": 99.0,
+            "eval_runtime_s": 4.0, "checkpoint_s": 0.3,
             "peak_memory_bytes": 2_000_000, "peak_memory_kind": "cpu_peak_rss"})
         for split in ("train", "eval"):
             log = Path(f"plots/train_{model}/plots/metrics/{split}/loss.tsv")
@@ -110,7 +111,8 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     lora = scores["lora"]["mean_ref"]
     assert f"| lora | {lora['rouge1']:.4f} [{lora['rouge1_low']:.4f}, {lora['rouge1_high']:.4f}]" in text
     assert "| 40 (4.00%) | 160 B | 12.5 s | 2.0 MB CPU RSS |" in text  # the main table's cost columns
-    assert "| lora | 40 (4.00%) | 1,040 | 160 B | 12.5 s | 3.2 | 99 | 2.0 MB CPU RSS | 0.010 | 7.5 |" in text
+    assert "| lora | 40 (4.00%) | 1,040 | 160 B | 12.5 s | 3.2 | 99 | 4.0 s | 0.3 s | 2.0 MB CPU RSS | 0.010 | 7.5 |" \
+        in text
     assert text.count("### Example") == 3 and "| human 3 |" in text
     assert "full − lora" in text
     assert "None of the 12 differences is significant after Holm's correction" in text

@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 
+from numerics import with_rounding_bound
 from project import make_project
 from stages import prepare, summarize, train_lora
 from stages.data import dialogsum
@@ -155,7 +156,10 @@ def test_exported_model_matches_its_adapter(at):
     adapter = summarize.load_adapters({"r4": at / "models/lora_r4"}, "fp32")  # unmerged: LoRA applied on the fly
     merged = summarize.load("models/merged_r4", "fp32")
     assert not hasattr(merged, "peft_config")
-    torch.testing.assert_close(logits(merged, inputs), logits(adapter, inputs), rtol=1e-4, atol=1e-4)
+    # as far apart as rounding alone can take them (tests/numerics.py), not a picked tolerance
+    (after, merged_bound), (before, bound) = (with_rounding_bound(m, lambda m=m: logits(m, inputs), torch.float32)
+                                              for m in (merged, adapter))
+    assert (after - before).abs().max().item() <= merged_bound + bound
     base = logits(summarize.load("base", "fp32"), inputs)
     assert not torch.allclose(base, logits(merged, inputs), atol=1e-3), "the merge should change the model"
     expected = decode.summarize(adapter, tokenizer, inputs, p.generate, progress=False)

@@ -6,7 +6,7 @@ from matplotlib.ticker import EngFormatter, MaxNLocator
 from ..scoring import rouge
 from ..reporting.plots import literal, plt, save
 
-COST_LABELS = {"trainable_params": "trainable parameters", "train_runtime_s": "training time (s)",
+COST_LABELS = {"trainable_params": "trainable parameters", "train_runtime_s": "training time, optimizer steps (s)",
                "peak_memory_bytes": "peak memory (MiB)"}
 SCALE = {"peak_memory_bytes": 2 ** -20}
 

@@ -1,6 +1,8 @@
 """Turning prompts into summaries: the model a pipeline name stands for, on its device and precision, and
 batched decoding, longest prompt first. The generate stage, validation during training, the summarize CLI and
 the server all decode here, so the same params give the same summaries everywhere."""
+import copy
+
 import torch
 from tqdm.auto import tqdm
 
@@ -27,6 +29,33 @@ def ready(model, precision: str):
     bf16 rounding happens once, after the merge."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     return model.to(device=models.device(), dtype=dtype).eval()
+
+
+def decoding_copy(model, precision: str):
+    """A copy of a model in training that decodes as the generate stage's model of it does: adapters merged in fp32,
+    then cast to `precision` (ready). Validation summaries that choose the checkpoint thus come from the same
+    weights, in the same precision, as the summaries reported for it; the model in training is left as it is.
+
+    Weights no merge touches are cast while copying, never copied in fp32 first: a bf16 copy of flan-t5-base adds
+    0.5 GB while it lives, and in fp32 they are shared with the model instead of copied."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    merged = set()  # what merge_and_unload adds up in fp32: the adapted layers' weights and the adapter itself
+    if getattr(model, "peft_config", None):
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        merged = {id(p) for module in model.modules() if isinstance(module, BaseTunerLayer)
+                  for p in module.parameters()}
+    memo = {id(p): torch.nn.Parameter(p.detach().to(dtype), requires_grad=False)
+            for p in model.parameters() if id(p) not in merged}
+    twin = copy.deepcopy(model, memo)  # deepcopy takes what memo already holds (tied weights stay tied)
+    for module in twin.modules():
+        # Under mixed precision accelerate replaces the instance's forward by one under autocast (keeping the
+        # original as _original_forward); a model loaded by the generate stage has the class's plain forward.
+        for patched in ("forward", "_original_forward"):
+            module.__dict__.pop(patched, None)
+    if getattr(twin, "peft_config", None):
+        twin = twin.merge_and_unload()
+    return ready(twin, precision)
 
 
 @torch.inference_mode()

@@ -106,7 +106,7 @@ def _quote(text: str) -> str:
 
 def main_table(scores: dict, costs: dict) -> list[str]:
     lines = ["| model | " + " | ".join(TITLES[k] for k in KEYS) + " | trainable params | stored size | "
-             "training time | training peak memory |", "|---" * (len(KEYS) + 5) + "|"]
+             "training time (optimizer steps) | training peak memory |", "|---" * (len(KEYS) + 5) + "|"]
     for model, modes in scores.items():
         row = costs.get(model, {})
         cells = [_interval(modes[PRIMARY], k) for k in KEYS] + [
@@ -116,12 +116,14 @@ def main_table(scores: dict, costs: dict) -> list[str]:
 
 
 def cost_table(costs: dict) -> list[str]:
-    lines = ["| model | trainable params | total params | stored size | training time | samples/s | tokens/s | "
-             "training peak memory | generation s/dialogue | mean summary words |", "|---" * 10 + "|"]
+    lines = ["| model | trainable params | total params | stored size | training time (optimizer steps) | samples/s "
+             "| tokens/s | validation time | checkpoint writes | training peak memory | generation s/dialogue | "
+             "mean summary words |", "|---" * 12 + "|"]
     for model, row in costs.items():
         cells = [_trainable(row), _count(row.get("total_params")), _bytes(row.get("stored_bytes")),
                  _seconds(row.get("train_runtime_s")), _number(row.get("train_samples_per_s"), 1),
-                 _number(row.get("train_tokens_per_s"), 0), _memory(row), _number(row.get("s_per_dialogue"), 3),
+                 _number(row.get("train_tokens_per_s"), 0), _seconds(row.get("eval_runtime_s")),
+                 _seconds(row.get("checkpoint_s")), _memory(row), _number(row.get("s_per_dialogue"), 3),
                  _number(row.get("mean_summary_words"), 1)]
         lines.append(f"| {literal(model)} | " + " | ".join(cells) + " |")
     return lines
@@ -223,7 +225,11 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
         *main_table(scores, costs), "",
         "## Measured cost", "",
         *cost_table(costs), "",
-        "Training time is the trainer's own runtime; peak memory is the GPU's max allocated by torch (and the "
+        "Training time counts the optimizer steps alone (fetching each step's batches, forward, backward, the "
+        "update), summed over any resumes; samples/s and tokens/s are the rows and non-padding tokens actually fed, "
+        "divided by it. Validation time (validation loss, and generating and scoring validation summaries) and "
+        "checkpoint writes (resume checkpoints and best-weights copies: a whole model for full, an adapter for "
+        "LoRA) are measured beside it, not in it, so full and LoRA compare on the same work. Peak memory is the GPU's max allocated by torch (and the "
         "max its caching allocator reserved), or the process's peak RSS on CPU; the maximum over the processes "
         "of a multi-process run. The stored size is what must be kept: the whole model for base and full, "
         "only the adapter for LoRA (which also needs the base model). Total params of LoRA include the adapter.",

@@ -9,9 +9,10 @@ from ..io.files import dir_size
 
 METRICS = Path("metrics")
 TRAINED = ("full", "lora")
+# train_runtime_s and the rates count optimizer steps only; evaluations and checkpoint writes are their own figures.
 FROM_TRAINING = ("trainable_params", "total_params", "trainable_percent", "train_runtime_s",
-                 "train_samples_per_s", "train_tokens_per_s", "peak_memory_bytes", "peak_memory_kind",
-                 "peak_memory_reserved_bytes", "peak_memory_ranks")
+                 "train_samples_per_s", "train_tokens_per_s", "eval_runtime_s", "checkpoint_s", "peak_memory_bytes",
+                 "peak_memory_kind", "peak_memory_reserved_bytes", "peak_memory_ranks")
 FROM_GENERATION = ("s_per_dialogue", "mean_summary_words")
 
 

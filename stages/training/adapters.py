@@ -2,6 +2,7 @@
 and LoRA+ (a higher learning rate for the B matrices, through the trainer's optimizer). A variant the installed
 PEFT lacks stops the stage with the version it needs."""
 import dataclasses
+import math
 import warnings
 
 from ..io.errors import ParamsError, UserError
@@ -46,11 +47,33 @@ def config(model, lora):
                       target_modules=targets, **variants)
 
 
+def scale_note(lora) -> str | None:
+    """What rsLoRA does to the adapter's scale, in figures. PEFT multiplies B @ A by alpha / r, or by alpha / sqrt(r)
+    with use_rslora: at the usual alpha = r that is sqrt(r) (5.66 at r = 32) times plain LoRA's scale of 1, a
+    larger update at the same learning rate that nothing else would mention."""
+    if not getattr(lora, "use_rslora", False):
+        return None
+    scale, plain = lora.alpha / math.sqrt(lora.r), lora.alpha / lora.r
+    figures = (f"lora.use_rslora scales the adapter by alpha/sqrt(r) = {lora.alpha}/sqrt({lora.r}) = {scale:.2f}, "
+               f"{scale / plain:.2f} times plain LoRA's alpha/r = {plain:.2f}")
+    if lora.alpha != lora.r:
+        return f"note: {figures}."
+    return (f"warning: {figures}: with lora.alpha equal to lora.r, each update of the adapter is {scale:.2f} times "
+            f"what plain LoRA makes at the same learning rate. For plain LoRA's scale of 1 at this rank set lora.alpha "
+            f"near sqrt(r) = {math.sqrt(lora.r):.2f}; or keep it, knowingly (rsLoRA's point is a scale that does not "
+            f"shrink as r grows).")
+
+
 def add(model, lora):
     """Wrap a model with a fresh adapter per params lora."""
     from peft import get_peft_model
 
+    from ..modeling.models import is_main_process
+
     lora_config = config(model, lora)
+    note = scale_note(lora)
+    if note and is_main_process():
+        print(note)
     with warnings.catch_warnings():
         # peft probes the deprecated model.is_gradient_checkpointing; transformers warns on each probe.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -77,3 +100,21 @@ def use_loraplus(trainer, lora) -> None:
     trainer.optimizer = create(trainer.model, optimizer_cls, lr=trainer.args.learning_rate,
                                loraplus_lr_ratio=lora.loraplus_lr_ratio,
                                loraplus_weight_decay=trainer.args.weight_decay, **kwargs)
+    magnitudes_apart(trainer.optimizer, trainer.model, trainer.args.learning_rate)
+
+
+def magnitudes_apart(optimizer, model, lr: float) -> None:
+    """DoRA's magnitude vectors in a group of their own: the base learning rate, no weight decay.
+
+    PEFT's LoRA+ puts every 1-D trainable parameter with the B matrices (ratio x the rate, weight decay): DoRA's
+    per-feature magnitudes would learn 16x faster and be pulled towards 0. They are scales, like a norm's weight:
+    LoRA+ speeds up B only (the paper's point), and the Trainer gives no decay to such parameters either."""
+    from .checkpoints import is_magnitude
+
+    names = {id(param): name for name, param in model.named_parameters()}
+    magnitudes = []
+    for group in optimizer.param_groups:
+        magnitudes += [p for p in group["params"] if is_magnitude(names.get(id(p), ""))]
+        group["params"] = [p for p in group["params"] if not is_magnitude(names.get(id(p), ""))]
+    if magnitudes:
+        optimizer.add_param_group({"params": magnitudes, "lr": lr, "weight_decay": 0.0})

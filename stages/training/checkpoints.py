@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import torch
-from transformers import Seq2SeqTrainer
+from transformers import Seq2SeqTrainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from ..data import dialogsum
@@ -120,19 +120,60 @@ class EpochSeededLengthSampler(LengthGroupedSampler):
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 
+DORA_MAGNITUDE = "lora_magnitude_vector"  # peft's name for DoRA's magnitude vectors (ModuleDict, ".weight" inside)
+
+
+def is_magnitude(name: str) -> bool:
+    """A DoRA magnitude vector, by its parameter name."""
+    return DORA_MAGNITUDE in name.split(".")
+
+
+class StepClock(TrainerCallback):
+    """Ends the optimizer step's time (the Trainer calls on_step_end right after the update, before it logs,
+    evaluates or saves); a step cut short by the end of an epoch or of training ends there."""
+
+    def __init__(self, cost):
+        self.cost = cost
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.cost.end_step()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.cost.end_step()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.cost.end_step()
+
+
 class ResumableTrainer(Seq2SeqTrainer):
     """Seq2SeqTrainer whose length-grouped batches are the same whether a run was resumed or not, and whose
-    checkpoints carry the run's cost so far (stages/training/progress.py)."""
+    checkpoints carry the run's cost so far (stages/training/progress.py): optimizer-step time apart from
+    evaluation and checkpoint writes."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.cost = progress.Cost()
+        self.add_callback(StepClock(self.cost))
+
+    def get_batch_samples(self, *args, **kwargs):
+        self.cost.begin_step()  # the Trainer fetches each optimizer step's micro-batches here, first thing
+        return super().get_batch_samples(*args, **kwargs)
 
     def training_step(self, model, inputs, *args, **kwargs):
         self.cost.tokens_here += progress.tokens_in(inputs)
+        self.cost.rows_here += progress.rows_in(inputs)
         return super().training_step(model, inputs, *args, **kwargs)
 
+    def get_decay_parameter_names(self, model) -> list[str]:
+        # DoRA's magnitude vectors are per-output-feature scales, like a norm's weight: no weight decay, which
+        # would pull them towards 0 (transformers only exempts biases and norms by name).
+        return [name for name in super().get_decay_parameter_names(model) if not is_magnitude(name)]
+
     def _save_checkpoint(self, model, trial):
+        with self.cost.measure("checkpoint"):
+            self._write_checkpoint(model, trial)
+
+    def _write_checkpoint(self, model, trial):
         # Before the Trainer's own files: trainer_state.json, written last, marks a checkpoint complete.
         folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
         try:

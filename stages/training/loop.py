@@ -76,10 +76,41 @@ def batch_plan(batch_size: int, accumulation: int, world_size: int) -> tuple[int
     return micro, per_process // micro
 
 
+# One process never drives several GPUs.
+#
+# In a single process (a plain `dvc repro`), transformers 5 sets n_gpu = torch.cuda.device_count() and the Trainer
+# then wraps the model in nn.DataParallel: each step takes per_device x n_gpu rows (train_batch_size), the loss is
+# multiplied by n_gpu (average_tokens_across_devices), and so are the gradients and what clipping sees. batch_plan
+# counts processes, not GPUs, so every figure params give would be off by the GPU count. Here one process uses one
+# GPU (cuda:0, where transformers puts the model); several GPUs mean several processes (DDP: accelerate launch or
+# torchrun), whose split batch_plan keeps exact. Under torchrun or accelerate transformers already says n_gpu = 1.
+class OneDeviceArguments(Seq2SeqTrainingArguments):
+    """Seq2SeqTrainingArguments whose process uses at most one GPU: never nn.DataParallel."""
+
+    @property
+    def n_gpu(self):
+        return min(super().n_gpu, 1)
+
+    @property
+    def visible_gpus(self) -> int:
+        """The GPUs transformers would have used in this one process (torch.cuda.device_count())."""
+        return super().n_gpu
+
+
+def several_gpus_note(args, stage: str) -> str | None:
+    """One line for a single process on a machine with several GPUs: how to train on all of them."""
+    count = args.visible_gpus if isinstance(args, OneDeviceArguments) else 1
+    if count <= 1 or args.world_size > 1:
+        return None
+    return (f"note: {count} GPUs are visible; this one process trains on one of them (cuda:0) with the batch params "
+            f"give. To train on all {count}: accelerate launch --config_file configs/ddp.yaml --num_processes {count} "
+            f"-m stages.{stage} (or torchrun --standalone --nproc_per_node {count} -m stages.{stage}); see docs/scale.md.")
+
+
 def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments:
     evaluate_often = cfg.eval_steps > 0
     micro, accumulation = batch_plan(cfg.batch_size, cfg.gradient_accumulation_steps, models.world_size())
-    return Seq2SeqTrainingArguments(
+    return OneDeviceArguments(
         output_dir=str(scratch),
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
@@ -151,12 +182,14 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     trainer = build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision,
                             [guard.DivergenceGuard(stage), logger], evidence)
     check_fsdp(stage, cfg, trainer)
+    note = several_gpus_note(trainer.args, stage)
+    if note and models.is_main_process():
+        print(note)
     if setup is not None:
         setup(trainer)
     started = time.perf_counter()
     if resume is not None:
         trainer.cost.restore(resume)
-    trainer.cost.start()
     if resume is not None and (progress.finished(resume) or evidence["selector"].stopped(resume)):
         # Killed after its last checkpoint (last step, or early stopped): it is the result; training on adds steps.
         print(f"{resume} is already at the last step: saving it without training further")
@@ -166,8 +199,8 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
     else:
         trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
-    seconds, tokens = trainer.cost.seconds(), trainer.cost.tokens()
     final_eval = trainer.evaluate()
+    cost = measured_cost(trainer.cost)  # every rank: rows and tokens are sums over processes (collectives)
     # Every rank: the peak over processes is a collective. The device and precision decision, with why.
     state_dict = gathered_state_dict(trainer)  # every rank: FSDP gathers its shards (a collective)
     measured = {**models.peak_memory_bytes(), **hardware.decision(cfg.precision).record()}
@@ -183,24 +216,34 @@ def train(stage: str, cfg, model, tokenizer, out: Path, save, decoding=None, set
             # Metrics first, while the new model is a temp folder: metrics that cannot be written leave the old
             # model beside the old metrics, never a new model beside old metrics.
             write_json(Path("metrics") / f"{stage}.json",
-                       {**_metrics(trainer, seconds, tokens, final_eval, wall, precision, tmp), **measured, **chosen})
+                       {**_metrics(trainer, cost, final_eval, wall, precision, tmp), **measured, **chosen})
         shutil.rmtree(scratch, ignore_errors=True)
         lock.release(scratch)
 
 
-def _metrics(trainer, runtime, tokens, final_eval, wall, precision, out) -> dict:
-    """Runtime and tokens are the whole run's, across resumes; samples are the optimizer steps' batches."""
+def measured_cost(cost) -> dict:
+    """The run's seconds by phase, rows and tokens, across resumes (stages/training/progress.py)."""
+    return {"train_s": cost.seconds("train"), "eval_s": cost.seconds("eval"),
+            "checkpoint_s": cost.seconds("checkpoint"), "rows": cost.rows(), "tokens": cost.tokens()}
+
+
+def _metrics(trainer, cost, final_eval, wall, precision, out) -> dict:
+    """Times, rows and tokens are the whole run's, across resumes. Training time and throughput count the
+    optimizer steps alone; evaluations (with validation generation) and checkpoint writes are beside them.
+    Samples are the rows actually fed: a batch larger than the data feeds only the data."""
     trainable, total = models.count_parameters(trainer.model)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     epochs = trainer.state.epoch or 0
-    samples = trainer.state.global_step * trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps \
-        * trainer.args.world_size
+    runtime = cost["train_s"]
     return {
         "train_runtime_s": round(runtime, 3),
+        "eval_runtime_s": round(cost["eval_s"], 3),
+        "checkpoint_s": round(cost["checkpoint_s"], 3),
         "train_wall_s": round(wall, 3),
-        "train_samples_per_s": round(samples / runtime, 3) if runtime else 0.0,
-        "train_tokens": tokens,
-        "train_tokens_per_s": round(tokens / runtime, 1) if runtime else 0.0,
+        "train_samples": cost["rows"],
+        "train_samples_per_s": round(cost["rows"] / runtime, 3) if runtime else 0.0,
+        "train_tokens": cost["tokens"],
+        "train_tokens_per_s": round(cost["tokens"] / runtime, 1) if runtime else 0.0,
         "optimizer_steps": trainer.state.global_step,
         "processes": trainer.args.world_size,
         "per_device_batch": trainer.args.per_device_train_batch_size,

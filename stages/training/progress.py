@@ -1,11 +1,21 @@
-"""What a training run cost, cumulative across kills and resumes: seconds trained and tokens fed.
+"""What a training run cost, cumulative across kills and resumes: seconds by phase, and rows and tokens fed.
 
-The Trainer's own train_runtime covers only the part of a run since its last resume, and tokens estimated as
-dataset size x epochs are wrong whenever a run stops early or resumes. Here each checkpoint carries the
-seconds and the (non-padding) input and target tokens fed so far, and a resumed run continues from them.
+Seconds are kept apart by what they bought, so that a training time means optimizer steps alone:
+- train: the optimizer steps, each from fetching its batches to the optimizer's update (forward, backward,
+  clipping, the step), and nothing else;
+- eval: evaluations (validation loss, and generating and scoring the validation ROUGE summaries);
+- checkpoint: writing resume checkpoints and the best weights so far.
+The clock runs for the innermost open phase only (a best-weights write during an evaluation counts as
+checkpoint, not eval); what no phase covers (start-up, logging) is in neither.
+
+The Trainer's own train_runtime covers only the part of a run since its last resume, counts its evaluations and
+checkpoints, and estimates samples as steps x nominal batch (wrong when the batch is larger than the data); tokens
+estimated as dataset size x epochs are wrong whenever a run stops early or resumes. Here each checkpoint carries
+the seconds, rows and (non-padding) input and target tokens fed so far, and a resumed run continues from them.
 """
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -13,6 +23,8 @@ import torch
 
 IGNORE = -100  # label padding (DataCollatorForSeq2Seq's label_pad_token_id): not a token fed
 COST = "cost.json"  # beside the Trainer's files in every checkpoint folder
+PHASES = ("train", "eval", "checkpoint")
+clock = time.perf_counter  # read through the module, so tests can run the accounting on a clock of their own
 
 
 def tokens_in(inputs: dict) -> int:
@@ -23,6 +35,11 @@ def tokens_in(inputs: dict) -> int:
     if "labels" in inputs:
         count += int(inputs["labels"].ne(IGNORE).sum())
     return count
+
+
+def rows_in(inputs: dict) -> int:
+    """Examples in one micro-batch: what a step was actually fed (a batch larger than the data holds fewer)."""
+    return len(inputs["input_ids"])
 
 
 def _sum_over_processes(value: int) -> int:
@@ -36,34 +53,75 @@ def _sum_over_processes(value: int) -> int:
 
 
 class Cost:
-    """Seconds and tokens of the whole run: what earlier parts recorded plus this part's own."""
+    """Seconds by phase, rows and tokens of the whole run: what earlier parts recorded plus this part's own."""
 
     def __init__(self):
-        self.seconds_before, self.tokens_before = 0.0, 0
-        self.tokens_here = 0
-        self.started = None
+        self.seconds_before = dict.fromkeys(PHASES, 0.0)
+        self.seconds_here = dict.fromkeys(PHASES, 0.0)
+        self.tokens_before = self.rows_before = 0
+        self.tokens_here = self.rows_here = 0
+        self.open = []  # phases open now, innermost last
+        self.since = None  # when the innermost open phase last started counting
 
-    def start(self) -> None:
-        self.started = time.perf_counter()
+    def _credit(self) -> None:
+        now = clock()
+        if self.open:
+            self.seconds_here[self.open[-1]] += now - self.since
+        self.since = now
+
+    def begin(self, phase: str) -> None:
+        """Start counting `phase`; an open outer phase pauses until it ends."""
+        self._credit()
+        self.open.append(phase)
+
+    def end(self, phase: str) -> None:
+        """Stop counting `phase` (and any phase opened inside it and left open); not open: nothing to do."""
+        if phase in self.open:
+            self._credit()
+            del self.open[len(self.open) - 1 - self.open[::-1].index(phase):]
+
+    @contextmanager
+    def measure(self, phase: str):
+        self.begin(phase)
+        try:
+            yield
+        finally:
+            self.end(phase)
+
+    def begin_step(self) -> None:
+        """An optimizer step starts (fetching its batches); a step left open (no end_step) is closed first."""
+        self.end("train")
+        self.begin("train")
+
+    def end_step(self) -> None:
+        self.end("train")
 
     def restore(self, checkpoint) -> None:
         """Continue from a checkpoint's record; a checkpoint without one (an older run) counts from zero."""
         try:
             saved = json.loads((Path(checkpoint) / COST).read_text(encoding="utf-8"))
-            self.seconds_before, self.tokens_before = float(saved["seconds"]), int(saved["tokens"])
+            seconds = {phase: float(saved["seconds"][phase]) for phase in PHASES}
+            tokens, rows = int(saved["tokens"]), int(saved["rows"])
         except (OSError, ValueError, KeyError, TypeError):
-            print(f"note: {checkpoint} has no cost record; runtime and tokens count from this resume")
+            print(f"note: {checkpoint} has no cost record; times, rows and tokens count from this resume")
+            return
+        self.seconds_before, self.tokens_before, self.rows_before = seconds, tokens, rows
 
-    def seconds(self) -> float:
-        here = time.perf_counter() - self.started if self.started is not None else 0.0
-        return self.seconds_before + here
+    def seconds(self, phase: str = "train") -> float:
+        running = clock() - self.since if self.open and self.open[-1] == phase else 0.0
+        return self.seconds_before[phase] + self.seconds_here[phase] + running
 
     def tokens(self) -> int:
         """Every process's tokens (a collective: all processes must call it together)."""
         return self.tokens_before + _sum_over_processes(self.tokens_here)
 
+    def rows(self) -> int:
+        """Every process's rows (a collective: all processes must call it together)."""
+        return self.rows_before + _sum_over_processes(self.rows_here)
+
     def save(self, folder, main: bool) -> None:
-        record = {"seconds": round(self.seconds(), 3), "tokens": self.tokens()}
+        record = {"seconds": {phase: round(self.seconds(phase), 3) for phase in PHASES},
+                  "tokens": self.tokens(), "rows": self.rows()}
         if main:
             Path(folder).mkdir(parents=True, exist_ok=True)
             (Path(folder) / COST).write_text(json.dumps(record), encoding="utf-8")

@@ -13,7 +13,6 @@ import re
 import shutil
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from ..data import dialogsum
 from ..inference import decode
 from ..modeling import models
 from ..scoring import rouge
+from ..io.errors import UserError
 from ..io.files import atomic_path
 
 BEST = re.compile(r"best-(\d+)")
@@ -47,7 +47,9 @@ class ValidationRouge:
         return len(self.prompts)
 
     def __call__(self, model, precision: str) -> dict:
-        """{rouge1, ..., generate_s}: the model's summaries, scored; generated in eval mode, train mode restored.
+        """{rouge1, ..., generate_s}: the model's summaries, scored. Decoded the generate stage's way, in its
+        `precision` (generate.precision): from a copy with the adapter merged in fp32, then cast, in eval mode
+        (decode.decoding_copy), not from the fp32 weights in training under autocast, whose summaries can differ.
 
         Every process generates a share (strided over the longest-first order, so shares cost alike) and all
         gather all summaries: every rank then holds the same scores, so every rank takes the same early-stopping
@@ -55,17 +57,10 @@ class ValidationRouge:
         rank, world = _rank_world()
         order = sorted(range(len(self.prompts)), key=lambda i: -len(self.prompts[i]))
         mine = order[rank::world]
-        was_training = model.training
-        model.eval()  # no LoRA/T5 dropout while generating
-        autocast = torch.autocast(models.device().type, dtype=torch.bfloat16) if precision == "bf16" \
-            else nullcontext()
         started = time.perf_counter()
-        try:
-            with autocast:
-                texts = decode.summarize(model, self.tokenizer, [self.prompts[i] for i in mine], self.decoding,
-                                           progress=False)
-        finally:
-            model.train(was_training)
+        twin = decode.decoding_copy(model, precision)  # eval mode: no LoRA/T5 dropout while generating
+        texts = decode.summarize(twin, self.tokenizer, [self.prompts[i] for i in mine], self.decoding, progress=False)
+        del twin
         summaries = dict(zip(mine, texts))
         if world > 1:
             shares = [None] * world
@@ -126,7 +121,7 @@ class Selector(TrainerCallback):
         best_step, _, since = self.standing(trainer.state.log_history)
         step = trainer.state.global_step
         if best_step == step and not self.training_done and trainer.is_world_process_zero():
-            with atomic_path(self.folder(step)) as tmp:
+            with trainer.cost.measure("checkpoint"), atomic_path(self.folder(step)) as tmp:
                 trainer.model.save_pretrained(tmp)  # safetensors: adapter only for LoRA
             self.prune(trainer.state.log_history, trainer.args)
         if self.patience and since >= self.patience and not self.training_done:
@@ -235,6 +230,10 @@ class SelectingTrainer(checkpoints.ResumableTrainer):
             self.add_callback(selector)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        with self.cost.measure("eval"):  # apart from optimizer-step time (stages/training/progress.py)
+            return self._evaluate_and_select(eval_dataset, ignore_keys, metric_key_prefix)
+
+    def _evaluate_and_select(self, eval_dataset, ignore_keys, metric_key_prefix):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         if self.validation is not None and eval_dataset is None and metric_key_prefix == "eval":
             scores = {f"eval_{k}": v for k, v in self.validation(self.model, self.precision).items()}
@@ -250,11 +249,22 @@ def decoding_stamp(decoding) -> dict | None:
     history was scored with others must not be resumed, or the best is chosen over two decodings' scores."""
     if decoding is None:
         return None
-    return {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size")}
+    return {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size", "precision")}
 
 
 def build(cfg, tokenizer, decoding, validation_split, scratch, precision) -> dict:
     """SelectingTrainer's keyword arguments for one training stage's params."""
     samples = cfg.rouge_samples
     validation = None if samples == 0 or decoding is None else ValidationRouge(validation_split, tokenizer, decoding, samples, cfg.seed)
-    return {"validation": validation, "selector": Selector(cfg, scratch), "precision": precision}
+    # validation decodes in the generate stage's precision, whatever precision training runs in
+    decode_in = precision if validation is None else decoding_precision(decoding)
+    return {"validation": validation, "selector": Selector(cfg, scratch), "precision": decode_in}
+
+
+def decoding_precision(decoding) -> str:
+    """generate.precision on this machine (bf16 or fp32), naming the key if this machine cannot have it."""
+    try:
+        return models.resolve_precision(decoding.precision)
+    except UserError as error:
+        raise UserError(f"generate.precision, which validation summaries during training decode in: {error}") \
+            from None

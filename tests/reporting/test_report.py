@@ -141,3 +141,22 @@ def test_the_report_never_claims_significance_where_the_adjusted_p_is_not_below_
                             if pair == f"{first}_vs_{second}" and report.TITLES[key] == metric)[0]
                 assert said == f"significant: {first if diff > 0 else second} higher"
     assert 0 < sum(verdicts) < len(verdicts)  # both kinds of row were checked
+
+
+def test_cost_table_keeps_evaluation_and_writes_beside_training_time():
+    costs = {"full": {"train_runtime_s": 300.0, "train_samples_per_s": 8.0, "eval_runtime_s": 90.0,
+                      "checkpoint_s": 40.0},
+             "lora": {"train_runtime_s": 100.0}}  # a run from before these figures: dashes, not zeros
+    header, rule, full, lora = report.cost_table(costs)
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    assert columns[4:9] == ["training time (optimizer steps)", "samples/s", "tokens/s", "validation time",
+                            "checkpoint writes"]
+    assert rule.count("|---") == len(columns)
+    assert [cell.strip() for cell in full.strip("|").split("|")][4:9] == ["5.0 min", "8.0", "—", "90.0 s", "40.0 s"]
+    assert [cell.strip() for cell in lora.strip("|").split("|")][4:9] == ["100.0 s", "—", "—", "—", "—"]
+
+
+def test_the_report_says_what_training_time_counts():
+    setup = {"split": "test", "dialogues": 1, "rows": 1, "confidence": 0.95, "resamples": 10, "seed": 0}
+    text = report.render({}, {}, {}, [], setup)
+    assert "Training time counts the optimizer steps alone" in text and "beside it, not in it" in text

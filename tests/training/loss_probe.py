@@ -38,11 +38,20 @@ def step(model_dir, micro, accumulation) -> dict:
     data = rows(tokenizer)
     with tempfile.TemporaryDirectory() as scratch:
         trainer = loop.build_trainer(cfg, model, tokenizer, data, data, scratch, "fp32")
+        fed = []
+        training_step = trainer.training_step
+
+        def counting_step(model, inputs, *args, **kwargs):
+            fed.append(len(inputs["labels"]))  # rows this process feeds in one micro-batch
+            return training_step(model, inputs, *args, **kwargs)
+        trainer.training_step = counting_step
         trainer.train()
+        eval_loss = trainer.evaluate()["eval_loss"]
     entry = next(e for e in trainer.state.log_history if "loss" in e)
     return {"loss": entry["loss"], "grad_norm": entry["grad_norm"], "processes": models.world_size(),
             "micro": trainer.args.per_device_train_batch_size,
-            "accumulation": trainer.args.gradient_accumulation_steps}
+            "accumulation": trainer.args.gradient_accumulation_steps, "rows_per_step": sum(fed),
+            "eval_loss": eval_loss}
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import torch
 
 from loss_probe import step
 from project import BIN, ROOT, env
+from stages.training import loop
 from stages.training.loop import token_mean_loss
 
 PROBE = Path(__file__).with_name("loss_probe.py")
@@ -31,6 +32,32 @@ def test_accumulation_gives_the_loss_and_gradients_of_one_big_batch(tiny_model):
     # Before the fix 2 x 4 logged 4x the loss and 4x the grad norm.
     assert four["loss"] == pytest.approx(one["loss"], rel=1e-4)
     assert four["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
+
+
+def test_several_gpus_in_one_process_train_like_one(tiny_model, monkeypatch):
+    """A plain `dvc repro` on a machine with 2 GPUs is one process, where transformers sets n_gpu to
+    torch.cuda.device_count() and would wrap the model in nn.DataParallel: twice the rows per step and a loss
+    (and gradients, and clipping) multiplied by 2. Simulated on the CPU by making the arguments see 2 GPUs."""
+    one = step(tiny_model, 4, 1)
+    import transformers
+    monkeypatch.setattr(transformers.TrainingArguments, "n_gpu", property(lambda self: 2))
+    two = step(tiny_model, 4, 1)
+    assert one["rows_per_step"] == two["rows_per_step"] == 4
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
+    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
+    assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-4)
+
+
+def test_several_gpus_in_one_process_say_how_to_use_all(tmp_path, monkeypatch):
+    import transformers
+    from loss_probe import CFG
+    args = loop.training_arguments(CFG, tmp_path, "fp32")
+    assert args.n_gpu <= 1 and loop.several_gpus_note(args, "train_lora") is None
+    monkeypatch.setattr(transformers.TrainingArguments, "n_gpu", property(lambda self: 4))
+    args = loop.training_arguments(CFG, tmp_path, "fp32")
+    assert args.n_gpu == 1 and args.train_batch_size == CFG.batch_size
+    note = loop.several_gpus_note(args, "train_lora")
+    assert "4 GPUs are visible" in note and "--num_processes 4 -m stages.train_lora" in note
 
 
 @pytest.mark.slow

@@ -196,6 +196,51 @@ def test_validation_generates_in_eval_mode_and_restores_train_mode(prepared, mon
     assert first == second and set(first) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_validation_decodes_the_weights_the_generate_stage_decodes(prepared, tmp_path, monkeypatch, precision):
+    """The checkpoint is chosen on summaries from the very weights the generate stage will decode: adapter merged
+    in fp32, then cast (bf16: bf16 weights, not fp32 weights under autocast); the model in training untouched."""
+    import torch
+    from stages.data import dialogsum
+    from stages.inference import decode
+    root, raw = prepared
+    shutil.copytree(root / "models" / "base", tmp_path / "models" / "base")
+    shutil.copytree(root / "data", tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    lora = type("Lora", (), dict(r=4, alpha=8, dropout=0.5, target_modules=["q", "v"]))()
+    model = adapters.add(models.load_model(), lora).train()
+    with torch.no_grad():  # a trained-looking adapter (peft starts B at 0): merging changes the weights
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+    before = {name: param.detach().clone() for name, param in model.named_parameters()}
+    model.save_pretrained("models/lora")
+    decoded = []
+    summarize = decode.summarize
+    monkeypatch.setattr(selection.decode, "summarize", lambda m, *a, **k: decoded.append(m) or summarize(m, *a, **k))
+    p = params.parse(copy.deepcopy(raw))
+    selection.ValidationRouge(dialogsum.load_prepared("validation"), models.load_tokenizer(), p.generate, 4, 0)(
+        model, precision)
+    (twin,) = decoded
+    stage = decode.load("lora", precision).state_dict()
+    assert twin.state_dict().keys() == stage.keys() and not twin.training
+    assert all(twin.state_dict()[key].equal(value) for key, value in stage.items())  # bit for bit
+    assert {value.dtype for value in stage.values()} == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    assert model.training and all(param.dtype == torch.float32 and param.equal(before[name])
+                                  for name, param in model.named_parameters())
+
+
+def test_validation_precision_the_machine_lacks_names_generate_precision(monkeypatch):
+    from types import SimpleNamespace
+    from stages.io.errors import UserError
+    from stages.modeling import hardware
+    monkeypatch.setattr(hardware, "detect", lambda: hardware.Capabilities(cpu_flags=frozenset({"avx2"})))
+    assert selection.decoding_precision(SimpleNamespace(precision="auto")) == "fp32"
+    with pytest.raises(UserError, match=r"^generate.precision, which validation summaries .* precision bf16 was asked"):
+        selection.decoding_precision(SimpleNamespace(precision="bf16"))
+
+
 def test_selectable_rouge_variants_are_the_ones_the_scorer_makes():
     from stages.scoring import rouge
     assert params.ROUGE_KEYS == rouge.KEYS
