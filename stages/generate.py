@@ -3,50 +3,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from tqdm.auto import tqdm
-
-from . import data, hardware, modeling, params
+from . import data, params
 from .errors import UserError, run
 from .files import write_json, write_jsonl, wrote
-
-
-def load(which: str, precision: str):
-    """The model to generate with; a LoRA adapter is merged into its base for plain-speed decoding."""
-    if which == "base":
-        model = modeling.load_model(modeling.BASE)
-    elif which == "full":
-        model = modeling.load_model(modeling.FULL)
-    elif which == "lora":
-        model = modeling.load_adapter(modeling.load_model(modeling.BASE)).merge_and_unload()
-    else:
-        raise UserError(f"unknown model {which!r}: choose one of {', '.join(data.MODELS)}.")
-    return ready(model, precision)
-
-
-def ready(model, precision: str):
-    """On the device, in the precision asked for, in eval mode. Merge adapters before this (in fp32), so that
-    bf16 rounding happens once, after the merge."""
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    return model.to(device=modeling.device(), dtype=dtype).eval()
-
-
-@torch.inference_mode()
-def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> list[str]:
-    """Greedy or beam summaries of tokenized prompts, longest first in batches (least padding)."""
-    order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
-    outputs = [""] * len(inputs)
-    # disable=None: a bar on a terminal, none in a log file (stages/logs.py)
-    with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=None if progress else True) as bar:
-        for start in range(0, len(order), cfg.batch_size):
-            chunk = order[start:start + cfg.batch_size]
-            batch = tokenizer.pad({"input_ids": [inputs[i] for i in chunk]}, return_tensors="pt").to(model.device)
-            generated = model.generate(**batch, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams,
-                                       do_sample=False)
-            for i, text in zip(chunk, tokenizer.batch_decode(generated, skip_special_tokens=True)):
-                outputs[i] = text.strip()
-            bar.update(len(chunk))
-    return outputs
+# the torch engine's model loading and generation, under the names training and the tests call
+from .inference.torch_engine import load, ready, summarize  # noqa: F401
 
 
 def distinct(input_ids) -> list[tuple]:
@@ -58,14 +19,16 @@ def main(which: str) -> None:
     p = params.load()
     if which not in data.MODELS:
         raise UserError(f"unknown model {which!r}: choose one of {', '.join(data.MODELS)}.")
-    precision = modeling.resolve_precision(p.generate.precision)
+    # imported here: training imports this module for summarize() alone and decodes with torch, so the other
+    # engines' code is no dependency of the training stages
+    from .inference.engines import load_engine
+
     split = data.load_prepared(p.generate.split)
-    tokenizer = modeling.load_tokenizer()
-    model = load(which, precision)
+    engine = load_engine(which, p)
 
     unique = distinct(split["input_ids"])
     started = time.perf_counter()
-    summaries = summarize(model, tokenizer, [list(ids) for ids in unique], p.generate)
+    summaries = engine.summarize([list(ids) for ids in unique], progress=True)
     seconds = time.perf_counter() - started
 
     by_prompt = dict(zip(unique, summaries))
@@ -76,7 +39,7 @@ def main(which: str) -> None:
         "generate_s": round(seconds, 3),
         "s_per_dialogue": round(seconds / len(unique), 5),
         "mean_summary_words": round(sum(len(s.split()) for s in summaries) / len(summaries), 3),
-        **hardware.decision(p.generate.precision).record(),
+        **engine.describe(),  # engine, compute type, threads, device (and the torch engine's precision)
     })
     wrote(data.PREDICTIONS / f"{which}.jsonl", f"metrics/generate_{which}.json")
 

@@ -11,22 +11,41 @@ from project import ROOT
 STAGES_DIR = ROOT / "stages"
 
 
-def _imported(tree_nodes) -> set[str]:
+def _modules(parts: list[str]) -> set[str]:
+    """The stages/ files importing `parts` (a module path under stages/) runs: it, or its package's __init__,
+    and the __init__ of every package on the way."""
+    found = {"/".join(parts[:i] + ["__init__"]) for i in range(1, len(parts) + 1)
+             if (STAGES_DIR.joinpath(*parts[:i]) / "__init__.py").is_file()}
+    if parts and STAGES_DIR.joinpath(*parts[:-1], f"{parts[-1]}.py").is_file():
+        found.add("/".join(parts))
+    return found
+
+
+def _imported(tree_nodes, module: str) -> set[str]:
+    """Modules of stages/ (paths without .py: "generate", "inference/engines") that these nodes of `module` import."""
+    package = module.split("/")[:-1]
     names = set()
     for node in tree_nodes:
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            names |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "stages":
-            parts = node.module.split(".")
-            names |= {parts[1]} if len(parts) > 1 else {alias.name for alias in node.names}
-    return {name for name in names if (STAGES_DIR / f"{name}.py").is_file()}
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level >= 1:
+            base = package[:len(package) - node.level + 1]
+            parts = base + (node.module.split(".") if node.module else [])
+        elif node.module and node.module.split(".")[0] == "stages":
+            parts = node.module.split(".")[1:]
+        else:
+            continue
+        names |= _modules(parts)
+        for alias in node.names:  # from . import data; from .inference import torch_engine
+            names |= _modules(parts + [alias.name]) - _modules(parts)
+    return {name for name in names if name != "__init__"}
 
 
 def imports(module: str, everywhere: bool) -> set[str]:
     """Modules of stages/ that `module` imports: at import time only, or also inside functions. Shared modules
     import some helpers lazily on purpose (only prepare tokenizes), so only the stage's own module counts all."""
     tree = ast.parse((STAGES_DIR / f"{module}.py").read_text(encoding="utf-8"))
-    return _imported(ast.walk(tree) if everywhere else tree.body)
+    return _imported(ast.walk(tree) if everywhere else tree.body, module)
 
 
 # Lazy imports of shared modules that a stage does run: prepare tokenizes (data.tokenize imports prompts).
