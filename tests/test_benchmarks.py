@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -129,3 +131,14 @@ def test_train_benchmark_evidence_measures_checkpointing_and_validation_cost(tin
     figures = record["figures"]
     assert figures["validation_s_per_evaluation"] > 0 and figures["evaluations_per_epoch"] >= 1
     assert 0 < figures["validation_share_of_epoch"]
+
+
+def test_engines_benchmark_times_notebook_torch_and_ctranslate2(tiny_corpus, tmp_path):
+    record = quick("engines", tiny_corpus, tmp_path)
+    paths = [run["path"] for run in record["runs"]]
+    assert paths[0].startswith("notebook recipe") and any(p.startswith("project torch (fp32") for p in paths)
+    assert {"ctranslate2 (float32, longest-first batches)", "ctranslate2 (int8, longest-first batches)"} <= set(paths)
+    assert all(run["forced_length"] for run in record["runs"] if "forced_length" in run)
+    assert all(run["tokens_per_s"] == pytest.approx(run["dialogues_per_s"] * record["settings"]["new_tokens"], rel=0.01)
+               for run in record["runs"])
+    assert record["figures"]["ctranslate2_vs_torch"] > 0 and "avx512_bf16" in record["machine"]["cpu_detail"]

@@ -22,8 +22,12 @@ def references(order=range(6), texts=DIALOGUES):
 class FakeRun:
     """What compare_runs asks of a run, without git or DVC: a name, params, references, predictions."""
 
-    def __init__(self, name, refs, predictions, params=None, commit=None):
+    def __init__(self, name, refs, predictions, params=None, commit=None, generation=None):
         self.name, self.refs, self.texts, self.params, self.commit = name, refs, predictions, params or {}, commit
+        self.speeds = generation or {}
+
+    def generation(self, model):
+        return self.speeds.get(model)
 
     def references(self):
         return self.refs
@@ -77,6 +81,18 @@ def test_paired_difference_lines_up_dialogues_given_in_another_order():
     assert "full: the same summaries in both runs" in " ".join(result["notes"])
     text = compare.table(result, "mean_ref")
     assert "b minus a" in text and "params that differ: lora.r 8 -> 4" in text
+
+
+def test_generation_speed_and_engine_of_both_runs_are_shown_side_by_side():
+    a = FakeRun("HEAD", references(), {"base": SUMMARIES, "lora": SUMMARIES},
+                generation={"base": {"s_per_dialogue": 0.5, "engine": "torch", "compute_type": "float32"},
+                            "lora": {"s_per_dialogue": 0.5, "precision": "fp32"}})  # a run from before engines
+    b = FakeRun("ct2", references(), {"base": SUMMARIES, "lora": SUMMARIES},
+                generation={"base": {"s_per_dialogue": 0.125, "engine": "ctranslate2", "compute_type": "int8"}})
+    text = compare.table(compare.compare_runs(a, b, resamples=50, seed=0, confidence=0.9), "mean_ref")
+    assert ("speed  base   A 0.5000 s/dialogue (torch float32), B 0.1250 s/dialogue (ctranslate2 int8): "
+            "B 4.00x as fast") in text
+    assert "speed  lora" not in text  # B recorded no speed for lora: nothing to set side by side
 
 
 def test_a_model_missing_in_one_run_is_left_out_and_none_at_all_is_refused():
