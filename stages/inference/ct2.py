@@ -5,7 +5,9 @@ Same settings, same search: greedy or beam search over the same start token (the
 decoder_start_token_id), stopping at the same end tokens, at most max_new_tokens new tokens (CTranslate2's
 max_decoding_length counts the same tokens; its default min_decoding_length of 1 would forbid an empty summary,
 so it is set from the generation config, 0 by default), the same length penalty (both divide a hypothesis'
-log-probability by its length counting the end token), the same no_repeat_ngram_size, no input truncation.
+log-probability by its length counting the end token), the same no_repeat_ngram_size (generate() also counts the
+start token in n-grams, which differs only where a model writes that token, padding, inside a summary), no input
+truncation.
 Beam search stops when num_beams hypotheses have ended in both (torch_engine.beam_settings). A generation
 setting CTranslate2 cannot reproduce stops the run instead of decoding differently.
 """

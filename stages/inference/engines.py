@@ -12,6 +12,7 @@ from typing import Protocol
 import torch
 
 from .. import hardware, modeling
+from ..errors import UserError
 from . import cache, ct2, models, torch_engine
 
 ENGINES = ("torch", "ctranslate2")
@@ -63,5 +64,9 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT) -> ct2.CTran
         ct2.convert(models.fp32_model(spec), tokenizer, config, out, compute_type, config_folder)
 
     folder = cache.cached(name, models.weight_folders(spec), tokenizer, compute_type, versions, build, root)
-    return ct2.CTranslate2Engine(folder, tokenizer, cfg, options, compute_type, reason, where,
-                                 torch.get_num_threads())
+    try:
+        return ct2.CTranslate2Engine(folder, tokenizer, cfg, options, compute_type, reason, where,
+                                     torch.get_num_threads())
+    except RuntimeError as error:  # a converted model damaged after it was written
+        raise UserError(f"CTranslate2 cannot load the converted model in {folder} ({str(error).splitlines()[0]}); "
+                        "delete that folder and run again: it is converted anew.") from None
