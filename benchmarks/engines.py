@@ -8,7 +8,11 @@ real shape (speed does not depend on weight values) rarely end a summary; a trai
 points. So that every path does the same work, the model's generation config sets min_new_tokens = max_new_tokens:
 both engines read it (stages/inference/ct2.py), so every summary is exactly N tokens long.
 
-    python benchmarks/engines.py --limit 48          # flan-t5-base shape on the CPU: about 6 minutes on 2 cores
+The dialogues are sorted longest first and cut into batches; each batch is a round in which every path runs in
+turn (the notebook on a few dialogues spread over the batch), the first path rotating from round to round, so
+that other work on a shared machine slows every path alike. Figures are totals over the rounds.
+
+    python benchmarks/engines.py                     # 48 dialogues, flan-t5-base shape: about 4 minutes on 2 cores
     python benchmarks/engines.py --quick             # tiny model, a handful of dialogues: a smoke test
 """
 import dataclasses
@@ -59,7 +63,8 @@ def main(argv=None) -> None:
     parser.set_defaults(threads=2)
     parser.add_argument("--limit", type=int, help="distinct test dialogues (default 48; 4 with --quick)")
     parser.add_argument("--naive-limit", type=int,
-                        help="how many of them the one-at-a-time notebook loop times (default: all)")
+                        help="how many of them the one-at-a-time notebook loop times, spread over the length-sorted "
+                             "batches (default: all)")
     parser.add_argument("--new-tokens", type=int, default=48, help="every summary's length in tokens")
     parser.add_argument("--batch-size", type=int, default=16, help="the engines' batch size")
     args = parser.parse_args(argv)
@@ -82,8 +87,7 @@ def main(argv=None) -> None:
     inputs = [list(ids) for ids in data.tokenize(rows, tokenizer, d.prompt, d.max_source_length,
                                                  d.max_target_length)["input_ids"]]
     prompts = [data.build_prompt(d.prompt, row["dialogue"]) for row in rows]
-    naive = prompts[:args.naive_limit or len(prompts)]
-    record["settings"]["notebook_dialogues"] = len(naive)
+    record["settings"]["notebook_dialogues"] = min(args.naive_limit or len(inputs), len(inputs))
     record["settings"]["mean_prompt_tokens"] = round(sum(map(len, inputs)) / len(inputs), 1)
 
     # The model on disk, as a user's would be: the ctranslate2 engine converts it from there (and caches it).
@@ -94,40 +98,20 @@ def main(argv=None) -> None:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
-    runs, texts = [], {}
-
-    def measure(name: str, summarize, items, batch_size: int, extra: dict) -> None:
-        summarize(items[:1])  # warm-up: first-call allocations and kernel choice are not the steady state
-        started = time.perf_counter()
-        out = summarize(items)
-        seconds = time.perf_counter() - started
-        texts[name] = out
-        runs.append({"path": name, "batch_size": batch_size, "dialogues": len(items), "seconds": round(seconds, 3),
-                     "dialogues_per_s": round(len(items) / seconds, 3),
-                     "tokens_per_s": round(len(items) * new_tokens / seconds, 1),
-                     "load_average": common.load_average(), **extra})
-        print(f"{name}: {len(items) / seconds:.3f} dialogues/s, {len(items) * new_tokens / seconds:.1f} tokens/s "
-              f"({seconds:.1f} s), load {common.load_average()}", flush=True)
-
-    # 1. The notebook: bf16 weights (from_pretrained(..., torch_dtype=torch.bfloat16)), one dialogue at a time.
-    notebook = model.to(device=modeling.device(), dtype=torch.bfloat16).eval()
-    measure("notebook recipe (bf16, one at a time)", lambda items: one_at_a_time(
-        notebook, tokenizer, items, d.max_source_length, new_tokens), naive, 1, {"engine": "torch",
-                                                                                 "compute_type": "bfloat16"})
-    del notebook, model
-
-    # 2. The project's torch engine, in each precision this machine runs natively.
+    # Every path, loaded once. The notebook loads bf16 weights (from_pretrained(..., torch_dtype=torch.bfloat16)).
+    paths = {}  # name -> (summarize(prompt ids, prompt texts), batch size, what the record says about it)
+    notebook = torch_engine.ready(model, "bf16")
+    paths["notebook recipe (bf16, one at a time)"] = (
+        lambda ids, texts: one_at_a_time(notebook, tokenizer, texts, d.max_source_length, new_tokens), 1,
+        {"engine": "torch", "compute_type": "bfloat16"})
     precisions = ["fp32"] + (["bf16"] if hardware.native_bf16(hardware.detect())[0] else [])
-    for precision in precisions:
+    for precision in precisions:  # the project's torch engine, in each precision this machine runs natively
         loaded = torch_engine.load(str(folder), precision)
-        forced = loaded.generation_config.min_new_tokens == new_tokens
-        measure(f"project torch ({precision}, longest-first batches)",
-                lambda items: torch_engine.summarize(loaded, tokenizer, items, cfg, False), inputs, cfg.batch_size,
-                {"engine": "torch", "compute_type": "bfloat16" if precision == "bf16" else "float32",
-                 "forced_length": forced})
-        del loaded
-
-    # 3. CTranslate2, converted from the folder (cached under --cache), in each compute type this build offers.
+        paths[f"project torch ({precision}, longest-first batches)"] = (
+            lambda ids, texts, loaded=loaded: torch_engine.summarize(loaded, tokenizer, ids, cfg, False),
+            cfg.batch_size, {"engine": "torch", "compute_type": "bfloat16" if precision == "bf16" else "float32",
+                             "forced_length": loaded.generation_config.min_new_tokens == new_tokens})
+    # CTranslate2, converted from the folder (cached under --cache), in each compute type this build offers
     ctranslate2 = ct2.module()
     where = ct2.device(device, ctranslate2.get_cuda_device_count())
     offered = set(ctranslate2.get_supported_compute_types(where))
@@ -141,11 +125,52 @@ def main(argv=None) -> None:
         loading = round(time.perf_counter() - started, 1)
         lengths = [len(r.hypotheses[0]) for r in engine.translator.translate_batch(
             [tokenizer.convert_ids_to_tokens(ids) for ids in inputs[:2]], **engine.options)]
-        measure(f"ctranslate2 ({compute_type}, longest-first batches)", engine.summarize, inputs, cfg.batch_size,
-                {"engine": "ctranslate2", "compute_type": compute_type, "convert_or_load_s": loading,
-                 "forced_length": lengths == [new_tokens] * 2})
-        del engine
+        paths[f"ctranslate2 ({compute_type}, longest-first batches)"] = (
+            lambda ids, texts, engine=engine: engine.summarize(ids), cfg.batch_size,
+            {"engine": "ctranslate2", "compute_type": compute_type, "convert_or_load_s": loading,
+             "forced_length": lengths == [new_tokens] * 2})
 
+    # Rounds: one longest-first batch of dialogues each, every path in turn (rotating who goes first), so that
+    # other work on a shared machine slows every path alike. The notebook times a spread few of each batch.
+    order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
+    rounds = [order[start:start + cfg.batch_size] for start in range(0, len(order), cfg.batch_size)]
+    naive_total = min(args.naive_limit or len(inputs), len(inputs))
+    seconds = {name: 0.0 for name in paths}
+    counts = {name: 0 for name in paths}
+    loads = {name: [] for name in paths}
+    texts = {name: {} for name in paths}
+    per_round = []
+    for name, (summarize, _, _) in paths.items():  # warm-up: first calls allocate and pick kernels
+        summarize([inputs[order[0]]], [prompts[order[0]]])
+    for number, chunk in enumerate(rounds):
+        share = max(1, round(naive_total * len(chunk) / len(inputs)))
+        spread = chunk[::max(1, len(chunk) // share)][:share]
+        names = list(paths)[number % len(paths):] + list(paths)[:number % len(paths)]
+        timing = {}
+        for name in names:
+            summarize, batch_size, _ = paths[name]
+            items = spread if batch_size == 1 else chunk
+            started = time.perf_counter()
+            out = summarize([inputs[i] for i in items], [prompts[i] for i in items])
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            took = time.perf_counter() - started
+            seconds[name] += took
+            counts[name] += len(items)
+            loads[name].append(common.load_average()[0])
+            texts[name].update(zip(items, out))
+            timing[name] = round(len(items) / took, 3)
+        per_round.append(timing)
+        print(f"round {number + 1}/{len(rounds)}, load {common.load_average()}: "
+              + "; ".join(f"{name} {value}" for name, value in timing.items()) + " dialogues/s", flush=True)
+
+    runs = [{"path": name, "batch_size": batch_size, "dialogues": counts[name], "seconds": round(seconds[name], 3),
+             "dialogues_per_s": round(counts[name] / seconds[name], 3),
+             "tokens_per_s": round(counts[name] * new_tokens / seconds[name], 1),
+             "load_average_1min": [min(loads[name]), max(loads[name])], **extra}
+            for name, (_, batch_size, extra) in paths.items()]
+    texts = {name: [found[i] for i in sorted(found)] for name, found in texts.items()}
+    record["per_round_dialogues_per_s"] = per_round
     record["runs"] = runs
     record["figures"] = figures(runs, texts)
     record["load_average_end"] = common.load_average()

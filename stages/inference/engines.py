@@ -11,11 +11,10 @@ from typing import Protocol
 
 import torch
 
-from .. import hardware, modeling
+from .. import data, hardware, modeling
 from ..errors import UserError
+from ..params import ENGINES  # noqa: F401 - the names params generate.engine takes
 from . import cache, ct2, models, torch_engine
-
-ENGINES = ("torch", "ctranslate2")
 
 
 class Engine(Protocol):
@@ -58,7 +57,7 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT) -> ct2.CTran
     config = ct2.generation_config(config_folder)
     options = ct2.decoding_options(config, cfg)
     versions = {"ctranslate2": ctranslate2.__version__, "transformers": transformers.__version__}
-    name = spec if isinstance(spec, str) and spec in ("base", "full", "lora") else Path(spec).resolve().name
+    name = spec if spec in data.MODELS else Path(spec).resolve().name
 
     def build(out: Path) -> None:
         ct2.convert(models.fp32_model(spec), tokenizer, config, out, compute_type, config_folder)
