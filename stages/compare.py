@@ -93,6 +93,18 @@ class Run:
                              f"{self.name}'s {self.params.get('generate.split', 'test')} split")
 
 
+    def generation(self, model: str) -> dict | None:
+        """The generate stage's speed and engine (metrics/generate_<model>.json), or None where there is none."""
+        path = f"metrics/generate_{model}.json"
+        try:
+            with self.fs.open(path) as handle:
+                found = json.load(handle)
+        except (OSError, ValueError, DvcException):
+            return None
+        keep = ("s_per_dialogue", "engine", "compute_type", "precision", "device", "threads")
+        return {key: found[key] for key in keep if key in found} if isinstance(found, dict) else None
+
+
 def _params_show(rev, name) -> dict:
     import dvc.api
 
@@ -187,6 +199,7 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
             **{f"{key}_a": round(float(modes_a[mode].estimate()[i]), rouge.DIGITS) for i, key in enumerate(rouge.KEYS)},
             **{f"{key}_b": round(float(modes_b[mode].estimate()[i]), rouge.DIGITS) for i, key in enumerate(rouge.KEYS)},
             **paired[model][mode]} for mode in rouge.MODES}
+        out.setdefault("generation", {})[model] = {"a": a.generation(model), "b": b.generation(model)}
     return out
 
 
@@ -223,9 +236,27 @@ def table(result: dict, mode: str) -> str:
     found = significant(result, mode)
     lines.append(f"significant after Holm's correction (p_holm < {level:g}): {'; '.join(found)}" if found else
                  f"none of the {family} differences is significant after Holm's correction (p_holm < {level:g})")
+    lines += speed_lines(result.get("generation", {}))
     lines.append(f"params that differ: {_listed(result['params_diff'])}")
     lines += [f"note: {note}" for note in result["notes"]]
     return "\n".join(lines)
+
+
+def speed_lines(generation: dict) -> list[str]:
+    """Per model, the generation speed of A and B with the engine each ran, where both runs recorded it."""
+    lines = []
+    for model, runs in generation.items():
+        a, b = runs["a"] or {}, runs["b"] or {}
+        if a.get("s_per_dialogue") and b.get("s_per_dialogue"):
+            lines.append(f"speed  {model:6} A {a['s_per_dialogue']:.4f} s/dialogue ({_engine(a)}), B "
+                         f"{b['s_per_dialogue']:.4f} s/dialogue ({_engine(b)}): B "
+                         f"{a['s_per_dialogue'] / b['s_per_dialogue']:.2f}x as fast")
+    return lines
+
+
+def _engine(run: dict) -> str:
+    return " ".join(str(run[k]) for k in ("engine", "compute_type") if run.get(k)) or \
+        f"torch {run.get('precision', '')}".strip()
 
 
 def forest(result: dict, mode: str, path: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .data import dialogsum
 from .inference import decode
-from .modeling import hardware, models
+from .inference.engines import load_engine
 from .io import stage
 from .io.errors import UserError, run
 from .io.files import write_json, write_jsonl, wrote
@@ -15,19 +15,17 @@ def main(which: str) -> None:
     if which not in dialogsum.MODELS:
         raise UserError(f"unknown model {which!r}: choose one of {', '.join(dialogsum.MODELS)}.")
     p = stage.start(f"generate@{which}")
-    precision = models.resolve_precision(p.generate.precision)
     split = dialogsum.load_prepared(p.generate.split)
     # One summary per dialogue, given to each of its reference rows: rows are grouped by id (stages/data/dialogsum.py),
     # so a stray space in one row's copy of the dialogue cannot give it a summary of its own.
     ids, prompts = list(split["id"]), list(split["input_ids"])
     groups = dialogsum.group(ids, split["dialogue"], f"the {p.generate.split} split in {dialogsum.PREPARED}")
     firsts = [prompts[rows[0]] for rows in groups]
-    tokenizer = models.load_tokenizer()
-    model = decode.load(which, precision)
+    engine = load_engine(which, p)
 
     unique = decode.distinct(firsts)  # each distinct prompt generated once
     started = time.perf_counter()
-    summaries = decode.summarize(model, tokenizer, [list(prompt) for prompt in unique], p.generate)
+    summaries = engine.summarize([list(prompt) for prompt in unique], progress=True)
     seconds = time.perf_counter() - started
 
     by_prompt = dict(zip(unique, summaries))
@@ -41,7 +39,7 @@ def main(which: str) -> None:
         "generate_s": round(seconds, 3),
         "s_per_dialogue": round(seconds / len(unique), 5),
         "mean_summary_words": round(sum(len(s.split()) for s in summaries) / len(summaries), 3),
-        **hardware.decision(p.generate.precision).record(),
+        **engine.describe(),  # engine, compute type, threads, device (and the torch engine's precision)
     }
     with stage.writing():
         write_jsonl(dialogsum.PREDICTIONS / f"{which}.jsonl", rows)

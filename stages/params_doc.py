@@ -156,6 +156,8 @@ def _describe(helper: str, extra: list[str], keywords: dict) -> str:
         return f"in [{extra[0]}, {extra[1]}{')' if keywords.get('high_open') else ']'}"
     if helper == "_precision":
         return "one of " + ", ".join(params_module.PRECISIONS) + " (never fp16: T5 overflows)"
+    if helper == "_one_of" and len(extra) == 1:
+        return "one of " + ", ".join(ast.literal_eval(extra[0]))
     words = helper.strip("_").replace("_", " ")
     return " ".join([words, *extra]).strip()
 

@@ -5,15 +5,17 @@
     python -m stages.summarize --adapter r2=DIR --adapter r4=DIR [...]  one base, several adapters in turn
     python -m stages.summarize export --adapter models/lora --out DIR   base + adapter merged, standalone
 
-Run it from the project root: params.yaml gives data.prompt, data.max_source_length and generate.*.
+Run it from the project root: params.yaml gives data.prompt, data.max_source_length and generate.* (the engine,
+torch or ctranslate2, included).
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from .data import dialogsum, prompts
+from .data import prompts
 from .inference import decode
+from .inference.engines import load_engine
 from .modeling import models
 from .io import params, files
 from .io.errors import UserError, run
@@ -21,18 +23,9 @@ from .io.files import atomic_path, read_jsonl, write_jsonl
 
 
 def load(spec: str, precision: str):
-    """base, full, lora (as the pipeline generates with them), or a directory: a full model or an adapter."""
-    if spec in dialogsum.MODELS:
-        return decode.load(spec, precision)
-    path = Path(spec)
-    if (path / "adapter_config.json").is_file():
-        model = models.load_adapter(models.load_model(models.BASE), path).merge_and_unload()
-    elif (path / "config.json").is_file():
-        model = models.load_model(path)
-    else:
-        raise UserError(f"--model {spec}: not base, full or lora, nor a directory holding a model (config.json) "
-                        "or a LoRA adapter (adapter_config.json).")
-    return decode.ready(model, precision)
+    """base, full, lora (as the pipeline generates with them), or a directory: a full model or an adapter; the
+    torch model, an adapter merged into its base."""
+    return decode.load(spec, precision)
 
 
 def load_adapters(named: dict[str, Path], precision: str):
@@ -125,21 +118,25 @@ def summarize(args) -> None:
     p = params.load()
     if args.out:
         files.user_file(args.out, "--out", args.force)
-    precision = models.resolve_precision(p.generate.precision)
     tokenizer = models.load_tokenizer()
     dialogues = read_dialogues(args)
     inputs = encode(tokenizer, dialogues, p.data, args.strict)
     progress = args.jsonl is not None
-    if args.adapter:
-        model = load_adapters(adapter_pairs(args.adapter), precision)
+    if args.adapter and p.generate.engine == "torch":
+        model = load_adapters(adapter_pairs(args.adapter), models.resolve_precision(p.generate.precision))
         rows = []
         for name in model.peft_config:
             model.set_adapter(name)  # the base weights stay put; only the active LoRA pair changes
             rows += [{"id": key, "adapter": name, "summary": text}
                      for key, text in zip(dialogues, decode.summarize(model, tokenizer, inputs, p.generate,
                                                                         progress))]
+    elif args.adapter:  # another engine: each adapter merged into the base, converted once and cached
+        rows = []
+        for name, path in adapter_pairs(args.adapter).items():
+            summaries = load_engine(path, p).summarize(inputs, progress)
+            rows += [{"id": key, "adapter": name, "summary": text} for key, text in zip(dialogues, summaries)]
     else:
-        summaries = decode.summarize(load(args.model, precision), tokenizer, inputs, p.generate, progress)
+        summaries = load_engine(args.model, p).summarize(inputs, progress)
         rows = [{"id": key, "summary": text} for key, text in zip(dialogues, summaries)]
 
     if args.out:

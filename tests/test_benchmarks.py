@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -153,3 +155,14 @@ def test_batch_invariance_benchmark_counts_changed_summaries(tiny_corpus, tmp_pa
         assert figure["of"] == record["settings"]["dialogues"] > 0 and 0 <= figure["changed"] <= figure["of"]
         assert figure["share"] == round(figure["changed"] / figure["of"], 4)
     assert len(record["examples"]) <= figures["bf16_batch_1_vs_32"]["changed"]
+
+
+def test_engines_benchmark_times_notebook_torch_and_ctranslate2(tiny_corpus, tmp_path):
+    record = quick("engines", tiny_corpus, tmp_path)
+    paths = [run["path"] for run in record["runs"]]
+    assert paths[0].startswith("notebook recipe") and any(p.startswith("project torch (fp32") for p in paths)
+    assert {"ctranslate2 (float32, longest-first batches)", "ctranslate2 (int8, longest-first batches)"} <= set(paths)
+    assert all(run["forced_length"] for run in record["runs"] if "forced_length" in run)
+    assert all(run["tokens_per_s"] == pytest.approx(run["dialogues_per_s"] * record["settings"]["new_tokens"], rel=0.01)
+               for run in record["runs"])
+    assert record["figures"]["ctranslate2_vs_torch"] > 0 and "avx512_bf16" in record["machine"]["cpu_detail"]

@@ -25,8 +25,12 @@ def references(order=range(6), texts=DIALOGUES):
 class FakeRun:
     """What compare_runs asks of a run, without git or DVC: a name, params, references, predictions."""
 
-    def __init__(self, name, refs, predictions, params=None, commit=None):
+    def __init__(self, name, refs, predictions, params=None, commit=None, generation=None):
         self.name, self.refs, self.texts, self.params, self.commit = name, refs, predictions, params or {}, commit
+        self.speeds = generation or {}
+
+    def generation(self, model):
+        return self.speeds.get(model)
 
     def references(self):
         return self.refs
@@ -131,6 +135,18 @@ def test_names_with_dollar_signs_are_drawn_as_text_not_mathtext(in_tmp):
     made = made_up_result({("lora", "rouge1"): (-0.05, 0.049)}, a="x$a_$", b="main")  # "main minus x$a_$ ..."
     compare.forest(made, "mean_ref", in_tmp / "forest.png")
     assert (in_tmp / "forest.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_generation_speed_and_engine_of_both_runs_are_shown_side_by_side():
+    a = FakeRun("HEAD", references(), {"base": SUMMARIES, "lora": SUMMARIES},
+                generation={"base": {"s_per_dialogue": 0.5, "engine": "torch", "compute_type": "float32"},
+                            "lora": {"s_per_dialogue": 0.5, "precision": "fp32"}})  # a run from before engines
+    b = FakeRun("ct2", references(), {"base": SUMMARIES, "lora": SUMMARIES},
+                generation={"base": {"s_per_dialogue": 0.125, "engine": "ctranslate2", "compute_type": "int8"}})
+    text = compare.table(compare.compare_runs(a, b, resamples=50, seed=0, confidence=0.9), "mean_ref")
+    assert ("speed  base   A 0.5000 s/dialogue (torch float32), B 0.1250 s/dialogue (ctranslate2 int8): "
+            "B 4.00x as fast") in text
+    assert "speed  lora" not in text  # B recorded no speed for lora: nothing to set side by side
 
 
 def test_a_model_missing_in_one_run_is_left_out_and_none_at_all_is_refused():

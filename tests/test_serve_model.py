@@ -40,9 +40,11 @@ def at(project, monkeypatch):
 def test_backend_is_the_generate_stage_with_its_params(at):
     p = params.load()
     engine = backend.load_backend("base", p)
-    assert engine.describe() == {"engine": "torch", "model": "base", "precision": "fp32", "device": "cpu",
-                                 "num_beams": p.generate.num_beams, "max_new_tokens": p.generate.max_new_tokens,
-                                 "batch_size": p.generate.batch_size}
+    described = engine.describe()
+    assert {key: described[key] for key in ("engine", "model", "precision", "device", "num_beams", "max_new_tokens",
+                                            "batch_size")} == {
+        "engine": "torch", "model": "base", "precision": "fp32", "device": "cpu", "num_beams": p.generate.num_beams,
+        "max_new_tokens": p.generate.max_new_tokens, "batch_size": p.generate.batch_size}
     assert backend.present() == ["base"]  # prepare wrote models/base; nothing trained
 
 

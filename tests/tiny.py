@@ -56,3 +56,33 @@ def write_model(folder: Path, corpus: Path) -> Path:
             row = json.loads(line)
             texts += [row["dialogue"], row["summary"], "Summarize the following conversation. Summary:"]
     return model.build(folder, texts, TINY)
+
+
+def liven(folder: Path, seed: int = 0) -> Path:
+    """Rewrite the tiny model in `folder` with random weights that decode varied summaries of varied lengths.
+
+    The untrained tiny model writes only padding, so it cannot show that two decoders agree. Here: every weight
+    matrix random (std 0.3), the output layer 3x larger so the best next token leads the second by a clear margin
+    (more than float rounding moves it), and the end token's row 1.1x the row of the token the model writes most,
+    so some summaries end early and others run to max_new_tokens."""
+    import collections
+
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(folder))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if weight.dim() == 2 and "relative_attention_bias" not in name:
+                weight.copy_(torch.randn(weight.shape, generator=generator) * 0.3)
+        model.lm_head.weight[len(tokenizer):] = 0  # rows past the tokenizer's vocabulary: never the best token
+        model.lm_head.weight.mul_(3)
+        prompts = [tokenizer(f"Summary of {name} at {place}")["input_ids"] for name in NAMES for place in PLACES]
+        out = model.eval().generate(**tokenizer.pad({"input_ids": prompts}, return_tensors="pt"), max_new_tokens=12,
+                                    do_sample=False)
+        counts = collections.Counter(t for row in out.tolist() for t in row[1:] if t > 2)  # past pad, eos, unk
+        model.lm_head.weight[tokenizer.eos_token_id] = model.lm_head.weight[counts.most_common(1)[0][0]] * 1.1
+    model.save_pretrained(str(folder))
+    return folder

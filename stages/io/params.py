@@ -12,6 +12,9 @@ import yaml
 from .errors import ParamsError, UserError
 
 PRECISIONS = ("auto", "bf16", "fp32")
+ENGINES = ("torch", "ctranslate2")  # stages/inference/engines.py
+# CTranslate2's compute types (auto: int8 on a CPU, bfloat16 or float32 on a GPU: stages/inference/ct2.py)
+COMPUTE_TYPES = ("auto", "int8", "float32", "int8_float32", "float16", "bfloat16", "int8_float16", "int8_bfloat16")
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")  # as stages/scoring/rouge.py scores them
 SELECT_METRICS = ("eval_loss", *ROUGE_KEYS, "last")  # what picks the saved model (stages/training/selection.py)
 MAX_SEED = 2**32 - 1  # numpy's limit: set_seed() fails deep inside the Trainer beyond it
@@ -150,13 +153,17 @@ class GenerateParams:
     max_new_tokens: int  # without it generate() stops at 20 tokens
     num_beams: int
     batch_size: int
-    precision: str
+    precision: str  # the torch engine's
+    engine: str  # torch (transformers' generate) or ctranslate2 (the model converted, then decoded alike)
+    compute_type: str  # the ctranslate2 engine's
 
     def check(self, key):
         if self.split not in ("validation", "test"):
             raise ParamsError(f"{key}.split", f"must be 'validation' or 'test', not {self.split!r}.")
         _positive(key, self, "max_new_tokens", "num_beams", "batch_size")
         _precision(key, self.precision)
+        _one_of(key, self, "engine", ENGINES)
+        _one_of(key, self, "compute_type", COMPUTE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -354,6 +361,12 @@ def _within(section, obj, name, low, high, high_open=False):
     if not (low <= value < high if high_open else low <= value <= high):
         bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
         raise ParamsError(f"{section}.{name}", f"must be in {bound}, got {value!r}.")
+
+
+def _one_of(section, obj, name, allowed):
+    value = getattr(obj, name)
+    if value not in allowed:
+        raise ParamsError(f"{section}.{name}", f"must be one of {', '.join(allowed)}, got {value!r}.")
 
 
 def _precision(section, value):

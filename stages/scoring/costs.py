@@ -13,7 +13,7 @@ TRAINED = ("full", "lora")
 FROM_TRAINING = ("trainable_params", "total_params", "trainable_percent", "train_runtime_s",
                  "train_samples_per_s", "train_tokens_per_s", "eval_runtime_s", "checkpoint_s", "peak_memory_bytes",
                  "peak_memory_kind", "peak_memory_reserved_bytes", "peak_memory_ranks")
-FROM_GENERATION = ("s_per_dialogue", "mean_summary_words")
+FROM_GENERATION = ("s_per_dialogue", "mean_summary_words", "engine", "compute_type")
 
 
 def safetensors_parameters(folder) -> int:

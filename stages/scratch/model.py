@@ -4,6 +4,7 @@ size a CPU trains in minutes, with a Unigram tokenizer learned from the corpus's
 Random weights know no English: what such a model summarizes after fine-tuning, it learned from the data. The
 try-it path (stages/demo.py) and the tests' tiny model are both built here."""
 import dataclasses
+import json
 from pathlib import Path
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2 as in T5: pad doubles as the decoder start token
@@ -31,6 +32,15 @@ def tokenizer_from(texts, vocab: int, max_length: int = 512):
     tok.decoder = decoders.Metaspace()
     tok.train_from_iterator(texts, trainers.UnigramTrainer(vocab_size=vocab, special_tokens=SPECIALS,
                                                            unk_token="<unk>", show_progress=False))
+    # The trainer is not deterministic: scores differ between runs in their last digits (float sums in varying
+    # order), and the characters it adds last get their (evenly spaced) scores in a varying order. Scores rounded
+    # to 0.01 and pieces ordered by score, then text, after the special tokens: the same texts give the same
+    # tokenizer every run, so a test's model is the same every run.
+    spec = json.loads(tok.to_str())
+    pieces = [[piece, round(score, 2)] for piece, score in spec["model"]["vocab"]]
+    specials = len(SPECIALS)
+    spec["model"]["vocab"] = pieces[:specials] + sorted(pieces[specials:], key=lambda p: (-p[1], p[0]))
+    tok = Tokenizer.from_str(json.dumps(spec))
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
                                    model_max_length=max_length)

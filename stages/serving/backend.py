@@ -1,13 +1,12 @@
-"""Model backends: prompt token ids in, stripped summaries out. One place to swap in other engines.
+"""Model backends: prompt token ids in, stripped summaries out, by the engine params generate.engine names.
 
 `load_backend(name, p)` is the only constructor the server calls; a backend has exactly
 `summarize(inputs, progress=False) -> list[str]` and `describe() -> dict`.
 """
 from pathlib import Path
 
-from .. import summarize
 from ..data import dialogsum
-from ..inference import decode
+from ..inference import engines
 from ..modeling import models
 
 # What makes each pipeline model present in models/: lora also needs the base it was trained on.
@@ -15,28 +14,26 @@ MARKERS = {"base": [models.BASE / "config.json"], "full": [models.FULL / "config
            "lora": [models.LORA / "adapter_config.json", models.BASE / "config.json"]}
 
 
-class TorchBackend:
-    """The generate stage's own decoding: the same batching, precision and generate.* params."""
+class Backend:
+    """The generate stage's own engine (params generate.engine) and decoding: the same batching, precision or
+    compute type, and generate.* params."""
 
     def __init__(self, which: str, p):
         self.which = which
-        self.precision = models.resolve_precision(p.generate.precision)
         self.cfg = p.generate
-        self.model = summarize.load(which, self.precision)  # base/full/lora as the pipeline, or a directory
-        self.tokenizer = models.load_tokenizer()  # its own copy: decoding runs in the batcher's thread
+        self.engine = engines.load_engine(which, p)  # base/full/lora as the pipeline, or a directory
 
     def summarize(self, inputs: list[list[int]], progress: bool = False) -> list[str]:
-        return decode.summarize(self.model, self.tokenizer, inputs, self.cfg, progress)
+        return self.engine.summarize(inputs, progress)
 
     def describe(self) -> dict:
-        return {"engine": "torch", "model": self.which, "precision": self.precision,
-                "device": str(self.model.device), "num_beams": self.cfg.num_beams,
+        return {"model": self.which, **self.engine.describe(), "num_beams": self.cfg.num_beams,
                 "max_new_tokens": self.cfg.max_new_tokens, "batch_size": self.cfg.batch_size}
 
 
-def load_backend(which: str, p) -> TorchBackend:
+def load_backend(which: str, p) -> Backend:
     """base, full, lora (as the pipeline generates with them) or a directory holding a model or an adapter."""
-    return TorchBackend(which, p)
+    return Backend(which, p)
 
 
 def present() -> list[str]:

@@ -1,0 +1,157 @@
+"""CTranslate2 generation: the compute type, the decoding options that make it decode as transformers'
+generate() does, the conversion of a model, and the engine itself.
+
+Same settings, same search: greedy or beam search over the same start token (the generation config's
+decoder_start_token_id), stopping at the same end tokens, at most max_new_tokens new tokens (CTranslate2's
+max_decoding_length counts the same tokens; its default min_decoding_length of 1 would forbid an empty summary,
+so it is set from the generation config, 0 by default), the same length penalty (both divide a hypothesis'
+log-probability by its length counting the end token), the same no_repeat_ngram_size (generate() also counts the
+start token in n-grams, which differs only where a model writes that token, padding, inside a summary), no input
+truncation.
+Beam search stops when num_beams hypotheses have ended in both (decode.beam_settings). A generation
+setting CTranslate2 cannot reproduce stops the run instead of decoding differently.
+"""
+import importlib
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..io.errors import ParamsError, UserError
+from .decode import longest_first
+
+# What transformers 5 does when a generation config leaves a setting unset (GenerationConfig defaults).
+NEUTRAL = {"repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "encoder_no_repeat_ngram_size": 0,
+           "bad_words_ids": None, "suppress_tokens": None, "begin_suppress_tokens": None,
+           "forced_bos_token_id": None, "forced_eos_token_id": None, "sequence_bias": None,
+           "exponential_decay_length_penalty": None, "renormalize_logits": False, "diversity_penalty": 0.0}
+
+
+def module():
+    """The ctranslate2 package, or a UserError saying how to get it."""
+    try:
+        return importlib.import_module("ctranslate2")
+    except ImportError:
+        raise UserError("params.yaml: generate.engine: ctranslate2 needs the ctranslate2 package (pip install "
+                        "ctranslate2==4.8.5, as requirements.txt pins it), or set generate.engine to torch.") from None
+
+
+def device(torch_device: str, cuda_count: int) -> str:
+    """CTranslate2 runs on CUDA or the CPU: on CUDA where the pipeline's device is a GPU it can see."""
+    return "cuda" if torch_device == "cuda" and cuda_count > 0 else "cpu"
+
+
+def resolve(setting: str, where: str, supported: set[str], version: str = "") -> tuple[str, str]:
+    """(compute type, why) for generate.compute_type on a device whose supported compute types are `supported`.
+    auto: int8 on a CPU; bfloat16 on a GPU that has it, else float32 (T5 overflows in float16, so auto never picks
+    it; float16 and int8_float16 are there to be asked for)."""
+    if setting == "auto":
+        if where == "cpu":
+            choice = "int8" if "int8" in supported else "float32"
+            return choice, f"auto: {choice} on the CPU"
+        choice = "bfloat16" if "bfloat16" in supported else "float32"
+        why = "the GPU has bfloat16" if choice == "bfloat16" else "the GPU lacks bfloat16 and T5 overflows in float16"
+        return choice, f"auto: {choice} ({why})"
+    if setting not in supported:
+        raise ParamsError("generate.compute_type", f"{setting} is not available on this {where.upper()} to "
+                                                   f"CTranslate2 {version} (it offers {', '.join(sorted(supported))}); "
+                                                   "set auto or one of those.")
+    return setting, f"{setting} asked for in params.yaml"
+
+
+def generation_config(folder: Path):
+    """The generation config generate() uses for the model in `folder` (built from its config when it has none)."""
+    from transformers import AutoConfig, GenerationConfig
+
+    if (Path(folder) / "generation_config.json").is_file():
+        return GenerationConfig.from_pretrained(str(folder), local_files_only=True)
+    return GenerationConfig.from_model_config(AutoConfig.from_pretrained(str(folder), local_files_only=True))
+
+
+def _set(config, name, neutral=None):
+    value = getattr(config, name, None)
+    return neutral if value is None else value
+
+
+def decoding_options(config, cfg) -> dict:
+    """translate_batch's keywords that decode as generate() does with this generation config and params generate."""
+    differs = [name for name, neutral in NEUTRAL.items() if _set(config, name, neutral) != neutral]
+    if differs:
+        raise UserError(f"the model's generation config sets {', '.join(differs)}, which the ctranslate2 engine "
+                        "cannot reproduce; set generate.engine to torch, or remove it from generation_config.json.")
+    # min_length counts the decoder start token; min_new_tokens does not
+    least = max(_set(config, "min_new_tokens", 0), _set(config, "min_length", 0) - 1, 0)
+    end = _set(config, "eos_token_id")
+    options = {"beam_size": cfg.num_beams, "patience": 1, "num_hypotheses": 1,
+               "length_penalty": float(_set(config, "length_penalty", 1.0)),
+               "no_repeat_ngram_size": int(_set(config, "no_repeat_ngram_size", 0)),
+               "max_input_length": 0, "max_decoding_length": cfg.max_new_tokens,
+               "min_decoding_length": min(least, cfg.max_new_tokens), "return_scores": False}
+    if end is not None:
+        options["end_token"] = [end] if isinstance(end, int) else list(end)
+    return options
+
+
+def check_vocabulary(tokenizer) -> None:
+    """The converter writes the vocabulary in token-id order: the ids must run 0..N-1 without gaps."""
+    ids = sorted(tokenizer.get_vocab().values())
+    if ids != list(range(len(ids))):
+        raise UserError("the tokenizer's token ids are not numbered 0 to N-1 without gaps, so a CTranslate2 model "
+                        "would read tokens as other tokens; set generate.engine to torch.")
+
+
+def convert(model, tokenizer, config, out: Path, compute_type: str, config_folder: Path) -> None:
+    """Write `model` (fp32, adapters merged) as a CTranslate2 model in `out`, weights stored as `compute_type`."""
+    from ctranslate2.converters import TransformersConverter
+
+    check_vocabulary(tokenizer)
+    if getattr(model.config, "scale_decoder_outputs", None) is not None:
+        # transformers 5 sets tie_word_embeddings=True for every T5 and keeps the truth in scale_decoder_outputs;
+        # the converter reads tie_word_embeddings to scale the output layer, which is wrong for flan-t5's own head
+        model.config.tie_word_embeddings = model.config.scale_decoder_outputs
+    if config.decoder_start_token_id is not None:  # generate() starts from the generation config's token
+        model.config.decoder_start_token_id = config.decoder_start_token_id
+
+    class Converter(TransformersConverter):
+        def load_model(self, model_class, path, **kwargs):
+            return model
+
+        def load_tokenizer(self, tokenizer_class, path, **kwargs):
+            return tokenizer
+
+    try:
+        Converter(str(config_folder)).convert(str(out), quantization=compute_type)
+    except (ValueError, NotImplementedError) as error:
+        raise UserError(f"CTranslate2 cannot convert this model ({str(error).splitlines()[0]}); set "
+                        "generate.engine to torch.") from None
+
+
+class CTranslate2Engine:
+    """A converted model and its translator: prompt token ids in, summaries out, as the torch engine batches."""
+
+    def __init__(self, folder: Path, tokenizer, cfg, options: dict, compute_type: str, reason: str, where: str,
+                 threads: int):
+        ctranslate2 = module()
+        self.folder, self.tokenizer, self.cfg, self.options = Path(folder), tokenizer, cfg, options
+        self.vocabulary = tokenizer.get_vocab()
+        self.info = {"engine": "ctranslate2", "compute_type": compute_type, "compute_type_reason": reason,
+                     "device": where, "threads": threads, "ctranslate2": ctranslate2.__version__}
+        # one batch at a time (inter_threads=1), every thread on it, as torch does
+        self.translator = ctranslate2.Translator(str(folder), device=where, compute_type=compute_type,
+                                                 inter_threads=1, intra_threads=threads if where == "cpu" else 0)
+
+    def summarize(self, inputs: list[list[int]], progress=False) -> list[str]:
+        outputs = [""] * len(inputs)
+        with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=None if progress else True) as bar:
+            for chunk in longest_first(inputs, self.cfg.batch_size):
+                source = [self.tokenizer.convert_ids_to_tokens(list(inputs[i])) for i in chunk]
+                results = self.translator.translate_batch(source, **self.options)
+                # a token past the tokenizer's vocabulary (the model's padding rows) decodes to nothing in
+                # generate() too
+                ids = [[self.vocabulary[t] for t in r.hypotheses[0] if t in self.vocabulary] for r in results]
+                for i, text in zip(chunk, self.tokenizer.batch_decode(ids, skip_special_tokens=True)):
+                    outputs[i] = text.strip()
+                bar.update(len(chunk))
+        return outputs
+
+    def describe(self) -> dict:
+        return dict(self.info)

@@ -1,0 +1,72 @@
+"""One interface over the inference engines, chosen by params generate.engine:
+
+    engine = load_engine("lora", params.load())      # base, full, lora, or a model or adapter folder
+    engine.summarize(prompt_token_ids)               # -> stripped summaries, in the order given
+    engine.describe()                                # engine, compute type, threads, device: for the metrics
+
+torch: transformers' generate() in generate.precision (stages/modeling/hardware.py). ctranslate2: the model converted once
+(cache.py) and decoded by CTranslate2 in generate.compute_type, with the same decoding (ct2.py)."""
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from ..data import dialogsum
+from ..io.errors import UserError
+from ..io.params import ENGINES  # noqa: F401 - the names params generate.engine takes
+from ..modeling import hardware, models
+from . import cache, ct2, decode, specs
+
+
+class Engine(Protocol):
+    def summarize(self, inputs: list[list[int]], progress: bool = False) -> list[str]: ...
+
+    def describe(self) -> dict: ...
+
+
+class TorchEngine:
+    def __init__(self, model, tokenizer, cfg, decision: hardware.Decision):
+        self.model, self.tokenizer, self.cfg, self.decision = model, tokenizer, cfg, decision
+
+    def summarize(self, inputs: list[list[int]], progress=False) -> list[str]:
+        return decode.summarize(self.model, self.tokenizer, inputs, self.cfg, progress)
+
+    def describe(self) -> dict:
+        return {"engine": "torch", "compute_type": "bfloat16" if self.decision.precision == "bf16" else "float32",
+                "threads": torch.get_num_threads(), **self.decision.record()}
+
+
+def load_engine(spec, p, root: Path = cache.ROOT) -> Engine:
+    """The engine params generate.engine names, holding the model `spec` names."""
+    cfg = p.generate
+    tokenizer = models.load_tokenizer()
+    specs.kind(spec)  # an unusable --model folder is named before anything loads
+    if cfg.engine == "torch":
+        decision = hardware.decision(cfg.precision)
+        return TorchEngine(decode.load(spec, decision.precision), tokenizer, cfg, decision)
+    return load_ctranslate2(spec, cfg, tokenizer, root)
+
+
+def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT) -> ct2.CTranslate2Engine:
+    ctranslate2 = ct2.module()
+    import transformers
+
+    where = ct2.device(models.device().type, ctranslate2.get_cuda_device_count())
+    compute_type, reason = ct2.resolve(cfg.compute_type, where, set(ctranslate2.get_supported_compute_types(where)),
+                                       ctranslate2.__version__)
+    config_folder = specs.config_folder(spec)
+    config = ct2.generation_config(config_folder)
+    options = ct2.decoding_options(config, cfg)
+    versions = {"ctranslate2": ctranslate2.__version__, "transformers": transformers.__version__}
+    name = spec if spec in dialogsum.MODELS else Path(spec).resolve().name
+
+    def build(out: Path) -> None:
+        ct2.convert(specs.fp32_model(spec), tokenizer, config, out, compute_type, config_folder)
+
+    folder = cache.cached(name, specs.weight_folders(spec), tokenizer, compute_type, versions, build, root)
+    try:
+        return ct2.CTranslate2Engine(folder, tokenizer, cfg, options, compute_type, reason, where,
+                                     torch.get_num_threads())
+    except RuntimeError as error:  # a converted model damaged after it was written
+        raise UserError(f"CTranslate2 cannot load the converted model in {folder} ({str(error).splitlines()[0]}); "
+                        "delete that folder and run again: it is converted anew.") from None

@@ -1,0 +1,278 @@
+"""The inference engines: fp32 CTranslate2 decodes exactly as fp32 PyTorch, the converted-model cache, params."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import tiny
+from project import ROOT
+from stages import generate, summarize
+from stages.data import dialogsum
+from stages.io import params
+from stages.io.errors import ParamsError, UserError
+from stages.modeling import models
+from stages.inference import ct2, decode, engines
+
+
+@pytest.fixture(scope="module")
+def project(prepared, tmp_path_factory):
+    """The prepared tiny project with decisive random weights in models/base and a random LoRA in models/lora."""
+    from peft import LoraConfig, get_peft_model
+
+    root = tmp_path_factory.mktemp("engines")
+    shutil.copytree(prepared[0], root, dirs_exist_ok=True)
+    tiny.liven(root / "models/base")
+    torch.manual_seed(1)
+    base = models.load_model(root / "models/base")
+    # init_lora_weights=False: B random too, so the adapter changes the summaries
+    adapter = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q", "v"], init_lora_weights=False))
+    adapter.save_pretrained(str(root / "models/lora"))
+    return root
+
+
+@pytest.fixture
+def at(project, monkeypatch):
+    monkeypatch.chdir(project)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # both engines take torch's thread count; one, on a shared CPU
+    yield project
+    torch.set_num_threads(threads)
+
+
+def settings(**generate_params):
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["generate"].update(max_new_tokens=24, batch_size=4, **generate_params)
+    return params.parse(raw)
+
+
+def prompts() -> list[list[int]]:
+    """The distinct test and validation prompts the pipeline built."""
+    return [list(ids) for split in ("test", "validation")
+            for ids in decode.distinct(dialogsum.load_prepared(split)["input_ids"])]
+
+
+@pytest.mark.parametrize("which", ["base", "lora"])
+@pytest.mark.parametrize("beams", [1, 2])
+def test_fp32_ctranslate2_writes_the_summaries_torch_writes(at, which, beams):
+    inputs = prompts()
+    expected = engines.load_engine(which, settings(num_beams=beams)).summarize(inputs)
+    engine = engines.load_engine(which, settings(num_beams=beams, engine="ctranslate2", compute_type="float32"))
+    assert engine.describe()["engine"] == "ctranslate2" and engine.describe()["compute_type"] == "float32"
+    assert engine.summarize(inputs) == expected
+    assert len(set(expected)) > len(expected) // 2  # varied summaries (how they end: the next test)
+
+
+def test_the_agreement_is_neither_trivial_nor_float_luck(at):
+    """Some greedy summaries end with the end token, others run to max_new_tokens; and at every step the chosen
+    token leads the next by far more than the two engines' rounding differs (about 1e-5 here)."""
+    model = decode.load("base", "fp32")
+    batch = models.load_tokenizer().pad({"input_ids": prompts()}, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**batch, max_new_tokens=24, do_sample=False, output_scores=True,
+                             return_dict_in_generate=True)
+    ended = [row[1:].tolist().count(1) > 0 for row in out.sequences]  # 1: the end token
+    assert 0 < sum(ended) < len(ended) and out.sequences.shape[1] == 25
+    gaps = torch.cat([(s.topk(2).values[:, 0] - s.topk(2).values[:, 1]) for s in out.scores])
+    assert float(gaps.min()) > 1e-3
+
+
+def test_generate_stage_with_ctranslate2_records_its_engine(at, monkeypatch):
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    originally = Path("params.yaml").read_text()
+    try:
+        generate.main("lora")
+        torch_rows = Path("data/predictions/lora.jsonl").read_text()
+        raw["generate"].update(engine="ctranslate2", compute_type="float32")
+        Path("params.yaml").write_text(yaml.safe_dump(raw))
+        generate.main("lora")
+    finally:
+        Path("params.yaml").write_text(originally)
+    assert Path("data/predictions/lora.jsonl").read_text() == torch_rows
+    metrics = json.loads(Path("metrics/generate_lora.json").read_text())
+    assert metrics["engine"] == "ctranslate2" and metrics["compute_type"] == "float32"
+    assert metrics["device"] == "cpu" and metrics["threads"] == 1 and metrics["ctranslate2"]
+
+
+def test_summarize_cli_uses_the_engine_for_models_and_adapters(at, capsys):
+    texts = list(dict.fromkeys(dialogsum.load_prepared("test")["dialogue"]))[:3]
+    (at / "in.jsonl").write_text("".join(json.dumps({"id": str(i), "dialogue": t}) + "\n" for i, t in enumerate(texts)))
+    originally = Path("params.yaml").read_text()
+    out = {}
+    try:
+        for name in engines.ENGINES:
+            raw = yaml.safe_load(originally)
+            raw["generate"].update(engine=name, compute_type="float32")
+            Path("params.yaml").write_text(yaml.safe_dump(raw))
+            summarize.main(["--jsonl", "in.jsonl", "--adapter", "a=models/lora", "--adapter", "b=models/lora"])
+            out[name] = capsys.readouterr().out
+    finally:
+        Path("params.yaml").write_text(originally)
+    assert out["ctranslate2"] == out["torch"] and len(out["torch"].splitlines()) == 6
+
+
+def count_conversions(monkeypatch) -> list:
+    made = []
+    convert = ct2.convert
+
+    def counted(model, tokenizer, config, out, compute_type, config_folder):
+        made.append(compute_type)
+        convert(model, tokenizer, config, out, compute_type, config_folder)
+
+    monkeypatch.setattr(ct2, "convert", counted)
+    return made
+
+
+def test_the_cache_is_reused_and_rebuilt_only_when_weights_or_compute_type_change(at, tmp_path, monkeypatch):
+    made = count_conversions(monkeypatch)
+    root = tmp_path / "engines"
+    foreign = root / "notes"
+    foreign.mkdir(parents=True)
+    (foreign / "engine.json").write_text("{}")  # not a record this cache wrote: never removed
+    adapter = tmp_path / "adapter"
+    shutil.copytree(at / "models/lora", adapter)
+    p32, p8 = settings(engine="ctranslate2", compute_type="float32"), settings(engine="ctranslate2", compute_type="int8")
+
+    first = engines.load_engine(str(adapter), p32, root)
+    again = engines.load_engine(str(adapter), p32, root)
+    assert made == ["float32"] and again.summarize(prompts()[:2]) == first.summarize(prompts()[:2])
+    engines.load_engine(str(adapter), p8, root)
+    engines.load_engine("base", p32, root)
+    assert made == ["float32", "int8", "float32"]
+    kept = sorted(path.name for path in root.iterdir())
+    assert [name.rsplit("-", 1)[0] for name in kept] == ["adapter-float32", "adapter-int8", "base-float32", "notes"]
+
+    from safetensors.torch import load_file, save_file
+    weights = load_file(adapter / "adapter_model.safetensors")
+    save_file({k: v * 2 for k, v in weights.items()}, str(adapter / "adapter_model.safetensors"))
+    engines.load_engine(str(adapter), p32, root)
+    assert made[-1] == "float32" and len(made) == 4
+    now = sorted(path.name for path in root.iterdir())
+    # the adapter's conversions of its old weights (both compute types) are gone; base's and the foreign folder stay
+    assert [name.rsplit("-", 1)[0] for name in now] == ["adapter-float32", "base-float32", "notes"]
+    assert now[0] not in kept and now[1:] == kept[2:]
+
+
+def test_a_failed_conversion_leaves_no_cache_behind(at, tmp_path, monkeypatch):
+    root = tmp_path / "engines"
+
+    def broken(model, tokenizer, config, out, compute_type, config_folder):
+        Path(out).mkdir()
+        (Path(out) / "model.bin").write_bytes(b"half")
+        raise RuntimeError("disk went away")
+
+    convert = ct2.convert
+    monkeypatch.setattr(ct2, "convert", broken)
+    p = settings(engine="ctranslate2", compute_type="float32")
+    with pytest.raises(RuntimeError, match="disk went away"):
+        engines.load_engine("base", p, root)
+    assert list(root.iterdir()) == []
+
+    killed = root / f".base-float32-0123456789abcdef.tmp-{2**22 + 7}"  # a pid no process has
+    killed.mkdir()
+    (killed / "model.bin").write_bytes(b"half")
+    monkeypatch.setattr(ct2, "convert", convert)
+    engine = engines.load_engine("base", p, root)
+    assert not killed.exists() and [path.name for path in root.iterdir()] == [engine.folder.name]
+
+
+def test_a_compute_type_the_device_lacks_is_one_error_naming_the_key(at, tmp_path, monkeypatch):
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_supported_compute_types", lambda device: {"float32", "int8", "int8_float32"})
+    with pytest.raises(ParamsError) as error:
+        engines.load_engine("base", settings(engine="ctranslate2", compute_type="bfloat16"), tmp_path / "engines")
+    assert error.value.key == "generate.compute_type"
+    assert "bfloat16 is not available on this CPU" in str(error.value) and "int8_float32" in str(error.value)
+    assert not (tmp_path / "engines").exists()  # refused before any conversion
+
+
+def test_auto_compute_type():
+    cpu, gpu_bf16, gpu_old = {"int8", "float32", "int8_float32"}, {"float32", "float16", "bfloat16", "int8",
+                                                                    "int8_float16", "int8_bfloat16"}, {"float32",
+                                                                                                       "float16", "int8"}
+    assert ct2.resolve("auto", "cpu", cpu)[0] == "int8"
+    assert ct2.resolve("auto", "cuda", gpu_bf16)[0] == "bfloat16"
+    assert ct2.resolve("auto", "cuda", gpu_old)[0] == "float32"  # never float16 by itself: T5 overflows
+    assert ct2.resolve("int8_float16", "cuda", gpu_bf16) == ("int8_float16", "int8_float16 asked for in params.yaml")
+    assert ct2.device("cuda", 1) == "cuda" and ct2.device("cuda", 0) == "cpu" and ct2.device("mps", 0) == "cpu"
+
+
+def test_decoding_options_follow_the_generation_config():
+    from transformers import GenerationConfig
+
+    cfg = settings_like(num_beams=3, max_new_tokens=40)
+    options = ct2.decoding_options(GenerationConfig(decoder_start_token_id=0, eos_token_id=1), cfg)
+    assert options["beam_size"] == 3 and options["max_decoding_length"] == 40 and options["end_token"] == [1]
+    assert options["min_decoding_length"] == 0 and options["length_penalty"] == 1.0 and options["max_input_length"] == 0
+    mapped = ct2.decoding_options(GenerationConfig(min_length=5, no_repeat_ngram_size=3, length_penalty=2.0,
+                                                   eos_token_id=[1, 7]), cfg)
+    assert (mapped["min_decoding_length"], mapped["no_repeat_ngram_size"], mapped["length_penalty"],
+            mapped["end_token"]) == (4, 3, 2.0, [1, 7])  # min_length counts the decoder start token
+    with pytest.raises(UserError, match="repetition_penalty, suppress_tokens.*set generate.engine to torch"):
+        ct2.decoding_options(GenerationConfig(repetition_penalty=1.2, suppress_tokens=[5]), cfg)
+
+
+def settings_like(**values):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["generate"].update(values)
+    return params.parse(raw).generate
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("engine", "onnx", "must be one of torch, ctranslate2"),
+    ("engine", None, "expected a string"),
+    ("compute_type", "int4", "must be one of auto, int8, float32"),
+    ("compute_type", "fp16", "must be one of auto"),
+])
+def test_engine_params_are_validated(key, value, words):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["generate"][key] = value
+    with pytest.raises(ParamsError, match=words) as error:
+        params.parse(raw)
+    assert error.value.key == f"generate.{key}"
+
+
+def test_the_pipeline_defaults_to_torch():
+    p = params.load(ROOT / "params.yaml")
+    assert p.generate.engine == "torch" and p.generate.compute_type == "auto"
+
+
+def test_ctranslate2_missing_says_how_to_install_it(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def without(name, *args):
+        if name == "ctranslate2":
+            raise ImportError("No module named 'ctranslate2'")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without)
+    with pytest.raises(UserError, match="pip install ctranslate2==4.8.5.*generate.engine to torch"):
+        ct2.module()
+
+
+def test_the_report_cost_table_names_each_models_engine(tmp_path, tiny_model):
+    from stages.reporting import report
+    from stages.scoring import costs
+    from stages.io.files import write_json
+
+    metrics = tmp_path / "metrics"
+    write_json(metrics / "generate_base.json", {"s_per_dialogue": 0.01, "mean_summary_words": 7.0,
+                                                "engine": "ctranslate2", "compute_type": "int8"})
+    write_json(metrics / "generate_full.json", {"s_per_dialogue": 0.04, "mean_summary_words": 7.0})  # older run
+    write_json(metrics / "train_full.json", {"trainable_params": 5})
+    rows = report.cost_table(costs.collect(tiny_model, ("base", "full"), metrics))
+    assert "generated by" in rows[0]
+    assert "| 0.010 | ctranslate2 int8 | 7.0 |" in rows[2] and "| 0.040 | — | 7.0 |" in rows[3]
+
+
+def test_a_damaged_conversion_is_named_with_what_to_do(at, tmp_path):
+    p = settings(engine="ctranslate2", compute_type="float32")
+    folder = engines.load_engine("base", p, tmp_path / "engines").folder
+    (folder / "model.bin").write_bytes((folder / "model.bin").read_bytes()[:1000])
+    with pytest.raises(UserError, match=f"cannot load the converted model in {folder}.*delete that folder"):
+        engines.load_engine("base", p, tmp_path / "engines")
