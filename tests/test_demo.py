@@ -64,13 +64,19 @@ def test_build_only_prints_the_experiment_command(in_tmp, tiny_corpus, capsys):
 
 @pytest.mark.slow
 def test_the_documented_command_runs_the_pipeline_as_an_experiment(tmp_path, tiny_model, tiny_corpus):
-    """End to end on the tests' corpus: the real `python -m stages.demo` and `dvc exp run`; params.yaml's
-    committed values stay committed."""
+    """End to end on the tests' corpus: the real `python -m stages.demo` and `dvc exp run`, then the README's
+    everyday commands on that run; params.yaml's committed values stay committed."""
     repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus)
     committed = (repo / "params.yaml").read_text()
     run(["python", "-m", "stages.demo", "--data", str(tiny_corpus)], repo, timeout=900)
-    shown = run(["dvc", "exp", "show", "--json"], repo).stdout
-    assert "try-it" in shown
+    assert "try-it" in run(["dvc", "exp", "show", "--json"], repo).stdout
     assert run(["git", "show", "HEAD:params.yaml"], repo).stdout == committed
     rouge = yaml.safe_load((repo / "metrics" / "rouge.json").read_text())
     assert set(rouge) == {"base", "full", "lora"}
+    assert "full.rouge1" in run(["dvc", "metrics", "show"], repo).stdout
+    readme = (ROOT / "README.md").read_text()
+    exp_show = next(line for line in readme.splitlines() if line.startswith("$ dvc exp show --only-changed"))
+    shown = run(shlex.split(exp_show[2:]), repo).stdout
+    assert "try-it" in shown and "full.rouge1" in shown
+    (tmp_path / "dialogue.txt").write_text("#Person1#: Hello, I would like to book a table.\n#Person2#: Sure.\n")
+    run(["python", "-m", "stages.summarize", "--model", "full", str(tmp_path / "dialogue.txt")], repo)
