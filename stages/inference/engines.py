@@ -13,7 +13,6 @@ import torch
 
 from .. import data, hardware, modeling
 from ..errors import UserError
-from ..params import ENGINES  # noqa: F401 - the names params generate.engine takes
 from . import cache, ct2, models, torch_engine
 
 
