@@ -13,7 +13,6 @@ import torch
 
 from ..data import dialogsum
 from ..io.errors import UserError
-from ..io.params import ENGINES  # noqa: F401 - the names params generate.engine takes
 from ..modeling import hardware, models
 from . import cache, ct2, decode, specs
 

@@ -102,7 +102,7 @@ def test_summarize_cli_uses_the_engine_for_models_and_adapters(at, capsys):
     originally = Path("params.yaml").read_text()
     out = {}
     try:
-        for name in engines.ENGINES:
+        for name in params.ENGINES:
             raw = yaml.safe_load(originally)
             raw["generate"].update(engine=name, compute_type="float32")
             Path("params.yaml").write_text(yaml.safe_dump(raw))
