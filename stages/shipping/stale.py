@@ -104,17 +104,21 @@ def _git(*args) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def _first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or ['no detail'])[0][:300]}"
+
+
 def check_pushed() -> None:
     """Every cached output is in the default DVC remote, so others can pull what the card cites."""
-    from dvc.exceptions import DvcException
-
     repo = _repo()
+    remote = None
     try:
         remote = repo.config["core"].get("remote")
         missing = sorted(path for path, state in repo.status(cloud=True).items() if state in ("new", "missing"))
-    except DvcException as error:
-        raise UserError(f"could not compare the outputs with the DVC remote ({error}); check the remote with "
-                        "`dvc status -c`, then publish.") from None
+    except Exception as error:  # noqa: BLE001 - DVC's own errors, and the remote's: refused, no credentials
+        raise UserError(f"could not compare the outputs with the DVC remote{f' {remote!r}' if remote else ''} "
+                        f"({_first_line(error)}); check its URL and credentials (`dvc remote list`, `dvc status -c`), "
+                        "then publish.") from None
     finally:
         repo.close()
     if missing:

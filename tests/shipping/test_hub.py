@@ -85,3 +85,28 @@ def test_a_stale_fresh_checkout_is_named_in_a_few_lines_not_every_dependency(mon
     message = str(error.value)
     assert "stage0: stages/m0.py modified, stages/m1.py modified" in message and "and 26 more" in message
     assert "stage3" not in message and "and 5 more stage(s)" in message and len(message) < 800
+
+
+@pytest.fixture
+def unreachable_remote(in_tmp):
+    """A DVC project with one output, whose default remote is a path under a file: DVC raises NotADirectoryError,
+    as it raises ConnectionRefusedError for an SSH host that is down, or botocore's NoCredentialsError for S3."""
+    run = lambda *args: subprocess.run(args, check=True, capture_output=True, env=env())  # noqa: E731
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    (in_tmp / "data.txt").write_text("x\n")
+    run("dvc", "add", "-q", "data.txt")
+    run("dvc", "remote", "add", "-d", "storage", "/etc/passwd/storage")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "data")
+    return in_tmp
+
+
+def test_a_remote_dvc_cannot_reach_is_one_error_for_publish_and_register(unreachable_remote):
+    """Both showed DVC's traceback: they caught DVC's own exceptions only."""
+    from stages import register
+
+    with pytest.raises(UserError, match=r"could not compare the outputs with the DVC remote 'storage' "
+                                        r"\(NotADirectoryError: .*check its URL and credentials"):
+        stale.check_pushed()
+    assert register.pipeline_state().startswith("DVC could not reach its remote (NotADirectoryError")
