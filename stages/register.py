@@ -95,7 +95,7 @@ def main(argv=None) -> None:
         raise UserError("run this from the project's folder (where dvc.yaml is), inside its git repository.")
     artifact = artifacts.declared(args.name)
     tags.check_version(args.version)
-    if args.stage:
+    if args.stage is not None:
         tags.check_stage(args.stage)
     registered = tags.versions(args.name)
     made = []
@@ -105,7 +105,7 @@ def main(argv=None) -> None:
                             f"a new version, or --stage to promote this one.")
     else:
         made.append(new_version(args.name, artifact, args.version, registered))
-    if args.stage:
+    if args.stage is not None:
         current = tags.stage_tag(args.name, args.stage)
         if current and tags.commit_of(current) == tags.commit_of(f"{args.name}@{args.version}"):
             print(f"{args.name}@{args.version} is in {args.stage} already (tag {current}): nothing to do.")
