@@ -65,6 +65,16 @@ def check(args) -> None:
                         "that the limits allow would never fit in the queue. Raise --queue-size.")
 
 
+def loopback(host: str) -> bool:
+    """Only this machine can connect: localhost, 127.0.0.0/8 or ::1 (no warning about other machines)."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def listenable(host: str, port: int) -> None:
     """Bind once before the models load (seconds to minutes): a port in use or an address that is not this
     machine's is one message now, not uvicorn's log line after the wait."""
@@ -136,7 +146,7 @@ def main(argv: list[str]) -> None:
         limits.Limits(args.max_body_bytes, args.max_dialogues, args.max_chars, args.body_timeout),
         app.Batching(args.max_batch, args.max_wait_ms / 1000, args.queue_size),
         allowed_hosts=list(LOOPBACK) if args.host in LOOPBACK else None)
-    if args.host not in LOOPBACK:
+    if not loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the models; there "
               "is no authentication.", file=sys.stderr)
     server = uvicorn.Server(uvicorn.Config(service, host=args.host, port=args.port, access_log=args.access_log,

@@ -89,3 +89,10 @@ def test_a_port_in_use_or_an_address_not_of_this_machine_is_one_message_before_l
         serve.listenable("[::1]", 0)
     with pytest.raises(UserError, match="cannot listen on 192.0.2.1 port 0"):  # TEST-NET-1: never this machine's
         serve.listenable("192.0.2.1", 0)
+
+
+@pytest.mark.parametrize("host, only_here", [("127.0.0.1", True), ("localhost", True), ("127.0.0.2", True),
+                                             ("::1", True), ("0.0.0.0", False), ("::", False), ("10.0.0.1", False),
+                                             ("example.org", False)])
+def test_the_every_interface_warning_is_for_addresses_other_machines_reach(host, only_here):
+    assert serve.loopback(host) is only_here
