@@ -145,7 +145,7 @@ def main(argv: list[str]) -> None:
         backends, prompting.Prompter(p.data),
         limits.Limits(args.max_body_bytes, args.max_dialogues, args.max_chars, args.body_timeout),
         app.Batching(args.max_batch, args.max_wait_ms / 1000, args.queue_size),
-        allowed_hosts=list(LOOPBACK) if args.host in LOOPBACK else None)
+        allowed_hosts=[*LOOPBACK, args.host] if loopback(args.host) else None)
     if not loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the models; there "
               "is no authentication.", file=sys.stderr)
