@@ -26,9 +26,10 @@ def corpus_texts(folder: Path) -> list[str]:
     if not all((folder / f"{split}.jsonl").is_file() for split in dialogsum.SPLITS):
         raise UserError(f"--data {folder}: give a folder holding train.jsonl, validation.jsonl and test.jsonl in the "
                         "layout of the Hub dataset knkarthick/dialogsum (columns id, dialogue, summary).")
-    rows = dialogsum.read_jsonl(folder / "train.jsonl")
-    dialogsum.validate("train", rows)
-    return [text for row in rows for text in (row["dialogue"], row["summary"])] + [PROMPT_TEXT]
+    splits = {split: dialogsum.read_jsonl(folder / f"{split}.jsonl") for split in dialogsum.SPLITS}
+    for split, rows in splits.items():  # all three now: prepare would refuse a bad one after the model is built
+        dialogsum.validate(split, rows)
+    return [text for row in splits["train"] for text in (row["dialogue"], row["summary"])] + [PROMPT_TEXT]
 
 
 def build(data: Path, out: Path, force: bool) -> None:

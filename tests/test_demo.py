@@ -54,6 +54,18 @@ def test_keeps_a_folder_it_did_not_build(in_tmp, tiny_corpus):
     assert (in_tmp / "demo" / "model" / "notes.txt").read_text() == "mine"
 
 
+def test_a_malformed_test_split_is_refused_before_the_model_is_built(in_tmp, tiny_corpus):
+    """Only train.jsonl was read: the model was built, then `prepare` refused test.jsonl inside `dvc exp run`."""
+    import shutil
+
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    data = shutil.copytree(tiny_corpus, in_tmp / "data-copy")
+    (data / "test.jsonl").write_text((data / "test.jsonl").read_text() + '{"id": "x", "dialogue": "a"}\n')
+    with pytest.raises(UserError, match="split 'test', row .*'summary' is missing"):
+        demo.main(["--data", str(data), "--build-only"])
+    assert not (in_tmp / "demo").exists()
+
+
 def test_a_file_where_its_folder_goes_is_named_and_kept(in_tmp, tiny_corpus):
     """It said `cannot write demo/model: File exists (demo); free space or fix permissions`."""
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")
