@@ -77,27 +77,31 @@ def loopback(host: str) -> bool:
 
 def listenable(host: str, port: int) -> None:
     """Bind once before the models load (seconds to minutes): a port in use or an address that is not this
-    machine's is one message now, not uvicorn's log line after the wait."""
+    machine's is one message now, not uvicorn's log line after the wait. Every address the name has is tried, as
+    asyncio's server binds them all (localhost: 127.0.0.1 and ::1 where IPv6 is on)."""
     import errno
     import socket
 
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as error:
         raise UserError(f"--host {host}: no address of that name ({getattr(error, 'strerror', None) or error}); give "
                         "an address of this machine, such as 127.0.0.1 (or ::1, without brackets).") from None
-    with socket.socket(family, kind, proto) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            sock.bind(address)
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise UserError(f"port {port} on {host} is in use, by another server or another copy of this one: "
-                                "stop it, or give another --port (--port 0 picks a free one).") from None
-            raise UserError(f"cannot listen on {host} port {port} ({error.strerror or error}): give an address of "
-                            "this machine (127.0.0.1 by default) and a port it may use (ports below 1024 need "
-                            "root).") from None
+    failed, bound = None, 0
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                sock.bind(address)
+                bound += 1
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise UserError(f"port {port} on {host} is in use, by another server or another copy of this "
+                                    "one: stop it, or give another --port (--port 0 picks a free one).") from None
+                failed = error
+    if not bound:
+        raise UserError(f"cannot listen on {host} port {port} ({failed.strerror or failed}): give an address of "
+                        "this machine (127.0.0.1 by default) and a port it may use (ports below 1024 need root).")
 
 
 def models(args) -> dict[str, str]:
