@@ -26,21 +26,32 @@ def corpus_texts(folder: Path) -> list[str]:
     if not all((folder / f"{split}.jsonl").is_file() for split in dialogsum.SPLITS):
         raise UserError(f"--data {folder}: give a folder holding train.jsonl, validation.jsonl and test.jsonl in the "
                         "layout of the Hub dataset knkarthick/dialogsum (columns id, dialogue, summary).")
-    rows = dialogsum.read_jsonl(folder / "train.jsonl")
-    dialogsum.validate("train", rows)
-    return [text for row in rows for text in (row["dialogue"], row["summary"])] + [PROMPT_TEXT]
+    splits = {split: dialogsum.read_jsonl(folder / f"{split}.jsonl") for split in dialogsum.SPLITS}
+    for split, rows in splits.items():  # all three now: prepare would refuse a bad one after the model is built
+        dialogsum.validate(split, rows)
+    return [text for row in splits["train"] for text in (row["dialogue"], row["summary"])] + [PROMPT_TEXT]
 
 
 def build(data: Path, out: Path, force: bool) -> None:
     if (out / "config.json").is_file() and not force:
         print(f"{out} exists: using it (--force rebuilds it)", file=sys.stderr)
         return
-    if out.exists() and not (out / "config.json").is_file():
-        raise UserError(f"{out} exists and holds no model: move it away, or choose another place with --out.")
+    in_the_way = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        raise UserError(f"{in_the_way} is a file, where the folder for {out} goes: move it away, then run again.")
+    if out.exists() and not (out / "config.json").is_file() and not (out.is_dir() and not any(out.iterdir())):
+        raise UserError(f"{out} exists and holds no model (no config.json), so it is not this command's to replace: "
+                        "move it away, then run again.")
     texts = corpus_texts(data)
     print(f"building {out}: tokenizer from {len(texts):,} texts, T5 {experiment.SHAPE}", file=sys.stderr)
     with atomic_path(out) as tmp:
         model.build(tmp, texts, experiment.SHAPE)
+
+
+def experiments() -> list[str]:
+    """Names of the experiments on the current commit: `dvc exp run -n` refuses a name that is taken."""
+    done = subprocess.run(["dvc", "exp", "list", "--name-only"], capture_output=True, text=True)
+    return done.stdout.split() if done.returncode == 0 else []
 
 
 def main(argv=None) -> None:
@@ -59,6 +70,10 @@ def main(argv=None) -> None:
     if args.build_only:
         print(shlex.join(command))
         return
+    if args.name in experiments():
+        raise UserError(f"an experiment named {args.name} exists already on this commit (`dvc exp show` lists it): "
+                        f"give another --name, or remove it first with `dvc exp remove {args.name}`; demo/model is "
+                        "kept, so the next run starts with the pipeline.")
     print(f"$ {shlex.join(command)}", file=sys.stderr, flush=True)
     code = subprocess.call(command)
     if code:

@@ -26,6 +26,14 @@ KINDS = ("full", "lora")
 BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}")
 
 
+def branch_name(name: str) -> bool:
+    """A name git takes for a branch (`git check-ref-format --branch`), in the characters the Hub's URLs carry."""
+    parts = name.split("/")
+    return (BRANCH.fullmatch(name) is not None and name != "HEAD" and not name.startswith("refs/")
+            and all(part and not part.startswith(".") and not part.endswith((".", ".lock")) for part in parts)
+            and ".." not in name)
+
+
 def _valid_id(value: str, option: str, example: str) -> None:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -133,14 +141,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     args = parser().parse_args(argv)
+    hub.check_endpoint()
     if args.merged and args.model != "lora":
         raise UserError("--merged merges a LoRA adapter into its base model: use it with `lora`, not `full`.")
     _valid_id(args.repo_id, "--repo-id", "your-name/flan-t5-dialogsum")
-    if not BRANCH.fullmatch(args.revision) or ".." in args.revision or args.revision.startswith("refs/"):
+    if not branch_name(args.revision):
         raise UserError(f"--revision {args.revision!r} is not a branch name this command commits to: use letters, "
-                        "digits and . _ - / (such as main or v1), not refs/... nor '..'.")
+                        "digits and . _ - / (such as main or v1); not HEAD, refs/..., '..' or '//', nor a part "
+                        "that starts with '.' or ends with '.' or '.lock', as git requires.")
     if args.dry_run:  # where it may write, and whether it may upload, are checked before anything else
-        target = files.user_folder(args.dry_run, "--dry-run", args.force or folder.written_here(args.dry_run))
+        target = files.user_folder(args.dry_run, "--dry-run", args.force, proven=folder.written_here(args.dry_run))
     else:
         secret = hub.token()
     stale.check_current()

@@ -28,8 +28,13 @@ def pipeline_state() -> str | None:
             if stale:
                 listed = ", ".join(sorted(stale)[:4]) + (" ..." if len(stale) > 4 else "")
                 return f"the pipeline is not up to date ({listed} changed): run `dvc repro`, commit, `dvc push`."
-            missing = repo.status(cloud=True)
-    except DvcException as error:  # not a DVC project, no remote, an unreachable one
+            try:
+                missing = repo.status(cloud=True)
+            except Exception as error:  # noqa: BLE001 - the remote's own errors: refused, no credentials, no folder
+                first = (str(error).strip().splitlines() or ["no detail"])[0][:300]
+                return (f"DVC could not reach its remote ({type(error).__name__}: {first}): check its URL and "
+                        "credentials (`dvc remote list`, `dvc status -c`), then register.")
+    except DvcException as error:  # not a DVC project, no remote
         return f"DVC could not check the pipeline and its remote ({type(error).__name__}: {error})."
     if missing:
         return (f"{len(missing)} outputs are not on the DVC remote (e.g. {sorted(missing)[0]}), so no one could "
@@ -90,7 +95,7 @@ def main(argv=None) -> None:
         raise UserError("run this from the project's folder (where dvc.yaml is), inside its git repository.")
     artifact = artifacts.declared(args.name)
     tags.check_version(args.version)
-    if args.stage:
+    if args.stage is not None:
         tags.check_stage(args.stage)
     registered = tags.versions(args.name)
     made = []
@@ -100,7 +105,7 @@ def main(argv=None) -> None:
                             f"a new version, or --stage to promote this one.")
     else:
         made.append(new_version(args.name, artifact, args.version, registered))
-    if args.stage:
+    if args.stage is not None:
         current = tags.stage_tag(args.name, args.stage)
         if current and tags.commit_of(current) == tags.commit_of(f"{args.name}@{args.version}"):
             print(f"{args.name}@{args.version} is in {args.stage} already (tag {current}): nothing to do.")

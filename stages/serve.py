@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check(args) -> None:
+    if not args.host.strip():  # uvicorn takes "" for every interface: not what an empty value means
+        raise UserError("--host is empty: give an address, such as 127.0.0.1 (this machine only, the default) or "
+                        "0.0.0.0 (every interface).")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: give a port from 0 to 65535.")
     for option in ("max_batch", "queue_size", "max_body_bytes", "max_dialogues", "max_chars", "max_connections"):
@@ -60,6 +63,45 @@ def check(args) -> None:
     if args.queue_size < args.max_dialogues:
         raise UserError(f"--queue-size {args.queue_size} is below --max-dialogues {args.max_dialogues}: a request "
                         "that the limits allow would never fit in the queue. Raise --queue-size.")
+
+
+def loopback(host: str) -> bool:
+    """Only this machine can connect: localhost, 127.0.0.0/8 or ::1 (no warning about other machines)."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def listenable(host: str, port: int) -> None:
+    """Bind once before the models load (seconds to minutes): a port in use or an address that is not this
+    machine's is one message now, not uvicorn's log line after the wait. Every address the name has is tried, as
+    asyncio's server binds them all (localhost: 127.0.0.1 and ::1 where IPv6 is on)."""
+    import errno
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        raise UserError(f"--host {host}: no address of that name ({getattr(error, 'strerror', None) or error}); give "
+                        "an address of this machine, such as 127.0.0.1 (or ::1, without brackets).") from None
+    failed, bound = None, 0
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                sock.bind(address)
+                bound += 1
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise UserError(f"port {port} on {host} is in use, by another server or another copy of this "
+                                    "one: stop it, or give another --port (--port 0 picks a free one).") from None
+                failed = error
+    if not bound:
+        raise UserError(f"cannot listen on {host} port {port} ({failed.strerror or failed}): give an address of "
+                        "this machine (127.0.0.1 by default) and a port it may use (ports below 1024 need root).")
 
 
 def models(args) -> dict[str, str]:
@@ -89,9 +131,11 @@ def models(args) -> dict[str, str]:
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     p = params.load()
-    args.max_batch = args.max_batch or p.generate.batch_size
+    if args.max_batch is None:  # not `or`: --max-batch 0 is refused, not taken for the default
+        args.max_batch = p.generate.batch_size
     check(args)
     chosen = models(args)
+    listenable(args.host, args.port)
 
     import uvicorn
 
@@ -105,8 +149,8 @@ def main(argv: list[str]) -> None:
         backends, prompting.Prompter(p.data),
         limits.Limits(args.max_body_bytes, args.max_dialogues, args.max_chars, args.body_timeout),
         app.Batching(args.max_batch, args.max_wait_ms / 1000, args.queue_size),
-        allowed_hosts=list(LOOPBACK) if args.host in LOOPBACK else None)
-    if args.host not in LOOPBACK:
+        allowed_hosts=[*LOOPBACK, args.host] if loopback(args.host) else None)
+    if not loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the models; there "
               "is no authentication.", file=sys.stderr)
     server = uvicorn.Server(uvicorn.Config(service, host=args.host, port=args.port, access_log=args.access_log,

@@ -48,13 +48,48 @@ def test_keeps_a_folder_it_did_not_build(in_tmp, tiny_corpus):
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")
     (in_tmp / "demo" / "model").mkdir(parents=True)
     (in_tmp / "demo" / "model" / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="holds no model"):
+    with pytest.raises(UserError, match="holds no model") as error:
         demo.main(["--data", str(tiny_corpus), "--build-only"])
+    assert "--out" not in str(error.value)  # it named an option demo does not have
     assert (in_tmp / "demo" / "model" / "notes.txt").read_text() == "mine"
+
+
+def test_a_malformed_test_split_is_refused_before_the_model_is_built(in_tmp, tiny_corpus):
+    """Only train.jsonl was read: the model was built, then `prepare` refused test.jsonl inside `dvc exp run`."""
+    import shutil
+
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    data = shutil.copytree(tiny_corpus, in_tmp / "data-copy")
+    (data / "test.jsonl").write_text((data / "test.jsonl").read_text() + '{"id": "x", "dialogue": "a"}\n')
+    with pytest.raises(UserError, match="split 'test', row .*'summary' is missing"):
+        demo.main(["--data", str(data), "--build-only"])
+    assert not (in_tmp / "demo").exists()
+
+
+def test_a_file_where_its_folder_goes_is_named_and_kept(in_tmp, tiny_corpus):
+    """It said `cannot write demo/model: File exists (demo); free space or fix permissions`."""
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    (in_tmp / "demo").write_text("mine")
+    with pytest.raises(UserError, match="demo is a file, where the folder for demo/model goes"):
+        demo.main(["--data", str(tiny_corpus), "--build-only"])
+    assert (in_tmp / "demo").read_text() == "mine"
+
+
+def test_a_second_run_under_a_taken_name_says_how_on_before_dvc_runs(in_tmp, tiny_corpus, monkeypatch):
+    """It ran `dvc exp run -n try-it` again, which DVC refused with `dvc exp run -f ...`, a flag demo has not."""
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    (in_tmp / "demo" / "model").mkdir(parents=True)
+    (in_tmp / "demo" / "model" / "config.json").write_text("{}")  # built by an earlier run
+    monkeypatch.setattr(demo, "experiments", lambda: ["try-it", "other"])
+    monkeypatch.setattr(demo.subprocess, "call", lambda *a, **k: pytest.fail("dvc exp run was started"))
+    with pytest.raises(UserError, match="an experiment named try-it exists already.*give another --name, or "
+                                        "remove it first with `dvc exp remove try-it`"):
+        demo.main(["--data", str(tiny_corpus)])
 
 
 def test_build_only_prints_the_experiment_command(in_tmp, tiny_corpus, capsys):
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    (in_tmp / "demo" / "model").mkdir(parents=True)  # an empty folder holds nothing to keep: built into
     demo.main(["--data", str(tiny_corpus), "--build-only"])
     command = shlex.split(capsys.readouterr().out.strip())
     assert command[:5] == ["dvc", "exp", "run", "-n", "try-it"]

@@ -55,7 +55,9 @@ def test_names_versions_and_stages_are_checked_before_any_work(in_tmp):
     for argv, message in ((["base", "v1.0.0"], r"declares no artifact 'base' \(it declares: full, lora\)"),
                           (["lora", "1.0.0"], r"'1.0.0' is not of the form vMAJOR.MINOR.PATCH"),
                           (["lora", "v1.0"], "not of the form"),
-                          (["lora", "v1.0.0", "--stage", "pr od"], "'pr od' is not a valid stage name")):
+                          (["lora", "v1.0.0", "--stage", "pr od"], "'pr od' is not a valid stage name"),
+                          # an empty stage was taken for no stage at all: a version registered instead of a refusal
+                          (["lora", "v1.0.0", "--stage", ""], "'' is not a valid stage name")):
         with pytest.raises(UserError, match=message):
             register.main(argv)
     with pytest.raises(UserError, match="run this from the project's folder"):

@@ -174,7 +174,14 @@ def test_only_loopback_host_names_when_asked(prompter):
     service = app_.create_app({"m": Engine()}, prompter, allowed_hosts=["127.0.0.1", "localhost"])
     with TestClient(service, base_url="http://127.0.0.1:8000") as client:
         assert client.get("/health").status_code == 200
-        assert client.get("/health", headers={"host": "attacker.example:8000"}).status_code == 400
+        refused = client.get("/health", headers={"host": "attacker.example:8000"})
+        assert refused.status_code == 400 and "names another host" in refused.json()["detail"]  # was plain text
+        for host in ("attacker.example", "127.0.0.1.attacker.example", "[::2]:80", "", "localhost:8000:1"):
+            assert client.get("/health", headers={"host": host}).status_code == 400, host
+        assert client.get("/health", headers={"host": "LOCALHOST:1"}).status_code == 200
+    service = app_.create_app({"m": Engine()}, prompter, allowed_hosts=["127.0.0.1", "localhost", "::1"])
+    with TestClient(service, base_url="http://[::1]:8000") as client:
+        assert client.get("/health").status_code == 200  # starlette's own check read "[::1]:8000" as host "["
 
 
 def test_an_engine_failure_is_a_500_without_a_traceback(prompter):

@@ -54,3 +54,45 @@ def test_bad_options_stop_with_one_message(argv, message):
     args.max_batch = args.max_batch if args.max_batch is not None else 32
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
         serve.check(args)
+
+
+def test_max_batch_0_is_refused_not_taken_for_the_default(in_tmp):
+    """`args.max_batch or generate.batch_size` served with the default batch when told --max-batch 0."""
+    import shutil
+
+    from project import ROOT
+
+    shutil.copy(ROOT / "params.yaml", in_tmp / "params.yaml")
+    with pytest.raises(UserError, match="--max-batch 0: give a whole number of at least 1"):
+        serve.main(["--max-batch", "0"])
+
+
+def test_an_empty_host_is_refused_since_uvicorn_would_listen_everywhere():
+    args = options("--host", "")
+    args.max_batch = 4
+    with pytest.raises(UserError, match="--host is empty"):
+        serve.check(args)
+
+
+def test_a_port_in_use_or_an_address_not_of_this_machine_is_one_message_before_loading():
+    """It was uvicorn's `ERROR: [Errno 98] ...` and exit 3, after every model had loaded."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"port {port} on 127.0.0.1 is in use"):
+            serve.listenable("127.0.0.1", port)
+    serve.listenable("127.0.0.1", 0)
+    with pytest.raises(UserError, match=r"--host \[::1\]: no address of that name"):
+        serve.listenable("[::1]", 0)
+    with pytest.raises(UserError, match="cannot listen on 192.0.2.1 port 0"):  # TEST-NET-1: never this machine's
+        serve.listenable("192.0.2.1", 0)
+
+
+@pytest.mark.parametrize("host, only_here", [("127.0.0.1", True), ("localhost", True), ("127.0.0.2", True),
+                                             ("::1", True), ("0.0.0.0", False), ("::", False), ("10.0.0.1", False),
+                                             ("example.org", False)])
+def test_the_every_interface_warning_is_for_addresses_other_machines_reach(host, only_here):
+    assert serve.loopback(host) is only_here

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -220,6 +221,12 @@ def _pipeline_output(path: Path) -> str | None:
     target = path.resolve()
     if target == here or target in here.parents:
         return f"the project folder {here}"
+    # git's history and DVC's cache: nothing could bring them back, so not even --force replaces them
+    for own, what in ((".git", "git's history"), (".dvc", "DVC's config and cache")):
+        if target == here / own or here / own in target.parents:
+            return f"{own}, {what}"
+    if (target / ".git").exists():
+        return f"a git repository ({target / '.git'})"
     for out in PIPELINE:
         owned = here / out
         if target == owned or owned in target.parents or target in owned.parents:
@@ -330,8 +337,20 @@ def unclaimed(folder) -> str | None:
     return f"{missing[0]} was removed since this command wrote the folder" if missing else None
 
 
-def user_folder(path, option: str, force: bool) -> Path:
-    """A folder target: absent, empty, exactly as this command left it, or replaced only with --force."""
+def _tracked(folder: Path) -> str | None:
+    """A file under `folder` that git tracks in the repository of the working folder, or None (none, no git)."""
+    try:
+        done = subprocess.run(["git", "--literal-pathspecs", "ls-files", "-z", "--", str(folder.resolve())],
+                              capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    first = done.stdout.split(b"\0")[0] if done.returncode == 0 else b""  # outside the repository: 128
+    return first.decode("utf-8", "replace") or None
+
+
+def user_folder(path, option: str, force: bool, proven: bool = False) -> Path:
+    """A folder target: absent, empty, exactly as this command left it (`proven` by the caller, or by its
+    marker), or replaced only with --force, and never one holding the project's own git-tracked files."""
     path = Path(path)
     owner = _pipeline_output(path)
     if owner:
@@ -339,11 +358,15 @@ def user_folder(path, option: str, force: bool) -> Path:
                         "it, such as models/merged.")
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path} is a file; give a folder path (a file is never replaced by a folder).")
-    if path.is_dir() and any(path.iterdir()) and not force:
+    if path.is_dir() and any(path.iterdir()) and not proven:
         why = unclaimed(path)
-        if why:
+        if why and not force:
             raise UserError(f"{option} {path} is a folder that holds other files ({why}); nothing in it is "
                             "deleted: give a new or empty folder, or add --force to replace it.")
+        code = why and _tracked(path)
+        if code:  # --force is for a folder of outputs, not the project's code (`--out stages` by mistake)
+            raise UserError(f"{option} {path} holds files git tracks ({code} ...), the project's own; it is never "
+                            "replaced here, not even with --force: give a new folder, such as models/merged.")
     writable(path, option)
     return path
 

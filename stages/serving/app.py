@@ -11,7 +11,6 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import limits as limits_, page
 from .batcher import Batcher, QueueFull
@@ -75,7 +74,7 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
     app.state.batchers = batchers
     app.add_middleware(limits_.BodyLimit, limits=limits)
     if allowed_hosts:  # bound to loopback: refuse other Host names (DNS rebinding from a web page)
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+        app.add_middleware(limits_.KnownHosts, hosts=allowed_hosts)
 
     @app.exception_handler(Problem)
     async def problem(request, error: Problem):

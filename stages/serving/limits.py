@@ -60,6 +60,28 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class KnownHosts:
+    """ASGI middleware for a server bound to loopback: a request whose Host header names another host (a web
+    page that reached this server by DNS rebinding) gets 400, as JSON like every other error."""
+
+    def __init__(self, app, hosts):
+        self.app, self.hosts = app, {host.lower() for host in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and _host(dict(scope["headers"]).get(b"host", b"")) not in self.hosts:
+            return await _answer(send, Problem(400, "the Host header names another host than this server's "
+                                               "loopback address; send requests to it by that address"))
+        return await self.app(scope, receive, send)
+
+
+def _host(value: bytes) -> str:
+    """The host of a Host header, without its port: "[::1]:8000" -> "::1", "localhost:8000" -> "localhost"."""
+    text = value.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1:text.find("]")] if "]" in text else ""
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
 async def _read(scope, receive, limits: Limits) -> bytes:
     declared = dict(scope["headers"]).get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:

@@ -21,6 +21,26 @@ NO_TOKEN = ("no Hugging Face token found, and publishing needs one with write ac
 HIDDEN = "hf_***"
 
 
+def check_endpoint() -> None:
+    """HF_ENDPOINT, when set, is an http(s) URL: huggingface_hub parses it on import, and a bad port fails there."""
+    import os
+    from urllib.parse import urlsplit
+
+    value = os.environ.get("HF_ENDPOINT")
+    if value is None:
+        return
+    try:
+        parts = urlsplit(value)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        good = False
+    if not good:
+        raise UserError(f"HF_ENDPOINT is set to {value[:200]!r}, which is not an http(s) URL such as "
+                        "https://huggingface.co: unset it to use the Hub, or set it to the URL of the server "
+                        "that stands for it; then run the same command again.")
+
+
 def token() -> str:
     """The user's token; refuses offline mode and a missing token before any work is done."""
     from huggingface_hub import constants, get_token
@@ -31,6 +51,10 @@ def token() -> str:
     found = get_token()
     if not found:
         raise UserError(NO_TOKEN)
+    if not (found.isascii() and found.isprintable()):  # an HTTP header carries no other character
+        raise UserError("the Hugging Face token holds characters a token never has (not printable ASCII, as when "
+                        "other text was pasted in with it): set HF_TOKEN to the token alone (hf_...), or run "
+                        "`hf auth login --force`; then run the same command again.")
     return found
 
 
@@ -155,7 +179,8 @@ class Hub:
             if published.README in files:
                 with tempfile.TemporaryDirectory() as cache:
                     path = self.api.hf_hub_download(repo_id, published.README, revision=info.sha, cache_dir=cache)
-                    readme = Path(path).read_text(encoding="utf-8")
+                    # not UTF-8: no card of ours, so "not written by this command" (--force replaces it)
+                    readme = Path(path).read_bytes().decode("utf-8", "replace")
         if private and info.private is False:
             raise UserError(f"{repo_id} already exists and is public; --private does not change an existing repo, so "
                             "this would publish in public. Make it private in its settings on the Hub, or drop "

@@ -13,12 +13,19 @@ RECORDS = ("dvc.lock", "dvc.yaml", "params.yaml", "data/sources.json", "metrics"
 def _repo():
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
+    from dvc.scm import SCMError
 
     try:
-        return Repo(".")
+        repo = Repo(".")
+        repo.scm  # noqa: B018 - DVC opens git lazily: a project without .git (a downloaded archive) fails here
+        return repo
     except NotDvcRepoError:
         raise UserError("this folder is not a DVC project: run `python -m stages.publish` from the project root "
                         "(where dvc.yaml is), after `dvc repro`.") from None
+    except SCMError:
+        raise UserError("this folder is not a git repository, and the card names the git commit that holds the run: "
+                        "publish from a `git clone` of the project (not a downloaded archive), after `dvc repro` "
+                        "and a commit.") from None
 
 
 def _changes(entries) -> list[str]:
@@ -37,6 +44,11 @@ def _changes(entries) -> list[str]:
     return said
 
 
+def _first(said: list[str], most: int) -> str:
+    """A few of a stage's changes: a fresh checkout can list every dependency of every stage."""
+    return ", ".join(said[:most]) + (f" and {len(said) - most} more" if len(said) > most else "")
+
+
 def check_current() -> None:
     """Every stage matches dvc.lock: nothing to rerun, no output changed since it was recorded."""
     from dvc.exceptions import DvcException
@@ -49,7 +61,9 @@ def check_current() -> None:
     finally:
         repo.close()
     if status:
-        lines = "; ".join(f"{stage}: {', '.join(_changes(entries)) or 'changed'}" for stage, entries in status.items())
+        lines = "; ".join(f"{stage}: {_first(_changes(entries), 4) or 'changed'}" for stage, entries in
+                          list(status.items())[:3])
+        lines += f"; and {len(status) - 3} more stage(s)" if len(status) > 3 else ""
         raise UserError(f"the pipeline's outputs are stale against dvc.lock ({lines}), so the model and its card "
                         "would not match the recorded run. Run `dvc repro` to bring them up to date (or `dvc "
                         "checkout` to restore outputs changed by hand), commit dvc.lock, then publish again.")
@@ -90,17 +104,21 @@ def _git(*args) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def _first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or ['no detail'])[0][:300]}"
+
+
 def check_pushed() -> None:
     """Every cached output is in the default DVC remote, so others can pull what the card cites."""
-    from dvc.exceptions import DvcException
-
     repo = _repo()
+    remote = None
     try:
         remote = repo.config["core"].get("remote")
         missing = sorted(path for path, state in repo.status(cloud=True).items() if state in ("new", "missing"))
-    except DvcException as error:
-        raise UserError(f"could not compare the outputs with the DVC remote ({error}); check the remote with "
-                        "`dvc status -c`, then publish.") from None
+    except Exception as error:  # noqa: BLE001 - DVC's own errors, and the remote's: refused, no credentials
+        raise UserError(f"could not compare the outputs with the DVC remote{f' {remote!r}' if remote else ''} "
+                        f"({_first_line(error)}); check its URL and credentials (`dvc remote list`, `dvc status -c`), "
+                        "then publish.") from None
     finally:
         repo.close()
     if missing:

@@ -156,3 +156,34 @@ def test_a_marked_folder_is_replaced_only_while_nothing_in_it_changed(in_tmp):
     with pytest.raises(UserError, match="listing the files"):
         files.user_folder(out, "--out", force=False)
     files.user_folder(out, "--out", force=True)
+
+
+def test_not_even_force_replaces_git_dvc_or_the_projects_tracked_code(in_tmp):
+    """`--dry-run stages --force` once deleted the project's code, `--dry-run .git --force` its history."""
+    import subprocess
+
+    from project import env
+    from stages.io import files
+
+    subprocess.run(["git", "init", "-q"], check=True, env=env())
+    (in_tmp / ".dvc" / "cache").mkdir(parents=True)
+    (in_tmp / "stages").mkdir()
+    (in_tmp / "stages" / "code.py").write_text("# the project's code\n")
+    subprocess.run(["git", "add", "stages"], check=True, env=env())
+    for target in (".git", ".git/objects", ".dvc", ".dvc/cache"):
+        with pytest.raises(UserError, match="never replaced"):
+            files.user_folder(in_tmp / target, "--out", force=True)
+    with pytest.raises(UserError, match=r"holds files git tracks \(stages/code.py ...\).*not even with --force"):
+        files.user_folder(in_tmp / "stages", "--out", force=True)
+    other = in_tmp.parent / f"{in_tmp.name}-other-repo"
+    (other / ".git").mkdir(parents=True)
+    with pytest.raises(UserError, match="a git repository"):
+        files.user_folder(other, "--out", force=True)
+    with pytest.raises(UserError, match="never replaced"):
+        files.user_file(in_tmp / ".git" / "config", "--out", force=True)
+    assert (in_tmp / "stages" / "code.py").is_file() and (in_tmp / ".git" / "HEAD").is_file()
+    # an untracked folder of the user's is still theirs to replace with --force, and a proven one without it
+    (in_tmp / "mine").mkdir()
+    (in_tmp / "mine" / "notes.txt").write_text("x")
+    files.user_folder(in_tmp / "mine", "--out", force=True)
+    files.user_folder(in_tmp / "stages", "--out", force=False, proven=True)
