@@ -110,7 +110,7 @@ def test_the_documented_command_runs_the_pipeline_as_an_experiment(tmp_path, tin
     assert set(rouge) == {"base", "full", "lora"}
     assert "full.rouge1" in run(["dvc", "metrics", "show"], repo).stdout
     readme = (ROOT / "README.md").read_text()
-    exp_show = next(line for line in readme.splitlines() if line.startswith("$ dvc exp show --only-changed"))
+    exp_show = next(line for line in readme.splitlines() if line.startswith("$ dvc exp show "))
     shown = run(shlex.split(exp_show[2:]), repo).stdout
     assert "try-it" in shown and "full.rouge1" in shown
     (tmp_path / "dialogue.txt").write_text("#Person1#: Hello, I would like to book a table.\n#Person2#: Sure.\n")

@@ -120,11 +120,11 @@ def test_lora_experiment_reruns_only_lora_stages(repo, lora_experiment):
         table = done.stdout
         assert done.returncode == 0 and widest(table) <= 120 and "…" not in table, table + done.stderr
         header = next(line for line in table.splitlines() if "Experiment" in line).split()
-        assert header == ["Experiment", "base.rougeL", "full.rouge1", "full.rougeL", "lora.rouge1", "lora.rougeL",
-                          "lora.r"], table  # lora.r: the one param that changed
+        assert header == ["Experiment", "base.rouge1", "base.rougeL", "full.rouge1", "full.rougeL", "lora.rouge1",
+                          "lora.rougeL", "lora.r"], table  # lora.r: the param the experiment changed
         row = next(line for line in table.splitlines() if f"[{EXPERIMENT}]" in line)
         values = row.split(f"[{EXPERIMENT}]")[1].split()
-        assert len(values) == 6 and all(re.fullmatch(r"\d+(\.\d+)?", v) for v in values), table
+        assert len(values) == 7 and all(re.fullmatch(r"\d+(\.\d+)?", v) for v in values), table
 
 
 def test_metrics_show_lists_at_most_40_numbers(repo):
