@@ -330,8 +330,9 @@ def unclaimed(folder) -> str | None:
     return f"{missing[0]} was removed since this command wrote the folder" if missing else None
 
 
-def user_folder(path, option: str, force: bool) -> Path:
-    """A folder target: absent, empty, exactly as this command left it, or replaced only with --force."""
+def user_folder(path, option: str, force: bool, unclaimed=unclaimed) -> Path:
+    """A folder target: absent, empty, exactly as this command left it (`unclaimed` says why not), or replaced
+    only with --force."""
     path = Path(path)
     owner = _pipeline_output(path)
     if owner:
@@ -346,6 +347,37 @@ def user_folder(path, option: str, force: bool) -> Path:
                             "deleted: give a new or empty folder, or add --force to replace it.")
     writable(path, option)
     return path
+
+
+def sign_folder(folder_path, command: str) -> None:
+    """Record beside `folder_path` (as .NAME.written_by_stages.json) each of its files' hashes: the proof for a
+    folder that must hold exactly what was made and no MARKER, such as the folder `stages.publish --dry-run`
+    writes, which is what an upload would send."""
+    folder = Path(folder_path)
+    listed = {name: sha256(file) for name, file in _folder_files(folder).items()}
+    write_text(record_of(folder), json.dumps({"written_by": command, "folder": folder.name, "files": listed},
+                                             indent=2) + "\n")
+
+
+def unsigned(folder_path) -> str | None:
+    """Why `folder_path` is not exactly the files its record beside it lists (sign_folder), each unchanged; None
+    when it is: no file added, edited or removed since, no folder inside it."""
+    folder = Path(folder_path)
+    try:
+        record = json.loads(record_of(folder).read_text(encoding="utf-8"))
+        listed = record["files"] if record.get("folder") == folder.name else None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        listed = None
+    if not isinstance(listed, dict):
+        return f"no {record_of(folder).name} beside it listing the files this command wrote"
+    present = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))}
+    for name, path in present.items():
+        if name not in listed or not path.is_file() or path.is_symlink():
+            return f"{name} was not written by this command"
+        if sha256(path) != listed[name]:
+            return f"{name} changed since this command wrote it"
+    missing = sorted(set(listed) - set(present))
+    return f"{missing[0]} was removed since this command wrote the folder" if missing else None
 
 
 def mark(folder_path, command: str, **facts) -> None:
