@@ -191,6 +191,8 @@ def main(argv=None) -> None:
                         "done, then run this again." + _apart(series))
     from .experiments import sweep_plots  # matplotlib: only loaded when there is something to draw
 
+    for path in OUTPUTS:  # again: files may have appeared there while `dvc exp show` ran
+        files.replaceable(path, "output", args.force)
     table, by_param, cost = OUTPUTS
     write_text(table, long_table(series, args.param).to_csv(index=False))
     files.sign(table, "python -m stages.sweep")
