@@ -315,6 +315,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="compare-") as scratch:
         a, b = Run(args.a, Path(scratch) / "a"), Run(args.b, Path(scratch) / "b")
         result = compare_runs(a, b, settings.resamples, settings.seed, settings.confidence)
+    plot_target(args.plot, args.force)  # again: a file may have appeared there while the runs were read
     forest(result, args.mode, args.plot)
     files.sign(args.plot, "python -m stages.compare")
     print(json.dumps(result, indent=2) if args.json else table(result, args.mode))

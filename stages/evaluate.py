@@ -207,6 +207,7 @@ def standalone(args) -> None:
         print(f"  {mode:9s} " + "  ".join(f"{key} {values[key]:.4f} [{values[key + '_low']:.4f}, "
                                           f"{values[key + '_high']:.4f}]" for key in rouge.KEYS))
     if args.output:
+        files.user_file(args.output, "--output", args.force)  # again: a file may have appeared there meanwhile
         write_json(Path(args.output), result)
         files.sign(args.output, "python -m stages.evaluate")
 

@@ -140,6 +140,7 @@ def summarize(args) -> None:
         rows = [{"id": key, "summary": text} for key, text in zip(dialogues, summaries)]
 
     if args.out:
+        files.user_file(args.out, "--out", args.force)  # again: a file may have appeared there while this ran
         write_jsonl(args.out, rows)
         files.sign(args.out, "python -m stages.summarize")
     elif args.jsonl:
@@ -158,6 +159,8 @@ def export(args) -> None:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
         files.mark(tmp, "python -m stages.summarize export", adapter=str(args.adapter))
+        files.user_folder(args.out, "--out", args.force)  # again, right before it is replaced: files may have
+        # been put there while the model merged and saved
     print(f"wrote {args.out}: base model with {args.adapter} merged in")
 
 

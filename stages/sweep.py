@@ -43,13 +43,17 @@ def collect(exp_show: list[dict], param: str, model: str, mode: str) -> tuple[li
         if param not in flat:
             left.setdefault(f"with no param {param} in params.yaml", []).append(name)
             continue
+        value = flat[param]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not dvc_runs.finite(value):
+            left.setdefault(f"with {param} not a finite number", []).append(name)
+            continue
         try:
             values = dvc_runs.metrics(state, model, mode)
         except KeyError as missing:
             left.setdefault(f"with no finished results ({missing.args[0]})", []).append(name)
             continue
         # the code a run ran belongs with its params: a sweep across a code change is not a sweep of the param
-        rows.append({"name": name, "rev": rev, "value": flat[param],
+        rows.append({"name": name, "rev": rev, "value": value,
                      "timestamp": str(dvc_runs.data(state).get("timestamp") or ""),
                      "params": flat | dvc_runs.code(state), **values})
     return rows, left
@@ -191,6 +195,8 @@ def main(argv=None) -> None:
                         "done, then run this again." + _apart(series))
     from .experiments import sweep_plots  # matplotlib: only loaded when there is something to draw
 
+    for path in OUTPUTS:  # again: files may have appeared there while `dvc exp show` ran
+        files.replaceable(path, "output", args.force)
     table, by_param, cost = OUTPUTS
     write_text(table, long_table(series, args.param).to_csv(index=False))
     files.sign(table, "python -m stages.sweep")

@@ -172,3 +172,32 @@ def test_train_lora_records_the_base_model_in_the_adapter(at):
     for folder in ("models/lora", "models/lora_r4"):
         recorded = json.loads((at / folder / identity.FILE).read_text())
         assert recorded["weights_sha256"] == identity.fingerprint(models.BASE)["weights_sha256"]
+
+
+def test_a_file_that_appears_at_the_out_path_while_it_runs_is_never_overwritten(at, monkeypatch):
+    """--out is checked before the work and again right before the write: a summarize of a large file runs for
+    hours, and the user's own file put there meanwhile must survive it (as must a note put in an export folder)."""
+    (at / "in.jsonl").write_text(json.dumps({"id": "a", "dialogue": "#Person1#: Hello.\n#Person2#: Hi."}) + "\n")
+    real = decode.summarize
+
+    def meanwhile(*args, **kwargs):
+        (at / "late.jsonl").write_text("the user's own\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(decode, "summarize", meanwhile)
+    with pytest.raises(UserError, match="--out late.jsonl already exists"):
+        summarize.main(["--model", "base", "--jsonl", "in.jsonl", "--out", "late.jsonl"])
+    assert (at / "late.jsonl").read_text() == "the user's own\n"
+
+    out = at / "merged_late"
+    real_merged = models.load_merged
+
+    def merging(*args, **kwargs):
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+        return real_merged(*args, **kwargs)
+
+    monkeypatch.setattr(models, "load_merged", merging)
+    with pytest.raises(UserError, match="is a folder that holds other files"):
+        summarize.main(["export", "--out", str(out)])
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]

@@ -201,6 +201,27 @@ def test_odd_values_inside_runs_leave_those_runs_out_instead_of_failing(in_tmp):
     assert rows[0]["params"]["code stages/generate.py"] == ""
 
 
+def test_non_finite_numbers_in_a_saved_file_leave_those_runs_out_and_never_reach_a_chart(in_tmp):
+    """A hand-edited or foreign `--json` may hold NaN, Infinity (Python's json reads both) or an integer beyond a
+    float: a NaN score was charted and tabled as nan, and an r of 10**400 was a traceback from matplotlib."""
+    nan_score = state("nan", float("nan"), r=4)
+    inf_score = state("inf", float("inf"), r=32)
+    huge_r, nan_r = state("huge", 0.3, r=10 ** 400), state("nanr", 0.3, r=float("nan"))
+    odd_cost = state("cost", 0.25, r=16)
+    odd_cost["data"]["metrics"]["metrics/efficiency.json"]["data"]["lora"].update(
+        trainable_params=float("inf"), train_runtime_s=True)
+    states = [nan_score, inf_score, huge_r, nan_r, odd_cost, state("a", 0.1, r=8)]
+    rows, left = sweep.collect(states, "lora.r", "lora", "mean_ref")
+    assert sorted(row["name"] for row in rows) == ["a", "cost"]
+    assert left == {"with no finished results (metrics/rouge.json lora)": ["nan", "inf"],
+                    "with lora.r not a finite number": ["huge", "nanr"]}
+    cost = next(row for row in rows if row["name"] == "cost")
+    assert cost["trainable_params"] is None and cost["train_runtime_s"] is None and cost["peak_memory_bytes"] == 2 ** 20
+    Path("exps.json").write_text(json.dumps(states))
+    sweep.main(["--json", "exps.json"])  # charts of the two good runs, no traceback
+    assert Path("plots/sweep.png").is_file()
+
+
 def test_runs_left_out_are_counted_in_one_line(in_tmp, capsys):
     """`-A` on a long history: most commits predate the pipeline or repeat a run; one line says so."""
     states = [state("a", 0.1, r=4), state("b", 0.2, r=8)]

@@ -120,8 +120,9 @@ def group(ids: list[str], texts: list[str], where: str) -> list[list[int]]:
         if other is not None:
             raise UserError(f"{where}: rows {ids[rows[0]]!r} and {ids[other]!r} are references of one dialogue, "
                             f"{stem!r} (ids {{dialogue}}_1, _2, ... as in DialogSum), but their dialogue texts "
-                            "differ (beyond whitespace); give every row of a dialogue the same text, or distinct "
-                            "dialogues distinct ids.")
+                            "differ (beyond whitespace); give every row of a dialogue the same text, or, if they "
+                            f"are different dialogues, ids that do not read as one dialogue's references (such as "
+                            f"{stem}-1, {stem}-2 instead of {stem}_1, {stem}_2).")
     return list(by_id.values())
 
 

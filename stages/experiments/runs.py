@@ -1,6 +1,7 @@
 """Runs as DVC lists them: the states in `dvc exp show --json`, their flat params, and the few metrics
 the comparison tools read. Every metrics key path those tools use is in `metrics()`, in one place."""
 import json
+import math
 import subprocess
 import sys
 
@@ -79,14 +80,26 @@ def metrics(state, model: str, mode: str) -> dict:
         scores = scores[mode]
     elif mode != PRIMARY and all(key in scores for key in rouge.KEYS):
         raise KeyError(f"{report.ROUGE} holds only {model}'s {PRIMARY} scores, not {mode}")
-    if not all(isinstance(scores.get(key), (int, float)) for key in rouge.KEYS):
+    if not all(finite(scores.get(key)) for key in rouge.KEYS):
         raise KeyError(f"{report.ROUGE} {model}")
     out = {key: scores[key] for key in rouge.KEYS}
-    out.update({f"{key}_{end}": scores.get(f"{key}_{end}") for key in rouge.KEYS for end in ("low", "high")})
+    out.update({f"{key}_{end}": scores.get(f"{key}_{end}") if finite(scores.get(f"{key}_{end}")) else None
+                for key in rouge.KEYS for end in ("low", "high")})
     costs = _dict(_dict(_file(state, "metrics", str(report.EFFICIENCY))).get(model)) \
         or _dict(_file(state, "metrics", f"metrics/train_{model}.json"))
-    out.update({key: costs.get(key) for key in COSTS})
+    out.update({key: costs.get(key) if finite(costs.get(key)) else None for key in COSTS})
     return out
+
+
+def finite(value) -> bool:
+    """A number a chart can place: not a bool, NaN or infinity (JSON from elsewhere may hold them), nor an integer
+    beyond a float's range."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def baselines() -> list[str]:

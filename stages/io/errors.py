@@ -17,8 +17,13 @@ def run(main, *args) -> None:
     try:
         main(*args)
     except UserError as error:
+        from .stage import running_hint  # under `dvc repro`: how to get the outputs DVC deleted back
+
+        message, hint = str(error), running_hint()
+        if hint and hint.strip() not in message:
+            message += hint
         # On a terminal a progress bar may be mid-line: start the message on a line of its own.
-        print(f"{chr(10) if sys.stderr.isatty() else ''}error: {error}", file=sys.stderr)
+        print(f"{chr(10) if sys.stderr.isatty() else ''}error: {message}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

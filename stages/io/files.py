@@ -348,9 +348,9 @@ def _tracked(folder: Path) -> str | None:
     return first.decode("utf-8", "replace") or None
 
 
-def user_folder(path, option: str, force: bool, proven: bool = False) -> Path:
-    """A folder target: absent, empty, exactly as this command left it (`proven` by the caller, or by its
-    marker), or replaced only with --force, and never one holding the project's own git-tracked files."""
+def user_folder(path, option: str, force: bool, unclaimed=unclaimed) -> Path:
+    """A folder target: absent, empty, exactly as this command left it (`unclaimed` says why not), or replaced
+    only with --force, and never one holding the project's own git-tracked files."""
     path = Path(path)
     owner = _pipeline_output(path)
     if owner:
@@ -358,7 +358,7 @@ def user_folder(path, option: str, force: bool, proven: bool = False) -> Path:
                         "it, such as models/merged.")
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path} is a file; give a folder path (a file is never replaced by a folder).")
-    if path.is_dir() and any(path.iterdir()) and not proven:
+    if path.is_dir() and any(path.iterdir()):
         why = unclaimed(path)
         if why and not force:
             raise UserError(f"{option} {path} is a folder that holds other files ({why}); nothing in it is "
@@ -369,6 +369,37 @@ def user_folder(path, option: str, force: bool, proven: bool = False) -> Path:
                             "replaced here, not even with --force: give a new folder, such as models/merged.")
     writable(path, option)
     return path
+
+
+def sign_folder(folder_path, command: str) -> None:
+    """Record beside `folder_path` (as .NAME.written_by_stages.json) each of its files' hashes: the proof for a
+    folder that must hold exactly what was made and no MARKER, such as the folder `stages.publish --dry-run`
+    writes, which is what an upload would send."""
+    folder = Path(folder_path)
+    listed = {name: sha256(file) for name, file in _folder_files(folder).items()}
+    write_text(record_of(folder), json.dumps({"written_by": command, "folder": folder.name, "files": listed},
+                                             indent=2) + "\n")
+
+
+def unsigned(folder_path) -> str | None:
+    """Why `folder_path` is not exactly the files its record beside it lists (sign_folder), each unchanged; None
+    when it is: no file added, edited or removed since, no folder inside it."""
+    folder = Path(folder_path)
+    try:
+        record = json.loads(record_of(folder).read_text(encoding="utf-8"))
+        listed = record["files"] if record.get("folder") == folder.name else None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        listed = None
+    if not isinstance(listed, dict):
+        return f"no {record_of(folder).name} beside it listing the files this command wrote"
+    present = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))}
+    for name, path in present.items():
+        if name not in listed or not path.is_file() or path.is_symlink():
+            return f"{name} was not written by this command"
+        if sha256(path) != listed[name]:
+            return f"{name} changed since this command wrote it"
+    missing = sorted(set(listed) - set(present))
+    return f"{missing[0]} was removed since this command wrote the folder" if missing else None
 
 
 def mark(folder_path, command: str, **facts) -> None:

@@ -232,7 +232,12 @@ def read(path="params.yaml") -> dict:
         line = data[:error.start].count(b"\n") + 1
         raise UserError(f"{path}, line {line}: not valid UTF-8 (byte 0x{data[error.start]:02x}, as Latin-1 or "
                         "Windows-1252 editors write accented letters); save the file as UTF-8.") from None
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks every character first: YAML allows no control characters
+    except yaml.reader.ReaderError as error:
+        line = text[:error.position].count("\n") + 1
+        raise UserError(f"{path}, line {line}: holds U+{error.character:04X}, a character YAML does not allow (a "
+                        "control character, which an editor may not show); delete it.") from None
     try:
         node = loader.get_single_node()
         if node is None:

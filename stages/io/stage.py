@@ -115,6 +115,12 @@ def writing(note: str = ""):
         watch.check(written=True, note=note)
 
 
+def running_hint() -> str:
+    """restore_hint() of the stage running in this process, for any error that stops it after it started (a
+    params value only the model can refuse, a full disk): DVC deleted its outputs all the same."""
+    return restore_hint(_watch.name, _watch.what) if _watch is not None else ""
+
+
 def restore_hint(name: str, what: declared.Declared) -> str:
     """Under `dvc repro`, which deletes a stage's outputs before running it: how to get the last recorded
     ones back (`dvc checkout` restores cached outputs from dvc.lock; git holds the `cache: false` ones)."""

@@ -79,9 +79,10 @@ def _memory(row: dict) -> str:
     return text
 
 
-# Markdown's inline syntax (code, emphasis, links, GFM strikethrough) and the table cell separator, escaped
-# wherever they occur; `<`, `>` and `&` become entities, so no HTML tag, comment or entity comes from the data.
-_INLINE = re.compile(r"[\\`*_\[\]|~]")
+# Markdown's inline syntax (code, emphasis, links, GFM strikethrough, GitHub's $math$) and the table cell
+# separator, escaped wherever they occur; `<`, `>` and `&` become entities, so no HTML tag, comment or entity comes
+# from the data. Unescaped, "$5 or $10" in a dialogue would be typeset by GitHub as math.
+_INLINE = re.compile(r"[\\`*_\[\]|~$]")
 # What starts a block at the beginning of a line: a heading, a list item, a setext underline or thematic break.
 _BLOCK = re.compile(r"^(#{1,6}(?=[ \t]|$)|[-+=])|^(\d{1,9})(?=[.)])")
 

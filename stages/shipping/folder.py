@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from ..io.errors import UserError, pull_hint
+from ..io.files import unsigned
 from . import card
 
 # stages/modeling/models.py's paths, named here so that publishing a full model or an adapter never imports torch
@@ -94,16 +95,21 @@ def files(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_file())
 
 
-def written_here(folder: Path) -> bool:
-    """Whether `folder` holds only what this command writes, its card unedited (so replacing it loses nothing)."""
+def not_written_here(folder: Path) -> str | None:
+    """Why replacing `folder` could lose something of the user's; None when it holds only what this command wrote
+    there, each file as written (the record beside it, files.sign_folder), and its card unedited. A file of ours by
+    name alone may be the user's own (a config.json edited by hand)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        return False
-    entries = list(folder.iterdir())
-    if not entries or any(not p.is_file() or not is_ours(p.name) for p in entries):
-        return False
+    why = unsigned(folder)
+    if why:
+        return why
+    stray = sorted(p.name for p in folder.iterdir() if not p.is_file() or not is_ours(p.name))
+    if stray:
+        return f"{stray[0]} is no file this command writes"
     try:
         text = (folder / README).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        return False
-    return card.state(text) == "generated" and not card.notes(text)
+        return f"{README} does not read as text"
+    if card.state(text) != "generated" or card.notes(text):
+        return f"{README} was edited by hand"
+    return None

@@ -125,6 +125,10 @@ def test_rows_of_one_id_with_different_texts_are_an_error_naming_both():
     with pytest.raises(UserError, match=r"test: rows 'test_3_1' and 'test_3_2' are references of one dialogue, "
                                         r"'test_3'"):
         dialogsum.group(["test_3_1", "test_3_2", "test_4_1"], ["hello", "hello there", "x"], "test")
+    # distinct dialogues whose own ids happen to read as references: the message says how to name them
+    with pytest.raises(UserError, match=r"ids that do not read as one dialogue's references \(such as bank-1, "
+                                        r"bank-2 instead of bank_1, bank_2\)"):
+        dialogsum.group(["bank_1", "bank_2", "hotel_1", "hotel_2"], ["a", "b", "c", "d"], "test")
 
 
 @pytest.mark.parametrize("ids", [

@@ -186,4 +186,4 @@ def test_not_even_force_replaces_git_dvc_or_the_projects_tracked_code(in_tmp):
     (in_tmp / "mine").mkdir()
     (in_tmp / "mine" / "notes.txt").write_text("x")
     files.user_folder(in_tmp / "mine", "--out", force=True)
-    files.user_folder(in_tmp / "stages", "--out", force=False, proven=True)
+    files.user_folder(in_tmp / "stages", "--out", force=False, unclaimed=lambda path: None)

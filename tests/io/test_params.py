@@ -149,6 +149,23 @@ def test_a_latin1_byte_is_one_message_with_its_line(in_tmp):
     assert f"line {line}: not valid UTF-8 (byte 0xe9" in message and "save the file as UTF-8" in message
 
 
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\x7f", "\ufffe"])
+def test_a_control_character_is_one_message_with_its_line(in_tmp, character):
+    """PyYAML refuses these before parsing, in the loader's constructor: that used to be a traceback."""
+    lines = _repository_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(":", f":{character}", 1)
+    (in_tmp / "params.yaml").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(UserError) as caught:
+        params.load()
+    assert str(caught.value) == (f"params.yaml, line 3: holds U+{ord(character):04X}, a character YAML does not "
+                                 "allow (a control character, which an editor may not show); delete it.")
+
+
+def test_a_bom_is_not_data(in_tmp):
+    (in_tmp / "params.yaml").write_text("\ufeff" + _repository_text(), encoding="utf-8")
+    assert params.load() == params.load(ROOT / "params.yaml")
+
+
 def test_no_params_file(in_tmp):
     with pytest.raises(UserError, match="run the stage from the project root"):
         params.load()

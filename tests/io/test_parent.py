@@ -3,6 +3,7 @@
 Real processes: a parent standing in for `dvc` starts a child that imports `stages` (as every stage does first),
 then the parent is killed and the child must exit. One test runs the real `dvc repro` and SIGTERMs it.
 """
+import json
 import os
 import signal
 import subprocess
@@ -139,3 +140,41 @@ def test_sigterm_to_dvc_repro_stops_the_stage_before_it_writes(tmp_path):
         assert not (tmp_path / "out.txt").exists() and not (tmp_path / "dvc.lock").exists()
     finally:
         kill(child, dvc.pid)
+
+
+def _rwlock(folder: Path, writers: dict[str, int]) -> None:
+    """DVC's lock file as `dvc repro` leaves it when killed: each output's writer pid (dvc/rwlock.py)."""
+    (folder / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+    info = {str(folder / path): {"pid": pid, "cmd": "dvc repro"} for path, pid in writers.items()}
+    (folder / ".dvc" / "tmp" / "rwlock").write_text(json.dumps({"write": info, "read": {}}))
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_a_stage_whose_dvc_died_before_it_could_tie_itself_stops_at_once(tmp_path):
+    """`dvc` killed while the stage's Python was still starting: the stage no longer has `dvc` above it and the
+    kernel sends it nothing; it used to run to the end and write outputs dvc.lock never recorded. DVC's lock file
+    still names the dead `dvc` as the writer of the stage's outputs."""
+    script = child_script(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages:\n  toy:\n    cmd: python child.py\n    outs: [out.txt]\n")
+    (tmp_path / "go").touch()
+    environment = {**os.environ, "DVC_STAGE": "toy", "DVC_ROOT": str(tmp_path)}
+
+    def child():  # started by this test, not by a `dvc`
+        return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=environment, capture_output=True,
+                              text=True, timeout=120)
+
+    _rwlock(tmp_path, {"out.txt": _dead_pid()})
+    stopped = child()
+    assert stopped.returncode == 1 and not (tmp_path / "out.txt").exists()
+    assert stopped.stderr.startswith("error: the `dvc` that started stage toy") and "Traceback" not in stopped.stderr
+
+    # A stale entry for another output, and a live writer (DVC run from Python, not as `dvc`), stop nothing.
+    _rwlock(tmp_path, {"other.txt": _dead_pid()})
+    assert child().returncode == 0 and (tmp_path / "out.txt").read_text() == "written"
+    (tmp_path / "out.txt").unlink()
+    _rwlock(tmp_path, {"out.txt": os.getpid()})
+    assert child().returncode == 0 and (tmp_path / "out.txt").read_text() == "written"

@@ -162,6 +162,36 @@ def test_under_dvc_a_params_error_says_how_to_get_the_outputs_back(toy, monkeypa
         "cache: git's committed copies).")
 
 
+def test_under_dvc_any_error_after_the_start_says_how_to_get_the_outputs_back(toy, monkeypatch, capsys):
+    """A params value only the model can refuse (lora.target_modules naming no layer of it), a full disk: raised
+    after the stage started, where DVC had deleted its outputs all the same. The hint is given once, also where the
+    message already carries it (inputs changed while running)."""
+    from stages.io.errors import run
+    monkeypatch.setattr(stage, "_watch", None)  # the stage this test starts is forgotten after it
+    monkeypatch.setenv("DVC_STAGE", "train")
+    (toy / "dvc.lock").write_text("schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n")
+    hint = "to get them back as last recorded, run `dvc checkout train`"
+
+    def refused():
+        stage.start("train")
+        raise ParamsError("lora.target_modules", "nope not found in the model.")
+
+    def changed():
+        stage.start("train")
+        edit_params("  r: 32", "  r: 8")
+        stage.unchanged()
+
+    for main in (refused, changed):
+        with pytest.raises(SystemExit):
+            run(main)
+        message = capsys.readouterr().err
+        assert message.startswith("error: ") and message.count(hint) == 1, message
+    monkeypatch.delenv("DVC_STAGE")  # run by hand, DVC deleted nothing
+    with pytest.raises(SystemExit):
+        run(refused)
+    assert "dvc checkout" not in capsys.readouterr().err
+
+
 # The issue's scenario with the real DVC: a stage in miniature that loads params through stages.io.stage, then
 # waits for a "go" file (a long training), then writes its output under stage.writing().
 TRAIN = f"""

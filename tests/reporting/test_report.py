@@ -66,6 +66,12 @@ def test_text_from_the_data_renders_as_literal_text():
         assert text in page, text
 
 
+def test_dollar_signs_are_text_not_githubs_math():
+    """GitHub typesets $...$ in Markdown as math: "$5/$10" in a dialogue would lose its dollar signs and slant."""
+    assert report.literal("It costs $5/$10, or $$x$$.") == "It costs \\$5/\\$10, or \\$\\$x\\$\\$."
+    assert "\\$20" in report._quote("#Person1#: $20?\n#Person2#: $30.")
+
+
 def test_ordinary_dialogue_text_stays_readable_in_the_markdown():
     assert report._quote("#Person1#: Hello, Mr. Smith. It's 5 p.m.\n#Person2#: Fine.") == \
         "#Person1#: Hello, Mr. Smith. It's 5 p.m.<br>#Person2#: Fine."

@@ -223,6 +223,19 @@ def test_the_dry_run_folder_replaces_only_its_own_earlier_output(at, tmp_path):
     publish.main(args)  # its own output: replaced
     assert sorted(p.name for p in target.iterdir()) == first
 
+    # a file of the folder's own names, edited by hand: the user's now (its name proves nothing)
+    config = target / "config.json"
+    config.write_text(config.read_text().replace("{", '{"my_setting": 1, ', 1))
+    with pytest.raises(UserError, match="--force"):
+        publish.main(args)
+    assert "my_setting" in config.read_text()
+    publish.main([*args, "--force"])
+    assert "my_setting" not in config.read_text()
+    (target / "tokenizer.json").unlink()  # removed: also not as written
+    with pytest.raises(UserError, match="--force"):
+        publish.main(args)
+    publish.main([*args, "--force"])
+
     readme = target / "README.md"
     readme.write_text(readme.read_text().replace("## Limitations", "## Limitations\n\nmy own words"))
     with pytest.raises(UserError, match="--force"):
