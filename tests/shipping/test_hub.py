@@ -10,7 +10,7 @@ from project import env
 from publishing import TOKEN
 from stages import publish
 from stages.io.errors import UserError
-from stages.shipping import card, hub, stale
+from stages.shipping import hub, stale
 
 
 @pytest.mark.parametrize("value", ["http://127.0.0.1:99999", "notaurl", "", "http://127.0.0.1:x", "ftp://hub"])
