@@ -111,7 +111,7 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     lora = scores["lora"]["mean_ref"]
     assert f"| lora | {lora['rouge1']:.4f} [{lora['rouge1_low']:.4f}, {lora['rouge1_high']:.4f}]" in text
     assert "| 40 (4.00%) | 160 B | 12.5 s | 2.0 MB CPU RSS |" in text  # the main table's cost columns
-    assert "| lora | 40 (4.00%) | 1,040 | 160 B | 12.5 s | 3.2 | 99 | 4.0 s | 0.3 s | 2.0 MB CPU RSS | 0.010 | 7.5 |" \
+    assert "| lora | 40 (4.00%) | 1,040 | 160 B | 12.5 s | 3.2 | 99 | 4.0 s | 0.3 s | 2.0 MB CPU RSS | 0.010 | — | 7.5 |" \
         in text
     assert text.count("### Example") == 3 and "| human 3 |" in text
     assert "full − lora" in text
