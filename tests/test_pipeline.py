@@ -159,11 +159,12 @@ def test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge(repo, t
     run(["git", "commit", "-qm", "short summaries"], repo)
     diff = run(["dvc", "metrics", "diff", "main", "short-summaries", "--json"], repo).stdout
     changed = json.loads(diff)
-    assert any(key.startswith("full.") and key.split(".")[-1] in ROUGE
-               for key in changed.get("metrics/rouge.json", {})), diff
+    # summaries cut at 3 tokens score differently: which model's ROUGE moves depends on the tiny model's outputs
+    moved = [key for key in changed.get("metrics/rouge.json", {}) if key.split(".")[-1] in ROUGE]
+    assert moved, diff
     table = run(["dvc", "metrics", "diff", "main", "short-summaries"], repo).stdout
     assert len(table.splitlines()) <= 40 and widest(table) <= 160, table  # one screen
-    assert re.search(r"metrics/rouge.json\s+full.rouge1\s", table), table
+    assert re.search(rf"metrics/rouge.json\s+{re.escape(moved[0])}\s", table), table
 
     # dvc plots diff: every chart drawn by its template from both revisions, data rows tagged with the revision
     plots = json.loads(run(["dvc", "plots", "diff", "main", "short-summaries", "--json"], repo).stdout)
