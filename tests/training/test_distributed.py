@@ -74,7 +74,8 @@ def test_two_processes_train_like_one(tmp_path, tiny_model, tiny_corpus, monkeyp
     # One model and one metrics file: rank 1 wrote nothing of its own, no temp or scratch is left behind.
     assert sorted(p.name for p in (two / "models").iterdir() if p.name != ".trainer") == ["base", "lora"]
     assert sorted(p.name for p in (two / "models/lora").iterdir()) == ["README.md", "adapter_config.json",
-                                                                       "adapter_model.safetensors"]
+                                                                       "adapter_model.safetensors",
+                                                                       "base_model.json"]  # the base it needs
     assert sorted(p.name for p in (two / "metrics").iterdir()) == ["train_lora.json"]
     steps = [step for step, _ in _losses(two)]
     assert steps == sorted(set(steps)) == [step for step, _ in _losses(one)]  # each point logged once
