@@ -50,13 +50,6 @@ def pick_dialogues(rows: list[dict], limit: int, seed: int) -> list[dict]:
     return [first[text] for text in chosen]
 
 
-def timed(function, *args) -> float:
-    started = time.perf_counter()
-    function(*args)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - started
-
 
 def main(argv=None) -> None:
     parser = common.argument_parser(__doc__)

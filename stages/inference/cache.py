@@ -8,13 +8,12 @@ when the weights of those sources change, the folders made from their old weight
 with that record, never anything else."""
 import hashlib
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 from ..io.errors import UserError, pull_hint
-from ..io.files import atomic_path, write_json
+from ..io.files import alive, atomic_path, write_json
 
 ROOT = Path("models/.engines")
 RECORD = "engine.json"
@@ -90,16 +89,7 @@ def remove_stale(root: Path, sources: list[str], weights: str) -> list[Path]:
             removed.append(folder)
     for tmp in root.glob(".*.tmp-*"):  # conversions killed midway, whatever their name
         pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -25,7 +25,8 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a temp file named after a live writer is not stale)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -39,7 +40,7 @@ def _remove_stale(path: Path) -> None:
     """Temp copies left by a killed process (a half-written model can be a gigabyte)."""
     for tmp in path.parent.glob(f".{path.name}.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             _remove(tmp)
 
 
