@@ -237,6 +237,7 @@ def test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params(tmp_
     subprocess.run(["git", "add", "-A"], cwd=repo, env=env(), check=True)
     subprocess.run(["git", "commit", "-qm", "trained with r=32"], cwd=repo, env=env(), check=True)
     (repo / "go").unlink()
+    (repo / "ready").unlink()  # the first run's: wait for the second stage's own, or the race below is lost
 
     running = subprocess.Popen(["dvc", "repro", "-f"], cwd=repo, env=env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
