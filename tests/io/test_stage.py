@@ -236,7 +236,10 @@ def test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params(tmp_
     first = (repo / "model" / "weights").read_text()
     subprocess.run(["git", "add", "-A"], cwd=repo, env=env(), check=True)
     subprocess.run(["git", "commit", "-qm", "trained with r=32"], cwd=repo, env=env(), check=True)
+    # Both files of the first run go: a "ready" left behind let the wait below end before the second stage had
+    # read params.yaml, and on a loaded machine `dvc exp run` then edited it first (the stage rightly ran with r=8).
     (repo / "go").unlink()
+    (repo / "ready").unlink()
 
     running = subprocess.Popen(["dvc", "repro", "-f"], cwd=repo, env=env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
