@@ -118,6 +118,21 @@ def test_deps_are_watched_file_by_file_and_ignored_files_are_not(toy):
         stage.unchanged()
 
 
+def test_a_code_file_opened_in_an_editor_is_no_change(toy):
+    """vim and emacs write swap, probe, lock and backup files beside a file they open: reading a stage's code while
+    it trains used to stop it. The project's .dvcignore names them (so DVC's hash of a code folder leaves them out
+    too); the stage reads the same patterns."""
+    (toy / ".dvcignore").write_text((ROOT / ".dvcignore").read_text())
+    stage.start("train")
+    for name in (".a.py.swp", ".a.py.swo", "4913", "a.py~", "#a.py#", ".DS_Store"):
+        (toy / "code" / name).write_text("editor")
+    (toy / "code" / ".#a.py").symlink_to("user@host.1234:1700000000")  # emacs's lock: a dangling link
+    stage.unchanged()
+    (toy / "code" / "b.py").write_text("")
+    with pytest.raises(UserError, match="code/b.py appeared"):
+        stage.unchanged()
+
+
 def test_foreach_stages_watch_their_own_item(toy):
     stage.start("gen@b")
     (toy / "wa").write_text("other model")
