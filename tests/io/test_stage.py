@@ -118,6 +118,21 @@ def test_deps_are_watched_file_by_file_and_ignored_files_are_not(toy):
         stage.unchanged()
 
 
+def test_a_code_file_opened_in_an_editor_is_no_change(toy):
+    """vim and emacs write swap, probe, lock and backup files beside a file they open: reading a stage's code while
+    it trains used to stop it. The project's .dvcignore names them (so DVC's hash of a code folder leaves them out
+    too); the stage reads the same patterns."""
+    (toy / ".dvcignore").write_text((ROOT / ".dvcignore").read_text())
+    stage.start("train")
+    for name in (".a.py.swp", ".a.py.swo", "4913", "a.py~", "#a.py#", ".DS_Store"):
+        (toy / "code" / name).write_text("editor")
+    (toy / "code" / ".#a.py").symlink_to("user@host.1234:1700000000")  # emacs's lock: a dangling link
+    stage.unchanged()
+    (toy / "code" / "b.py").write_text("")
+    with pytest.raises(UserError, match="code/b.py appeared"):
+        stage.unchanged()
+
+
 def test_foreach_stages_watch_their_own_item(toy):
     stage.start("gen@b")
     (toy / "wa").write_text("other model")
@@ -236,8 +251,10 @@ def test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params(tmp_
     first = (repo / "model" / "weights").read_text()
     subprocess.run(["git", "add", "-A"], cwd=repo, env=env(), check=True)
     subprocess.run(["git", "commit", "-qm", "trained with r=32"], cwd=repo, env=env(), check=True)
+    # Both files of the first run go: a "ready" left behind let the wait below end before the second stage had
+    # read params.yaml, and on a loaded machine `dvc exp run` then edited it first (the stage rightly ran with r=8).
     (repo / "go").unlink()
-    (repo / "ready").unlink()  # the first run's: wait for the second stage's own, or the race below is lost
+    (repo / "ready").unlink()
 
     running = subprocess.Popen(["dvc", "repro", "-f"], cwd=repo, env=env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
