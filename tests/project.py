@@ -83,6 +83,14 @@ def make_project(repo: Path, model_dir: Path, corpus_dir: Path, params: dict | N
     return repo
 
 
+
+def prepared_project(repo: Path, model_dir: Path, corpus_dir: Path, params: dict | None = None) -> Path:
+    """make_project, then its prepare stage run: data/prepared and models/base, ready for a training stage."""
+    make_project(repo, model_dir, corpus_dir, params)
+    run(["python", "-m", "stages.prepare"], repo)
+    return repo
+
+
 def clone_of(repo: Path, dest: Path) -> Path:
     """A git clone of `repo` that shares its DVC cache, with the outputs checked out (links: no copies)."""
     run(["git", "clone", "-q", str(repo), str(dest)], dest.parent)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from project import BIN, env, make_project, run
+from project import BIN, env, prepared_project, run
 from stages.io.errors import UserError
 from stages.training.loop import batch_plan
 
@@ -60,8 +60,7 @@ def _losses(folder):
 
 def test_two_processes_train_like_one(tmp_path, tiny_model, tiny_corpus, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as torchrun sets for each of its processes
-    one = make_project(tmp_path / "one", tiny_model, tiny_corpus)
-    run(["python", "-m", "stages.prepare"], one)
+    one = prepared_project(tmp_path / "one", tiny_model, tiny_corpus)
     two = tmp_path / "two"
     shutil.copytree(one, two)
 

@@ -21,7 +21,7 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM
 
-from project import BIN, ROOT, env, make_project, run, tiny_params
+from project import BIN, ROOT, env, prepared_project, run, tiny_params
 from stages.modeling import models, weights
 
 
@@ -64,8 +64,7 @@ def test_fsdp_config_on_two_cpu_processes_trains_and_saves_like_one(tmp_path, ti
     params["train_full"].update(max_steps=6, logging_steps=1, eval_steps=0, save_steps=0)
     # 4 dialogues = one batch of 4: every step sees all of them however they are split or ordered over ranks.
     params["data"]["max_train_samples"] = 4
-    one = make_project(tmp_path / "one", base, tiny_corpus, params)
-    run(["python", "-m", "stages.prepare"], one)
+    one = prepared_project(tmp_path / "one", base, tiny_corpus, params)
     two = tmp_path / "two"
     shutil.copytree(one, two)
     config = yaml.safe_load((ROOT / "configs/fsdp.yaml").read_text())

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from project import make_project, run, tiny_params
+from project import prepared_project, tiny_params
 from stages import train_full
 from stages.io import errors
 from stages.training import guard, loop
@@ -47,8 +47,7 @@ def test_a_diverging_stage_exits_1_with_one_message_and_writes_nothing(tmp_path,
                                                                        monkeypatch, capsys):
     params = tiny_params(tiny_model, tiny_corpus)
     params["train_full"].update(max_steps=12, logging_steps=1, eval_steps=0, save_steps=0)
-    repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus, params)
-    run(["python", "-m", "stages.prepare"], repo)
+    repo = prepared_project(tmp_path / "repo", tiny_model, tiny_corpus, params)
     monkeypatch.chdir(repo)
     calls = []
 

@@ -11,7 +11,7 @@ import torch
 import transformers
 import yaml
 
-from project import make_project, run, throughput_agrees, tiny_params, without_timings
+from project import prepared_project, run, throughput_agrees, tiny_params, without_timings
 from stages import train_full
 from stages.io import errors
 from stages.training import guard, progress, selection
@@ -176,8 +176,7 @@ def test_killed_after_its_last_checkpoint_the_run_is_saved_not_trained_on(tmp_pa
                                                                           monkeypatch, capsys):
     params = tiny_params(tiny_model, tiny_corpus)
     params["train_full"].update(max_steps=12, save_steps=6, eval_steps=6, logging_steps=3)
-    repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus, params)
-    run(["python", "-m", "stages.prepare"], repo)
+    repo = prepared_project(tmp_path / "repo", tiny_model, tiny_corpus, params)
     monkeypatch.chdir(repo)
 
     errors.run(train_full.main)  # uninterrupted
