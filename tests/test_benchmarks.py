@@ -161,8 +161,16 @@ def test_engines_benchmark_times_notebook_torch_and_ctranslate2(tiny_corpus, tmp
     record = quick("engines", tiny_corpus, tmp_path)
     paths = [run["path"] for run in record["runs"]]
     assert paths[0].startswith("notebook recipe") and any(p.startswith("project torch (fp32") for p in paths)
-    assert {"ctranslate2 (float32, longest-first batches)", "ctranslate2 (int8, longest-first batches)"} <= set(paths)
+    assert {"ctranslate2 (float32, 1 worker x 1 thread, longest-first batches)",
+            "ctranslate2 (int8, 1 worker x 1 thread, longest-first batches)"} <= set(paths)
     assert all(run["forced_length"] for run in record["runs"] if "forced_length" in run)
     assert all(run["tokens_per_s"] == pytest.approx(run["dialogues_per_s"] * record["settings"]["new_tokens"], rel=0.01)
                for run in record["runs"])
     assert record["figures"]["ctranslate2_vs_torch"] > 0 and "avx512_bf16" in record["machine"]["cpu_detail"]
+
+
+def test_ct2_workers_benchmark_times_each_split_beside_torch(tiny_corpus, tmp_path):
+    record = quick("ct2_workers", tiny_corpus, tmp_path)
+    paths = [run["path"] for run in record["runs"]]
+    assert paths == ["torch fp32, 1 thread", "torch bf16, 1 thread", "ctranslate2 int8, 1 worker x 1 thread"]
+    assert record["settings"]["chosen"] == [1, 1] and all(run["dialogues_per_s"] > 0 for run in record["runs"])

@@ -46,7 +46,8 @@ def load_engine(spec, p, root: Path = cache.ROOT) -> Engine:
     return load_ctranslate2(spec, cfg, tokenizer, root)
 
 
-def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT) -> ct2.CTranslate2Engine:
+def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) -> ct2.CTranslate2Engine:
+    """`split`: (workers, threads each) on a CPU instead of ct2.workers' choice (the benchmark compares them)."""
     ctranslate2 = ct2.module()
     import transformers
 
@@ -65,7 +66,7 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT) -> ct2.CTran
     folder = cache.cached(name, specs.weight_folders(spec), tokenizer, compute_type, versions, build, root)
     try:
         return ct2.CTranslate2Engine(folder, tokenizer, cfg, options, compute_type, reason, where,
-                                     torch.get_num_threads())
+                                     torch.get_num_threads(), split)
     except RuntimeError as error:  # a converted model damaged after it was written
         raise UserError(f"CTranslate2 cannot load the converted model in {folder} ({str(error).splitlines()[0]}); "
                         "delete that folder and run again: it is converted anew.") from None

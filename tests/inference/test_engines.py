@@ -65,6 +65,25 @@ def test_fp32_ctranslate2_writes_the_summaries_torch_writes(at, which, beams):
     assert len(set(expected)) > len(expected) // 2  # varied summaries (how they end: the next test)
 
 
+def test_workers_split_a_cpus_threads_evenly():
+    assert ct2.workers(2, 16) == (2, 1) and ct2.workers(16, 16) == (4, 4)  # the splits measured best
+    assert ct2.workers(16, 1) == (1, 16)  # one dialogue: one worker, every thread
+    for threads in range(1, 65):
+        for batch in (1, 2, 3, 16, 64):
+            count, each = ct2.workers(threads, batch)
+            assert count * each == threads and 1 <= count <= batch
+
+
+def test_several_workers_decode_as_one_does(at):
+    inputs = prompts()
+    cfg = settings(engine="ctranslate2", compute_type="float32").generate
+    one = engines.load_ctranslate2("base", cfg, models.load_tokenizer(), split=(1, 2))
+    two = engines.load_ctranslate2("base", cfg, models.load_tokenizer(), split=(2, 1))
+    assert (one.translator.num_translators, two.translator.num_translators) == (1, 2)
+    assert two.describe()["workers"] == 2
+    assert two.summarize(inputs) == one.summarize(inputs)
+
+
 def test_the_agreement_is_neither_trivial_nor_float_luck(at):
     """Some greedy summaries end with the end token, others run to max_new_tokens; and at every step the chosen
     token leads the next by far more than the two engines' rounding differs (about 1e-5 here)."""
