@@ -97,6 +97,10 @@ def main(argv=None) -> None:
     tags.check_version(args.version)
     if args.stage is not None:
         tags.check_stage(args.stage)
+    problem = tags.fetch()
+    if problem:  # offline: go on with the tags this clone has, and say so
+        print(f"note: {problem}: versions registered elsewhere since the last fetch are not checked.",
+              file=sys.stderr)
     registered = tags.versions(args.name)
     made = []
     if args.version in registered:

@@ -121,6 +121,10 @@ def models(args) -> dict[str, str]:
                             "it can never be read as a path.")
         if name in chosen:
             raise UserError(f"--models: the name {name} is given twice.")
+        if sep:
+            from .inference import specs
+
+            specs.kind(spec, f"--models {value}")  # before any model loads
         chosen[name] = spec
     if not chosen:
         raise UserError("no model to serve: models/ holds none of base, full, lora. Run `dvc repro` (or "

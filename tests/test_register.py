@@ -191,6 +191,8 @@ def test_two_versions_come_back_byte_for_byte_and_prod_resolves(pipeline_run, lo
                                          "share it: git push origin main lora@v1.0.0 lora#prod#1"]
     share(first, work)
     assert "up to date" in run(["dvc", "status"], work).stdout  # the meta commit leaves the pipeline as it was
+    run(["git", "tag", "-d", "lora@v1.0.0"], work)  # as on a teammate's clone that has not fetched it
+    assert "lora@v1.0.0 is registered already" in refused(work, "lora", "v1.0.0")  # register fetched it
 
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["lora"]["r"] = 4

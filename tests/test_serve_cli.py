@@ -22,6 +22,10 @@ def test_defaults_listen_on_loopback_and_serve_the_models_present(in_tmp):
         (in_tmp / "models" / name).mkdir()
         (in_tmp / "models" / name / "config.json").write_text("{}")
     assert serve.models(args) == {"base": "base", "full": "full", "lora": "lora"}
+    with pytest.raises(UserError, match=r"^--models r4=runs/r4/adapter: not base, full or lora, nor a directory"):
+        serve.models(options("--models", "lora", "r4=runs/r4/adapter"))
+    (in_tmp / "runs/r4/adapter").mkdir(parents=True)
+    (in_tmp / "runs/r4/adapter/adapter_config.json").write_text("{}")
     assert serve.models(options("--models", "lora", "r4=runs/r4/adapter")) == {"lora": "lora",
                                                                                "r4": "runs/r4/adapter"}
 

@@ -7,8 +7,9 @@ from ..io.errors import UserError
 from ..modeling import models
 
 
-def kind(spec) -> str:
-    """'model' or 'adapter' for what `spec` names; a UserError for anything else."""
+def kind(spec, given_as: str = "") -> str:
+    """'model' or 'adapter' for what `spec` names; a UserError for anything else, naming the option as the user
+    gave it (`given_as`, by default `--model SPEC`)."""
     if spec in dialogsum.MODELS:
         return "adapter" if spec == "lora" else "model"
     path = Path(spec)
@@ -16,7 +17,7 @@ def kind(spec) -> str:
         return "adapter"
     if (path / "config.json").is_file():
         return "model"
-    raise UserError(f"--model {spec}: not base, full or lora, nor a directory holding a model (config.json) "
+    raise UserError(f"{given_as or f'--model {spec}'}: not base, full or lora, nor a directory holding a model (config.json) "
                     "or a LoRA adapter (adapter_config.json).")
 
 

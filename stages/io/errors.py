@@ -14,6 +14,9 @@ class ParamsError(UserError):
 
 def run(main, *args) -> None:
     """Run a stage's main(); turn a UserError into one message and exit code 1."""
+    from .startup import python_interrupts
+
+    python_interrupts()
     try:
         main(*args)
     except UserError as error:

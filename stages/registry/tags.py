@@ -32,6 +32,20 @@ def git(*args: str) -> str:
     return done.stdout
 
 
+def fetch() -> str | None:
+    """Bring the current branch's remote's tags, so that a version a teammate registered and pushed counts;
+    why not, where there is a remote and it could not be reached."""
+    branch = git("rev-parse", "--abbrev-ref", "HEAD").strip()
+    remote = git("config", "--default", "origin", "--get", f"branch.{branch}.remote").strip()
+    if remote not in git("remote").split():
+        return None
+    try:
+        git("fetch", "--quiet", "--tags", remote)
+    except UserError as error:
+        return f"could not fetch {remote}'s tags ({str(error).splitlines()[-1]})"
+    return None
+
+
 def show(tag: str, path) -> str:
     """A file as committed at `tag`; "" where that commit has no such file."""
     done = subprocess.run(["git", "show", f"{tag}:{path}"], capture_output=True, text=True)

@@ -1,0 +1,38 @@
+"""Before the libraries load: a bad HF_ENDPOINT is one error, and Ctrl-C then ends quietly."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from project import ROOT
+
+
+def python(*args, **env):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1", "ftp://mirror", "https://", "http://host:99999"])
+def test_an_unusable_hf_endpoint_is_one_error(endpoint):
+    done = python("-m", "stages.summarize", "--help", HF_ENDPOINT=endpoint)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: the environment variable HF_ENDPOINT") and done.stderr.count("\n") == 1
+
+
+def test_a_mirror_address_is_accepted():
+    done = python("-m", "stages.summarize", "--help", HF_ENDPOINT="https://hf-mirror.example:8443/base")
+    assert done.returncode == 0 and "usage" in done.stdout
+
+
+def test_ctrl_c_while_the_libraries_load_ends_quietly():
+    done = python("-c", "import os, signal, time, stages; os.kill(os.getpid(), signal.SIGINT); time.sleep(30)")
+    assert (done.returncode, done.stderr) == (130, "interrupted\n")
+
+
+def test_ctrl_c_once_a_command_runs_raises_so_it_can_clean_up():
+    code = ("import os, signal, time, stages\nfrom stages.io.errors import run\n"
+            "def main():\n    try:\n        os.kill(os.getpid(), signal.SIGINT); time.sleep(30)\n"
+            "    finally:\n        print('cleaned up')\nrun(main)")
+    done = python("-c", code)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "cleaned up\n", "interrupted\n")
