@@ -7,18 +7,28 @@ import sys
 from urllib.parse import urlsplit
 
 
-def check_environment() -> None:
-    endpoint = os.environ.get("HF_ENDPOINT")
-    if not endpoint:
-        return
-    try:  # huggingface_hub parses it at import; a bad one is a traceback from deep inside the libraries
-        parts = urlsplit(endpoint)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+def endpoint_problem() -> str | None:
+    """Why HF_ENDPOINT, when set, is unusable: huggingface_hub parses it on import, and a bad port fails there."""
+    value = os.environ.get("HF_ENDPOINT")
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError:
-        usable = False
-    if not usable:
-        print(f"error: the environment variable HF_ENDPOINT is {endpoint!r}, which is not an http(s) address: "
-              "unset it to use https://huggingface.co, or set it to your Hub mirror's address.", file=sys.stderr)
+        good = False
+    if good:
+        return None
+    return (f"HF_ENDPOINT is set to {value[:200]!r}, which is not an http(s) URL such as https://huggingface.co: "
+            "unset it to use the Hub, or set it to the URL of the server that stands for it; then run the same "
+            "command again.")
+
+
+def check_environment() -> None:
+    problem = endpoint_problem()
+    if problem:  # before errors.run() exists: print its one paragraph here
+        print(f"error: {problem}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -22,23 +22,12 @@ HIDDEN = "hf_***"
 
 
 def check_endpoint() -> None:
-    """HF_ENDPOINT, when set, is an http(s) URL: huggingface_hub parses it on import, and a bad port fails there."""
-    import os
-    from urllib.parse import urlsplit
+    """HF_ENDPOINT, when set, is an http(s) URL (checked at start-up too: stages/io/startup.py)."""
+    from ..io.startup import endpoint_problem
 
-    value = os.environ.get("HF_ENDPOINT")
-    if value is None:
-        return
-    try:
-        parts = urlsplit(value)
-        good = parts.scheme in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError:
-        good = False
-    if not good:
-        raise UserError(f"HF_ENDPOINT is set to {value[:200]!r}, which is not an http(s) URL such as "
-                        "https://huggingface.co: unset it to use the Hub, or set it to the URL of the server "
-                        "that stands for it; then run the same command again.")
+    problem = endpoint_problem()
+    if problem:
+        raise UserError(problem)
 
 
 def token() -> str:
