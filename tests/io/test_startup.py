@@ -1,5 +1,6 @@
 """Before the libraries load: a bad HF_ENDPOINT is one error, and Ctrl-C then ends quietly."""
 import os
+import signal
 import subprocess
 import sys
 
@@ -9,8 +10,10 @@ from project import ROOT
 
 
 def python(*args, **env):
+    # Ctrl-C as a terminal delivers it: a shell starts background jobs (CI under nohup ... &) with SIGINT ignored,
+    # and Python rightly keeps an ignored SIGINT ignored
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+                          env={**os.environ, **env}, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.mark.parametrize("endpoint", ["http://[::1", "ftp://mirror", "https://", "http://host:99999", ""])
