@@ -102,6 +102,10 @@ def test_the_documented_command_runs_the_pipeline_as_an_experiment(tmp_path, tin
     """End to end on the tests' corpus: the real `python -m stages.demo` and `dvc exp run`, then the README's
     everyday commands on that run; params.yaml's committed values stay committed."""
     repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["lora"]["r"] = 32  # params.yaml's own rank, which the README's `-S lora.r=8` changes
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    run(["git", "commit", "-qam", "lora.r as in params.yaml"], repo)
     committed = (repo / "params.yaml").read_text()
     run(["python", "-m", "stages.demo", "--data", str(tiny_corpus)], repo, timeout=900)
     assert "try-it" in run(["dvc", "exp", "show", "--json"], repo).stdout
@@ -113,5 +117,12 @@ def test_the_documented_command_runs_the_pipeline_as_an_experiment(tmp_path, tin
     exp_show = next(line for line in readme.splitlines() if line.startswith("$ dvc exp show "))
     shown = run(shlex.split(exp_show[2:]), repo).stdout
     assert "try-it" in shown and "full.rouge1" in shown
+    # the README's next two commands, as printed there: a one-param experiment, then the paired comparison
+    command = lambda start: shlex.split(next(line[2:] for line in readme.splitlines() if line.startswith(start)),
+                                        comments=True)  # noqa: E731
+    done = run(command("$ dvc exp run -S "), repo)
+    assert "Running stage 'train_lora'" in done.stdout + done.stderr
+    compared = run(command("$ python -m stages.compare try-it"), repo).stdout
+    assert "params that differ: lora.r 32 -> 8" in compared and "note: full: the same summaries" in compared
     (tmp_path / "dialogue.txt").write_text("#Person1#: Hello, I would like to book a table.\n#Person2#: Sure.\n")
     run(["python", "-m", "stages.summarize", "--model", "full", str(tmp_path / "dialogue.txt")], repo)
