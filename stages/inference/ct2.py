@@ -154,6 +154,10 @@ class CTranslate2Engine:
                      "ctranslate2": ctranslate2.__version__}
         self.translator = ctranslate2.Translator(str(folder), device=where, compute_type=compute_type,
                                                  inter_threads=self.split[0], intra_threads=self.split[1])
+        if where == "cpu":  # CTranslate2 left this thread's OpenMP count, which torch shares, at intra_threads
+            import torch
+
+            torch.set_num_threads(threads)
 
     def summarize(self, inputs: list[list[int]], progress=False) -> list[str]:
         outputs = [""] * len(inputs)

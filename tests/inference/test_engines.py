@@ -74,6 +74,20 @@ def test_workers_split_a_cpus_threads_evenly():
             assert count * each == threads and 1 <= count <= batch
 
 
+def test_loading_a_ctranslate2_engine_leaves_torchs_threads_alone(at):
+    # CTranslate2 sets the OpenMP thread count of the thread that builds a translator to intra_threads, which torch
+    # shares: a second model loaded after it (serve --models base full, summarize --adapter a=... b=...) saw one
+    # thread and got one worker of one thread
+    torch.set_num_threads(2)
+    cfg = settings(engine="ctranslate2", compute_type="float32").generate
+    first = engines.load_ctranslate2("base", cfg, models.load_tokenizer(), split=(2, 1))
+    assert torch.get_num_threads() == 2
+    first.summarize(prompts()[:3])
+    assert torch.get_num_threads() == 2
+    second = engines.load_ctranslate2("base", cfg, models.load_tokenizer())
+    assert (second.describe()["threads"], second.describe()["workers"]) == (2, ct2.workers(2, cfg.batch_size)[0])
+
+
 def test_several_workers_decode_as_one_does(at):
     inputs = prompts()
     cfg = settings(engine="ctranslate2", compute_type="float32").generate
