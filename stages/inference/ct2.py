@@ -63,9 +63,13 @@ def generation_config(folder: Path):
     """The generation config generate() uses for the model in `folder` (built from its config when it has none)."""
     from transformers import AutoConfig, GenerationConfig
 
-    if (Path(folder) / "generation_config.json").is_file():
-        return GenerationConfig.from_pretrained(str(folder), local_files_only=True)
-    return GenerationConfig.from_model_config(AutoConfig.from_pretrained(str(folder), local_files_only=True))
+    try:
+        if (Path(folder) / "generation_config.json").is_file():
+            return GenerationConfig.from_pretrained(str(folder), local_files_only=True)
+        return GenerationConfig.from_model_config(AutoConfig.from_pretrained(str(folder), local_files_only=True))
+    except (OSError, ValueError) as error:  # as the torch engine's loading says it (models.load)
+        raise UserError(f"could not read the model's configuration in {folder} ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0]}): give a folder that holds a model.") from None
 
 
 def _set(config, name, neutral=None):

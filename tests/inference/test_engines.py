@@ -65,6 +65,12 @@ def test_fp32_ctranslate2_writes_the_summaries_torch_writes(at, which, beams):
     assert len(set(expected)) > len(expected) // 2  # varied summaries (how they end: the next test)
 
 
+def test_a_model_folder_whose_config_names_no_model_type_is_one_message(tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # the torch engine says so in one message too (models.load)
+    with pytest.raises(UserError, match="model_type"):
+        ct2.generation_config(tmp_path)
+
+
 def test_workers_split_a_cpus_threads_evenly():
     assert ct2.workers(2, 16) == (2, 1) and ct2.workers(16, 16) == (4, 4)  # the splits measured best
     assert ct2.workers(16, 1) == (1, 16)  # one dialogue: one worker, every thread
