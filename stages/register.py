@@ -98,9 +98,8 @@ def main(argv=None) -> None:
     if args.stage is not None:
         tags.check_stage(args.stage)
     problem = tags.fetch()
-    if problem:  # offline: go on with the tags this clone has, and say so
-        print(f"note: {problem}: versions registered elsewhere since the last fetch are not checked.",
-              file=sys.stderr)
+    if problem:  # offline, or a tag that differs: go on with the tags this clone has, and say so
+        print(f"note: {problem}", file=sys.stderr)
     registered = tags.versions(args.name)
     made = []
     if args.version in registered:

@@ -100,3 +100,8 @@ def test_a_port_in_use_or_an_address_not_of_this_machine_is_one_message_before_l
                                              ("example.org", False)])
 def test_the_every_interface_warning_is_for_addresses_other_machines_reach(host, only_here):
     assert serve.loopback(host) is only_here
+
+
+def test_a_models_dir_too_long_for_the_file_system_is_one_message(in_tmp):
+    with pytest.raises(UserError, match=r"^--models r4=a{20}.*: File name too long"):
+        serve.models(options("--models", "r4=" + "a" * 5000))

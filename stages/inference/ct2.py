@@ -63,9 +63,13 @@ def generation_config(folder: Path):
     """The generation config generate() uses for the model in `folder` (built from its config when it has none)."""
     from transformers import AutoConfig, GenerationConfig
 
-    if (Path(folder) / "generation_config.json").is_file():
-        return GenerationConfig.from_pretrained(str(folder), local_files_only=True)
-    return GenerationConfig.from_model_config(AutoConfig.from_pretrained(str(folder), local_files_only=True))
+    try:
+        if (Path(folder) / "generation_config.json").is_file():
+            return GenerationConfig.from_pretrained(str(folder), local_files_only=True)
+        return GenerationConfig.from_model_config(AutoConfig.from_pretrained(str(folder), local_files_only=True))
+    except (OSError, ValueError) as error:  # as the torch engine's loading says it (models.load)
+        raise UserError(f"could not read the model's configuration in {folder} ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0]}): give a folder that holds a model.") from None
 
 
 def _set(config, name, neutral=None):
@@ -154,6 +158,10 @@ class CTranslate2Engine:
                      "ctranslate2": ctranslate2.__version__}
         self.translator = ctranslate2.Translator(str(folder), device=where, compute_type=compute_type,
                                                  inter_threads=self.split[0], intra_threads=self.split[1])
+        if where == "cpu":  # CTranslate2 left this thread's OpenMP count, which torch shares, at intra_threads
+            import torch
+
+            torch.set_num_threads(threads)
 
     def summarize(self, inputs: list[list[int]], progress=False) -> list[str]:
         outputs = [""] * len(inputs)

@@ -12,12 +12,15 @@ def kind(spec, given_as: str = "") -> str:
     gave it (`given_as`, by default `--model SPEC`)."""
     if spec in dialogsum.MODELS:
         return "adapter" if spec == "lora" else "model"
-    path = Path(spec)
-    if (path / "adapter_config.json").is_file():
-        return "adapter"
-    if (path / "config.json").is_file():
-        return "model"
-    raise UserError(f"{given_as or f'--model {spec}'}: not base, full or lora, nor a directory holding a model (config.json) "
+    path, given_as = Path(spec), given_as or f"--model {spec}"
+    try:
+        if (path / "adapter_config.json").is_file():
+            return "adapter"
+        if (path / "config.json").is_file():
+            return "model"
+    except OSError as error:  # a name too long for the file system, a folder this user may not search
+        raise UserError(f"{given_as}: {error.strerror}.") from None
+    raise UserError(f"{given_as}: not base, full or lora, nor a directory holding a model (config.json) "
                     "or a LoRA adapter (adapter_config.json).")
 
 

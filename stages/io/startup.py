@@ -38,8 +38,9 @@ def _interrupted(signum, frame) -> None:
 
 
 def quiet_interrupts() -> None:
-    """Only for `python -m stages.<name>` (and -c): a program that imports stages keeps its own Ctrl-C."""
-    if sys.argv[:1] in (["-m"], ["-c"]) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    """Only for `python -m stages.<name>` (sys.argv[0] is '-m' while Python imports the package): a program that
+    imports stages, `python -c` included, keeps its own Ctrl-C (os._exit would skip its finally blocks)."""
+    if sys.argv[:1] == ["-m"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted)
 
 

@@ -33,17 +33,30 @@ def git(*args: str) -> str:
 
 
 def fetch() -> str | None:
-    """Bring the current branch's remote's tags, so that a version a teammate registered and pushed counts;
-    why not, where there is a remote and it could not be reached."""
+    """Bring the current branch's remote's tags, so that a version a teammate registered and pushed counts; a note
+    for the user where there is a remote and not all of its tags came: it could not be reached, or some of its tags
+    point elsewhere than this clone's tags of the same name (git keeps this clone's, and fetches the others)."""
+    import os
+
     branch = git("rev-parse", "--abbrev-ref", "HEAD").strip()
     remote = git("config", "--default", "origin", "--get", f"branch.{branch}.remote").strip()
     if remote not in git("remote").split():
         return None
-    try:
-        git("fetch", "--quiet", "--tags", remote)
-    except UserError as error:
-        return f"could not fetch {remote}'s tags ({str(error).splitlines()[-1]})"
-    return None
+    # not --quiet: it hides the rejected tags; LC_ALL=C: git's own words, to find them
+    done = subprocess.run(["git", "fetch", "--tags", remote], capture_output=True, text=True,
+                          env={**os.environ, "LC_ALL": "C"})
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    differ = [line.split()[2] for line in lines if line.startswith("! [rejected]") and "clobber" in line]
+    if differ:
+        return (f"{remote} has {', '.join(differ)} on another commit than this clone's tag of the same name; this "
+                f"clone's is kept and counts here (compare: git ls-remote --tags {remote}); {remote}'s other tags "
+                "were fetched.")
+    reason = next((line.partition(":")[2].strip() for line in lines if line.startswith(("fatal:", "error:"))),
+                  lines[-1] if lines else f"git fetch exited {done.returncode}")
+    return (f"could not fetch {remote}'s tags ({reason}): versions registered elsewhere since the last fetch are "
+            "not checked.")
 
 
 def show(tag: str, path) -> str:

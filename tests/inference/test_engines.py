@@ -65,6 +65,12 @@ def test_fp32_ctranslate2_writes_the_summaries_torch_writes(at, which, beams):
     assert len(set(expected)) > len(expected) // 2  # varied summaries (how they end: the next test)
 
 
+def test_a_model_folder_whose_config_names_no_model_type_is_one_message(tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # the torch engine says so in one message too (models.load)
+    with pytest.raises(UserError, match="model_type"):
+        ct2.generation_config(tmp_path)
+
+
 def test_workers_split_a_cpus_threads_evenly():
     assert ct2.workers(2, 16) == (2, 1) and ct2.workers(16, 16) == (4, 4)  # the splits measured best
     assert ct2.workers(16, 1) == (1, 16)  # one dialogue: one worker, every thread
@@ -72,6 +78,20 @@ def test_workers_split_a_cpus_threads_evenly():
         for batch in (1, 2, 3, 16, 64):
             count, each = ct2.workers(threads, batch)
             assert count * each == threads and 1 <= count <= batch
+
+
+def test_loading_a_ctranslate2_engine_leaves_torchs_threads_alone(at):
+    # CTranslate2 sets the OpenMP thread count of the thread that builds a translator to intra_threads, which torch
+    # shares: a second model loaded after it (serve --models base full, summarize --adapter a=... b=...) saw one
+    # thread and got one worker of one thread
+    torch.set_num_threads(2)
+    cfg = settings(engine="ctranslate2", compute_type="float32").generate
+    first = engines.load_ctranslate2("base", cfg, models.load_tokenizer(), split=(2, 1))
+    assert torch.get_num_threads() == 2
+    first.summarize(prompts()[:3])
+    assert torch.get_num_threads() == 2
+    second = engines.load_ctranslate2("base", cfg, models.load_tokenizer())
+    assert (second.describe()["threads"], second.describe()["workers"]) == (2, ct2.workers(2, cfg.batch_size)[0])
 
 
 def test_several_workers_decode_as_one_does(at):

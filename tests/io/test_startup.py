@@ -28,9 +28,33 @@ def test_a_mirror_address_is_accepted():
     assert done.returncode == 0 and "usage" in done.stdout
 
 
-def test_ctrl_c_while_the_libraries_load_ends_quietly():
-    done = python("-c", "import os, signal, time, stages; os.kill(os.getpid(), signal.SIGINT); time.sleep(30)")
-    assert (done.returncode, done.stderr) == (130, "interrupted\n")
+# Ctrl-C at a set moment of a real `python -m stages.summarize`: as its own module is looked for, after the stages
+# package (and its start-up) loaded and before the libraries do
+AT_IMPORT = """import os, signal, sys
+
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "stages.summarize":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, Interrupt())
+"""
+
+
+def test_ctrl_c_while_the_libraries_load_ends_quietly(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(AT_IMPORT)
+    done = python("-m", "stages.summarize", "--help", PYTHONPATH=str(tmp_path))
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "interrupted\n")
+
+
+def test_a_python_c_program_that_imports_stages_keeps_its_own_ctrl_c():
+    code = ("import os, signal, time, stages\ntry:\n    os.kill(os.getpid(), signal.SIGINT); time.sleep(30)\n"
+            "except KeyboardInterrupt:\n    print('its own')")
+    done = python("-c", code)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "its own\n", "")
 
 
 def test_ctrl_c_once_a_command_runs_raises_so_it_can_clean_up():
