@@ -9,6 +9,7 @@ initialised T5 of flan-t5's architecture), then runs `dvc exp run -n NAME -S ...
 stages/scratch/experiment.py. params.yaml keeps its committed values; the experiment holds the changes.
 """
 import argparse
+import hashlib
 import shlex
 import subprocess
 import sys
@@ -23,17 +24,27 @@ PROMPT_TEXT = "Summarize the following conversation. Summary:"
 
 
 def corpus_texts(folder: Path) -> list[str]:
-    if not all((folder / f"{split}.jsonl").is_file() for split in dialogsum.SPLITS):
-        raise UserError(f"--data {folder}: give a folder holding train.jsonl, validation.jsonl and test.jsonl in the "
-                        "layout of the Hub dataset knkarthick/dialogsum (columns id, dialogue, summary).")
+    require_splits(folder)
     splits = {split: dialogsum.read_jsonl(folder / f"{split}.jsonl") for split in dialogsum.SPLITS}
     for split, rows in splits.items():  # all three now: prepare would refuse a bad one after the model is built
         dialogsum.validate(split, rows)
     return [text for row in splits["train"] for text in (row["dialogue"], row["summary"])] + [PROMPT_TEXT]
 
 
+def require_splits(folder: Path) -> None:
+    if not all((folder / f"{split}.jsonl").is_file() for split in dialogsum.SPLITS):
+        raise UserError(f"--data {folder}: give a folder holding train.jsonl, validation.jsonl and test.jsonl in the "
+                        "layout of the Hub dataset knkarthick/dialogsum (columns id, dialogue, summary).")
+
+
 def build(data: Path, out: Path, force: bool) -> None:
     if (out / "config.json").is_file() and not force:
+        require_splits(data)
+        recorded = (out / BUILT_FROM).read_text().strip() if (out / BUILT_FROM).is_file() else None
+        if recorded is not None and recorded != fingerprint(data):
+            raise UserError(f"{out} was built from another train.jsonl than the one in --data {data} (its tokenizer "
+                            "was learned from that text): give the same --data, or --force to rebuild it from this "
+                            "one.")
         print(f"{out} exists: using it (--force rebuilds it)", file=sys.stderr)
         return
     in_the_way = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
@@ -46,12 +57,40 @@ def build(data: Path, out: Path, force: bool) -> None:
     print(f"building {out}: tokenizer from {len(texts):,} texts, T5 {experiment.SHAPE}", file=sys.stderr)
     with atomic_path(out) as tmp:
         model.build(tmp, texts, experiment.SHAPE)
+        (tmp / BUILT_FROM).write_text(fingerprint(data) + "\n")
+
+
+BUILT_FROM = "built_from.sha256"  # the train split the tokenizer was learned from
+
+
+def fingerprint(data: Path) -> str:
+    return hashlib.sha256((data / "train.jsonl").read_bytes()).hexdigest()
 
 
 def experiments() -> list[str]:
     """Names of the experiments on the current commit: `dvc exp run -n` refuses a name that is taken."""
     done = subprocess.run(["dvc", "exp", "list", "--name-only"], capture_output=True, text=True)
     return done.stdout.split() if done.returncode == 0 else []
+
+
+def wait_for(command: list[str], grace_s: float = 60) -> int:
+    """Run `command`; on Ctrl-C give it `grace_s` to finish its own cleanup first. A terminal's Ctrl-C reaches
+    `dvc exp run` too, and dvc then puts the workspace back; killing it at once (as subprocess.call does) left
+    params.yaml and dvc.lock changed and DVC's lock taken."""
+    child = subprocess.Popen(command)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        try:
+            child.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        raise
 
 
 def main(argv=None) -> None:
@@ -75,7 +114,7 @@ def main(argv=None) -> None:
                         f"give another --name, or remove it first with `dvc exp remove {args.name}`; demo/model is "
                         "kept, so the next run starts with the pipeline.")
     print(f"$ {shlex.join(command)}", file=sys.stderr, flush=True)
-    code = subprocess.call(command)
+    code = wait_for(command)
     if code:
         raise UserError(f"`dvc exp run` exited {code} (its own message is above); after fixing it, rerun this "
                         "command: demo/model is kept.")

@@ -1,6 +1,7 @@
 """The try-it path: `python -m stages.demo` builds a scratch model from the corpus and runs the experiment."""
 import copy
 import shlex
+import sys
 
 import pytest
 import yaml
@@ -54,6 +55,24 @@ def test_keeps_a_folder_it_did_not_build(in_tmp, tiny_corpus):
     assert (in_tmp / "demo" / "model" / "notes.txt").read_text() == "mine"
 
 
+def test_a_model_built_from_other_data_is_not_reused_silently(in_tmp, tiny_corpus):
+    import shutil
+
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    demo.main(["--data", str(tiny_corpus), "--build-only"])
+    other = shutil.copytree(tiny_corpus, in_tmp / "other")
+    (other / "train.jsonl").write_text((other / "train.jsonl").read_text().replace("#Person1#", "#Person2#", 1))
+    built = (in_tmp / "demo/model/model.safetensors").read_bytes()
+    with pytest.raises(UserError, match="built from another train.jsonl than the one in --data"):
+        demo.main(["--data", str(other), "--build-only"])
+    with pytest.raises(UserError, match="train.jsonl, validation.jsonl and test.jsonl"):
+        demo.main(["--data", str(in_tmp / "missing"), "--build-only"])
+    demo.main(["--data", str(tiny_corpus), "--build-only"])  # the same data: reused
+    assert (in_tmp / "demo/model/model.safetensors").read_bytes() == built
+    demo.main(["--data", str(other), "--build-only", "--force"])  # rebuilt from the other data
+    assert (in_tmp / "demo/model/built_from.sha256").read_text().strip() == demo.fingerprint(other)
+
+
 def test_a_malformed_test_split_is_refused_before_the_model_is_built(in_tmp, tiny_corpus):
     """Only train.jsonl was read: the model was built, then `prepare` refused test.jsonl inside `dvc exp run`."""
     import shutil
@@ -81,10 +100,56 @@ def test_a_second_run_under_a_taken_name_says_how_on_before_dvc_runs(in_tmp, tin
     (in_tmp / "demo" / "model").mkdir(parents=True)
     (in_tmp / "demo" / "model" / "config.json").write_text("{}")  # built by an earlier run
     monkeypatch.setattr(demo, "experiments", lambda: ["try-it", "other"])
-    monkeypatch.setattr(demo.subprocess, "call", lambda *a, **k: pytest.fail("dvc exp run was started"))
+    monkeypatch.setattr(demo.subprocess, "Popen", lambda *a, **k: pytest.fail("dvc exp run was started"))
     with pytest.raises(UserError, match="an experiment named try-it exists already.*give another --name, or "
                                         "remove it first with `dvc exp remove try-it`"):
         demo.main(["--data", str(tiny_corpus)])
+
+
+CHILD = """import pathlib, signal, sys, time
+def stop(*_):
+    time.sleep(0.3)  # its cleanup takes a while
+    pathlib.Path(sys.argv[1], "cleaned").write_text("yes")
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+pathlib.Path(sys.argv[1], "ready").write_text("yes")
+time.sleep(60)
+"""
+
+
+def test_ctrl_c_lets_dvc_exp_run_clean_up_before_demo_stops(tmp_path):
+    """A terminal's Ctrl-C reaches demo and `dvc exp run` alike: demo waits for the child's own cleanup."""
+    import os
+    import signal
+    import threading
+
+    def interrupt():  # as a terminal does: the child and this process
+        for _ in range(600):  # bounded: 60 s
+            if (tmp_path / "ready").exists():
+                break
+            threading.Event().wait(0.1)
+        os.kill(child_pid[0], signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    child_pid = []
+    real_popen = demo.subprocess.Popen
+
+    def popen(command):
+        child = real_popen(command)
+        child_pid.append(child.pid)
+        threading.Thread(target=interrupt, daemon=True).start()
+        return child
+
+    # Python's own Ctrl-C, also where this runs as a background job (started with SIGINT ignored)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    demo.subprocess.Popen, saved = popen, demo.subprocess.Popen
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            demo.wait_for([sys.executable, "-c", CHILD, str(tmp_path)])
+    finally:
+        demo.subprocess.Popen = saved
+        signal.signal(signal.SIGINT, handler)
+    assert (tmp_path / "cleaned").read_text() == "yes"
 
 
 def test_build_only_prints_the_experiment_command(in_tmp, tiny_corpus, capsys):

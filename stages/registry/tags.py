@@ -42,9 +42,16 @@ def fetch() -> str | None:
     remote = git("config", "--default", "origin", "--get", f"branch.{branch}.remote").strip()
     if remote not in git("remote").split():
         return None
-    # not --quiet: it hides the rejected tags; LC_ALL=C: git's own words, to find them
-    done = subprocess.run(["git", "fetch", "--tags", remote], capture_output=True, text=True,
-                          env={**os.environ, "LC_ALL": "C"})
+    # not --quiet: it hides the rejected tags; LC_ALL=C: git's own words, to find them; no prompt for a password
+    # (stdin is not the user's to answer here): a remote that needs one is a note, not a hang
+    try:
+        done = subprocess.run(["git", "fetch", "--tags", remote], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120,
+                              env={**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0",
+                                   "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")})
+    except subprocess.TimeoutExpired:
+        return (f"could not fetch {remote}'s tags (no answer in 120 s): versions registered elsewhere since the "
+                "last fetch are not checked.")
     if done.returncode == 0:
         return None
     lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
