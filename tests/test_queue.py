@@ -3,7 +3,7 @@ import json
 import subprocess
 import time
 
-from project import env, make_project, run
+from project import clone_of, env, run
 
 
 def _wait_for_queue(repo, timeout=600):
@@ -17,15 +17,12 @@ def _wait_for_queue(repo, timeout=600):
     raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
 
 
-def test_queued_sweep_on_two_workers(tmp_path, tiny_model, tiny_corpus, monkeypatch):
+def test_queued_sweep_on_two_workers(tmp_path, pipeline_run, monkeypatch):
     # Two workers on two cores: one thread per stage, or torch's spinning threads fight over the cores.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus)
-    run(["dvc", "repro", "-q"], repo)
-    # Queued experiments start from the last commit and see only git- or DVC-tracked files: commit the
-    # baseline's dvc.lock, the metrics and the .gitignore files DVC wrote for its outputs.
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "baseline"], repo)
+    # Queued experiments start from the last commit and see only git- or DVC-tracked files: the shared run is
+    # committed with its dvc.lock, metrics and the .gitignore files DVC wrote for its outputs.
+    repo = clone_of(pipeline_run.repo, tmp_path / "repo")
 
     for rank in (2, 4):
         run(["dvc", "exp", "run", "--queue", "-n", f"r{rank}", "-S", f"lora.r={rank}"], repo)
