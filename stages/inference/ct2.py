@@ -134,8 +134,8 @@ def workers(threads: int, batch_size: int) -> tuple[int, int]:
     """(workers, threads per worker) for a CPU with `threads` threads: each batch is cut into one part per worker
     and the parts run at once, sharing the weights. A decoder step multiplies one row per dialogue, and such small
     products use a few cores far better than many, so about sqrt(threads) workers of about sqrt(threads) threads
-    each: measured at flan-t5-base shape (docs/engines.md), 2 x 1 beat 1 x 2 on 2 cores by 1.25x, and 4 x 4 beat
-    1 x 16 by 3x and 16 x 1 by 1.3x on 16. Every worker gets the same number of threads and at least one
+    each: measured at flan-t5-base shape (docs/engines.md), 2 x 1 beat 1 x 2 on 2 cores by 1.3x, and 4 x 4 beat
+    1 x 16 by 3.3x and 16 x 1 by 1.4x on 16. Every worker gets the same number of threads and at least one
     dialogue."""
     count = min(max(1, batch_size), math.ceil(math.sqrt(threads)))
     while threads % count:
