@@ -114,8 +114,7 @@ def main(argv=None) -> None:
             print(f"{args.name}@{args.version} is in {args.stage} already (tag {current}): nothing to do.")
             return
         made.append(tags.assign(args.name, args.version, args.stage))
-    branch = tags.git("rev-parse", "--abbrev-ref", "HEAD").strip()
-    remote = tags.git("config", "--default", "origin", "--get", f"branch.{branch}.remote").strip()
+    branch, remote = tags.upstream()
     print(f"tagged {' '.join(made)}")
     print(f"share it: git push {remote} {branch + ' ' if branch != 'HEAD' else ''}{' '.join(made)}")
 

@@ -32,14 +32,19 @@ def git(*args: str) -> str:
     return done.stdout
 
 
+def upstream() -> tuple[str, str]:
+    """(branch, its git remote): HEAD's branch ('HEAD' when detached) and the remote it tracks, origin if none."""
+    branch = git("rev-parse", "--abbrev-ref", "HEAD").strip()
+    return branch, git("config", "--default", "origin", "--get", f"branch.{branch}.remote").strip()
+
+
 def fetch() -> str | None:
     """Bring the current branch's remote's tags, so that a version a teammate registered and pushed counts; a note
     for the user where there is a remote and not all of its tags came: it could not be reached, or some of its tags
     point elsewhere than this clone's tags of the same name (git keeps this clone's, and fetches the others)."""
     import os
 
-    branch = git("rev-parse", "--abbrev-ref", "HEAD").strip()
-    remote = git("config", "--default", "origin", "--get", f"branch.{branch}.remote").strip()
+    remote = upstream()[1]
     if remote not in git("remote").split():
         return None
     # not --quiet: it hides the rejected tags; LC_ALL=C: git's own words, to find them; no prompt for a password
