@@ -143,7 +143,7 @@ def main(argv: list[str]) -> None:
 
     import uvicorn
 
-    from .serving import app, backend, limits, prompting
+    from .serving import app, backend, limits, prompting, protocol
 
     backends = {}
     for name, spec in chosen.items():
@@ -157,11 +157,11 @@ def main(argv: list[str]) -> None:
     if not loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the models; there "
               "is no authentication.", file=sys.stderr)
-    server = uvicorn.Server(uvicorn.Config(service, host=args.host, port=args.port, access_log=args.access_log,
-                                           limit_concurrency=args.max_connections,
-                                           # longer than clients keep an idle connection (httpx: 5 s), so the
-                                           # server never closes one just as a client sends on it again
-                                           timeout_keep_alive=KEEP_ALIVE_S))
+    server = uvicorn.Server(protocol.config(service, host=args.host, port=args.port, access_log=args.access_log,
+                                            limit_concurrency=args.max_connections,
+                                            # longer than clients keep an idle connection (httpx: 5 s), so the
+                                            # server never closes one just as a client sends on it again
+                                            timeout_keep_alive=KEEP_ALIVE_S))
     # uvicorn handles SIGTERM gracefully, then raises it again once done: ours makes that a clean exit 0, and a
     # SIGTERM that comes before uvicorn listens still stops it.
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))

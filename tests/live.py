@@ -6,16 +6,18 @@ import time
 
 import uvicorn
 
+from stages.serving import protocol
+
 WAIT = 30
 
 
 class Live:
     """`with Live(app) as live:` serves on http://127.0.0.1:{live.port}; leaving the block stops it."""
 
-    def __init__(self, app):
+    def __init__(self, app, **options):
         # log_config=None: uvicorn's records reach pytest's caplog instead of its own handlers
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                                    access_log=False, timeout_keep_alive=5))
+        self.server = uvicorn.Server(protocol.config(app, host="127.0.0.1", port=0, log_config=None,
+                                                     access_log=False, timeout_keep_alive=5, **options))
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 
     def __enter__(self) -> "Live":

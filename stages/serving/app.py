@@ -3,6 +3,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -52,7 +53,7 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
     names = list(backends)
     batchers = {name: Batcher(functools.partial(backend.summarize, progress=False), name, batching.max_batch,
                               batching.max_wait_s, batching.queue_size) for name, backend in backends.items()}
-    engines = {name: backend.describe() for name, backend in backends.items()}
+    engines = {name: public(backend.describe()) for name, backend in backends.items()}
     # One thread encodes: the tokenizer is used by one thread at a time anyway (prompting.Prompter), and a
     # pool of threads would each keep a malloc arena of their own.
     encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
@@ -134,16 +135,37 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
 
 
 async def _unless_client_leaves(request: Request, futures) -> list | None:
-    """Each future's result; None if the client disconnected first (its dialogues still queued are dropped)."""
-    work = asyncio.gather(*(asyncio.wrap_future(future) for future in futures))
+    """Each future's result, or None if the client disconnected first. Whatever is not done by then is cancelled:
+    dialogues still queued are dropped before the engine, one already in the engine finishes unread. No gather():
+    a cancelled gather holds a CancelledError that nothing reads, which asyncio logs as an error block."""
+    waiting = [asyncio.wrap_future(future) for future in futures]
     leaving = asyncio.ensure_future(_disconnected(request))
     try:
-        await asyncio.wait({work, leaving}, return_when=asyncio.FIRST_COMPLETED)
+        pending = set(waiting)
+        while pending:
+            done, _ = await asyncio.wait(pending | {leaving}, return_when=asyncio.FIRST_COMPLETED)
+            pending -= done
+            failed = [future.exception() for future in done - {leaving} if future.exception() is not None]
+            if failed:
+                raise failed[0]  # the engine's error, for the 500 handler to log
+            if leaving in done:
+                leaving.result()  # an error reading the connection is raised, not left unread
+                return None
+        return [future.result() for future in waiting]
     finally:
         leaving.cancel()
-        if not work.done():  # the client left, or this request was cancelled: queued dialogues are dropped
-            work.cancel()
-    return work.result() if work.done() and not work.cancelled() else None
+        for future in waiting:
+            future.cancel()  # a no-op for the done; the rest leave the queue (the batcher skips cancelled ones)
+
+
+def public(described: dict) -> dict:
+    """An engine's description without the paths of this machine, for /health: a model given as NAME=DIR is
+    known by its NAME there. A value naming a file or folder (absolute, ~, or present relative to the working
+    directory) is left out, whatever its key."""
+    def path(value) -> bool:
+        return isinstance(value, str) and (os.path.isabs(value) or value.startswith("~") or os.path.exists(value))
+
+    return {key: value for key, value in described.items() if not path(value)}
 
 
 async def _disconnected(request: Request) -> None:
