@@ -103,11 +103,25 @@ def text_of(raw: bytes, where: str) -> str:
 
 
 def adapter_pairs(values: list[str]) -> dict[str, Path]:
+    """{name: folder} from --adapter NAME=DIR values; a name peft could not load an adapter under is refused
+    here, before it is blamed on the base model."""
+    import re
+
+    import torch
+
     named = {}
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not name or not path:
             raise UserError(f"--adapter {value}: write NAME=DIR, for example --adapter r8=models/lora.")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+            raise UserError(f"--adapter {value}: the name {name!r} is not one an adapter can have: use letters, "
+                            "digits, '_' or '-' (up to 64, starting with a letter or digit; torch refuses a '.'), "
+                            "for example --adapter r8=models/lora.")
+        if any(hasattr(table(), name) for table in (torch.nn.ModuleDict, torch.nn.ParameterDict)):
+            # peft keeps each adapter's weights in torch tables under its name: torch's own names are taken
+            raise UserError(f"--adapter {value}: the name {name} is one torch's module tables use themselves, so "
+                            "peft cannot keep an adapter under it: choose another, such as r8.")
         if name in named:
             raise UserError(f"--adapter {value}: the name {name} is given twice.")
         named[name] = Path(path)

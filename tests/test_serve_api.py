@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import json
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -98,6 +99,31 @@ def test_health_lists_models_queues_and_limits(client):
                                       "max_batch": 8, "max_wait_ms": 0.0, "batches": 1, "dialogues": 1}
     assert health["limits"] == {"max_body_bytes": 65536, "max_dialogues": 4, "max_chars": 2000,
                                 "body_timeout_s": 30.0}
+
+
+def test_health_shows_no_path_of_the_server(prompter, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp" / "r4").mkdir(parents=True)
+
+    class At(Engine):  # a model given as NAME=DIR, described as a backend describes it
+        def __init__(self, spec):
+            super().__init__()
+            self.spec = spec
+
+        def describe(self):
+            return {"model": self.spec, "engine": "fake", "folder": str(Path.home() / "x"), "cache": "~/models",
+                    "precision_reason": "auto: the CPU's instruction set is unknown (no readable /proc/cpuinfo)"}
+
+    service = app_.create_app({"r4": At("exp/r4"), "abs": At(str(tmp_path / "exp" / "r4")), "lora": At("lora")},
+                              prompter)
+    with TestClient(service) as client:
+        health = client.get("/health")
+    text = health.text
+    assert str(tmp_path) not in text and "exp/r4" not in text and "~/" not in text and str(Path.home()) not in text
+    engines = {name: model["engine"] for name, model in health.json()["models"].items()}
+    assert engines["r4"] == engines["abs"] == {
+        "engine": "fake", "precision_reason": "auto: the CPU's instruction set is unknown (no readable /proc/cpuinfo)"}
+    assert engines["lora"]["model"] == "lora"  # a pipeline model's name is no path
 
 
 def test_openapi_describes_the_request_and_the_errors(client):

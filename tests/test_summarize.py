@@ -3,6 +3,7 @@ import io
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -143,6 +144,23 @@ def test_adapters_switch_on_one_base(at, capsys):
     assert capsys.readouterr().out.splitlines() == [f"[r2] {text['r2'][0]}", f"[r4] {text['r4'][0]}"]
     with pytest.raises(UserError, match="NAME=DIR"):
         summarize.main(["--adapter", "models/lora", str(at / "one.txt")])
+
+
+@pytest.mark.parametrize("value, words", [
+    ("a.b=models/lora", "the name 'a.b' is not one an adapter can have"),  # peft was blamed on the base model
+    ("r 8=models/lora", "the name 'r 8' is not one"),
+    ("\x1b[2J=models/lora", "the name '\\x1b[2J' is not one"),  # shown escaped, never run by the terminal
+    ("forward=models/lora", "the name forward is one torch's module tables use themselves"),
+    ("keys=models/lora", "the name keys is one torch's module tables use"),
+    ("models/lora", "write NAME=DIR"),
+    ("r8=", "write NAME=DIR"),
+])
+def test_an_adapter_name_peft_cannot_use_is_refused_as_such(value, words):
+    with pytest.raises(UserError) as refused:
+        summarize.adapter_pairs(["r2=models/lora", value])
+    assert words in str(refused.value) and "base model" not in str(refused.value)
+    assert summarize.adapter_pairs(["r8=a", "lora=b", "x-y_2=c"]) == {"r8": Path("a"), "lora": Path("b"),
+                                                                       "x-y_2": Path("c")}
 
 
 def test_exported_model_matches_its_adapter(at):
