@@ -173,7 +173,7 @@ MALFORMED = [  # (what a client sends, status, words of the JSON detail): h11 re
 ]
 
 
-def test_malformed_http_gets_a_json_error_and_a_closed_connection(live):
+def test_malformed_http_gets_a_json_error_and_a_closed_connection(live, caplog):
     for raw, status, words in MALFORMED:  # one server for the table: each case on a connection of its own
         with connect(live.port) as sock:
             sock.sendall(raw)
@@ -183,6 +183,10 @@ def test_malformed_http_gets_a_json_error_and_a_closed_connection(live):
         assert got == status and b"content-type: application/json" in header.lower(), answer
         detail = json.loads(body)["detail"]
         assert words in detail and "bytearray" not in detail, detail  # h11's reason, not the client's bytes back
+    with connect(live.port) as sock:  # a switch of protocol asked for: answered as HTTP/1.1
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        assert response(sock)[0] == 200
+    assert not [r for r in caplog.get_records("call") if "upgrade" in r.getMessage().lower()]  # nor install advice
     ok(live)
 
 
