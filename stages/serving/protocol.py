@@ -1,18 +1,24 @@
-"""uvicorn's HTTP/1.1 protocol (h11) answering in JSON where uvicorn itself answers, as the app's errors are.
+"""uvicorn's HTTP/1.1 protocol (h11), answering in JSON where uvicorn itself would answer in plain text.
 
-uvicorn replies without the app in three cases, in plain text: bytes that are not an HTTP/1.1 request (400
-"Invalid HTTP request received.": a garbage request line, Content-Length -1, two different Content-Lengths, a
-header line with a space or a NUL, a bad chunk), a request past --max-connections (503), and an app that fails
-before it starts its answer (500). Here each is {"detail": "..."}, with h11's status (431 for headers too long,
-501 for a Transfer-Encoding other than chunked) and its reason. `config()` passes the class as uvicorn.Config's
-`http`, the documented way to choose the protocol: h11 whether httptools is installed or not, so the parser and
-its answers are the same everywhere.
+uvicorn replies without the app to bytes that are not an HTTP/1.1 request (400 "Invalid HTTP request received.":
+a garbage request line, Content-Length -1, two different Content-Lengths, a header line with a space or a NUL, a
+bad chunk), to a request past --max-connections (503), and when the app fails before it answers (500). Here each
+is {"detail": "..."}, with h11's status (431 for unfinished headers past 16 KiB, 501 for a Transfer-Encoding
+other than chunked) and h11's reason. Also: a client's bad bytes after its answer close the connection instead
+of raising in uvicorn's handler; an app failure is logged once (by the app's 500 handler), not again by uvicorn;
+a request to switch protocols is answered as HTTP/1.1, without advice to install a WebSocket library.
+
+`config()` passes the class as uvicorn.Config's `http`, the documented way to choose the protocol: h11 whether
+httptools is installed or not, so the parser and its answers are the same everywhere. Made for the app of
+app.create_app, whose 500 handler logs every failure.
 """
 import functools
 import json
+import re
 
 import h11
 import uvicorn
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE  # as uvicorn's h11_impl imports it
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 BUSY = "the server has --max-connections connections or requests open; retry in a moment"
@@ -39,7 +45,8 @@ class _Connection(h11.Connection):
 class JsonErrors(H11Protocol):
     def __init__(self, config, server_state, app_state, _loop=None):
         super().__init__(config, server_state, app_state, _loop)
-        self.conn = _Connection(h11.SERVER, self.conn._max_incomplete_event_size)  # nothing received yet
+        size = config.h11_max_incomplete_event_size  # as uvicorn makes its own, which has received nothing yet
+        self.conn = _Connection(h11.SERVER, DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if size is None else size)
         # uvicorn's own check would answer 503 in plain text: the same check is made in _guard instead
         limit, self.limit_concurrency = self.limit_concurrency, None
         self.app = functools.partial(_guard, self.app, limit, self.connections, self.tasks, self.logger)
@@ -56,7 +63,8 @@ class JsonErrors(H11Protocol):
             self.transport.close()
             return
         status = error.error_status_hint if error else 400
-        why = str(error).split(": bytearray(")[0] if error else "unreadable"  # not the client's bytes back
+        # h11's reason without the client's bytes it quotes ("illegal header line: bytearray(b'...')")
+        why = re.split(r":? (?:bytearray\(|b['\"])", str(error), maxsplit=1)[0] if error else "unreadable"
         body = json.dumps({"detail": f"not a valid HTTP/1.1 request ({why}); the connection is closed"}).encode()
         headers = [*self.server_state.default_headers, (b"content-type", b"application/json"),
                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
