@@ -75,6 +75,16 @@ def test_repro_writes_every_output(repo, tiny_corpus):
         assert generated["dialogues"] * 3 == len(rows)  # each test dialogue generated once, scored thrice
         assert (generated["precision"], generated["tf32"]) == ("fp32", False)
         assert generated["precision_reason"] == "fp32 asked for in params.yaml"  # tiny_params pins fp32
+        # how many different summaries, beside the number of dialogues: degenerate output is named
+        assert 1 <= generated["distinct_summaries"] <= generated["dialogues"] and 0 <= generated["empty_share"] <= 1
+        assert generated["cpu_model"] and generated["cpu_count"] >= 1  # where the timing was measured
+
+    # the baselines, scored like a model in every mode, with intervals
+    detail = json.loads((repo / "metrics/rouge_detail.json").read_text())
+    assert list(detail) == ["base", "full", "lora", "lead3", "longest3"]
+    assert all(0 < detail[name][mode]["rouge1_low"] <= detail[name][mode]["rouge1"] for name in ("lead3", "longest3")
+               for mode in ("mean_ref", "max_ref", "flat"))
+    assert (repo / "metrics/report.md").read_text().startswith("# Evaluation report\n\nRun: git commit ")
 
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
     assert set(rouge) >= {"base", "full", "lora"}
