@@ -233,7 +233,8 @@ def significant(result: dict, mode: str) -> list[str]:
             if m[key + "_p_holm"] < level:
                 side = "b" if m[key + "_diff"] > 0 else "a"
                 # a run whose model writes one summary for most dialogues is never called higher without saying so
-                clause = verdicts.caveat(f"{model} in {result[side]}", result.get("outputs", {}).get(model, {}).get(side))
+                counts = result.get("outputs", {}).get(model, {}).get(side)
+                clause = verdicts.caveat(f"{model} in {result[side]}", counts)
                 found.append(f"{model} {key} ({result[side]} higher{', ' + clause if clause else ''})")
     return found
 

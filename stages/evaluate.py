@@ -162,7 +162,8 @@ def stage() -> None:
     paired = compare({f"{a}_vs_{b}": (modes[a], modes[b]) for a, b in pairs(scores)}, resamples,
                      p.evaluate.confidence)
     cost = costs.collect(Path("models/base"), dialogsum.MODELS)
-    outputs = {source: diversity.count(diversity.per_dialogue(summaries, groups)) for source, summaries in texts.items()}
+    outputs = {source: diversity.count(diversity.per_dialogue(summaries, groups))  # how many different summaries
+               for source, summaries in texts.items()}
     with running.writing():
         write_outputs(p, references, groups, texts, modes, scores, paired, cost, outputs)
     for source in texts:

@@ -62,8 +62,9 @@ def test_outside_git_the_run_is_unknown_and_said_so(in_tmp, monkeypatch):
 
 
 def test_hostile_param_text_stays_text_in_the_report_and_the_page():
-    run = {"commit": "a" * 40, "params_changed": {"data.prompt": ["{dialogue}", "</div><script>x()</script> {data} # h"]},
-           "machines": {}, "date": "2026-12-07 09:05 UTC"}
+    hostile = "</div><script>x()</script> {data} # h"
+    run = {"commit": "a" * 40, "params_changed": {"data.prompt": ["{dialogue}", hostile]}, "machines": {},
+           "date": "2026-12-07 09:05 UTC"}
     lines = provenance.lines(run)
     setup = {"split": "test", "dialogues": 0, "rows": 0, "confidence": 0.95, "resamples": 10, "seed": 0,
              "run": lines, "notes": ["lora writes one summary for most dialogues <b>"]}
