@@ -6,8 +6,8 @@ from pathlib import Path
 from .data import dialogsum
 from .inference import decode
 from .inference.engines import load_engine
+from .inference.machine import machine as where_timed
 from .io import stage
-from .modeling import hardware
 from .scoring import diversity
 from .io.errors import UserError, run
 from .io.files import write_json, write_jsonl, wrote
@@ -27,7 +27,7 @@ def main(which: str) -> None:
 
     unique = decode.distinct(firsts)  # each distinct prompt generated once
     where = engine.describe()
-    machine = hardware.machine(where.get("device", "cpu"))  # the load before the timed work, not during it
+    machine = where_timed(where.get("device", "cpu"))  # the load before the timed work, not during it
     started = time.perf_counter()
     summaries = engine.summarize([list(prompt) for prompt in unique], progress=True)
     seconds = time.perf_counter() - started

@@ -12,8 +12,6 @@ the only part that asks this machine. Rules:
   raise). An explicit `fp32` means plain fp32 matmuls.
 bf16 means autocast in training (weights stay fp32) and bf16 weights in generation.
 """
-import os
-import platform
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -110,32 +108,6 @@ def cpu_flags(path=Path("/proc/cpuinfo")) -> frozenset[str] | None:
         if key.strip() in ("flags", "Features"):
             return frozenset(value.split())
     return None
-
-
-def cpu_model(path=Path("/proc/cpuinfo")) -> str | None:
-    """The CPU's model name (x86 `model name`; on ARM `Model` or `Hardware`), else platform's guess, else None."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = ""
-    for key in ("model name", "Model", "Hardware"):
-        for line in text.splitlines():
-            name, _, value = line.partition(":")
-            if name.strip() == key and value.strip():
-                return " ".join(value.split())
-    return platform.processor() or None
-
-
-def machine(device: str) -> dict:
-    """Where a timing was measured, so that timings from other machines or under other load are not set side by
-    side as if alike: the CPU model and count, the GPU's name when the device is a GPU, and the 1-minute load
-    average (runnable processes; on Linux also those waiting on disk) just before the timed work."""
-    record = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count()}
-    if device == "cuda":
-        record["gpu"] = detect().gpu
-    if hasattr(os, "getloadavg"):  # not on Windows
-        record["load_average_1min"] = round(os.getloadavg()[0], 2)
-    return record
 
 
 def lowest_capability(capabilities) -> tuple[int, int] | None:

@@ -293,20 +293,3 @@ def test_bf16_weights_generate_on_the_cpu(tiny_model):
         assert (a - b).abs().max() < 0.05 * a.abs().max()  # bf16 rounding, not another model
         out = bf16.generate(**batch, max_new_tokens=4, do_sample=False)
     assert out.shape[1] >= 2
-
-
-@pytest.mark.parametrize("cpuinfo, name", [
-    ("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13  64-Core Processor\nflags\t: sse\n",
-     "AMD EPYC 7B13 64-Core Processor"),
-    ("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\n\nModel\t: Raspberry Pi 4 Model B Rev 1.4\n",
-     "Raspberry Pi 4 Model B Rev 1.4"),
-    ("processor\t: 0\nmodel name\t: \nHardware\t: BCM2835\n", "BCM2835"),  # blank names are skipped
-])
-def test_the_cpu_model_from_cpuinfo(tmp_path, cpuinfo, name):
-    (tmp_path / "cpuinfo").write_text(cpuinfo)
-    assert hardware.cpu_model(tmp_path / "cpuinfo") == name
-
-
-def test_machine_names_the_gpu_only_for_a_gpu_run():
-    record = hardware.machine("cpu")
-    assert "gpu" not in record and record["cpu_count"] >= 1 and record["load_average_1min"] >= 0
