@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from ..data.dialogsum import names
+from ..scoring.baselines import NAMES as BASELINES
 from ..scoring.rouge import KEYS
 
 SHOWN = ("rouge1", "rouge2", "rougeL")  # per dialogue; ROUGE-Lsum is within a hair of ROUGE-L on one-liners
@@ -56,7 +57,7 @@ def render(references: list[dict], groups: list[list[int]], texts: dict[str, lis
            per_dialogue: dict[str, np.ndarray], setup: dict) -> str:
     models = list(texts)
     meta = {"models": models, "metrics": list(SHOWN), "pair": ["full", "lora"] if {"full", "lora"} <= set(models)
-            else models[:2]}
+            else models[:2], "baselines": [name for name in models if name in BASELINES]}
     title = f"Summaries of the {setup['split']} split: {len(groups)} dialogues"
     values = {"title": html.escape(title), "run": opening(setup), "note": html.escape(setup.get("note", "")),
               "meta": embed(meta), "data": embed(rows(references, groups, texts, per_dialogue))}
@@ -127,7 +128,8 @@ M.forEach(m => sorts[m + " ROUGE-L"] = d => d.x[m][RL]);
 M.forEach(m => sorts[m + " ROUGE-1"] = d => d.x[m][0]);
 sorts[A + " \\u2212 " + B + " ROUGE-L"] = gap;
 sorts["|" + A + " \\u2212 " + B + "| ROUGE-L (disagree most)"] = d => Math.abs(gap(d));
-sorts["mean ROUGE-L of the models"] = d => M.reduce((t, m) => t + d.x[m][RL], 0) / M.length;
+const trained = M.filter(m => !(meta.baselines || []).includes(m));  // the mean is the models', not the baselines'
+sorts["mean ROUGE-L of the models"] = d => trained.reduce((t, m) => t + d.x[m][RL], 0) / trained.length;
 const filters = {"all dialogues": () => true, "a model wrote nothing": d => M.some(m => blank(d.s[m]))};
 M.forEach(m => filters[m + " wrote nothing"] = d => blank(d.s[m]));
 filters[A + " ahead of " + B + " (ROUGE-L)"] = d => gap(d) > 0;
