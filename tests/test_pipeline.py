@@ -123,7 +123,7 @@ def test_lora_experiment_reruns_only_lora_stages(repo, lora_experiment):
     # the report names the experiment, the commit it was made from and the param it changed (a --temp run)
     opening = run(["git", "show", f"{experiment['rev']}:metrics/report.md"], repo).stdout.split("Split `", 1)[0]
     assert f"Run: DVC experiment {EXPERIMENT}, made from git commit " in opening, opening
-    assert "Params that differ from the commit's params.yaml: lora.r 8 -> 4." in opening, opening
+    assert "Params that differ from the commit's params.yaml: lora.r 8 -&gt; 4." in opening, opening  # > as text
     assert metrics["metrics/efficiency.json"]["data"]["lora"]["trainable_params"] > 0
 
     # The README's command, squeezed into 120 columns and at its natural width (as the pager shows it): every
