@@ -31,7 +31,7 @@ def _git(*args) -> str | None:
 def params_changed(commit: str, path: Path = Path("params.yaml")) -> dict[str, list] | None:
     """{flat key: [value at `commit`, value now]} for each params.yaml key that differs; None if either is
     unreadable."""
-    committed = _git("show", f"{commit}:{path.as_posix()}")
+    committed = _git("show", f"{commit}:./{path.as_posix()}")  # ./: from here, also in a `dvc init --subdir` project
     try:
         before = flat_params(yaml.safe_load(committed) or {}) if committed is not None else None
         now = flat_params(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
@@ -67,7 +67,15 @@ def collect(models, now: datetime | None = None) -> dict:
             "params_changed": params_changed(commit) if commit else None,
             "code_changed": bool(dirty.strip()) if dirty is not None else None,
             "machines": machines(models),
-            "date": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": (now or _now()).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def _now() -> datetime:
+    """Now, or SOURCE_DATE_EPOCH where set: the reproducible-builds convention for byte-identical outputs."""
+    fixed = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if fixed.isdigit():
+        return datetime.fromtimestamp(int(fixed), timezone.utc)
+    return datetime.now(timezone.utc)
 
 
 def lines(run: dict) -> list[str]:

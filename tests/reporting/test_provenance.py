@@ -77,3 +77,19 @@ def test_hostile_param_text_stays_text_in_the_report_and_the_page():
     # the run first, then what was scored, then what to know before any table
     assert text.index("Run: git commit aaaaaaaaaaaa.") < text.index("Split `test`") < text.index("## Read this first") \
         < text.index("## Quality and cost")
+
+
+def test_a_project_in_a_subfolder_of_the_repo_and_a_fixed_date(in_tmp, monkeypatch):
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv(provenance.EXPERIMENT, raising=False)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796634000")
+    git("init", "-q")
+    (in_tmp / "project").mkdir()
+    (in_tmp / "project/params.yaml").write_text("lora:\n  r: 8\n")
+    git("add", "-A")
+    git("commit", "-qm", "run")
+    monkeypatch.chdir(in_tmp / "project")  # as `dvc init --subdir`: params.yaml is project/params.yaml in git
+    (in_tmp / "project/params.yaml").write_text("lora:\n  r: 16\n")
+    run = provenance.collect([])
+    assert run["params_changed"] == {"lora.r": [8, 16]} and run["date"] == "2026-12-07 09:00 UTC"
