@@ -87,10 +87,14 @@ def references_from(path, split: str) -> tuple[list[dict], str]:
 
 
 def score_file(predictions_path, references: list[dict], references_name: str) -> dict[str, rouge.PerDialogue]:
+    return score(matched(predictions_path, references, references_name), references, references_name)
+
+
+def matched(predictions_path, references: list[dict], references_name: str) -> list[str]:
+    """The file's prediction for each reference row (records.match), after warning of unscorable references."""
     predictions = records.read_predictions(predictions_path)
     rouge.warn_unscorable([row["summary"] for row in references], references_name)
-    return score(records.match(predictions, references, predictions_path, references_name), references,
-                 references_name)
+    return records.match(predictions, references, predictions_path, references_name)
 
 
 # ---- the DVC stage -------------------------------------------------------------------------------
@@ -215,7 +219,8 @@ def standalone(args) -> None:
     if args.output:  # before scoring: an --output that cannot or must not be written stops the run now
         files.user_file(args.output, "--output", args.force)
     references, name = references_from(args.references, p.generate.split)
-    modes = score_file(args.predictions, references, name)
+    texts = matched(args.predictions, references, name)
+    modes = score(texts, references, name)
     n = len(next(iter(modes.values())).weights)
     result = summarize({"": modes}, stats.Resamples(n, p.evaluate.resamples, p.evaluate.seed),
                        p.evaluate.confidence)[""]
@@ -224,6 +229,11 @@ def standalone(args) -> None:
     for mode, values in result.items():
         print(f"  {mode:9s} " + "  ".join(f"{key} {values[key]:.4f} [{values[key + '_low']:.4f}, "
                                           f"{values[key + '_high']:.4f}]" for key in rouge.KEYS))
+    counts = diversity.count(diversity.per_dialogue(texts, records.groups(references, name)))
+    print(f"  distinct summaries: {counts['distinct_summaries']} of {counts['dialogues']} dialogues"
+          + (f", {counts['empty_share']:.0%} empty" if counts["empty_share"] else ""))
+    if verdicts.degenerate(counts):
+        print(f"note: {verdicts.degenerate_note('this file', counts)}")
     if args.output:
         files.user_file(args.output, "--output", args.force)  # again: a file may have appeared there meanwhile
         write_json(Path(args.output), result)

@@ -174,7 +174,8 @@ def test_scorer_cli_scores_jsonl_and_csv_alike(in_tmp, tiny_corpus):
                            references, "--output", "out.json"], cwd=in_tmp, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "18 rows, 6 dialogues" in done.stdout
+    assert "18 rows, 6 dialogues" in done.stdout and "distinct summaries: 6 of 6 dialogues\n" in done.stdout
+    assert "note:" not in done.stdout
     from_jsonl = json.loads((in_tmp / "out.json").read_text())
     evaluate.main(["--predictions", "p.csv", "--references", references, "--output", "csv.json"])
     assert json.loads((in_tmp / "csv.json").read_text()) == from_jsonl
@@ -346,3 +347,14 @@ def test_a_text_two_dialogue_ids_share_cannot_key_a_prediction(in_tmp):
         evaluate.main(["--predictions", "p.jsonl", "--references", "refs.jsonl"])
     write_jsonl(in_tmp / "ids.jsonl", [{"id": f"test_{i}", "prediction": "x"} for i in range(10)])
     evaluate.main(["--predictions", "ids.jsonl", "--references", "refs.jsonl"])  # by id: ten dialogues
+
+
+def test_the_scorer_names_a_constant_summary(in_tmp, tiny_corpus, capsys):
+    """The issue's hand-written constant: scored, and said to be one summary for every dialogue."""
+    small_params(in_tmp)
+    write_jsonl(in_tmp / "constant.jsonl", [{"id": f"test_{i}", "prediction": "#Person1# and #Person2# talk."}
+                                            for i in range(6)])
+    evaluate.main(["--predictions", "constant.jsonl", "--references", str(tiny_corpus / "test.jsonl")])
+    out = capsys.readouterr().out
+    assert "  distinct summaries: 1 of 6 dialogues\n" in out
+    assert "note: this file writes one summary for most dialogues (100% of 6): 1 distinct summary in all." in out
