@@ -198,6 +198,11 @@ def test_compare_main_with_an_experiment_on_a_trained_repo(trained_with_experime
     assert (result["a"], result["b"]) == ("main", "lora-r4")
     assert result["params_diff"] == {"lora.r": [8, 4]}
     assert set(result["models"]) == {"base", "full", "lora"}
+    # the baselines on the shared dialogues, how many different summaries each run wrote, where each was timed
+    assert set(result["baselines"]) == {"lead3", "longest3"}
+    assert all(result["outputs"][model][side]["dialogues"] == result["dialogues"] for model in result["models"]
+               for side in "ab")
+    assert all(result["generation"][model][side]["cpu_model"] for model in result["models"] for side in "ab")
     # each side really read its own rev: only lora.r changed, so only lora's summaries may differ
     assert any(result["models"]["lora"][mode][f"{key}_diff"] != 0 for mode in rouge.MODES for key in rouge.KEYS)
     assert all(result["models"][model][mode][f"{key}_diff"] == 0 for model in ("base", "full")
