@@ -136,6 +136,7 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert sum(float(r["share"]) for r in shares if r["source"] == "base") == pytest.approx(1.0)
     bars = list(csv.DictReader(Path("plots/rouge.csv").open()))  # the primary mode only, for the bar chart
     assert [(r["model"], r["metric"]) for r in bars][:2] == [("base", "ROUGE-1"), ("base", "ROUGE-2")]
+    assert [model for model in dict.fromkeys(r["model"] for r in bars)] == [*MODELS, "lead3", "longest3"]
     lora_r1 = next(r for r in bars if r["model"] == "lora" and r["metric"] == "ROUGE-1")
     assert float(lora_r1["score"]) == lora["rouge1"] and float(lora_r1["low"]) == lora["rouge1_low"]
     losses = list(csv.DictReader(Path("plots/loss.csv").open()))

@@ -190,7 +190,8 @@ def test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge(repo, t
         assert {row["rev"] for row in rows} == {"main", "short-summaries"}
     rouge = next(chart for name, chart in charts.items() if name.startswith("ROUGE"))
     assert {(row["model"], row["metric"]) for row in rouge["content"]["data"]["values"]} == {
-        (model, metric) for model in ("base", "full", "lora") for metric in ("ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum")}
+        (model, metric) for model in ("base", "full", "lora", "lead3", "longest3")
+        for metric in ("ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum")}
     run(["git", "checkout", "-q", "main"], repo)
 
 
