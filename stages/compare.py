@@ -22,9 +22,10 @@ from scmrepo.exceptions import SCMError
 from . import evaluate
 from .data import dialogsum
 from .io import params, files
-from .scoring import records, rouge, stats
+from .scoring import baselines, diversity, records, rouge, stats
 from .io.errors import UserError, run
-from .reporting.report import PRIMARY
+from .reporting import verdicts
+from .reporting.report import PRIMARY, TITLES
 from .experiments.runs import flat_params
 
 WORKSPACE = "workspace"
@@ -101,7 +102,8 @@ class Run:
                 found = json.load(handle)
         except (OSError, ValueError, DvcException):
             return None
-        keep = ("s_per_dialogue", "engine", "compute_type", "precision", "device", "threads")
+        keep = ("s_per_dialogue", "engine", "compute_type", "precision", "device", "threads", "cpu_model", "gpu",
+                "cpu_count", "load_average_1min")
         return {key: found[key] for key in keep if key in found} if isinstance(found, dict) else None
 
 
@@ -177,7 +179,8 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
            "models": {}, "notes": []}
     if a.commit and a.commit == b.commit:
         out["notes"].append(f"{a.name} and {b.name} are the same commit ({a.commit[:7]}): nothing can differ")
-    scored = {}
+    scored, groups_a = {}, records.groups(refs_a, a.name)
+    out["outputs"], out["baselines"] = {}, baseline_scores(refs_a, a.name, groups_a)
     for model in dialogsum.MODELS:
         texts_a, texts_b = a.predictions(model, refs_a), b.predictions(model, refs_b)
         if texts_a is None or texts_b is None:
@@ -187,6 +190,9 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
         by_row = dict(zip((id(row) for row in refs_b), texts_b))
         texts_b = [by_row[id(row)] for row in refs_b_sorted]
         scored[model] = (evaluate.score(texts_b, refs_b_sorted, b.name), evaluate.score(texts_a, refs_a, a.name))
+        out["outputs"][model] = {side: diversity.count(diversity.per_dialogue(texts, groups))
+                                 for side, texts, groups in (("a", texts_a, groups_a),
+                                                             ("b", texts_b, records.groups(refs_b_sorted, b.name)))}
         if texts_a == texts_b:
             out["notes"].append(f"{model}: the same summaries in both runs; every difference is 0")
     if not scored:
@@ -203,6 +209,16 @@ def compare_runs(a: Run, b: Run, resamples: int, seed: int, confidence: float) -
     return out
 
 
+def baseline_scores(references: list[dict], where: str, groups) -> dict:
+    """{baseline: {mode: {variant: score}}} on these dialogues: the same in both runs, which were checked to have
+    scored the same dialogues against the same references."""
+    out = {}
+    for name, texts in baselines.summaries(references, groups).items():
+        out[name] = {mode: {key: round(float(value), rouge.DIGITS) for key, value in zip(rouge.KEYS, per.estimate())}
+                     for mode, per in evaluate.score(texts, references, where).items()}
+    return out
+
+
 def _listed(diff: dict) -> str:
     return ", ".join(f"{key} {a!r} -> {b!r}" for key, (a, b) in diff.items()) if diff else "none"
 
@@ -215,8 +231,36 @@ def significant(result: dict, mode: str) -> list[str]:
         for key in rouge.KEYS:
             m = modes[mode]
             if m[key + "_p_holm"] < level:
-                found.append(f"{model} {key} ({result['b'] if m[key + '_diff'] > 0 else result['a']} higher)")
+                side = "b" if m[key + "_diff"] > 0 else "a"
+                # a run whose model writes one summary for most dialogues is never called higher without saying so
+                counts = result.get("outputs", {}).get(model, {}).get(side)
+                clause = verdicts.caveat(f"{model} in {result[side]}", counts)
+                found.append(f"{model} {key} ({result[side]} higher{', ' + clause if clause else ''})")
     return found
+
+
+def output_lines(result: dict, mode: str) -> list[str]:
+    """Degenerate output of either run, and each model that scores below the better baseline (point estimates of
+    the same dialogues: stages.evaluate's report tests it)."""
+    lines = []
+    for model, sides in result.get("outputs", {}).items():
+        for side in ("a", "b"):
+            note = verdicts.degenerate_note(f"{model} in {result[side]}", sides[side])
+            lines += [f"note: {note}"] if note else []
+    found = result.get("baselines") or {}
+    best = verdicts.better_baseline(found, mode)
+    if not best:
+        return lines
+    key = verdicts.DECIDING
+    lines.append(f"baselines on these dialogues, {mode}: " + "; ".join(
+        f"{name} " + " ".join(f"{k} {scores[mode][k]:.4f}" for k in rouge.KEYS) for name, scores in found.items()))
+    for model, modes in result["models"].items():
+        for side in ("a", "b"):
+            score = modes[mode][f"{key}_{side}"]
+            if score <= found[best][mode][key]:
+                lines.append(f"note: {model} in {result[side]} does not beat the better baseline, {best}: "
+                             f"{TITLES[key]} {score:.4f} against {found[best][mode][key]:.4f}")
+    return lines
 
 
 def table(result: dict, mode: str) -> str:
@@ -236,6 +280,7 @@ def table(result: dict, mode: str) -> str:
     found = significant(result, mode)
     lines.append(f"significant after Holm's correction (p_holm < {level:g}): {'; '.join(found)}" if found else
                  f"none of the {family} differences is significant after Holm's correction (p_holm < {level:g})")
+    lines += output_lines(result, mode)
     lines += speed_lines(result.get("generation", {}))
     lines.append(f"params that differ: {_listed(result['params_diff'])}")
     lines += [f"note: {note}" for note in result["notes"]]
@@ -243,15 +288,47 @@ def table(result: dict, mode: str) -> str:
 
 
 def speed_lines(generation: dict) -> list[str]:
-    """Per model, the generation speed of A and B with the engine each ran, where both runs recorded it."""
+    """Per model, the generation speed of A and B with the engine each ran, where both runs recorded it; the ratio
+    only where they are comparable (comparable()), with a caveat where the runs did not record where they ran."""
     lines = []
     for model, runs in generation.items():
         a, b = runs["a"] or {}, runs["b"] or {}
         if a.get("s_per_dialogue") and b.get("s_per_dialogue"):
+            why = comparable(a, b)
+            ratio = f"B {a['s_per_dialogue'] / b['s_per_dialogue']:.2f}x as fast"
+            if why is not None:
+                ratio = f"not comparable: {why}"
+            elif not all(run.get("cpu_model") for run in (a, b)):
+                ratio += (" (the machine is not recorded for " + " and ".join(
+                    side for side, run in (("A", a), ("B", b)) if not run.get("cpu_model")) +
+                    ": comparable only if both ran on one machine under like load)")
             lines.append(f"speed  {model:6} A {a['s_per_dialogue']:.4f} s/dialogue ({_engine(a)}), B "
-                         f"{b['s_per_dialogue']:.4f} s/dialogue ({_engine(b)}): B "
-                         f"{a['s_per_dialogue'] / b['s_per_dialogue']:.2f}x as fast")
+                         f"{b['s_per_dialogue']:.4f} s/dialogue ({_engine(b)}): {ratio}")
     return lines
+
+
+LOAD_GAP = 0.25  # load averages per CPU further apart than this: one run shared its CPUs with other work
+
+
+def comparable(a: dict, b: dict) -> str | None:
+    """Why two generation timings are not comparable, or None: recorded on different machines (GPU, or CPU model
+    and count), or under different load (the 1-minute load average per CPU just before generating, more than
+    LOAD_GAP apart). What a run did not record cannot be told apart: None."""
+    if not all(run.get("cpu_model") for run in (a, b)):
+        return None
+    where_a, where_b = ((run.get("gpu"), run["cpu_model"], run.get("cpu_count")) for run in (a, b))
+    if where_a != where_b:
+        return f"different machines (A {_machine(a)}, B {_machine(b)})"
+    loads = [run["load_average_1min"] / run["cpu_count"] for run in (a, b)
+             if run.get("load_average_1min") is not None and run.get("cpu_count")]
+    if len(loads) == 2 and abs(loads[0] - loads[1]) > LOAD_GAP:
+        return (f"measured under different load (1-minute load average per CPU before generating: A "
+                f"{loads[0]:.2f}, B {loads[1]:.2f})")
+    return None
+
+
+def _machine(run: dict) -> str:
+    return (run.get("gpu") or f"{run['cpu_model']}, {run.get('cpu_count') or '?'} CPUs")
 
 
 def _engine(run: dict) -> str:

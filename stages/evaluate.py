@@ -3,8 +3,9 @@
     python -m stages.evaluate                                      # the DVC stage
     python -m stages.evaluate --predictions FILE [--references FILE] [--output FILE.json]
 
-ROUGE in three scoring modes (see stages/scoring/rouge.py) with bootstrap intervals over dialogues, paired
-tests between models, the cost of each model, a Markdown report, plots and a page of every summary.
+ROUGE in three scoring modes (see stages/scoring/rouge.py) with bootstrap intervals over dialogues, of the models
+and of two extractive baselines (stages/scoring/baselines.py), paired tests between models and of each model
+against the better baseline, the cost of each model, a Markdown report, plots and a page of every summary.
 Which numbers are DVC metrics and which are detail is stages/reporting/report.py's.
 """
 import argparse
@@ -14,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .scoring import costs, records, rouge, stats
+from .scoring import baselines, costs, diversity, records, rouge, stats
 from .data import dialogsum
-from .reporting import report, page
+from .reporting import page, provenance, report, verdicts
 from .io import params, files, stage as running
 from .io.errors import UserError, run
 from .io.files import write_json, write_text, wrote
@@ -86,10 +87,14 @@ def references_from(path, split: str) -> tuple[list[dict], str]:
 
 
 def score_file(predictions_path, references: list[dict], references_name: str) -> dict[str, rouge.PerDialogue]:
+    return score(matched(predictions_path, references, references_name), references, references_name)
+
+
+def matched(predictions_path, references: list[dict], references_name: str) -> list[str]:
+    """The file's prediction for each reference row (records.match), after warning of unscorable references."""
     predictions = records.read_predictions(predictions_path)
     rouge.warn_unscorable([row["summary"] for row in references], references_name)
-    return score(records.match(predictions, references, predictions_path, references_name), references,
-                 references_name)
+    return records.match(predictions, references, predictions_path, references_name)
 
 
 # ---- the DVC stage -------------------------------------------------------------------------------
@@ -154,40 +159,57 @@ def stage() -> None:
     for model in dialogsum.MODELS:
         path = dialogsum.PREDICTIONS / f"{model}.jsonl"
         texts[model] = records.match(records.read_predictions(path), references, path, name)
-        modes[model] = score(texts[model], references, name)
+    texts.update(baselines.summaries(references, groups))  # scored like a model: the bar every model must clear
+    for source, summaries in texts.items():
+        modes[source] = score(summaries, references, name)
     scores = summarize(modes, resamples, p.evaluate.confidence)
-    paired = compare({f"{a}_vs_{b}": (modes[a], modes[b]) for a, b in PAIRS}, resamples, p.evaluate.confidence)
+    paired = compare({f"{a}_vs_{b}": (modes[a], modes[b]) for a, b in pairs(scores)}, resamples,
+                     p.evaluate.confidence)
     cost = costs.collect(Path("models/base"), dialogsum.MODELS)
+    outputs = {source: diversity.count(diversity.per_dialogue(summaries, groups))  # how many different summaries
+               for source, summaries in texts.items()}
     with running.writing():
-        write_outputs(p, references, groups, texts, modes, scores, paired, cost)
-    for model in dialogsum.MODELS:
-        print(model, {mode: scores[model][mode]["rouge1"] for mode in rouge.MODES})
+        write_outputs(p, references, groups, texts, modes, scores, paired, cost, outputs)
+    for source in texts:
+        print(source, {mode: scores[source][mode]["rouge1"] for mode in rouge.MODES})
 
 
-def write_outputs(p, references, groups, texts, modes, scores, paired, cost) -> None:
+def pairs(scores: dict) -> list[tuple[str, str]]:
+    """The paired tests: the models two by two, then each model against the better baseline (the one with the
+    higher ROUGE-L in the primary mode, so that "beats the baselines" means beating the stronger one). All of
+    one scoring mode are one family for Holm's correction (compare)."""
+    best = verdicts.better_baseline(scores, report.PRIMARY)
+    return [*PAIRS, *((model, best) for model in dialogsum.MODELS if best)]
+
+
+def write_outputs(p, references, groups, texts, modes, scores, paired, cost, outputs) -> None:
     """The report, the headline metrics, the plots and the page of summaries."""
     from .reporting import plots  # matplotlib: only the stage draws
 
     report.write(scores, paired, cost, report.PRIMARY)
 
-    rouge_l = {model: modes[model][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for model in dialogsum.MODELS}
-    chosen = report.choose_examples(rouge_l, PAIRS[0])
+    rouge_l = {source: modes[source][report.PRIMARY].values[:, rouge.KEYS.index("rougeL")] for source in texts}
+    chosen = report.choose_examples({model: rouge_l[model] for model in dialogsum.MODELS}, PAIRS[0])
+    level = stats.alpha(p.evaluate.confidence)
     setup = {"split": p.generate.split, "dialogues": len(groups), "rows": len(references),
-             "resamples": p.evaluate.resamples, "seed": p.evaluate.seed, "confidence": p.evaluate.confidence}
+             "resamples": p.evaluate.resamples, "seed": p.evaluate.seed, "confidence": p.evaluate.confidence,
+             "run": provenance.lines(provenance.collect(dialogsum.MODELS)), "outputs": outputs,
+             "notes": verdicts.notes(dialogsum.MODELS, scores, paired, outputs, report.PRIMARY, level),
+             "caveats": {source: verdicts.caveat(source, counts) for source, counts in outputs.items()}}
     write_text(Path("metrics/report.md"), report.render(
         scores, paired, cost, examples(chosen, references, groups, texts, rouge_l), setup))
 
-    table = rouge_table(scores, report.PRIMARY)
+    table = rouge_table(scores, report.PRIMARY)  # the baselines' bars beside the models
     write_text(Path("plots/rouge.csv"), table.to_csv(index=False))
     plots.rouge_bars(table, Path("plots/rouge.png"), f"{report.PRIMARY}: {report.MODE_TEXT[report.PRIMARY]}")
     losses = loss_table()
     write_text(Path("plots/loss.csv"), losses.to_csv(index=False))
     plots.loss_curves(losses, Path("plots/loss.png"))
-    long, share = length_tables(texts, references, groups)
+    long, share = length_tables({model: texts[model] for model in dialogsum.MODELS}, references, groups)
     write_text(Path("plots/lengths.csv"), share.to_csv(index=False))
     plots.length_distribution(long, Path("plots/lengths.png"))
     write_text(Path("metrics/summaries.html"), page.render(
-        references, groups, texts, {model: modes[model][report.PRIMARY].values for model in dialogsum.MODELS}, setup))
+        references, groups, texts, {source: modes[source][report.PRIMARY].values for source in texts}, setup))
 
 
 # ---- the standalone scorer -------------------------------------------------------------------------
@@ -197,7 +219,8 @@ def standalone(args) -> None:
     if args.output:  # before scoring: an --output that cannot or must not be written stops the run now
         files.user_file(args.output, "--output", args.force)
     references, name = references_from(args.references, p.generate.split)
-    modes = score_file(args.predictions, references, name)
+    texts = matched(args.predictions, references, name)
+    modes = score(texts, references, name)
     n = len(next(iter(modes.values())).weights)
     result = summarize({"": modes}, stats.Resamples(n, p.evaluate.resamples, p.evaluate.seed),
                        p.evaluate.confidence)[""]
@@ -206,6 +229,11 @@ def standalone(args) -> None:
     for mode, values in result.items():
         print(f"  {mode:9s} " + "  ".join(f"{key} {values[key]:.4f} [{values[key + '_low']:.4f}, "
                                           f"{values[key + '_high']:.4f}]" for key in rouge.KEYS))
+    counts = diversity.count(diversity.per_dialogue(texts, records.groups(references, name)))
+    print(f"  distinct summaries: {counts['distinct_summaries']} of {counts['dialogues']} dialogues"
+          + (f", {counts['empty_share']:.0%} empty" if counts["empty_share"] else ""))
+    if verdicts.degenerate(counts):
+        print(f"note: {verdicts.degenerate_note('this file', counts)}")
     if args.output:
         files.user_file(args.output, "--output", args.force)  # again: a file may have appeared there meanwhile
         write_json(Path(args.output), result)

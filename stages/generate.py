@@ -6,7 +6,9 @@ from pathlib import Path
 from .data import dialogsum
 from .inference import decode
 from .inference.engines import load_engine
+from .inference.machine import machine as where_timed
 from .io import stage
+from .scoring import diversity
 from .io.errors import UserError, run
 from .io.files import write_json, write_jsonl, wrote
 
@@ -24,6 +26,8 @@ def main(which: str) -> None:
     engine = load_engine(which, p)
 
     unique = decode.distinct(firsts)  # each distinct prompt generated once
+    where = engine.describe()
+    machine = where_timed(where.get("device", "cpu"))  # the load before the timed work, not during it
     started = time.perf_counter()
     summaries = engine.summarize([list(prompt) for prompt in unique], progress=True)
     seconds = time.perf_counter() - started
@@ -34,12 +38,17 @@ def main(which: str) -> None:
         for row in rows:
             predictions[row] = by_prompt[tuple(prompt)]
     rows = [{"id": row_id, "prediction": text} for row_id, text in zip(ids, predictions)]
+    counts = diversity.count(summaries)  # a model that writes one summary for every dialogue ignores its input
     record = {
         "dialogues": len(unique),
+        "distinct_summaries": counts["distinct_summaries"],
+        "most_common_share": counts["most_common_share"],
+        "empty_share": counts["empty_share"],
         "generate_s": round(seconds, 3),
         "s_per_dialogue": round(seconds / len(unique), 5),
         "mean_summary_words": round(sum(len(s.split()) for s in summaries) / len(summaries), 3),
-        **engine.describe(),  # engine, compute type, threads, device (and the torch engine's precision)
+        **where,  # engine, compute type, threads, device (and the torch engine's precision)
+        **machine,  # CPU model and count, GPU name, load average: whether two timings compare
     }
     with stage.writing():
         write_jsonl(dialogsum.PREDICTIONS / f"{which}.jsonl", rows)

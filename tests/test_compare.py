@@ -198,6 +198,11 @@ def test_compare_main_with_an_experiment_on_a_trained_repo(trained_with_experime
     assert (result["a"], result["b"]) == ("main", "lora-r4")
     assert result["params_diff"] == {"lora.r": [8, 4]}
     assert set(result["models"]) == {"base", "full", "lora"}
+    # the baselines on the shared dialogues, how many different summaries each run wrote, where each was timed
+    assert set(result["baselines"]) == {"lead3", "longest3"}
+    assert all(result["outputs"][model][side]["dialogues"] == result["dialogues"] for model in result["models"]
+               for side in "ab")
+    assert all(result["generation"][model][side]["cpu_model"] for model in result["models"] for side in "ab")
     # each side really read its own rev: only lora.r changed, so only lora's summaries may differ
     assert any(result["models"]["lora"][mode][f"{key}_diff"] != 0 for mode in rouge.MODES for key in rouge.KEYS)
     assert all(result["models"][model][mode][f"{key}_diff"] == 0 for model in ("base", "full")
@@ -219,3 +224,44 @@ def test_compare_main_with_an_experiment_on_a_trained_repo(trained_with_experime
                              capture_output=True, text=True, timeout=300)
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: cannot read revision 'no-such-rev'")
     assert "Traceback" not in unknown.stderr
+
+
+MACHINE = {"cpu_model": "AMD EPYC 7B13", "cpu_count": 2, "load_average_1min": 0.1}
+
+
+@pytest.mark.parametrize("a, b, said", [
+    (MACHINE, MACHINE, "B 4.00x as fast"),
+    (MACHINE, dict(MACHINE, load_average_1min=0.5), "B 4.00x as fast"),  # 0.05 and 0.25 per CPU: alike
+    # the issue's case: one run beside other work
+    (MACHINE, dict(MACHINE, load_average_1min=1.9), "not comparable: measured under different load (1-minute "
+                                                    "load average per CPU before generating: A 0.05, B 0.95)"),
+    (MACHINE, dict(MACHINE, cpu_model="Intel Xeon"), "not comparable: different machines (A AMD EPYC 7B13, 2 "
+                                                     "CPUs, B Intel Xeon, 2 CPUs)"),
+    (MACHINE, dict(MACHINE, gpu="NVIDIA H100"), "not comparable: different machines"),
+    (MACHINE, dict(MACHINE, load_average_1min=None), "B 4.00x as fast"),  # load not recorded: machine alone
+    ({}, MACHINE, "B 4.00x as fast (the machine is not recorded for A: comparable only if both ran on one machine "
+                  "under like load)"),
+])
+def test_speed_from_other_machines_or_load_is_not_comparable(a, b, said):
+    generation = {"base": {"a": dict(a, s_per_dialogue=0.5), "b": dict(b, s_per_dialogue=0.125)}}
+    line, = compare.speed_lines(generation)
+    assert line.split(" s/dialogue (torch): ")[-1].startswith(said), line
+    assert ("x as fast" in line) == ("not comparable" not in line)
+
+
+def test_a_run_writing_one_summary_is_named_and_never_simply_higher():
+    """Both runs' lora write one string for every dialogue: B's, close to the references, scores above the
+    baseline and A's: the table says what each wrote, and that A's does not beat the baseline."""
+    a = FakeRun("main", references(), {"lora": ["nothing to see here at all"] * 6})
+    b = FakeRun("exp", references(), {"lora": ["person one talks about it"] * 6})
+    result = compare.compare_runs(a, b, resamples=200, seed=0, confidence=0.9)
+    assert result["outputs"]["lora"]["b"]["distinct_summaries"] == 1
+    assert set(result["baselines"]) == {"lead3", "longest3"}
+    made = dict(result, models={"lora": {"mean_ref": dict(result["models"]["lora"]["mean_ref"], rouge1_p_holm=0.01)}})
+    text = compare.table(made, "mean_ref")
+    assert "lora rouge1 (exp higher, but lora in exp writes one summary for most dialogues)" in text
+    assert "note: lora in exp writes one summary for most dialogues (100% of 6): 1 distinct summary in all." in text
+    assert "note: lora in main writes one summary for most dialogues" in text
+    assert "baselines on these dialogues, mean_ref: lead3 rouge1 " in text
+    assert "note: lora in main does not beat the better baseline, lead3: ROUGE-L 0.0000 against 0.4808" in text
+    assert "lora in exp does not beat" not in text

@@ -176,7 +176,7 @@ def test_the_documented_command_runs_the_pipeline_as_an_experiment(tmp_path, tin
     assert "try-it" in run(["dvc", "exp", "show", "--json"], repo).stdout
     assert run(["git", "show", "HEAD:params.yaml"], repo).stdout == committed
     rouge = yaml.safe_load((repo / "metrics" / "rouge.json").read_text())
-    assert set(rouge) == {"base", "full", "lora"}
+    assert set(rouge) == {"base", "full", "lora", "lead3", "longest3"}  # the models, and the baselines' ROUGE-1
     assert "full.rouge1" in run(["dvc", "metrics", "show"], repo).stdout
     readme = (ROOT / "README.md").read_text()
     exp_show = next(line for line in readme.splitlines() if line.startswith("$ dvc exp show "))

@@ -70,8 +70,8 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     evaluate.main([])
 
     scores = json.loads(Path("metrics/rouge_detail.json").read_text())
-    assert list(scores) == list(MODELS)
-    for model in MODELS:
+    assert list(scores) == [*MODELS, "lead3", "longest3"]  # the baselines scored like a model, with intervals
+    for model in scores:
         assert list(scores[model]) == list(rouge.MODES)
         for mode in rouge.MODES:
             for key in rouge.KEYS:
@@ -81,19 +81,22 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert scores["full"]["mean_ref"]["rouge1"] < 1.0
     assert scores["full"]["flat"]["rouge1"] == scores["full"]["mean_ref"]["rouge1"]  # three references each
 
+    # every tiny dialogue's three longest turns are its first three: a tie, and the better baseline is lead3
+    assert scores["lead3"] == scores["longest3"] and 0 < scores["lead3"]["mean_ref"]["rouge1"] < 1
     paired = json.loads(Path("metrics/rouge_paired.json").read_text())
-    assert list(paired) == ["full_vs_lora", "full_vs_base", "lora_vs_base"]
+    assert list(paired) == ["full_vs_lora", "full_vs_base", "lora_vs_base", "base_vs_lead3", "full_vs_lead3",
+                            "lora_vs_lead3"]
     gap = paired["full_vs_base"]["mean_ref"]
     means = {model: scores[model]["mean_ref"]["rouge1"] for model in MODELS}
     assert gap["rouge1_diff"] == pytest.approx(means["full"] - means["base"], abs=2e-6)
     assert 0 < gap["rouge1_low"] <= gap["rouge1_diff"] <= gap["rouge1_high"]
     assert gap["rouge1_p"] == 2 / 64  # 6 dialogues, all better: exactly 2 of the 64 sign flips are as extreme
-    # Holm's correction within each scoring mode: that mode's 3 pairs x 4 variants are one family of 12
+    # Holm's correction within each scoring mode: that mode's 6 pairs x 4 variants are one family of 24
     for mode in rouge.MODES:
         raw = np.array([[paired[pair][mode][f"{key}_p"] for key in rouge.KEYS] for pair in paired])
         adjusted = np.array([[paired[pair][mode][f"{key}_p_holm"] for key in rouge.KEYS] for pair in paired])
         assert adjusted == pytest.approx(stats.holm(raw), abs=1e-5)  # from unrounded p: 12 x 5e-7 at most
-    assert gap["rouge1_p_holm"] > 0.05  # 2/64 is the smallest p 6 dialogues allow: never significant in 12
+    assert gap["rouge1_p_holm"] > 0.05  # 2/64 is the smallest p 6 dialogues allow: never significant in 24
 
     costs = json.loads(Path("metrics/efficiency_detail.json").read_text())
     assert costs["base"]["total_params"] == 30 * 20 + 20 and costs["base"]["trainable_params"] == 0
@@ -101,7 +104,8 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
 
     # the metrics DVC lists: primary-mode ROUGE and a few costs, nothing else
     headline = json.loads(Path("metrics/rouge.json").read_text())
-    assert headline == {model: {key: scores[model]["mean_ref"][key] for key in rouge.KEYS} for model in MODELS}
+    assert headline == {**{model: {key: scores[model]["mean_ref"][key] for key in rouge.KEYS} for model in MODELS},
+                        **{name: {"rouge1": scores[name]["mean_ref"]["rouge1"]} for name in ("lead3", "longest3")}}
     cost_headline = json.loads(Path("metrics/efficiency.json").read_text())
     assert cost_headline["lora"] == {"trainable_params": 40, "stored_bytes": 160, "train_runtime_s": 12.5,
                                      "peak_memory_bytes": 2_000_000, "s_per_dialogue": 0.01}
@@ -110,12 +114,20 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     text = Path("metrics/report.md").read_text()
     lora = scores["lora"]["mean_ref"]
     assert f"| lora | {lora['rouge1']:.4f} [{lora['rouge1_low']:.4f}, {lora['rouge1_high']:.4f}]" in text
-    assert "| 40 (4.00%) | 160 B | 12.5 s | 2.0 MB CPU RSS |" in text  # the main table's cost columns
+    assert "| 40 (4.00%) | 160 B | 12.5 s | 2.0 MB CPU RSS | 6 of 6 |" in text  # cost columns, distinct summaries
+    lead3 = scores["lead3"]["mean_ref"]
+    assert f"| lead3 (baseline) | {lead3['rouge1']:.4f} [{lead3['rouge1_low']:.4f}, " in text
+    # base writes "Hello." for every dialogue: said before any table, and it is below the baseline
+    read_first = text.split("## Read this first", 1)[1].split("## Quality and cost", 1)[0]
+    assert "- base writes one summary for most dialogues (100% of 6): 1 distinct summary in all." in read_first
+    assert "- lora does not beat the better baseline, lead3: no significant difference" in read_first
+    assert text.startswith("# Evaluation report\n\nRun: git commit unknown")  # in_tmp is no git repository
     assert "| lora | 40 (4.00%) | 1,040 | 160 B | 12.5 s | 3.2 | 99 | 4.0 s | 0.3 s | 2.0 MB CPU RSS | 0.010 | — | 7.5 |" \
         in text
     assert text.count("### Example") == 3 and "| human 3 |" in text
     assert "full − lora" in text
-    assert "None of the 12 differences is significant after Holm's correction" in text
+    assert "24 comparisons: 6 pairs (3 model pairs, and each of 3 models against the better baseline, lead3)" in text
+    assert "None of the 24 differences is significant after Holm's correction" in text
     assert "significant: " not in text
 
     shares = list(csv.DictReader(Path("plots/lengths.csv").open()))
@@ -124,11 +136,14 @@ def test_stage_writes_scores_tests_costs_report_and_plots(in_tmp, tiny_corpus):
     assert sum(float(r["share"]) for r in shares if r["source"] == "base") == pytest.approx(1.0)
     bars = list(csv.DictReader(Path("plots/rouge.csv").open()))  # the primary mode only, for the bar chart
     assert [(r["model"], r["metric"]) for r in bars][:2] == [("base", "ROUGE-1"), ("base", "ROUGE-2")]
+    assert [model for model in dict.fromkeys(r["model"] for r in bars)] == [*MODELS, "lead3", "longest3"]
     lora_r1 = next(r for r in bars if r["model"] == "lora" and r["metric"] == "ROUGE-1")
     assert float(lora_r1["score"]) == lora["rouge1"] and float(lora_r1["low"]) == lora["rouge1_low"]
     losses = list(csv.DictReader(Path("plots/loss.csv").open()))
     assert {(r["model"], r["split"]) for r in losses} == {(m, s) for m in ("full", "lora") for s in ("train", "eval")}
-    assert "test_5" in Path("metrics/summaries.html").read_text()
+    page = Path("metrics/summaries.html").read_text()
+    assert "test_5" in page and '"models":["base","full","lora","lead3","longest3"]' in page
+    assert "<li>base writes one summary for most dialogues (100% of 6)" in page and "Run: git commit unknown" in page
     for png in ("rouge", "loss", "lengths"):
         assert Path(f"plots/{png}.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -160,7 +175,8 @@ def test_scorer_cli_scores_jsonl_and_csv_alike(in_tmp, tiny_corpus):
                            references, "--output", "out.json"], cwd=in_tmp, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "18 rows, 6 dialogues" in done.stdout
+    assert "18 rows, 6 dialogues" in done.stdout and "distinct summaries: 6 of 6 dialogues\n" in done.stdout
+    assert "note:" not in done.stdout
     from_jsonl = json.loads((in_tmp / "out.json").read_text())
     evaluate.main(["--predictions", "p.csv", "--references", references, "--output", "csv.json"])
     assert json.loads((in_tmp / "csv.json").read_text()) == from_jsonl
@@ -332,3 +348,14 @@ def test_a_text_two_dialogue_ids_share_cannot_key_a_prediction(in_tmp):
         evaluate.main(["--predictions", "p.jsonl", "--references", "refs.jsonl"])
     write_jsonl(in_tmp / "ids.jsonl", [{"id": f"test_{i}", "prediction": "x"} for i in range(10)])
     evaluate.main(["--predictions", "ids.jsonl", "--references", "refs.jsonl"])  # by id: ten dialogues
+
+
+def test_the_scorer_names_a_constant_summary(in_tmp, tiny_corpus, capsys):
+    """The issue's hand-written constant: scored, and said to be one summary for every dialogue."""
+    small_params(in_tmp)
+    write_jsonl(in_tmp / "constant.jsonl", [{"id": f"test_{i}", "prediction": "#Person1# and #Person2# talk."}
+                                            for i in range(6)])
+    evaluate.main(["--predictions", "constant.jsonl", "--references", str(tiny_corpus / "test.jsonl")])
+    out = capsys.readouterr().out
+    assert "  distinct summaries: 1 of 6 dialogues\n" in out
+    assert "note: this file writes one summary for most dialogues (100% of 6): 1 distinct summary in all." in out

@@ -1,3 +1,5 @@
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 from stages.inference import decode
@@ -62,3 +64,7 @@ def test_every_row_of_a_dialogue_gets_its_one_summary_by_id(prepared, tmp_path, 
     for row in rows:
         by_dialogue.setdefault(row["id"].rsplit("_", 1)[0], set()).add(row["prediction"])
     assert all(len(texts) == 1 for texts in by_dialogue.values()) and len(by_dialogue) == 6
+    record = json.loads(Path("metrics/generate_base.json").read_text())
+    assert (record["dialogues"], record["distinct_summaries"], record["most_common_share"], record["empty_share"]) == \
+        (6, 6, round(1 / 6, 6), 0.0)
+    assert record["cpu_model"] and record["cpu_count"] >= 1 and record["load_average_1min"] >= 0

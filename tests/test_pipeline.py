@@ -75,6 +75,16 @@ def test_repro_writes_every_output(repo, tiny_corpus):
         assert generated["dialogues"] * 3 == len(rows)  # each test dialogue generated once, scored thrice
         assert (generated["precision"], generated["tf32"]) == ("fp32", False)
         assert generated["precision_reason"] == "fp32 asked for in params.yaml"  # tiny_params pins fp32
+        # how many different summaries, beside the number of dialogues: degenerate output is named
+        assert 1 <= generated["distinct_summaries"] <= generated["dialogues"] and 0 <= generated["empty_share"] <= 1
+        assert generated["cpu_model"] and generated["cpu_count"] >= 1  # where the timing was measured
+
+    # the baselines, scored like a model in every mode, with intervals
+    detail = json.loads((repo / "metrics/rouge_detail.json").read_text())
+    assert list(detail) == ["base", "full", "lora", "lead3", "longest3"]
+    assert all(0 < detail[name][mode]["rouge1_low"] <= detail[name][mode]["rouge1"] for name in ("lead3", "longest3")
+               for mode in ("mean_ref", "max_ref", "flat"))
+    assert (repo / "metrics/report.md").read_text().startswith("# Evaluation report\n\nRun: git commit ")
 
     rouge = json.loads((repo / "metrics/rouge.json").read_text())
     assert set(rouge) >= {"base", "full", "lora"}
@@ -110,6 +120,10 @@ def test_lora_experiment_reruns_only_lora_stages(repo, lora_experiment):
     assert params["lora"]["r"] == 4
     metrics = experiment["data"]["metrics"]
     assert set(metrics) == {"metrics/rouge.json", "metrics/efficiency.json"}  # the headline, nothing else
+    # the report names the experiment, the commit it was made from and the param it changed (a --temp run)
+    opening = run(["git", "show", f"{experiment['rev']}:metrics/report.md"], repo).stdout.split("Split `", 1)[0]
+    assert f"Run: DVC experiment {EXPERIMENT}, made from git commit " in opening, opening
+    assert "Params that differ from the commit's params.yaml: lora.r 8 -&gt; 4." in opening, opening  # > as text
     assert metrics["metrics/efficiency.json"]["data"]["lora"]["trainable_params"] > 0
 
     # The README's command, squeezed into 120 columns and at its natural width (as the pager shows it): every
@@ -176,7 +190,8 @@ def test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge(repo, t
         assert {row["rev"] for row in rows} == {"main", "short-summaries"}
     rouge = next(chart for name, chart in charts.items() if name.startswith("ROUGE"))
     assert {(row["model"], row["metric"]) for row in rouge["content"]["data"]["values"]} == {
-        (model, metric) for model in ("base", "full", "lora") for metric in ("ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum")}
+        (model, metric) for model in ("base", "full", "lora", "lead3", "longest3")
+        for metric in ("ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum")}
     run(["git", "checkout", "-q", "main"], repo)
 
 

@@ -7,14 +7,17 @@ so a view can be shared as a link and a test can open it directly.
 """
 import html
 import json
+import re
 
 import numpy as np
 
 from ..data.dialogsum import names
+from ..scoring.baselines import NAMES as BASELINES
 from ..scoring.rouge import KEYS
 
 SHOWN = ("rouge1", "rouge2", "rougeL")  # per dialogue; ROUGE-Lsum is within a hair of ROUGE-L on one-liners
 DIGITS = 3
+PLACEHOLDER = re.compile(r"\{(title|run|note|meta|data)\}")
 
 
 def rows(references: list[dict], groups: list[list[int]], texts: dict[str, list[str]],
@@ -42,16 +45,24 @@ def embed(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
+def opening(setup: dict) -> str:
+    """Where the run comes from, then what to know before reading any score (stages/reporting/verdicts.py), as
+    escaped HTML."""
+    run = "<br>".join(html.escape(line) for line in setup.get("run", []))
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in setup.get("notes", []))
+    return (f'<div id="run">{run}</div>' if run else "") + (f'<ul id="notes">{notes}</ul>' if notes else "")
+
+
 def render(references: list[dict], groups: list[list[int]], texts: dict[str, list[str]],
            per_dialogue: dict[str, np.ndarray], setup: dict) -> str:
     models = list(texts)
     meta = {"models": models, "metrics": list(SHOWN), "pair": ["full", "lora"] if {"full", "lora"} <= set(models)
-            else models[:2]}
+            else models[:2], "baselines": [name for name in models if name in BASELINES]}
     title = f"Summaries of the {setup['split']} split: {len(groups)} dialogues"
-    return (PAGE.replace("{title}", html.escape(title))
-                .replace("{note}", html.escape(setup.get("note", "")))
-                .replace("{meta}", embed(meta))
-                .replace("{data}", embed(rows(references, groups, texts, per_dialogue))))
+    values = {"title": html.escape(title), "run": opening(setup), "note": html.escape(setup.get("note", "")),
+              "meta": embed(meta), "data": embed(rows(references, groups, texts, per_dialogue))}
+    # one pass: a placeholder inside a filled-in value (a param's text holding "{data}") stays text
+    return PLACEHOLDER.sub(lambda found: values[found.group(1)], PAGE)
 
 
 PAGE = """<!DOCTYPE html>
@@ -78,9 +89,13 @@ ol{margin:0;padding-left:1.3em}
 .empty{color:#b00;font-style:italic}
 .gap{font-family:monospace}
 #count{color:#555}
+#opening{padding:8px 12px;color:#333}
+#opening ul{margin:6px 0 0;padding-left:1.3em}
+#notes li{color:#8a1c00}
 </style>
 </head>
 <body>
+<section id="opening">{run}</section>
 <header>
 <h1>{title}</h1>
 <div>
@@ -113,7 +128,8 @@ M.forEach(m => sorts[m + " ROUGE-L"] = d => d.x[m][RL]);
 M.forEach(m => sorts[m + " ROUGE-1"] = d => d.x[m][0]);
 sorts[A + " \\u2212 " + B + " ROUGE-L"] = gap;
 sorts["|" + A + " \\u2212 " + B + "| ROUGE-L (disagree most)"] = d => Math.abs(gap(d));
-sorts["mean ROUGE-L of the models"] = d => M.reduce((t, m) => t + d.x[m][RL], 0) / M.length;
+const trained = M.filter(m => !(meta.baselines || []).includes(m));  // the mean is the models', not the baselines'
+sorts["mean ROUGE-L of the models"] = d => trained.reduce((t, m) => t + d.x[m][RL], 0) / trained.length;
 const filters = {"all dialogues": () => true, "a model wrote nothing": d => M.some(m => blank(d.s[m]))};
 M.forEach(m => filters[m + " wrote nothing"] = d => blank(d.s[m]));
 filters[A + " ahead of " + B + " (ROUGE-L)"] = d => gap(d) > 0;

@@ -14,7 +14,8 @@ from ..io.files import atomic_path  # noqa: E402
 
 
 # One colour per source in every chart, here and in the dvc.yaml templates (.dvc/plots/*.json): seaborn's "deep".
-COLORS = {"reference": "#555555", "base": "#4c72b0", "full": "#dd8452", "lora": "#55a868"}
+COLORS = {"reference": "#555555", "base": "#4c72b0", "full": "#dd8452", "lora": "#55a868", "lead3": "#8c8c8c",
+          "longest3": "#c7c7c7"}  # the baselines in greys: a bar to clear, not a model
 
 
 def literal(text) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.files import write_json
+from ..scoring.baselines import NAMES as BASELINES, WHAT as BASELINE_TEXT
 from ..scoring.rouge import KEYS, MODES
 from ..scoring.stats import alpha
 
@@ -105,15 +106,27 @@ def _quote(text: str) -> str:
     return "<br>".join(_line(line) for line in text.strip().splitlines())
 
 
-def main_table(scores: dict, costs: dict) -> list[str]:
+def main_table(scores: dict, costs: dict, outputs: dict | None = None) -> list[str]:
+    """ROUGE with intervals and the main costs per model, then the baselines' ROUGE; the last column says how many
+    different summaries each wrote (`outputs`: scoring.diversity.count per source)."""
     lines = ["| model | " + " | ".join(TITLES[k] for k in KEYS) + " | trainable params | stored size | "
-             "training time (optimizer steps) | training peak memory |", "|---" * (len(KEYS) + 5) + "|"]
+             "training time (optimizer steps) | training peak memory | distinct summaries |",
+             "|---" * (len(KEYS) + 6) + "|"]
     for model, modes in scores.items():
         row = costs.get(model, {})
+        name = f"{literal(model)} (baseline)" if model in BASELINES else literal(model)
         cells = [_interval(modes[PRIMARY], k) for k in KEYS] + [
-            _trainable(row), _bytes(row.get("stored_bytes")), _seconds(row.get("train_runtime_s")), _memory(row)]
-        lines.append(f"| {literal(model)} | " + " | ".join(cells) + " |")
+            _trainable(row), _bytes(row.get("stored_bytes")), _seconds(row.get("train_runtime_s")), _memory(row),
+            _distinct((outputs or {}).get(model))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _distinct(counts: dict | None) -> str:
+    if not counts:
+        return "—"
+    text = f"{counts['distinct_summaries']:,} of {counts['dialogues']:,}"
+    return text + (f", {counts['empty_share']:.0%} empty" if counts.get("empty_share") else "")
 
 
 def cost_table(costs: dict) -> list[str]:
@@ -162,13 +175,21 @@ def verdict(values: dict, key: str, name: str, level: float) -> str | None:
     return f"{first if values[key + '_diff'] > 0 else second} higher"
 
 
-def paired_table(paired: dict, level: float) -> list[str]:
+def caveated(values: dict, key: str, name: str, level: float, caveats: dict | None = None) -> str | None:
+    """verdict() with the caveat of the model it calls higher where that model's output is degenerate: a verdict
+    never calls such a model higher without saying so."""
+    found = verdict(values, key, name, level)
+    clause = (caveats or {}).get(found.removesuffix(" higher")) if found else ""
+    return f"{found}, {clause}" if clause else found
+
+
+def paired_table(paired: dict, level: float, caveats: dict | None = None) -> list[str]:
     lines = ["| comparison | metric | difference | interval (size estimate) | p | p (Holm) | verdict |",
              "|---|---|---|---|---|---|---|"]
     for name, modes in paired.items():
         for key in KEYS:
             values = modes[PRIMARY]
-            found = verdict(values, key, name, level)
+            found = caveated(values, key, name, level, caveats)
             lines.append(f"| {literal(name.replace('_vs_', ' − '))} | {TITLES[key]} | {values[key + '_diff']:+.4f} | "
                          f"[{values[key + '_low']:+.4f}, {values[key + '_high']:+.4f}] | {values[key + '_p']:.4f} | "
                          f"{values[key + '_p_holm']:.4f} | "
@@ -176,19 +197,32 @@ def paired_table(paired: dict, level: float) -> list[str]:
     return lines
 
 
+def family_text(paired: dict) -> str:
+    """What the family of comparisons is: '24 comparisons: 6 pairs (3 model pairs, and each of 3 models against
+    the better baseline, lead3) × 4 ROUGE variants'."""
+    against = [name.split("_vs_")[1] for name in paired if name.split("_vs_")[1] in BASELINES]
+    size = f"{len(paired) * len(KEYS)} comparisons: "
+    if not against:
+        return size + f"{len(paired)} model pairs × {len(KEYS)} ROUGE variants"
+    return size + (f"{len(paired)} pairs ({len(paired) - len(against)} model pairs, and each of {len(against)} models "
+                   f"against the better baseline, {against[0]}) × {len(KEYS)} ROUGE variants")
+
+
 def paired_section(paired: dict, setup: dict) -> list[str]:
     """The paired tests with what they allow one to conclude: the family is every pair x ROUGE variant of the
-    primary mode (3 x 4 = 12 comparisons), corrected by Holm at the level that goes with the intervals."""
+    primary mode (6 x 4 = 24 comparisons: the model pairs and each model against the better baseline),
+    corrected by Holm at the level that goes with the intervals."""
     level = alpha(setup["confidence"])
+    caveats = setup.get("caveats")
     family = len(paired) * len(KEYS)
-    found = [f"{name.replace('_vs_', ' − ')} {TITLES[key]} ({verdict(modes[PRIMARY], key, name, level)})"
+    found = [f"{name.replace('_vs_', ' − ')} {TITLES[key]} ({caveated(modes[PRIMARY], key, name, level, caveats)})"
              for name, modes in paired.items() for key in KEYS if verdict(modes[PRIMARY], key, name, level)]
     summary = (f"Significant after Holm's correction (p (Holm) < {level:g}): {'; '.join(found)}. The rest is not."
                if found else f"None of the {family} differences is significant after Holm's correction "
                              f"(p (Holm) < {level:g}).")
     return [
         f"## Paired differences ({PRIMARY})", "",
-        f"{family} comparisons: {len(paired)} model pairs × {len(KEYS)} ROUGE variants, scored `{PRIMARY}`. Each "
+        f"{family_text(paired)}, scored `{PRIMARY}`. Each "
         f"has the difference of means (first − second) on the same dialogues; p, the two-sided p-value of a paired "
         f"sign-flip permutation test (every sign flip when there are at most {setup['resamples']}, else "
         f"{setup['resamples']} random ones); and p (Holm), p after Holm's correction for these {family} "
@@ -200,7 +234,7 @@ def paired_section(paired: dict, setup: dict) -> list[str]:
         "(metrics/rouge_paired.json) are descriptive: nothing is concluded from them. Every dialogue's "
         "summaries and scores are in metrics/summaries.html.", "",
         summary, "",
-        *paired_table(paired, level),
+        *paired_table(paired, level, caveats),
     ]
 
 
@@ -218,17 +252,37 @@ def example_block(number: int, why: str, example: dict) -> list[str]:
     return lines + [""]
 
 
+def notes_section(notes: list[str]) -> list[str]:
+    """What to know before reading any number: degenerate output, and whether each model beats the baselines."""
+    if not notes:
+        return []
+    return ["## Read this first", "", *[f"- {literal(note)}" for note in notes], ""]
+
+
+def baselines_text(scores: dict) -> list[str]:
+    shown = [name for name in BASELINES if name in scores]
+    if not shown:
+        return []
+    return [" ".join(f"`{name}`: {BASELINE_TEXT[name]}," for name in shown).rstrip(",") + ", copied verbatim (a "
+            "turn is a line of the dialogue): the extractive baselines of dialogue summarization (SAMSum, Gliwa "
+            "et al. 2019). They cost no model; a model that does not beat them has not learnt to summarize. "
+            "Distinct summaries: how many different summaries each wrote for the dialogues.", ""]
+
+
 def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, dict]], setup: dict) -> str:
     """The whole report as Markdown; `setup` says what was scored and how the intervals were drawn."""
     lines = [
         "# Evaluation report", "",
+        *[f"{literal(line)}  " for line in setup.get("run", [])], "",
         f"Split `{setup['split']}`: {setup['dialogues']} dialogues, {setup['rows']} (dialogue, reference) rows. "
         f"ROUGE F-measures with stemming (rouge_score), ROUGE-Lsum on sentence-split text. Intervals: "
         f"{setup['confidence']:.0%} percentile bootstrap over dialogues, {setup['resamples']} resamples, "
         f"seed {setup['seed']}.", "",
+        *notes_section(setup.get("notes", [])),
         "## Quality and cost", "",
         f"ROUGE scored `{PRIMARY}`: {MODE_TEXT[PRIMARY]}; the other modes follow below.", "",
-        *main_table(scores, costs), "",
+        *main_table(scores, costs, setup.get("outputs")), "",
+        *baselines_text(scores),
         "## Measured cost", "",
         *cost_table(costs), "",
         "Training time counts the optimizer steps alone (fetching each step's batches, forward, backward, the "
@@ -256,21 +310,23 @@ def render(scores: dict, paired: dict, costs: dict, examples: list[tuple[str, di
 # Which numbers are metrics, and which are detail.
 #
 # `dvc metrics show`, `dvc metrics diff` and `dvc exp show` list every number in a file declared under
-# `metrics:` in dvc.yaml, so only two small files are: ROUGE of each model in the primary scoring mode, and a
-# few cost figures per model (at most 40 numbers in all). Everything else the evaluate stage computes goes to
+# `metrics:` in dvc.yaml, so only two small files are: ROUGE of each model in the primary scoring mode (and
+# ROUGE-1 of each baseline), and a few cost figures per model (at most 40 numbers in all). Everything else the evaluate stage computes goes to
 # git-tracked detail files (`outs` with `cache: false`) that the report, the page and stages.compare read.
 METRICS = Path("metrics")
-ROUGE = METRICS / "rouge.json"                       # metric: {model: {rouge1, rouge2, rougeL, rougeLsum}}
+ROUGE = METRICS / "rouge.json"                       # metric: {model: {rouge1, ..., rougeLsum}, baseline: {rouge1}}
 EFFICIENCY = METRICS / "efficiency.json"             # metric: {model: COSTS}
-ROUGE_DETAIL = METRICS / "rouge_detail.json"         # every scoring mode, with intervals
-ROUGE_PAIRED = METRICS / "rouge_paired.json"         # paired differences, intervals, p-values
+ROUGE_DETAIL = METRICS / "rouge_detail.json"         # every scoring mode, with intervals; models and baselines
+ROUGE_PAIRED = METRICS / "rouge_paired.json"         # paired differences (models, each vs the better baseline)
 EFFICIENCY_DETAIL = METRICS / "efficiency_detail.json"  # every cost figure
 # What a person weighs against ROUGE: size of the change, what must be stored, time, memory, decoding speed.
 COSTS = ("trainable_params", "stored_bytes", "train_runtime_s", "peak_memory_bytes", "s_per_dialogue")
 
 
 def rouge_headline(scores: dict, primary: str) -> dict:
-    return {model: {key: modes[primary][key] for key in KEYS} for model, modes in scores.items()}
+    """Every ROUGE variant of each model, and the one a person looks at first, ROUGE-1, of each baseline."""
+    return {model: {key: modes[primary][key] for key in (("rouge1",) if model in BASELINES else KEYS)}
+            for model, modes in scores.items()}
 
 
 def cost_headline(costs: dict) -> dict:

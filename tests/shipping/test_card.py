@@ -111,7 +111,8 @@ def test_tables_hold_the_scores_intervals_and_paired_tests_of_the_metrics_files(
     text = (folders[kind] / "README.md").read_text()
     model = METRICS_OF[kind]
     detail, paired = metrics(repo, "rouge_detail.json"), metrics(repo, "rouge_paired.json")
-    names = {"base": "zero-shot base model", "full": "full fine-tuning", "lora": "LoRA"}
+    names = {"base": "zero-shot base model", "full": "full fine-tuning", "lora": "LoRA", "lead3": "lead-3 baseline",
+             "longest3": "longest-3 baseline"}
     for other in ("base", "full", "lora"):
         row = next(line for line in text.splitlines()
                    if line.startswith((f"| {names[other]} |", f"| **this model**: {names[other]} |")))
