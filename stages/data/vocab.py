@@ -9,10 +9,8 @@ from pathlib import Path
 
 from . import tokens
 from ..io.errors import UserError
+from ..modeling.identity import BPE_FILES, TOKENIZER_FILES, has_tokenizer
 
-# The files a tokenizer is built from: tokenizers' JSON, a SentencePiece model (T5: spiece.model), or BPE.
-TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
-BPE_FILES = ("vocab.json", "merges.txt")
 SAMPLE = 50  # dialogues of the train split checked before tokenizing everything
 # flan-t5's tokenizer leaves well under 0.1% of DialogSum's tokens unknown (a stray emoji or accented name).
 # WARN: 1% unknown means whole words the model cannot see, usually a script outside the vocabulary.
@@ -33,7 +31,7 @@ def check_files(name: str) -> None:
             raise UserError(f"model.name {name} is not a folder (no such directory); point it at the model's "
                             "folder, or at a Hub id such as google/flan-t5-base.")
         return
-    if any((folder / f).is_file() for f in TOKENIZER_FILES) or all((folder / f).is_file() for f in BPE_FILES):
+    if has_tokenizer(folder):
         return
     raise UserError(f"model.name {name} holds no tokenizer files (one of {', '.join(TOKENIZER_FILES)}, or "
                     f"{' + '.join(BPE_FILES)}); without them transformers builds an empty tokenizer that turns "
