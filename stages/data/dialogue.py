@@ -3,8 +3,8 @@
 A dialogue is refused when it is not text (an unpaired surrogate, which JSON can escape), holds a control
 character (NUL, ESC, DEL, C1 codes...: newline, carriage return and tab are line layout), holds nothing visible
 once spaces and invisible characters (zero-width spaces, BOMs, joiners, fillers, combining marks alone) are
-removed, or, given the model's tokenizer, comes out as more than vocab.REFUSE unknown tokens: the bound prepare
-refuses a tokenizer at, since past it the model reads blanks and writes a confident summary of nothing.
+removed, or, given the model's tokenizer, has more than vocab.REFUSE of its characters read as <unk>: the bound
+prepare refuses a tokenizer at, since past it the model reads blanks and writes a confident summary of nothing.
 """
 import unicodedata
 
@@ -38,8 +38,9 @@ def text_problem(text) -> str | None:
 def unknown_problem(share: float) -> str | None:
     if share <= vocab.REFUSE:
         return None
-    return (f"is {share:.0%} tokens the model's tokenizer does not know (<unk>), more than {vocab.REFUSE:.0%}: "
-            "the model cannot read it. Give it in a language and script this model's vocabulary covers")
+    return (f"is {share:.0%} characters the model's tokenizer does not know (it reads them as <unk>), more "
+            f"than {vocab.REFUSE:.0%}: the model cannot read it. Give it in a language and script this model's "
+            "vocabulary covers")
 
 
 def problems(texts: list, tokenizer=None) -> list[str | None]:
@@ -47,11 +48,9 @@ def problems(texts: list, tokenizer=None) -> list[str | None]:
     found = [text_problem(text) for text in texts]
     readable = [i for i, why in enumerate(found) if why is None]
     if tokenizer is not None and tokenizer.unk_token_id is not None and readable:
-        unk = tokenizer.unk_token_id
-        # as the prompt holds it: stripped, tokenized as text (a typed "<unk>" is no unknown token)
-        ids = tokens.ids(tokenizer, [texts[i].strip() for i in readable], add_special_tokens=False)
-        for i, row in zip(readable, ids):
-            found[i] = unknown_problem(row.count(unk) / len(row)) if row else text_problem("")
+        counts = tokens.unknown_chars(tokenizer, [texts[i] for i in readable])
+        for i, (unknown, chars) in zip(readable, counts):
+            found[i] = unknown_problem(unknown / chars)  # chars > 0: text_problem found something visible
     return found
 
 

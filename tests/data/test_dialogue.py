@@ -88,7 +88,7 @@ def test_hostile_text_is_refused_alike_by_every_door(text, reason, tokenizer, cf
 @pytest.mark.parametrize("text", UNKNOWN, ids=["cjk", "digits", "emoji"])
 def test_text_the_tokenizer_cannot_read_is_refused_alike_by_every_door(text, tokenizer, cfg):
     said = refusals(text, tokenizer, cfg)
-    assert "tokens the model's tokenizer does not know (<unk>), more than 25%" in said["check"]
+    assert "characters the model's tokenizer does not know (it reads them as <unk>), more than 25%" in said["check"]
     assert set(said.values()) == {said["check"]}, said
     assert dialogue.problem(text) is None  # text the tokenizer decides about: fine as text
 
