@@ -4,15 +4,13 @@ import threading
 
 from .. import summarize
 from ..io.errors import UserError
-from ..modeling import models
 
 
 class Prompter:
-    def __init__(self, data_cfg, tokenizers=None):
-        """tokenizers: {model name: its tokenizer} (the backends'), or one tokenizer for every model; by
-        default models/base's."""
+    def __init__(self, data_cfg, tokenizers):
+        """tokenizers: {model name: its tokenizer} (each backend's own), or one tokenizer that every model
+        served was trained with."""
         self.cfg = data_cfg
-        tokenizers = tokenizers if tokenizers is not None else models.load_tokenizer()
         self.tokenizers = tokenizers if isinstance(tokenizers, dict) else {None: tokenizers}
         self.tokenizer = next(iter(self.tokenizers.values()))  # the default model's
         # A fast tokenizer's Rust state is not shared safely between threads (its truncation settings are
@@ -22,7 +20,8 @@ class Prompter:
     def encode(self, dialogues: list[str], model: str | None = None) -> tuple[list[list[int]], list[int]]:
         """(prompt ids, tokens cut from each dialogue) for `model`; ValueError with a message for a request to
         fix (the dialogue checks of stages/data/dialogue.py, as the CLI and prepare apply them)."""
-        tokenizer = self.tokenizers.get(model, self.tokenizer)
+        # a model without a tokenizer named here is a KeyError (a 500), never another model's vocabulary
+        tokenizer = self.tokenizers[None] if None in self.tokenizers else self.tokenizers[model]
         try:
             with self.lock:
                 encoded = summarize.prompt_ids(tokenizer, {str(i): text for i, text in enumerate(dialogues)},
