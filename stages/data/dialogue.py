@@ -6,12 +6,15 @@ once spaces and invisible characters (zero-width spaces, BOMs, joiners, fillers,
 removed, or, given the model's tokenizer, has more than vocab.REFUSE of its characters read as <unk>: the bound
 prepare refuses a tokenizer at, since past it the model reads blanks and writes a confident summary of nothing.
 """
+import re
 import unicodedata
 
 from . import tokens, vocab
 from ..io.errors import UserError
 
-LAYOUT = "\n\r\t"  # the only control characters a dialogue may hold
+# Unicode's control characters (category Cc: U+0000-001F, U+007F-009F) but newline, carriage return and tab,
+# and the surrogates (Cs), which only a lone "\ud800" escaped in JSON can bring in.
+REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # Characters that draw nothing though Unicode files them as letters or symbols (Hangul fillers, braille blank).
 BLANKS = "\u115f\u1160\u3164\uffa0\u2800"
 INVISIBLE = ("Cf", "Mn", "Me", "Zs", "Zl", "Zp")  # format characters, marks alone, separators
@@ -21,13 +24,13 @@ def text_problem(text) -> str | None:
     """Why `text` is no dialogue, before any tokenizer: not text, a control character, nothing visible."""
     if not isinstance(text, str):
         return f"is {type(text).__name__}, not text: give it as a JSON string"
-    for index, char in enumerate(text):
-        category = unicodedata.category(char)
-        if category == "Cs":
+    found = REFUSED.search(text)
+    if found:
+        index, char = found.start(), found.group()
+        if unicodedata.category(char) == "Cs":
             return f"holds an unpaired surrogate at character {index}: not text; send it as UTF-8 text"
-        if category == "Cc" and char not in LAYOUT:
-            return (f"holds the control character U+{ord(char):04X} at character {index} (line "
-                    f"{text.count(chr(10), 0, index) + 1}): not dialogue text; remove it")
+        return (f"holds the control character U+{ord(char):04X} at character {index} (line "
+                f"{text.count(chr(10), 0, index) + 1}): not dialogue text; remove it")
     if all(char.isspace() or char in BLANKS or unicodedata.category(char) in INVISIBLE for char in text):
         return ("is empty" + (" once its invisible characters (zero-width spaces, BOMs, joiners...) are removed"
                               if text and not text.isspace() else "")
