@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .data import dialogsum
+from .data import dialogsum, dialogue
 from .io.errors import UserError, run
 from .io.files import atomic_path
 from .scratch import experiment, model
@@ -23,12 +23,28 @@ from .scratch import experiment, model
 PROMPT_TEXT = "Summarize the following conversation. Summary:"
 
 
-def corpus_texts(folder: Path) -> list[str]:
+def corpus(folder: Path) -> dict[str, list[dict]]:
+    """The three splits, each checked as prepare checks them (its text checks: stages/data/dialogue.py)."""
     require_splits(folder)
     splits = {split: dialogsum.read_jsonl(folder / f"{split}.jsonl") for split in dialogsum.SPLITS}
     for split, rows in splits.items():  # all three now: prepare would refuse a bad one after the model is built
         dialogsum.validate(split, rows)
+    return splits
+
+
+def corpus_texts(splits: dict[str, list[dict]]) -> list[str]:
+    """What the tokenizer is learned from: the train split's dialogues and summaries, and the prompt."""
     return [text for row in splits["train"] for text in (row["dialogue"], row["summary"])] + [PROMPT_TEXT]
+
+
+def check_readable(folder: Path, splits: dict[str, list[dict]]) -> None:
+    """Every dialogue readable by the tokenizer just built in `folder`, as prepare will check them: a dialogue
+    of characters the train split never holds is refused now, not after the model is built and kept."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    for split, rows in splits.items():
+        dialogue.check_split(split, rows, tokenizer)
 
 
 def require_splits(folder: Path) -> None:
@@ -53,10 +69,12 @@ def build(data: Path, out: Path, force: bool) -> None:
     if out.exists() and not (out / "config.json").is_file() and not (out.is_dir() and not any(out.iterdir())):
         raise UserError(f"{out} exists and holds no model (no config.json), so it is not this command's to replace: "
                         "move it away, then run again.")
-    texts = corpus_texts(data)
+    splits = corpus(data)
+    texts = corpus_texts(splits)
     print(f"building {out}: tokenizer from {len(texts):,} texts, T5 {experiment.SHAPE}", file=sys.stderr)
     with atomic_path(out) as tmp:
         model.build(tmp, texts, experiment.SHAPE)
+        check_readable(tmp, splits)
         (tmp / BUILT_FROM).write_text(fingerprint(data) + "\n")
 
 

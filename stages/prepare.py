@@ -1,7 +1,7 @@
 """Stage prepare: validate DialogSum, snapshot the base model, tokenize prompts into data/prepared."""
 import datasets
 
-from .data import checks, dialogsum, sources, vocab
+from .data import checks, dialogue, dialogsum, sources, vocab
 from .modeling import models
 from .io import stage
 from .io.errors import ParamsError, run
@@ -37,6 +37,8 @@ def main() -> None:
     tokenizer = models.load_tokenizer(p.model.name, sources.used(used["model"]))
     check_lengths(p, tokenizer)
     vocab.check_sample(p.model.name, tokenizer, [row["dialogue"] for row in raw["train"]])
+    for split, rows in raw.items():  # each dialogue as summarize and serve check it
+        dialogue.check_split(split, rows, tokenizer)
 
     splits = {}
     for split, rows in raw.items():

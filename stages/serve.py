@@ -150,7 +150,7 @@ def main(argv: list[str]) -> None:
         print(f"loading {name} ({spec})", file=sys.stderr, flush=True)
         backends[name] = backend.load_backend(spec, p)
     service = app.create_app(
-        backends, prompting.Prompter(p.data),
+        backends, prompting.Prompter(p.data, {name: served.tokenizer for name, served in backends.items()}),
         limits.Limits(args.max_body_bytes, args.max_dialogues, args.max_chars, args.body_timeout),
         app.Batching(args.max_batch, args.max_wait_ms / 1000, args.queue_size),
         allowed_hosts=[*LOOPBACK, args.host] if loopback(args.host) else None)

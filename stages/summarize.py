@@ -10,11 +10,13 @@ torch or ctranslate2, included).
 """
 import argparse
 import json
+import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import prompts
-from .inference import decode
+from .data import dialogue, prompts
+from .inference import decode, specs
 from .inference.engines import load_engine
 from .modeling import models
 from .io import params, files
@@ -26,6 +28,18 @@ def load(spec: str, precision: str):
     """base, full, lora (as the pipeline generates with them), or a directory: a full model or an adapter; the
     torch model, an adapter merged into its base."""
     return decode.load(spec, precision)
+
+
+def tokenizers(specs_by_name: dict) -> dict:
+    """{name: the tokenizer that model or adapter was trained with} (specs.tokenizer), each folder loaded once."""
+    loaded, chosen = {}, {}
+    for name, spec in specs_by_name.items():
+        specs.kind(spec)
+        folder = models.tokenizer_folder(specs.folder(spec)).resolve()
+        if folder not in loaded:
+            loaded[folder] = specs.tokenizer(spec)
+        chosen[name] = loaded[folder]
+    return chosen
 
 
 def load_adapters(named: dict[str, Path], precision: str):
@@ -48,14 +62,12 @@ def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list
     return encoded.input_ids
 
 
-def prompt_ids(tokenizer, dialogues: dict[str, str], cfg) -> prompts.Encoded:
-    """Each dialogue checked (text, not blank) and encoded as the pipeline does; the server uses it too."""
-    for key, text in dialogues.items():
-        if not isinstance(text, str):
-            raise UserError(f"dialogue {key} is {type(text).__name__}, not text: give it as a JSON string.")
-        if not text.strip():
-            raise UserError(f"dialogue {key} is empty: give the text of a conversation "
-                            "(#Person1#: ... one turn per line, as in DialogSum).")
+def prompt_ids(tokenizer, dialogues: dict, cfg) -> prompts.Encoded:
+    """Each dialogue checked as prepare checks its data (stages/data/dialogue.py: text, no control characters,
+    something visible, mostly tokens the model knows) and encoded as the pipeline does; the server uses it too."""
+    for key, why in zip(dialogues, dialogue.problems(list(dialogues.values()), tokenizer)):
+        if why:
+            raise UserError(f"dialogue {key} {why}.")
     return prompts.encode(tokenizer, cfg.prompt, [text.strip() for text in dialogues.values()],
                           cfg.max_source_length)
 
@@ -66,17 +78,38 @@ def cut_message(key, over: int, cfg) -> str:
             "(the instruction around it is kept), as in training and the pipeline.")
 
 
-def read_dialogues(args) -> dict[str, str]:
-    """{id: dialogue}: the rows of --jsonl, or one dialogue from a file or stdin."""
+@dataclass(frozen=True)
+class RowId:
+    """A --jsonl row's id as its JSON: 1, "1", true and 1.0 are four ids, and each is written back as it came."""
+    json: str
+    value: object = field(compare=False)
+
+    def __str__(self) -> str:  # as messages name it: a text id as it is, any other as JSON
+        return self.value if isinstance(self.value, str) else self.json
+
+
+def row_id(value, where: str) -> RowId:
+    """A row's id: text, a number, true/false or null; never an object or an array (what is it an id of?)."""
+    if isinstance(value, (dict, list)):
+        raise UserError(f"{where}: the id is a JSON {'object' if isinstance(value, dict) else 'array'}; give "
+                        "each row an id that is text, a number, true, false or null.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{where}: the id is {value}, which JSON cannot hold; give a finite number or text.")
+    return RowId(json.dumps(value, ensure_ascii=False), value)
+
+
+def read_dialogues(args) -> dict:
+    """{id: dialogue}: the rows of --jsonl (ids as RowId), or one dialogue from a file or stdin."""
     if args.jsonl:
         rows = read_jsonl(args.jsonl)
         dialogues = {}
         for number, row in enumerate(rows, start=1):
             if "id" not in row or "dialogue" not in row:
                 raise UserError(f"{args.jsonl}, row {number}: each row needs an id and a dialogue.")
-            if str(row["id"]) in dialogues:
-                raise UserError(f"{args.jsonl}, row {number}: duplicate id {row['id']!r}; ids must be unique.")
-            dialogues[str(row["id"])] = row["dialogue"]
+            key = row_id(row["id"], f"{args.jsonl}, row {number}")
+            if key in dialogues:
+                raise UserError(f"{args.jsonl}, row {number}: duplicate id {key.json}; ids must be unique.")
+            dialogues[key] = row["dialogue"]
         return dialogues
     if args.input in (None, "-"):
         if sys.stdin.isatty():
@@ -132,26 +165,31 @@ def summarize(args) -> None:
     p = params.load()
     if args.out:
         files.user_file(args.out, "--out", args.force)
-    tokenizer = models.load_tokenizer()
+    chosen = adapter_pairs(args.adapter) if args.adapter else {None: args.model}
+    tokenizer = tokenizers(chosen)  # each model's own, found before any dialogue is read
     dialogues = read_dialogues(args)
-    inputs = encode(tokenizer, dialogues, p.data, args.strict)
+    ids = [getattr(key, "value", key) for key in dialogues]  # a --jsonl id keeps its JSON type
+    inputs = {}
+    for name, own in tokenizer.items():
+        same = next((other for other in inputs if tokenizer[other] is own), None)
+        inputs[name] = inputs[same] if same is not None else encode(own, dialogues, p.data, args.strict)
     progress = args.jsonl is not None
     if args.adapter and p.generate.engine == "torch":
-        model = load_adapters(adapter_pairs(args.adapter), models.resolve_precision(p.generate.precision))
+        model = load_adapters(chosen, models.resolve_precision(p.generate.precision))
         rows = []
         for name in model.peft_config:
             model.set_adapter(name)  # the base weights stay put; only the active LoRA pair changes
             rows += [{"id": key, "adapter": name, "summary": text}
-                     for key, text in zip(dialogues, decode.summarize(model, tokenizer, inputs, p.generate,
-                                                                        progress))]
+                     for key, text in zip(ids, decode.summarize(model, tokenizer[name], inputs[name], p.generate,
+                                                                  progress))]
     elif args.adapter:  # another engine: each adapter merged into the base, converted once and cached
         rows = []
-        for name, path in adapter_pairs(args.adapter).items():
-            summaries = load_engine(path, p).summarize(inputs, progress)
-            rows += [{"id": key, "adapter": name, "summary": text} for key, text in zip(dialogues, summaries)]
+        for name, path in chosen.items():
+            summaries = load_engine(path, p).summarize(inputs[name], progress)
+            rows += [{"id": key, "adapter": name, "summary": text} for key, text in zip(ids, summaries)]
     else:
-        summaries = load_engine(args.model, p).summarize(inputs, progress)
-        rows = [{"id": key, "summary": text} for key, text in zip(dialogues, summaries)]
+        summaries = load_engine(args.model, p).summarize(inputs[None], progress)
+        rows = [{"id": key, "summary": text} for key, text in zip(ids, summaries)]
 
     if args.out:
         files.user_file(args.out, "--out", args.force)  # again: a file may have appeared there while this ran
@@ -167,7 +205,7 @@ def summarize(args) -> None:
 def export(args) -> None:
     """Fold the adapter into the base weights: a standalone model that loads without peft."""
     files.user_folder(args.out, "--out", args.force)
-    tokenizer = models.load_tokenizer()
+    tokenizer = specs.tokenizer(args.adapter)  # the adapter's own (its base's where proven)
     model = models.load_merged(args.adapter)
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp)  # safetensors

@@ -22,7 +22,7 @@ from project import env, tiny_params, write_params
 from stages.training import adapters
 from stages import evaluate, prepare, summarize
 from stages.data import dialogsum, prompts, sources
-from stages.modeling import models
+from stages.modeling import identity, models
 from stages.io import params, files
 from stages.scoring import records, rouge
 from stages.io.errors import ParamsError, UserError, run
@@ -69,6 +69,7 @@ def project(tmp_path_factory, tiny_model, tiny_corpus):
         prepare.main()
         lora = SimpleNamespace(r=2, alpha=2, dropout=0.0, target_modules=["q", "v"])
         adapters.add(models.load_model(), lora).save_pretrained(models.LORA)
+        identity.record(models.LORA, models.BASE)  # as train_lora saves it: the proof of its tokenizer
     finally:
         os.chdir(here)
     return root

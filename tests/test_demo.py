@@ -1,5 +1,6 @@
 """The try-it path: `python -m stages.demo` builds a scratch model from the corpus and runs the experiment."""
 import copy
+import re
 import shlex
 import sys
 
@@ -83,6 +84,26 @@ def test_a_malformed_test_split_is_refused_before_the_model_is_built(in_tmp, tin
     with pytest.raises(UserError, match="split 'test', row .*'summary' is missing"):
         demo.main(["--data", str(data), "--build-only"])
     assert not (in_tmp / "demo").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("\u200b\ufeff" * 20, "'dialogue' is empty once its invisible characters"),
+    ("#Person1#: hi\x1b[2J", "'dialogue' holds the control character U+001B"),
+    ("\u5927\u5bb6\u597d " * 30, "% characters the model's tokenizer does not know (it reads them as <unk>)"),
+], ids=["invisible", "escape", "unknown to the tokenizer it builds"])
+def test_a_dialogue_prepare_would_refuse_is_refused_before_the_model_is_kept(in_tmp, tiny_corpus, text, message):
+    """The same check as prepare, summarize and serve (stages/data/dialogue.py); the last needs the tokenizer that
+    is learned from the train split, so it is checked once that is built, and nothing is kept."""
+    import json
+    import shutil
+
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    data = shutil.copytree(tiny_corpus, in_tmp / "data-copy")
+    row = {"id": "hostile", "dialogue": text, "summary": "s"}
+    (data / "validation.jsonl").write_text((data / "validation.jsonl").read_text() + json.dumps(row) + "\n")
+    with pytest.raises(UserError, match=re.escape(message)):
+        demo.main(["--data", str(data), "--build-only"])
+    assert not (in_tmp / "demo/model").exists()
 
 
 def test_a_file_where_its_folder_goes_is_named_and_kept(in_tmp, tiny_corpus):

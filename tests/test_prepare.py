@@ -98,3 +98,18 @@ def test_summaries_cut_to_nothing_are_refused(in_tmp, tiny_model, tiny_corpus):
                                                   r"the tokenizer's 1 special token"):
         run_prepare(in_tmp, tiny_model, tiny_corpus, max_target_length=1)
     assert not (in_tmp / "data/prepared").exists()
+
+
+def test_a_dialogue_summarize_would_refuse_stops_prepare_before_anything_is_written(in_tmp, tiny_model, tiny_corpus):
+    """The check summarize and serve apply (stages/data/dialogue.py), over every row of every split: here a test
+    dialogue of characters the tokenizer never saw, which the first train dialogues cannot reveal."""
+    from stages.io.errors import UserError
+
+    corpus = shutil.copytree(tiny_corpus, in_tmp / "corpus")
+    row = {"id": "zz_1", "dialogue": "#Person1#: " + "\u5927\u5bb6\u597d " * 40, "summary": "s"}
+    with (corpus / "test.jsonl").open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    with pytest.raises(UserError, match=r"split 'test', row 19 \(id 'zz_1'\): the dialogue is 9\d% characters "
+                                        r"the model's tokenizer does not know"):
+        run_prepare(in_tmp, tiny_model, corpus)
+    assert not (in_tmp / "data").exists() and not (in_tmp / "models").exists()

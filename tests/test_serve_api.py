@@ -164,6 +164,13 @@ BAD = [  # (what a client sends, content type, status, words of the message)
     (b'{"dialogues": ["hi"], "model": 5}', "application/json", 422, "model: Input should be a valid string"),
     (b'{"dialogues": ["  \\n "]}', "application/json", 422, "dialogue 0 is empty"),
     (b'{"dialogues": ["\\ud800 hi"]}', "application/json", 422, "unpaired surrogate at character 0"),
+    # the checks prepare and the CLI apply (stages/data/dialogue.py), with the same words
+    (b'{"dialogues": ["hi", "#Person1#: hi\\u0000"]}', "application/json", 422,
+     "dialogue 1 holds the control character U+0000 at character 13 (line 1)"),
+    (json.dumps({"dialogues": ["\u200b\ufeff\u2060" * 100]}).encode(), "application/json", 422,
+     "dialogue 0 is empty once its invisible characters (zero-width spaces, BOMs, joiners...) are removed"),
+    (json.dumps({"dialogues": ["\u5927" * 2000]}).encode(), "application/json", 422,
+     "dialogue 0 is 100% characters the model's tokenizer does not know (it reads them as <unk>), more than 25%"),
     (json.dumps({"dialogues": ["hi"] * 5}).encode(), "application/json", 422, "5 dialogues in one request; the limit is 4"),
     (json.dumps({"dialogues": ["x" * 2001]}).encode(), "application/json", 422, "2,001 characters; the limit is 2,000"),
 ]
@@ -220,7 +227,7 @@ def test_an_engine_failure_is_a_500_without_a_traceback(prompter):
         answer = post(client, {"dialogues": [DIALOGUE]})
         assert answer.status_code == 500
         assert answer.json() == {"detail": "internal error; the server's log has the details"}
-        assert post(client, {"dialogues": ["x"]}).status_code == 500  # still answering
+        assert post(client, {"dialogues": [DIALOGUE + " Bye."]}).status_code == 500  # still answering
 
 
 class Echo(Engine):
@@ -270,3 +277,19 @@ def test_thousands_of_tiny_requests_past_a_full_queue_get_200_or_503_with_retry_
         else:  # its own dialogue's summary, not a neighbour's
             assert answer.json()["summaries"][0]["summary"] == " ".join(map(str, expected))
     assert sum(len(call) for call in engine.calls) == 17 and service.state.batchers["m"].depth() == 0
+
+
+def test_each_model_is_encoded_with_its_own_tokenizer(prompter):
+    """Found: every served model was sent models/base's token ids, whatever vocabulary it reads."""
+    from stages.scratch.model import tokenizer_from
+
+    other = tokenizer_from([DIALOGUE, prompter.cfg.prompt, "#Person2#: Sure, good morning."] * 3, 90)
+    own = prompting.Prompter(prompter.cfg, {"m": prompter.tokenizer, "other": other})
+    service, engines = make(own)
+    with TestClient(service) as client:
+        assert post(client, {"dialogues": [DIALOGUE], "model": "other"}).status_code == 200
+        assert post(client, {"dialogues": [DIALOGUE], "model": "m"}).status_code == 200
+    expected = {name: prompts.encode(tok, prompter.cfg.prompt, [DIALOGUE], 128).input_ids
+                for name, tok in (("m", prompter.tokenizer), ("other", other))}
+    assert expected["m"] != expected["other"]  # two vocabularies: other ids for the same text
+    assert engines["other"].calls == [expected["other"]] and engines["m"].calls == [expected["m"]]

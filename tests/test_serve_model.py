@@ -60,7 +60,8 @@ def test_server_cli_and_generate_stage_write_the_same_summaries(at, capsys):
     assert any(expected), "a model that writes nothing would make this test pass vacuously"
 
     # The server takes a request's dialogues into one engine call, as the stage and the CLI take theirs.
-    service = app_.create_app({"base": backend.load_backend("base", p)}, prompting.Prompter(p.data),
+    served = backend.load_backend("base", p)
+    service = app_.create_app({"base": served}, prompting.Prompter(p.data, {"base": served.tokenizer}),
                               batching=app_.Batching(max_batch=len(texts), max_wait_s=0.0, queue_size=64))
     with TestClient(service) as client:
         together = client.post("/summarize", json={"dialogues": texts}).json()

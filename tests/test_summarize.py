@@ -1,6 +1,8 @@
 """The summarize CLI: same prompt and decoding as the pipeline, clear input errors, adapter switching, export."""
+import dataclasses
 import io
 import json
+import re
 import os
 import sys
 from pathlib import Path
@@ -219,3 +221,65 @@ def test_a_file_that_appears_at_the_out_path_while_it_runs_is_never_overwritten(
     with pytest.raises(UserError, match="is a folder that holds other files"):
         summarize.main(["export", "--out", str(out)])
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_a_model_with_another_vocabulary_is_encoded_with_its_own_tokenizer(at, tmp_path, capsys):
+    """Found: `--model DIR` encoded with models/base's tokenizer whatever DIR holds, and answered garbage."""
+    import tiny
+    from stages.scratch.model import build
+
+    texts, p = list(dialogues()), params.load()
+    # a vocabulary learned from other text: the same dialogue is other ids
+    own = build(tmp_path / "other", [t.replace("#Person", "#Speaker") for t in texts] * 2 + [p.data.prompt],
+                dataclasses.replace(tiny.TINY, vocab=150))
+    tiny.liven(own)
+    tokenizer = models.load_tokenizer(own)
+    inputs = summarize.encode(tokenizer, dict(enumerate(texts)), p.data, strict=True)
+    base_ids = summarize.encode(models.load_tokenizer(), dict(enumerate(texts)), p.data, strict=True)
+    model = decode.load(str(own), "fp32")
+    expected = decode.summarize(model, tokenizer, inputs, p.generate, progress=False)
+    assert expected != decode.summarize(model, tokenizer, base_ids, p.generate, progress=False)  # what was served
+    (at / "own.jsonl").write_text("".join(json.dumps({"id": i, "dialogue": t}) + "\n" for i, t in enumerate(texts)))
+    summarize.main(["--model", str(own), "--jsonl", "own.jsonl"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows == [{"id": i, "summary": text} for i, text in enumerate(expected)]
+
+    from stages.serving import backend  # the server loads each model with its own tokenizer too
+    assert backend.load_backend(str(own), p).tokenizer.get_vocab() == tokenizer.get_vocab()
+
+
+def test_jsonl_ids_keep_their_json_type(at, capsys):
+    """Found: ids 1, true and null came back as the strings "1", "True" and "None"."""
+    text = next(iter(dialogues()))
+    ids = [1, "1", True, None, 1.5, "x"]
+    (at / "typed.jsonl").write_text("".join(json.dumps({"id": i, "dialogue": text}) + "\n" for i in ids))
+    summarize.main(["--model", "base", "--jsonl", "typed.jsonl", "--out", "typed_out.jsonl"])
+    written = [json.loads(line)["id"] for line in (at / "typed_out.jsonl").read_text().splitlines()]
+    assert written == ids and [type(i) for i in written] == [type(i) for i in ids]
+    for bad, message in (({"a": 1}, "row 2: the id is a JSON object"), ([1], "row 2: the id is a JSON array"),
+                         (1, "row 2: duplicate id 1")):
+        (at / "bad.jsonl").write_text(json.dumps({"id": 1, "dialogue": text}) + "\n"
+                                      + json.dumps({"id": bad, "dialogue": text}) + "\n")
+        with pytest.raises(UserError, match=re.escape(message)):
+            summarize.main(["--model", "base", "--jsonl", "bad.jsonl"])
+
+
+HOSTILE = ["\u200b\ufeff\u2060\u200d" * 30, "#Person1#: hi\x00 there", "#Person1#: \x1b]8;;http://x\x07link",
+           "\u5927" * 20_000]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=["invisible", "nul", "escape", "unknown"])
+def test_what_prepare_and_serve_refuse_the_cli_refuses_with_the_same_reason(at, monkeypatch, text):
+    from stages.data import dialogue
+
+    why = dialogue.problem(text, models.load_tokenizer())
+    assert why
+    (at / "hostile.jsonl").write_text(json.dumps({"id": "h", "dialogue": text}) + "\n")
+    with pytest.raises(UserError) as caught:
+        summarize.main(["--model", "base", "--jsonl", "hostile.jsonl"])
+    assert str(caught.value) == f"dialogue h {why}."
+    if "\x00" not in text:  # a file holding NUL is binary data, refused as such before it is read as text
+        monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+        with pytest.raises(UserError) as caught:
+            summarize.main(["--model", "base"])
+        assert str(caught.value) == f"dialogue from stdin {why}."

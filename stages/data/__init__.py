@@ -1,5 +1,6 @@
 """DialogSum in, prompts out: reading and checking the splits, grouping reference rows by dialogue id and
 tokenizing them (dialogsum), the prompt template cut inside the dialogue (prompts), data text tokenized as text
 so a typed "</s>" is no special token (tokens), warnings about cut summaries and split overlap (checks), the
-tokenizer's coverage of the text (vocab), and the Hub commits that were read (sources). Only the prepare stage
+tokenizer's coverage of the text (vocab), whether one dialogue can be read at all, as prepare, summarize, serve and
+demo all check it (dialogue), and the Hub commits that were read (sources). Only the prepare stage
 reads all of it; the others read data/prepared via dialogsum."""

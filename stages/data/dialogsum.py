@@ -55,6 +55,8 @@ def validate(split: str, rows: list[dict]) -> None:
     if missing:
         raise UserError(f"split {split!r} lacks column(s) {', '.join(missing)}; it has {', '.join(rows[0])}. "
                         f"Each row needs {', '.join(REQUIRED)} (as in knkarthick/dialogsum).")
+    from . import dialogue  # only prepare and demo validate: other stages need not depend on it
+
     seen = set()
     for number, row in enumerate(rows, start=1):
         for column in REQUIRED:
@@ -62,6 +64,10 @@ def validate(split: str, rows: list[dict]) -> None:
             if not isinstance(value, str) or not value.strip():
                 raise UserError(f"split {split!r}, row {number} (id {row.get('id')!r}): {column!r} is "
                                 f"missing, empty or not text; fix or drop that row.")
+            why = dialogue.text_problem(value) if column != "id" else None  # as summarize and serve check it
+            if why:
+                raise UserError(f"split {split!r}, row {number} (id {row['id']!r}): {column!r} {why}; fix or "
+                                "drop that row.")
         for column in OPTIONAL:
             value = row.get(column)
             if value is not None and not isinstance(value, str):

@@ -85,3 +85,18 @@ def _as_text(tokenizer, piece: str, special: set[int]) -> list[tuple[int, int]]:
         return [(t.id, t.offsets[1]) for t in tokens]
     rest = _as_text(tokenizer, piece[1:], special)
     return _as_text(tokenizer, piece[:1], special) + [(token, end + 1) for token, end in rest]
+
+
+def unknown_chars(tokenizer, texts: list[str]) -> list[tuple[int, int]]:
+    """(characters read as <unk>, characters) of each text, spaces not counted. Characters, not tokens: a
+    Unigram vocabulary fuses a run of unknown characters into one <unk>, so 20,000 of them are one token."""
+    unk = tokenizer.unk_token_id
+    counts = []
+    for text, found in zip(texts, encode(tokenizer, texts, add_special_tokens=False)):
+        unknown, start = 0, 0
+        for token, end in zip(found.body, found.ends):
+            if token == unk:  # a literal "<unk>" in the text is text (encode), never counted here
+                unknown += sum(not char.isspace() for char in text[start:end])
+            start = max(start, end)
+        counts.append((unknown, sum(not char.isspace() for char in text)))
+    return counts

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from . import tokens
 from ..io.errors import UserError
+from ..modeling.identity import BPE_FILES, TOKENIZER_FILES, has_tokenizer
 
-# The files a tokenizer is built from: tokenizers' JSON, a SentencePiece model (T5: spiece.model), or BPE.
-TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
-BPE_FILES = ("vocab.json", "merges.txt")
 SAMPLE = 50  # dialogues of the train split checked before tokenizing everything
+# Shares of characters read as <unk> (stages/data/tokens.py unknown_chars), or of prompt tokens (warn_unknown).
 # flan-t5's tokenizer leaves well under 0.1% of DialogSum's tokens unknown (a stray emoji or accented name).
 # WARN: 1% unknown means whole words the model cannot see, usually a script outside the vocabulary.
 # REFUSE: past 25%, at least one word in four of the input is blank to the model: that is a wrong or empty
@@ -33,7 +32,7 @@ def check_files(name: str) -> None:
             raise UserError(f"model.name {name} is not a folder (no such directory); point it at the model's "
                             "folder, or at a Hub id such as google/flan-t5-base.")
         return
-    if any((folder / f).is_file() for f in TOKENIZER_FILES) or all((folder / f).is_file() for f in BPE_FILES):
+    if has_tokenizer(folder):
         return
     raise UserError(f"model.name {name} holds no tokenizer files (one of {', '.join(TOKENIZER_FILES)}, or "
                     f"{' + '.join(BPE_FILES)}); without them transformers builds an empty tokenizer that turns "
@@ -42,20 +41,19 @@ def check_files(name: str) -> None:
 
 
 def unknown_share(tokenizer, texts: list[str]) -> float:
-    """Share of <unk> among the tokens of `texts` (special tokens such as </s> not counted)."""
-    unk = tokenizer.unk_token_id
-    if unk is None or not texts:
+    """Share of the characters of `texts` (spaces aside) that the tokenizer reads as <unk>."""
+    if tokenizer.unk_token_id is None or not texts:
         return 0.0
-    ids = tokens.ids(tokenizer, texts, add_special_tokens=False)  # a literal "<unk>" in the text is not one
-    total = sum(len(row) for row in ids)
-    return sum(row.count(unk) for row in ids) / total if total else 0.0
+    counts = tokens.unknown_chars(tokenizer, texts)
+    total = sum(chars for _, chars in counts)
+    return sum(unknown for unknown, _ in counts) / total if total else 0.0
 
 
 def check_sample(name: str, tokenizer, dialogues: list[str]) -> float:
     """Refuse a tokenizer that reads the first SAMPLE dialogues mostly as <unk>."""
     share = unknown_share(tokenizer, dialogues[:SAMPLE])
     if share > REFUSE:
-        raise UserError(f"the tokenizer of {name} turns {share:.0%} of the tokens of the first "
+        raise UserError(f"the tokenizer of {name} turns {share:.0%} of the characters of the first "
                         f"{min(len(dialogues), SAMPLE)} train dialogues into <unk> (more than {REFUSE:.0%}): "
                         "it cannot read this data. Use the tokenizer published with the model, or a model "
                         "whose vocabulary covers the data's language and script.")

@@ -18,6 +18,8 @@ from . import cache, ct2, decode, specs
 
 
 class Engine(Protocol):
+    tokenizer: object  # the model's own (specs.tokenizer): prompts for it are encoded with this one
+
     def summarize(self, inputs: list[list[int]], progress: bool = False) -> list[str]: ...
 
     def describe(self) -> dict: ...
@@ -38,8 +40,8 @@ class TorchEngine:
 def load_engine(spec, p, root: Path = cache.ROOT) -> Engine:
     """The engine params generate.engine names, holding the model `spec` names."""
     cfg = p.generate
-    tokenizer = models.load_tokenizer()
     specs.kind(spec)  # an unusable --model folder is named before anything loads
+    tokenizer = specs.tokenizer(spec)  # its own, never models/base's for any model
     if cfg.engine == "torch":
         decision = hardware.decision(cfg.precision)
         return TorchEngine(decode.load(spec, decision.precision), tokenizer, cfg, decision)

@@ -31,6 +31,13 @@ def folder(spec) -> Path:
     return Path(spec)
 
 
+def tokenizer(spec):
+    """The tokenizer `spec` was trained with: its own folder's, an adapter's base's only where that is proven
+    (models.own_tokenizer); what every engine, summarize and serve encode and decode it with."""
+    kind(spec)
+    return models.own_tokenizer(folder(spec))
+
+
 def config_folder(spec) -> Path:
     """The folder with the config and generation config that decode `spec`: an adapter's base model."""
     return models.BASE if kind(spec) == "adapter" else folder(spec)

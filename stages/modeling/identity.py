@@ -6,6 +6,10 @@ flan-t5-base loads silently onto any model of the same shape (t5-base, another f
 summaries of neither. train_lora therefore writes base_model.json beside the adapter: the Hub id, revision and
 commit prepare resolved (data/sources.json) and the sha256 of the base model's weight files; loading compares
 that hash with the base model's files and refuses a mismatch, naming both.
+
+The record also holds the sha256 of the base's tokenizer files: an adapter folder holds no tokenizer, and the
+base's is used for it only where that hash proves it is the one the adapter was trained with (models.py
+own_tokenizer). Every other model is encoded with the tokenizer in its own folder.
 """
 import hashlib
 import json
@@ -16,6 +20,11 @@ from ..io.errors import UserError
 
 FILE = "base_model.json"
 SOURCES = Path("data/sources.json")  # what prepare read (stages/data/sources.py)
+# The files a tokenizer is built from (tokenizers' JSON, a SentencePiece model, BPE's pair), and with the files
+# that configure it, all that is hashed as "the tokenizer" of a folder.
+TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+BPE_FILES = ("vocab.json", "merges.txt")
+CONFIG_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 _CHUNK = 1 << 20
 _hashed: dict[tuple, dict] = {}  # one hash per file state in a process: several adapters share one base
 
@@ -36,6 +45,22 @@ def fingerprint(folder) -> dict:
     return _hashed[key]
 
 
+def has_tokenizer(folder) -> bool:
+    """`folder` holds the files a tokenizer is made from (without them transformers builds an empty one)."""
+    folder = Path(folder)
+    return any((folder / f).is_file() for f in TOKENIZER_FILES) or all((folder / f).is_file() for f in BPE_FILES)
+
+
+def tokenizer_fingerprint(folder) -> str:
+    """sha256 of the tokenizer files in `folder` (names and bytes, in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(TOKENIZER_FILES + BPE_FILES + CONFIG_FILES):
+        path = Path(folder) / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def source(folder) -> dict:
     """What the base model is, as prepare recorded it for models/base: {name, revision, sha} ({name, local});
     for another folder, its path."""
@@ -51,6 +76,8 @@ def source(folder) -> dict:
 def record(adapter_folder, base_folder) -> None:
     """Write base_model.json into the adapter folder being saved."""
     identity = {**source(base_folder), **fingerprint(base_folder)}
+    if has_tokenizer(base_folder):
+        identity["tokenizer_sha256"] = tokenizer_fingerprint(base_folder)
     (Path(adapter_folder) / FILE).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
 
 
@@ -82,3 +109,29 @@ def check(adapter_folder, base_folder) -> None:
                         f"model here, {base_folder}, is {_describe(here)}: other weights, so the adapter would "
                         "change the wrong model. Load it onto the base model it was trained on, or retrain it on "
                         "this one (`dvc repro train_lora`).")
+
+
+def check_tokenizer(adapter_folder, base_folder) -> None:
+    """Refuse to encode for the adapter in `adapter_folder` (which holds no tokenizer) with the tokenizer in
+    `base_folder` unless its record proves that is the tokenizer it was trained with."""
+    path = Path(adapter_folder) / FILE
+    copy = (f"copy the tokenizer files it was trained with (tokenizer.json, tokenizer_config.json, "
+            f"special_tokens_map.json, or spiece.model) into {adapter_folder}, or retrain it "
+            "(`dvc repro train_lora`), which records them")
+    if not path.is_file():
+        raise UserError(f"{adapter_folder} holds no tokenizer and does not record which one it was trained with "
+                        f"({FILE}), so {base_folder}'s cannot be assumed to fit: {copy}.")
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("tokenizer_sha256")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        raise UserError(f"{path} is damaged (not JSON): retrain the adapter (`dvc repro train_lora`) or restore "
+                        "the file (`dvc checkout`).") from None
+    if not isinstance(recorded, str):
+        raise UserError(f"{path} records its base model's weights but not its tokenizer (written by an older "
+                        f"version of train_lora), so {base_folder}'s cannot be assumed to fit: {copy}.")
+    here = tokenizer_fingerprint(base_folder) if has_tokenizer(base_folder) else None
+    if here != recorded:
+        found = f"has tokenizer files of sha256 {here[:12]}" if here else "holds no tokenizer files"
+        raise UserError(f"the adapter in {adapter_folder} was trained with a tokenizer of sha256 {recorded[:12]}, "
+                        f"but {base_folder} {found}: its token ids would mean other words to it. Restore that "
+                        f"folder (`dvc checkout`), or {copy}.")

@@ -3,9 +3,10 @@ import os
 import resource
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from . import hardware, identity, weights
 from ..io.errors import UserError, pull_hint
@@ -94,6 +95,33 @@ def check_tokenizer(name: str, tokenizer, model) -> None:
 
 def load_tokenizer(path=BASE, revision=None):
     return _from_pretrained(AutoTokenizer, str(path), revision)
+
+
+def tokenizer_folder(folder, base=BASE) -> Path:
+    """Where the tokenizer a model or adapter folder was trained with lies: in that folder; for an adapter
+    without one, in its base's once identity.py proves it is that one. A model folder without one is refused:
+    another model's tokenizer gives ids that its vocabulary reads as other words."""
+    folder = Path(folder)
+    if not folder.is_dir() or identity.has_tokenizer(folder):
+        return folder  # a missing folder: load_tokenizer says what to run
+    if (folder / "adapter_config.json").is_file():
+        identity.check_tokenizer(folder, base)
+        return Path(base)
+    raise UserError(f"{folder} holds a model but no tokenizer files ({', '.join(identity.TOKENIZER_FILES)}, or "
+                    f"{' + '.join(identity.BPE_FILES)}): it is not encoded with another model's tokenizer, whose "
+                    "ids its vocabulary would read as other words. Copy the tokenizer it was trained with into "
+                    "that folder (`tokenizer.save_pretrained(DIR)`, or the tokenizer files published with it).")
+
+
+def own_tokenizer(folder, base=BASE):
+    """The tokenizer `folder` (a model, or an adapter on `base`) was trained with, checked against its model's
+    config (stages/inference/specs.py tokenizer() gives it for base, full, lora or a folder)."""
+    found = tokenizer_folder(folder, base)
+    tokenizer = load_tokenizer(found)
+    config_from = base if (Path(folder) / "adapter_config.json").is_file() else folder
+    config = _from_pretrained(AutoConfig, str(config_from), None)
+    check_tokenizer(str(found), tokenizer, SimpleNamespace(config=config))
+    return tokenizer
 
 
 def load_model(path=BASE, dtype=torch.float32):

@@ -118,7 +118,7 @@ def create_app(backends: dict, prompter, limits: Limits = Limits(), batching: Ba
         batcher, count = batchers[name], len(asked.dialogues)
         batcher.reserve(count)  # a full queue refuses before any encoding work
         try:
-            ids, cut = await asyncio.get_running_loop().run_in_executor(encoder, prompter.encode, asked.dialogues)
+            ids, cut = await asyncio.get_running_loop().run_in_executor(encoder, prompter.encode, asked.dialogues, name)
         except BaseException as error:
             batcher.release(count)
             if isinstance(error, ValueError):

@@ -22,6 +22,7 @@ class Backend:
         self.which = which
         self.cfg = p.generate
         self.engine = engines.load_engine(which, p)  # base/full/lora as the pipeline, or a directory
+        self.tokenizer = self.engine.tokenizer  # the model's own: its prompts are encoded with it (prompting.py)
 
     def summarize(self, inputs: list[list[int]], progress: bool = False) -> list[str]:
         return self.engine.summarize(inputs, progress)

@@ -154,11 +154,8 @@ def check(request: SummarizeRequest, limits: Limits, models: list[str]) -> Summa
         if len(text) > limits.max_chars:
             raise Problem(422, f"dialogues[{i}] is {len(text):,} characters; the limit is {limits.max_chars:,} "
                           "(--max-chars), and the model reads only data.max_source_length tokens of it anyway")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as error:  # JSON can escape a lone surrogate ("\ud800"): no text has one
-            raise Problem(422, f"dialogues[{i}] holds an unpaired surrogate at character {error.start}: "
-                          "not text; send the dialogue as UTF-8 text") from None
+        # what the text may hold (no control characters, a lone surrogate JSON can escape, or nothing visible)
+        # is checked with the model's tokenizer as the CLI and prepare check it: stages/data/dialogue.py
     return request
 
 

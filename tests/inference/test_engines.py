@@ -13,7 +13,7 @@ from stages import generate, summarize
 from stages.data import dialogsum
 from stages.io import params
 from stages.io.errors import ParamsError, UserError
-from stages.modeling import models
+from stages.modeling import identity, models
 from stages.inference import ct2, decode, engines
 
 
@@ -30,6 +30,7 @@ def project(prepared, tmp_path_factory):
     # init_lora_weights=False: B random too, so the adapter changes the summaries
     adapter = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q", "v"], init_lora_weights=False))
     adapter.save_pretrained(str(root / "models/lora"))
+    identity.record(root / "models/lora", root / "models/base")  # as train_lora saves it: its tokenizer proven
     return root
 
 

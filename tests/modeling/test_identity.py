@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from stages.inference import decode
+from stages.inference import decode, engines, specs
+from stages.io import params
 from stages.io.errors import UserError
 from stages.modeling import identity, models
 from stages.training import adapters
@@ -58,3 +59,67 @@ def test_a_damaged_record_is_one_error(project):
     (models.LORA / identity.FILE).write_text("{not json")
     with pytest.raises(UserError, match=r"base_model.json is damaged"):
         decode.load("lora", "fp32")
+
+
+# ---- each model with its own tokenizer; an adapter's base's only where proven ---------------------------------
+
+def test_an_adapter_is_encoded_with_its_base_tokenizer_when_its_record_proves_it(project):
+    recorded = json.loads((models.LORA / identity.FILE).read_text())
+    assert recorded["tokenizer_sha256"] == identity.tokenizer_fingerprint(models.BASE)
+    assert specs.tokenizer("lora").get_vocab() == models.load_tokenizer(models.BASE).get_vocab()
+    assert models.tokenizer_folder(models.LORA) == models.BASE
+
+
+def unrecorded(record):
+    record.pop("tokenizer_sha256")
+
+
+def another_tokenizer(record):
+    config = json.loads((models.BASE / "tokenizer_config.json").read_text())
+    (models.BASE / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 64}))
+
+
+UNPROVEN = [  # (what changes, words of the refusal)
+    ("no record", None, "holds no tokenizer and does not record which one it was trained with (base_model.json)"),
+    ("an older record", unrecorded, "records its base model's weights but not its tokenizer"),
+    ("another base tokenizer", another_tokenizer, "was trained with a tokenizer of sha256"),
+]
+
+
+@pytest.mark.parametrize("case, change, message", UNPROVEN, ids=[c[0] for c in UNPROVEN])
+def test_an_adapter_without_tokenizer_and_proof_is_refused(project, case, change, message):
+    path = models.LORA / identity.FILE
+    if change is None:
+        path.unlink()
+    else:
+        record = json.loads(path.read_text())
+        change(record)
+        path.write_text(json.dumps(record))
+    for attempt in (lambda: specs.tokenizer("lora"), lambda: engines.load_engine("lora", params.load())):
+        with pytest.raises(UserError) as caught:
+            attempt()
+        assert message in str(caught.value) and "copy the tokenizer files it was trained with" in str(caught.value)
+    for name in ("tokenizer.json", "tokenizer_config.json"):  # the fix the message gives
+        shutil.copyfile(models.BASE / name, models.LORA / name)
+    assert models.tokenizer_folder(models.LORA) == models.LORA
+    specs.tokenizer("lora")
+
+
+def test_a_model_folder_without_its_tokenizer_is_refused_not_given_another(project, tmp_path):
+    folder = shutil.copytree(models.BASE, tmp_path / "full")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    with pytest.raises(UserError, match="holds a model but no tokenizer files .* Copy the tokenizer it was trained "
+                                        "with into that folder"):
+        specs.tokenizer(str(folder))
+
+
+def test_a_tokenizer_that_does_not_fit_its_model_is_refused(project, tmp_path):
+    from stages.scratch.model import tokenizer_from
+
+    folder = shutil.copytree(models.BASE, tmp_path / "wrong")
+    texts = [f"word{i} {chr(0x4e00 + i)}" for i in range(700)]
+    big = tokenizer_from(texts, 800)  # more tokens than the tiny model's 512 embedding rows
+    big.save_pretrained(folder)
+    with pytest.raises(UserError, match="does not match its model: it has .* tokens but the model's vocabulary"):
+        specs.tokenizer(str(folder))
