@@ -218,7 +218,7 @@ def _decoding(record: Record, model: str) -> str:
 
 def _call(g) -> str:
     """The generate() call of the snippet: the keywords the pipeline's own call passes (decode.generate_kwargs)."""
-    return ", ".join(f"{k}={num(v) if isinstance(v, int) and not isinstance(v, bool) else v!r}"
+    return ", ".join(f"{k}={num(v) if isinstance(v, int) and not isinstance(v, bool) else repr(v)}"
                      for k, v in generate_kwargs(g).items())
 
 
