@@ -169,11 +169,11 @@ class GenerateParams:
         _one_of(key, self, "compute_type", COMPUTE_TYPES)
         if self.engine == "ctranslate2" and self.num_beams > 1 and self.early_stopping is False:
             # null is checked against the model's generation config when the engine loads (stages/inference/ct2.py)
-            raise ParamsError(f"{key}.early_stopping", "false (transformers' heuristic for when beam search may "
-                                                       "stop) has no CTranslate2 equivalent, so the ctranslate2 "
-                                                       "engine would write other summaries than torch: set it to "
-                                                       "true (both engines stop once num_beams summaries have "
-                                                       "ended), num_beams to 1, or engine to torch.")
+            raise ParamsError(f"{key}.early_stopping", "cannot be false for ctranslate2 with beams: transformers' "
+                                                       "stopping heuristic has no CTranslate2 equivalent, so the "
+                                                       "summaries would differ from torch's; set it to true (both "
+                                                       "engines stop once num_beams summaries have ended), num_beams "
+                                                       "to 1, or engine to torch.")
 
 
 @dataclass(frozen=True)
