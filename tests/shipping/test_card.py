@@ -198,6 +198,32 @@ def test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_score
             assert snippet_summaries(folder / "README.md", folder, repo, kind, dialogues, capsys) == expected
 
 
+@pytest.mark.parametrize("generated, words", [
+    ({"engine": "ctranslate2", "compute_type": "int8"}, ["by CTranslate2 in `int8`", "`int8` rounds the weights"]),
+    ({"engine": "ctranslate2", "compute_type": "float32"}, ["by CTranslate2 in `float32`", "gives the same summaries"]),
+    ({"engine": "torch", "precision": "bf16"}, ["in `bf16`", "to(torch.bfloat16)"]),
+    ({"precision": "fp32"}, ["in `fp32`", "to(torch.float32)"]),  # written before there was a choice of engine
+])
+def test_the_card_names_how_each_run_decoded(at, generated, words):
+    from dataclasses import replace
+
+    from stages.shipping import record
+
+    run = record.read("0" * 40, False)
+    run = replace(run, generate={m: {**{k: v for k, v in run.generate[m].items()
+                                        if k not in ("engine", "precision", "compute_type")}, **generated}
+                                 for m in run.generate})
+    subject = card.Subject("full", REPO_ID, card.HubRef(BASE_ID, BASE_REVISION, True),
+                           card.HubRef("knkarthick/dialogsum", None, True))
+    text = card.render(run, subject)
+    assert all(w in text for w in words), text.split("## Use")[1][:900]
+    if "engine" in generated:
+        without = replace(run, generate={m: {k: v for k, v in g.items() if k not in ("precision", "compute_type")}
+                                         for m, g in run.generate.items()})
+        with pytest.raises(UserError, match="lack .*dvc repro -f"):
+            card.render(without, subject)  # metrics without them: one message
+
+
 def test_the_folders_hold_safetensors_the_tokenizer_and_the_card_only(shipped):
     repo, folders = shipped
     tokenizer = ["tokenizer.json", "tokenizer_config.json"]
