@@ -79,30 +79,30 @@ def _set(config, name, neutral=None):
     return neutral if value is None else value
 
 
-def refusal(config, cfg) -> tuple[str, str] | None:
-    """(the key to change, why) when generate() with this generation config and params generate decodes in a way
-    CTranslate2 cannot reproduce exactly; None when the two engines decode alike."""
+def refusal(config, cfg, source: str = "the model's generation config") -> tuple[str, str] | None:
+    """(the key to change, why) when generate() with this generation config (named `source`) and params generate
+    decodes in a way CTranslate2 cannot reproduce exactly; None when the two engines decode alike."""
     differs = [name for name, neutral in NEUTRAL.items() if _set(config, name, neutral) != neutral]
     if differs:
-        return "generate.engine", (f"the model's generation config sets {', '.join(differs)}, which the ctranslate2 "
+        return "generate.engine", (f"{source} sets {', '.join(differs)}, which the ctranslate2 "
                                    "engine cannot reproduce; set generate.engine to torch, or remove it from "
                                    "generation_config.json.")
     if _set(config, "no_repeat_ngram_size", 0):
-        return "generate.engine", ("the model's generation config sets no_repeat_ngram_size, which CTranslate2 "
+        return "generate.engine", (f"{source} sets no_repeat_ngram_size, which CTranslate2 "
                                    "applies differently (before the log-softmax, and without the decoder start "
                                    "token in its n-grams), so it would write other summaries; set generate.engine "
                                    "to torch, or remove it from generation_config.json.")
     if cfg.num_beams == 1:
         return None
     if _least(config):
-        return "generate.num_beams", ("the model's generation config sets a minimum length (min_length or "
+        return "generate.num_beams", (f"{source} sets a minimum length (min_length or "
                                       "min_new_tokens), which with beam search CTranslate2 applies before the "
                                       "log-softmax and transformers after it, so the beams differ; set num_beams to "
                                       "1, generate.engine to torch, or remove it from generation_config.json.")
     stopping = cfg.early_stopping if cfg.early_stopping is not None else _set(config, "early_stopping", False)
     if stopping is not True:
-        return "generate.early_stopping", (f"beam search with early_stopping {stopping!r} (from the model's "
-                                           "generation config, as null asks) has no CTranslate2 equivalent; set "
+        return "generate.early_stopping", (f"beam search with early_stopping {stopping!r} (from {source}, as "
+                                           "null asks) has no CTranslate2 equivalent; set "
                                            "generate.early_stopping to true (both engines stop once num_beams "
                                            "summaries have ended), num_beams to 1, or engine to torch.")
     return None
@@ -113,10 +113,10 @@ def _least(config) -> int:
     return max(_set(config, "min_new_tokens", 0), _set(config, "min_length", 0) - 1, 0)
 
 
-def decoding_options(config, cfg) -> dict:
+def decoding_options(config, cfg, source: str = "the model's generation config") -> dict:
     """translate_batch's keywords that decode as generate() does with this generation config and params generate;
     a ParamsError naming the key to change where CTranslate2 cannot (refusal)."""
-    refused = refusal(config, cfg)
+    refused = refusal(config, cfg, source)
     if refused:
         raise ParamsError(*refused)
     end = _set(config, "eos_token_id")

@@ -57,7 +57,7 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) 
                                        ctranslate2.__version__)
     config_folder = specs.config_folder(spec)
     config = ct2.generation_config(config_folder)
-    options = ct2.decoding_options(config, cfg)
+    options = ct2.decoding_options(config, cfg, f"the generation config of {config_folder}")
     versions = {"ctranslate2": ctranslate2.__version__, "transformers": transformers.__version__,
                 "torch": torch.__version__, "peft": _version("peft")}  # peft merges an adapter
     name = spec if spec in dialogsum.MODELS else Path(spec).resolve().name

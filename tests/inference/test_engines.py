@@ -400,3 +400,14 @@ def test_a_conversion_that_changes_after_its_check_is_one_message(at, tmp_path, 
     with pytest.raises(UserError, match=f"cannot load the converted model in {folder}.*run again") as error:
         engines.load_engine("base", p, root)
     assert "Traceback" not in str(error.value)
+
+
+def test_a_model_folder_decoding_differently_is_refused_before_any_conversion(at, tmp_path):
+    folder = shutil.copytree(at / "models/base", tmp_path / "model")
+    config = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**config, "no_repeat_ngram_size": 3}))
+    p = settings(engine="ctranslate2", compute_type="float32")
+    with pytest.raises(ParamsError, match=f"the generation config of {folder} sets no_repeat_ngram_size") as error:
+        engines.load_engine(str(folder), p, tmp_path / "engines")
+    assert error.value.key == "generate.engine" and not (tmp_path / "engines").exists()
+    assert engines.load_engine(str(folder), settings()).summarize(prompts()[:2])  # torch decodes it as generate() does
