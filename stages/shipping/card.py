@@ -14,7 +14,6 @@ from huggingface_hub import EvalResult, ModelCardData
 from ..io.errors import UserError
 from ..reporting.report import MODE_TEXT, PRIMARY, TITLES
 from ..scoring.rouge import KEYS, MODES
-from ..inference.decode import generate_kwargs
 from .record import Record, decoded_with
 
 LICENSE = "cc-by-nc-sa-4.0"  # DialogSum's licence, carried to what is trained on it (see _licence)
@@ -203,6 +202,15 @@ def _cost(record: Record, subject: Subject) -> list[str]:
     return lines
 
 
+def generate_kwargs(g) -> dict:
+    """The keywords of the pipeline's own generate() call (decode.generate_kwargs): one source for the card's
+    snippet and its figures. Imported here, not at the top, so that publish refuses bad arguments before torch
+    loads."""
+    from ..inference.decode import generate_kwargs as pipeline_kwargs
+
+    return pipeline_kwargs(g)
+
+
 def _engine(gen: dict) -> str:
     engine, kind = decoded_with(gen)
     return f"by CTranslate2 in `{kind}`" if engine == "ctranslate2" else f"in `{kind}`"
@@ -211,15 +219,13 @@ def _engine(gen: dict) -> str:
 def _decoding(record: Record, model: str) -> str:
     """How the scored summaries were decoded: generate()'s keywords, then the engine and its number format."""
     g = record.params.generate
-    how = ", ".join(f"{k} {num(v) if isinstance(v, int) and not isinstance(v, bool) else v}"
-                    for k, v in generate_kwargs(g).items() if k != "do_sample")
+    how = ", ".join(f"{k} {num(v)}" for k, v in generate_kwargs(g).items() if k != "do_sample")
     return f"with {how} ({'greedy' if g.num_beams == 1 else 'beam search'}) {_engine(record.generate[model])}"
 
 
 def _call(g) -> str:
     """The generate() call of the snippet: the keywords the pipeline's own call passes (decode.generate_kwargs)."""
-    return ", ".join(f"{k}={num(v) if isinstance(v, int) and not isinstance(v, bool) else repr(v)}"
-                     for k, v in generate_kwargs(g).items())
+    return ", ".join(f"{k}={num(v)}" for k, v in generate_kwargs(g).items())
 
 
 def _usage(record: Record, subject: Subject) -> list[str]:
