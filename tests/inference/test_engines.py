@@ -411,3 +411,21 @@ def test_a_model_folder_decoding_differently_is_refused_before_any_conversion(at
         engines.load_engine(str(folder), p, tmp_path / "engines")
     assert error.value.key == "generate.engine" and not (tmp_path / "engines").exists()
     assert engines.load_engine(str(folder), settings()).summarize(prompts()[:2])  # torch decodes it as generate() does
+
+
+def test_only_this_caches_conversions_of_the_same_sources_are_removed(tmp_path):
+    root = tmp_path / "engines"
+    sources = [str(tmp_path / "models/lora")]
+
+    def folder(name, record_name, **record):
+        (root / name).mkdir(parents=True)
+        (root / name / record_name).write_text(json.dumps(record))
+        return root / name
+
+    old_weights = folder("lora-int8-1", cache.MARKER, written_by=cache.MADE_BY, sources=sources, weights="old")
+    current = folder("lora-int8-2", cache.MARKER, written_by=cache.MADE_BY, sources=sources, weights="new")
+    legacy = folder("lora-int8-3", cache.LEGACY, made_by=cache.MADE_BY, sources=sources, weights="new")  # FORMAT 1
+    others = folder("full-int8-4", cache.LEGACY, made_by=cache.MADE_BY, sources=["elsewhere"], weights="x")
+    users = folder("mine", cache.MARKER, written_by="stages.summarize", sources=sources, weights="old")
+    assert cache.remove_stale(root, sources, "new") == [old_weights, legacy]
+    assert sorted(p.name for p in root.iterdir()) == sorted(p.name for p in (current, others, users))
