@@ -87,6 +87,8 @@ SLOW = (
     "test_publish.py::test_a_branch_and_a_private_repo",
     "test_publish.py::test_a_dropped_connection_leaves_the_repo_as_it_was_and_a_rerun_publishes",
     "test_publish.py::test_a_publish_killed_mid_upload_leaves_no_commit_and_a_rerun_publishes",
+    # the shared run decoded again by CTranslate2 with beams (`dvc repro` of training and generation), then published
+    "test_card.py::test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_scored_summaries",
     # the real `dvc repro` and a `dvc exp run` beside it, then `dvc checkout`: 15-25 s of DVC start-ups
     "test_stage.py::test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params",
     "test_serve_process.py",  # `python -m stages.serve` as a process: 15-30 s of imports and model loading

@@ -5,11 +5,13 @@ Same settings, same search: greedy or beam search over the same start token (the
 decoder_start_token_id), stopping at the same end tokens, at most max_new_tokens new tokens (CTranslate2's
 max_decoding_length counts the same tokens; its default min_decoding_length of 1 would forbid an empty summary,
 so it is set from the generation config, 0 by default), the same length penalty (both divide a hypothesis'
-log-probability by its length counting the end token), the same no_repeat_ngram_size (generate() also counts the
-start token in n-grams, which differs only where a model writes that token, padding, inside a summary), no input
-truncation.
-Beam search stops when num_beams hypotheses have ended in both (decode.beam_settings). A generation
-setting CTranslate2 cannot reproduce stops the run instead of decoding differently.
+log-probability by its length counting the end token), no input truncation. Beam search stops once num_beams
+hypotheses have ended (patience 1), which is generate()'s early_stopping=True and nothing else.
+
+What CTranslate2 does differently is refused (decoding_options), never decoded differently: early_stopping
+other than true with beams; a minimum length with beams (CTranslate2 bans the end token before the log-softmax,
+generate() after it, so the beams' scores differ); no_repeat_ngram_size (with beams the same reason; greedy,
+generate() also counts the decoder start token in n-grams); and the settings in NEUTRAL.
 """
 import importlib
 import math
@@ -77,20 +79,51 @@ def _set(config, name, neutral=None):
     return neutral if value is None else value
 
 
-def decoding_options(config, cfg) -> dict:
-    """translate_batch's keywords that decode as generate() does with this generation config and params generate."""
+def refusal(config, cfg, source: str = "the model's generation config") -> tuple[str, str] | None:
+    """(the key to change, why) when generate() with this generation config (named `source`) and params generate
+    decodes in a way CTranslate2 cannot reproduce exactly; None when the two engines decode alike."""
     differs = [name for name, neutral in NEUTRAL.items() if _set(config, name, neutral) != neutral]
     if differs:
-        raise UserError(f"the model's generation config sets {', '.join(differs)}, which the ctranslate2 engine "
-                        "cannot reproduce; set generate.engine to torch, or remove it from generation_config.json.")
-    # min_length counts the decoder start token; min_new_tokens does not
-    least = max(_set(config, "min_new_tokens", 0), _set(config, "min_length", 0) - 1, 0)
+        return "generate.engine", (f"{source} sets {', '.join(differs)}, which the ctranslate2 "
+                                   "engine cannot reproduce; set generate.engine to torch, or remove it from "
+                                   "generation_config.json.")
+    if _set(config, "no_repeat_ngram_size", 0):
+        return "generate.engine", (f"{source} sets no_repeat_ngram_size, which CTranslate2 "
+                                   "applies differently (before the log-softmax, and without the decoder start "
+                                   "token in its n-grams), so it would write other summaries; set generate.engine "
+                                   "to torch, or remove it from generation_config.json.")
+    if cfg.num_beams == 1:
+        return None
+    if _least(config):
+        return "generate.num_beams", (f"{source} sets a minimum length (min_length or "
+                                      "min_new_tokens), which with beam search CTranslate2 applies before the "
+                                      "log-softmax and transformers after it, so the beams differ; set num_beams to "
+                                      "1, generate.engine to torch, or remove it from generation_config.json.")
+    stopping = cfg.early_stopping if cfg.early_stopping is not None else _set(config, "early_stopping", False)
+    if stopping is not True:
+        return "generate.early_stopping", (f"beam search with early_stopping {stopping!r} (from {source}, as "
+                                           "null asks) has no CTranslate2 equivalent; set "
+                                           "generate.early_stopping to true (both engines stop once num_beams "
+                                           "summaries have ended), num_beams to 1, or engine to torch.")
+    return None
+
+
+def _least(config) -> int:
+    """The fewest new tokens generate() allows (min_length counts the decoder start token; min_new_tokens not)."""
+    return max(_set(config, "min_new_tokens", 0), _set(config, "min_length", 0) - 1, 0)
+
+
+def decoding_options(config, cfg, source: str = "the model's generation config") -> dict:
+    """translate_batch's keywords that decode as generate() does with this generation config and params generate;
+    a ParamsError naming the key to change where CTranslate2 cannot (refusal)."""
+    refused = refusal(config, cfg, source)
+    if refused:
+        raise ParamsError(*refused)
     end = _set(config, "eos_token_id")
     options = {"beam_size": cfg.num_beams, "patience": 1, "num_hypotheses": 1,
-               "length_penalty": float(_set(config, "length_penalty", 1.0)),
-               "no_repeat_ngram_size": int(_set(config, "no_repeat_ngram_size", 0)),
+               "length_penalty": float(_set(config, "length_penalty", 1.0)), "no_repeat_ngram_size": 0,
                "max_input_length": 0, "max_decoding_length": cfg.max_new_tokens,
-               "min_decoding_length": min(least, cfg.max_new_tokens), "return_scores": False}
+               "min_decoding_length": min(_least(config), cfg.max_new_tokens), "return_scores": False}
     if end is not None:
         options["end_token"] = [end] if isinstance(end, int) else list(end)
     return options

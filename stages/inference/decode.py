@@ -56,10 +56,14 @@ def longest_first(inputs: list[list[int]], batch_size: int) -> list[list[int]]:
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def beam_settings(num_beams: int) -> dict:
-    """Beam search stops once num_beams hypotheses have ended (early_stopping=True): the rule CTranslate2's beam
-    search implements (patience 1), so both engines pick the same summary. Greedy search takes no such flag."""
-    return {"early_stopping": True} if num_beams > 1 else {}
+def generate_kwargs(cfg) -> dict:
+    """generate()'s keywords for params generate: max_new_tokens, num_beams, no sampling, and early_stopping only
+    where params set it for beam search. Everything else is transformers' default or the model's generation
+    config, as a plain generate() call with these keywords decodes (the model card's snippet makes that call)."""
+    kwargs = {"max_new_tokens": cfg.max_new_tokens, "num_beams": cfg.num_beams, "do_sample": False}
+    if cfg.num_beams > 1 and cfg.early_stopping is not None:
+        kwargs["early_stopping"] = cfg.early_stopping
+    return kwargs
 
 
 @torch.inference_mode()
@@ -70,8 +74,7 @@ def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> 
     with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=None if progress else True) as bar:
         for chunk in longest_first(inputs, cfg.batch_size):
             batch = tokenizer.pad({"input_ids": [inputs[i] for i in chunk]}, return_tensors="pt").to(model.device)
-            generated = model.generate(**batch, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams,
-                                       do_sample=False, **beam_settings(cfg.num_beams))
+            generated = model.generate(**batch, **generate_kwargs(cfg))
             for i, text in zip(chunk, tokenizer.batch_decode(generated, skip_special_tokens=True)):
                 outputs[i] = text.strip()
             bar.update(len(chunk))

@@ -5,7 +5,8 @@
     engine.describe()                                # engine, compute type, threads, device: for the metrics
 
 torch: transformers' generate() in generate.precision (stages/modeling/hardware.py). ctranslate2: the model converted once
-(cache.py) and decoded by CTranslate2 in generate.compute_type, with the same decoding (ct2.py)."""
+(cache.py, checked before each use) and decoded by CTranslate2 in generate.compute_type, with the same
+decoding or a refusal (ct2.py)."""
 from pathlib import Path
 from typing import Protocol
 
@@ -58,8 +59,9 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) 
                                        ctranslate2.__version__)
     config_folder = specs.config_folder(spec)
     config = ct2.generation_config(config_folder)
-    options = ct2.decoding_options(config, cfg)
-    versions = {"ctranslate2": ctranslate2.__version__, "transformers": transformers.__version__}
+    options = ct2.decoding_options(config, cfg, f"the generation config of {config_folder}")
+    versions = {"ctranslate2": ctranslate2.__version__, "transformers": transformers.__version__,
+                "torch": torch.__version__, "peft": _version("peft")}  # peft merges an adapter
     name = spec if spec in dialogsum.MODELS else Path(spec).resolve().name
 
     def build(out: Path) -> None:
@@ -69,6 +71,17 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) 
     try:
         return ct2.CTranslate2Engine(folder, tokenizer, cfg, options, compute_type, reason, where,
                                      torch.get_num_threads(), split)
-    except RuntimeError as error:  # a converted model damaged after it was written
-        raise UserError(f"CTranslate2 cannot load the converted model in {folder} ({str(error).splitlines()[0]}); "
-                        "delete that folder and run again: it is converted anew.") from None
+    except (RuntimeError, ValueError, OSError) as error:  # changed between its check (cache.damage) and now
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise UserError(f"CTranslate2 cannot load the converted model in {folder} ({first}); run again, which "
+                        "converts it anew if its files changed since it was written; if this repeats, set "
+                        "generate.engine to torch.") from None
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"

@@ -152,6 +152,9 @@ class GenerateParams:
     split: str
     max_new_tokens: int  # without it generate() stops at 20 tokens
     num_beams: int
+    # beam search: true stops once num_beams summaries have ended, false is transformers' heuristic; null = the
+    # model's generation config (transformers' default: false). Greedy search ignores it.
+    early_stopping: bool | None
     batch_size: int
     precision: str  # the torch engine's
     engine: str  # torch (transformers' generate) or ctranslate2 (the model converted, then decoded alike)
@@ -164,6 +167,13 @@ class GenerateParams:
         _precision(key, self.precision)
         _one_of(key, self, "engine", ENGINES)
         _one_of(key, self, "compute_type", COMPUTE_TYPES)
+        if self.engine == "ctranslate2" and self.num_beams > 1 and self.early_stopping is False:
+            # null is checked against the model's generation config when the engine loads (stages/inference/ct2.py)
+            raise ParamsError(f"{key}.early_stopping", "cannot be false for ctranslate2 with beams: transformers' "
+                                                       "stopping heuristic has no CTranslate2 equivalent, so the "
+                                                       "summaries would differ from torch's; set it to true (both "
+                                                       "engines stop once num_beams summaries have ended), num_beams "
+                                                       "to 1, or engine to torch.")
 
 
 @dataclass(frozen=True)

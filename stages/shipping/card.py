@@ -14,7 +14,7 @@ from huggingface_hub import EvalResult, ModelCardData
 from ..io.errors import UserError
 from ..reporting.report import MODE_TEXT, PRIMARY, TITLES
 from ..scoring.rouge import KEYS, MODES
-from .record import Record
+from .record import Record, decoded_with
 
 LICENSE = "cc-by-nc-sa-4.0"  # DialogSum's licence, carried to what is trained on it (see _licence)
 DATASET_NAME = "DialogSum"
@@ -64,7 +64,7 @@ def metadata(record: Record, subject: Subject) -> ModelCardData:
         metric_type="rouge", metric_name=f"{TITLES[key]} ({PRIMARY})", metric_config=key,
         metric_value=record.rouge[model][key],
         metric_args={"scoring": PRIMARY, "use_stemmer": True, "dialogues": record.generate[model]["dialogues"],
-                     "max_new_tokens": g.max_new_tokens, "num_beams": g.num_beams},
+                     **{k: v for k, v in generate_kwargs(g).items() if k != "do_sample"}},
     ) for key in KEYS]
     tags = ["summarization", "dialogue-summarization", "dialogsum", "t5", "dvc"]
     if model == "lora":
@@ -130,8 +130,7 @@ def _results(record: Record, subject: Subject) -> list[str]:
         f"ROUGE F-measures on the `{g.split}` split, {num(record.generate[model]['dialogues'])} dialogues. Scoring "
         f"protocol `{PRIMARY}`: {MODE_TEXT[PRIMARY]}; rouge_score with stemming, ROUGE-Lsum over one sentence per "
         f"line. In brackets: the percentile bootstrap interval over dialogues at confidence {num(e.confidence)} "
-        f"({num(e.resamples)} resamples, seed {num(e.seed)}). Summaries decoded with max_new_tokens "
-        f"{num(g.max_new_tokens)}, num_beams {num(g.num_beams)}.", "",
+        f"({num(e.resamples)} resamples, seed {num(e.seed)}). Summaries decoded {_decoding(record, model)}.", "",
         head, rule, *[_rouge_row(("**this model**: " if m == model else "") + NAMES[m], record.detail[m][PRIMARY])
                       for m in order], "",
     ]
@@ -198,16 +197,43 @@ def _cost(record: Record, subject: Subject) -> list[str]:
         f"{num(run['peak_memory_bytes'])} bytes",
         f"- stored: {num(cost['stored_bytes'])} bytes" + (" (the adapter alone; it needs the base model)"
                                                            if model == "lora" else ""),
-        f"- generation: {num(gen['s_per_dialogue'])} s per dialogue on `{gen['device']}` in `{gen['precision']}`, "
+        f"- generation: {num(gen['s_per_dialogue'])} s per dialogue on `{gen['device']}` {_engine(gen)}, "
         f"batch_size {num(record.params.generate.batch_size)}; mean summary {num(gen['mean_summary_words'])} words",
     ]
     return lines
 
 
+def generate_kwargs(g) -> dict:
+    """The keywords of the pipeline's own generate() call (decode.generate_kwargs): one source for the card's
+    snippet and its figures. Imported here, not at the top, so that publish refuses bad arguments before torch
+    loads."""
+    from ..inference.decode import generate_kwargs as pipeline_kwargs
+
+    return pipeline_kwargs(g)
+
+
+def _engine(gen: dict) -> str:
+    engine, kind = decoded_with(gen)
+    return f"by CTranslate2 in `{kind}`" if engine == "ctranslate2" else f"in `{kind}`"
+
+
+def _decoding(record: Record, model: str) -> str:
+    """How the scored summaries were decoded: generate()'s keywords, then the engine and its number format."""
+    g = record.params.generate
+    how = ", ".join(f"{k} {num(v)}" for k, v in generate_kwargs(g).items() if k != "do_sample")
+    return f"with {how} ({'greedy' if g.num_beams == 1 else 'beam search'}) {_engine(record.generate[model])}"
+
+
+def _call(g) -> str:
+    """The generate() call of the snippet: the keywords the pipeline's own call passes (decode.generate_kwargs)."""
+    return ", ".join(f"{k}={num(v)}" for k, v in generate_kwargs(g).items())
+
+
 def _usage(record: Record, subject: Subject) -> list[str]:
     model = METRICS_OF[subject.kind]
     g, d = record.params.generate, record.params.data
-    bf16 = record.generate[model]["precision"] == "bf16"
+    engine, kind = decoded_with(record.generate[model])
+    bf16 = engine == "torch" and kind == "bf16"  # CTranslate2's float32 writes what transformers' float32 writes
     dtype = "torch.bfloat16" if bf16 else "torch.float32"
     code = ["import torch", "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer"]
     if subject.kind == "adapter":
@@ -224,13 +250,20 @@ def _usage(record: Record, subject: Subject) -> list[str]:
         code += [f"model = AutoModelForSeq2SeqLM.from_pretrained(REPO).to({dtype}).eval()"]
     code += ["", "", "def summarize(dialogue: str) -> str:",
              "    inputs = tokenizer(PROMPT.format(dialogue=dialogue), return_tensors=\"pt\").to(model.device)",
-             f"    output = model.generate(**inputs, max_new_tokens={num(g.max_new_tokens)}, "
-             f"num_beams={num(g.num_beams)}, do_sample=False)",
+             f"    output = model.generate(**inputs, {_call(g)})",
              "    return tokenizer.decode(output[0], skip_special_tokens=True).strip()", "", "",
              f"print(summarize({EXAMPLE!r}))"]
     needs = "`pip install torch transformers peft`" if subject.kind == "adapter" else "`pip install torch transformers`"
-    return [f"With {needs}; this gives the summaries the evaluation scored (greedy when num_beams is 1), in "
-            f"`{record.generate[model]['precision']}` as the evaluation ran:", "", "```python", *code, "```"]
+    if engine == "ctranslate2":
+        same = ("the same summaries" if kind == "float32" else
+                f"the summaries CTranslate2 writes in float32; `{kind}` rounds the weights, so some of the scored "
+                "summaries may differ (`python -m stages.compare` measures what that costs in ROUGE)")
+        said = (f"The evaluation decoded with CTranslate2 in `{kind}` (generate.engine ctranslate2). With {needs}, "
+                f"this decodes the same model with transformers in float32, which gives {same}:")
+    else:
+        said = (f"With {needs}; this gives the summaries the evaluation scored, in `{kind}` as the evaluation ran "
+                "(the same generate() call, with the model's own generation config):")
+    return [said, "", "```python", *code, "```"]
 
 
 def _limitations(record: Record, subject: Subject) -> list[str]:

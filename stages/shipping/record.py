@@ -43,6 +43,13 @@ def _json(path: Path) -> dict:
     return value
 
 
+def decoded_with(generate: dict) -> tuple[str, str]:
+    """(engine, number format) of a metrics/generate_<model>.json: torch and its precision (bf16 or fp32), or
+    ctranslate2 and its compute type (int8, float32, ...). A KeyError where the file lacks them."""
+    engine = generate.get("engine", "torch")  # written before there was a choice of engine
+    return engine, generate["compute_type" if engine == "ctranslate2" else "precision"]
+
+
 def lock_outs(lock: dict) -> dict[str, str]:
     """{output path: md5} for every output dvc.lock records (a folder's md5 ends in .dir)."""
     found = {}

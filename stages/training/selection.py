@@ -249,7 +249,8 @@ def decoding_stamp(decoding) -> dict | None:
     history was scored with others must not be resumed, or the best is chosen over two decodings' scores."""
     if decoding is None:
         return None
-    return {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "batch_size", "precision")}
+    return {key: getattr(decoding, key) for key in ("max_new_tokens", "num_beams", "early_stopping", "batch_size",
+                                                   "precision")}
 
 
 def build(cfg, tokenizer, decoding, validation_split, scratch, precision) -> dict:

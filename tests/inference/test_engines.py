@@ -1,5 +1,6 @@
 """The inference engines: fp32 CTranslate2 decodes exactly as fp32 PyTorch, the converted-model cache, params."""
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from stages.data import dialogsum
 from stages.io import params
 from stages.io.errors import ParamsError, UserError
 from stages.modeling import identity, models
-from stages.inference import ct2, decode, engines
+from stages.inference import cache, ct2, decode, engines
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,10 @@ def prompts() -> list[list[int]]:
 @pytest.mark.parametrize("beams", [1, 2])
 def test_fp32_ctranslate2_writes_the_summaries_torch_writes(at, which, beams):
     inputs = prompts()
-    expected = engines.load_engine(which, settings(num_beams=beams)).summarize(inputs)
-    engine = engines.load_engine(which, settings(num_beams=beams, engine="ctranslate2", compute_type="float32"))
+    stop = {"early_stopping": True} if beams > 1 else {}  # the one beam-search rule CTranslate2 has
+    expected = engines.load_engine(which, settings(num_beams=beams, **stop)).summarize(inputs)
+    engine = engines.load_engine(which, settings(num_beams=beams, engine="ctranslate2", compute_type="float32",
+                                                 **stop))
     assert engine.describe()["engine"] == "ctranslate2" and engine.describe()["compute_type"] == "float32"
     assert engine.summarize(inputs) == expected
     assert len(set(expected)) > len(expected) // 2  # varied summaries (how they end: the next test)
@@ -243,16 +246,49 @@ def test_auto_compute_type():
 def test_decoding_options_follow_the_generation_config():
     from transformers import GenerationConfig
 
-    cfg = settings_like(num_beams=3, max_new_tokens=40)
+    cfg = settings_like(num_beams=3, max_new_tokens=40, early_stopping=True)
     options = ct2.decoding_options(GenerationConfig(decoder_start_token_id=0, eos_token_id=1), cfg)
     assert options["beam_size"] == 3 and options["max_decoding_length"] == 40 and options["end_token"] == [1]
     assert options["min_decoding_length"] == 0 and options["length_penalty"] == 1.0 and options["max_input_length"] == 0
-    mapped = ct2.decoding_options(GenerationConfig(min_length=5, no_repeat_ngram_size=3, length_penalty=2.0,
-                                                   eos_token_id=[1, 7]), cfg)
-    assert (mapped["min_decoding_length"], mapped["no_repeat_ngram_size"], mapped["length_penalty"],
-            mapped["end_token"]) == (4, 3, 2.0, [1, 7])  # min_length counts the decoder start token
-    with pytest.raises(UserError, match="repetition_penalty, suppress_tokens.*set generate.engine to torch"):
-        ct2.decoding_options(GenerationConfig(repetition_penalty=1.2, suppress_tokens=[5]), cfg)
+    assert options["patience"] == 1 and options["no_repeat_ngram_size"] == 0
+    greedy = ct2.decoding_options(GenerationConfig(min_length=5, length_penalty=2.0, eos_token_id=[1, 7]),
+                                  settings_like(num_beams=1))
+    assert (greedy["min_decoding_length"], greedy["length_penalty"], greedy["end_token"]) == (4, 2.0, [1, 7])
+    stops = ct2.decoding_options(GenerationConfig(early_stopping=True), settings_like(num_beams=2))
+    assert stops["beam_size"] == 2  # null: the generation config's early_stopping, here true
+
+
+@pytest.mark.parametrize("config, generate, key, words", [
+    # generate() applies these after the log-softmax of beam search, CTranslate2 before: other beams win
+    ({"min_length": 5}, {"num_beams": 2, "early_stopping": True}, "generate.num_beams", "minimum length"),
+    ({"min_new_tokens": 3}, {"num_beams": 4, "early_stopping": True}, "generate.num_beams", "minimum length"),
+    ({"no_repeat_ngram_size": 3}, {"num_beams": 2, "early_stopping": True}, "generate.engine", "no_repeat_ngram"),
+    # greedy too: generate() counts the decoder start token in its n-grams, CTranslate2 does not
+    ({"no_repeat_ngram_size": 2}, {"num_beams": 1}, "generate.engine", "decoder start token"),
+    # transformers' default stopping heuristic (early_stopping false), from the generation config or params
+    ({}, {"num_beams": 2}, "generate.early_stopping", "early_stopping False"),
+    ({"early_stopping": "never"}, {"num_beams": 2}, "generate.early_stopping", "early_stopping 'never'"),
+    ({"early_stopping": True}, {"num_beams": 2, "early_stopping": False}, "generate.early_stopping", "false"),
+    ({"repetition_penalty": 1.2, "suppress_tokens": [5]}, {"num_beams": 1}, "generate.engine",
+     "repetition_penalty, suppress_tokens.*set generate.engine to torch"),
+])
+def test_settings_ctranslate2_applies_differently_are_refused_naming_the_key(config, generate, key, words):
+    from transformers import GenerationConfig
+
+    with pytest.raises(ParamsError, match=words) as error:
+        ct2.decoding_options(GenerationConfig(**config), settings_like(engine="ctranslate2", **generate))
+    assert error.value.key == key
+    assert "params.yaml" in str(error.value)
+
+
+def test_beams_without_early_stopping_are_refused_for_ctranslate2_when_params_are_read():
+    with pytest.raises(ParamsError, match="no CTranslate2 equivalent") as error:
+        settings_like(engine="ctranslate2", num_beams=4, early_stopping=False)
+    assert error.value.key == "generate.early_stopping"
+    for fine in ({"engine": "torch", "num_beams": 4, "early_stopping": False},
+                 {"engine": "ctranslate2", "num_beams": 1, "early_stopping": False},
+                 {"engine": "ctranslate2", "num_beams": 4, "early_stopping": True}):
+        assert settings_like(**fine).early_stopping is fine["early_stopping"]
 
 
 def settings_like(**values):
@@ -262,6 +298,7 @@ def settings_like(**values):
 
 
 @pytest.mark.parametrize("key, value, words", [
+    ("early_stopping", "never", "expected true or false or null"),
     ("engine", "onnx", "must be one of torch, ctranslate2"),
     ("engine", None, "expected a string"),
     ("compute_type", "int4", "must be one of auto, int8, float32"),
@@ -310,9 +347,86 @@ def test_the_report_cost_table_names_each_models_engine(tmp_path, tiny_model):
     assert "| 0.010 | ctranslate2 int8 | 7.0 |" in rows[2] and "| 0.040 | — | 7.0 |" in rows[3]
 
 
-def test_a_damaged_conversion_is_named_with_what_to_do(at, tmp_path):
+def _flip(path):
+    data = bytearray(path.read_bytes())
+    for at in (len(data) // 3, len(data) // 2, len(data) * 2 // 3):
+        data[at] ^= 0x5A  # a few weights' bytes: the model still loads, and decodes otherwise
+    path.write_bytes(bytes(data))
+
+
+def _swap(path):
+    tokens = json.loads(path.read_text())
+    tokens[10], tokens[11] = tokens[11], tokens[10]  # still a valid vocabulary: two tokens read as each other
+    path.write_text(json.dumps(tokens))
+
+
+DAMAGE = {
+    "flipped bytes in model.bin": lambda folder: _flip(folder / "model.bin"),
+    "two vocabulary entries swapped": lambda folder: _swap(folder / "shared_vocabulary.json"),
+    "vocabulary not UTF-8": lambda folder: (folder / "shared_vocabulary.json").write_bytes(b'["\xff\xfe"]'),
+    "model.bin cut short": lambda folder: (folder / "model.bin").write_bytes((folder / "model.bin").read_bytes()[:1000]),
+    "a file added": lambda folder: (folder / "extra.bin").write_bytes(b"x"),
+    "model.bin removed": lambda folder: (folder / "model.bin").unlink(),
+    "its record removed": lambda folder: (folder / cache.MARKER).unlink(),
+}
+
+
+def test_a_damaged_conversion_is_converted_again_with_one_note(at, tmp_path, capsys):
+    """Whatever changed in a converted model since it was written, it is never used: converted anew, said once."""
+    p, root = settings(engine="ctranslate2", compute_type="float32"), tmp_path / "engines"
+    inputs = prompts()
+    engine = engines.load_engine("base", p, root)
+    folder, expected = engine.folder, engine.summarize(inputs)
+    written = {name: cache.sha256(folder / name) for name in sorted(os.listdir(folder))}
+    record = json.loads((folder / cache.MARKER).read_text())
+    assert set(record["files"]) == set(written) - {cache.MARKER} and "shared_vocabulary.json" in written
+    assert set(record["versions"]) == {"ctranslate2", "transformers", "torch", "peft"}  # all shape the bytes
+    capsys.readouterr()
+    for what, damage in DAMAGE.items():
+        damage(folder)
+        again = engines.load_engine("base", p, root)
+        notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+        assert len(notes) == 1 and str(folder) in notes[0] and "converting it again" in notes[0], (what, notes)
+        assert again.folder == folder and again.summarize(inputs) == expected, what
+        assert {name: cache.sha256(folder / name) for name in sorted(os.listdir(folder))} == written, what
+    engines.load_engine("base", p, root)
+    assert "note:" not in capsys.readouterr().err  # an intact conversion is used as it is, silently
+
+
+def test_a_conversion_that_changes_after_its_check_is_one_message(at, tmp_path, monkeypatch):
+    p, root = settings(engine="ctranslate2", compute_type="float32"), tmp_path / "engines"
+    folder = engines.load_engine("base", p, root).folder
+    (folder / "shared_vocabulary.json").write_bytes(b'["\xff"]')
+    monkeypatch.setattr(cache, "damage", lambda folder, wanted: None)  # changed between the check and the load
+    with pytest.raises(UserError, match=f"cannot load the converted model in {folder}.*run again") as error:
+        engines.load_engine("base", p, root)
+    assert "Traceback" not in str(error.value)
+
+
+def test_a_model_folder_decoding_differently_is_refused_before_any_conversion(at, tmp_path):
+    folder = shutil.copytree(at / "models/base", tmp_path / "model")
+    config = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**config, "no_repeat_ngram_size": 3}))
     p = settings(engine="ctranslate2", compute_type="float32")
-    folder = engines.load_engine("base", p, tmp_path / "engines").folder
-    (folder / "model.bin").write_bytes((folder / "model.bin").read_bytes()[:1000])
-    with pytest.raises(UserError, match=f"cannot load the converted model in {folder}.*delete that folder"):
-        engines.load_engine("base", p, tmp_path / "engines")
+    with pytest.raises(ParamsError, match=f"the generation config of {folder} sets no_repeat_ngram_size") as error:
+        engines.load_engine(str(folder), p, tmp_path / "engines")
+    assert error.value.key == "generate.engine" and not (tmp_path / "engines").exists()
+    assert engines.load_engine(str(folder), settings()).summarize(prompts()[:2])  # torch decodes it as generate() does
+
+
+def test_only_this_caches_conversions_of_the_same_sources_are_removed(tmp_path):
+    root = tmp_path / "engines"
+    sources = [str(tmp_path / "models/lora")]
+
+    def folder(name, record_name, **record):
+        (root / name).mkdir(parents=True)
+        (root / name / record_name).write_text(json.dumps(record))
+        return root / name
+
+    old_weights = folder("lora-int8-1", cache.MARKER, written_by=cache.MADE_BY, sources=sources, weights="old")
+    current = folder("lora-int8-2", cache.MARKER, written_by=cache.MADE_BY, sources=sources, weights="new")
+    legacy = folder("lora-int8-3", cache.LEGACY, made_by=cache.MADE_BY, sources=sources, weights="new")  # FORMAT 1
+    others = folder("full-int8-4", cache.LEGACY, made_by=cache.MADE_BY, sources=["elsewhere"], weights="x")
+    users = folder("mine", cache.MARKER, written_by="stages.summarize", sources=sources, weights="old")
+    assert cache.remove_stale(root, sources, "new") == [old_weights, legacy]
+    assert sorted(p.name for p in root.iterdir()) == sorted(p.name for p in (current, others, users))

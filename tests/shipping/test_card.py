@@ -134,13 +134,12 @@ def snippet(text: str) -> str:
     return next(block for block in re.findall(r"```python\n(.*?)```", text, re.S) if "def summarize" in block)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_the_usage_snippet_runs_on_the_folder_and_gives_the_pipelines_summaries(shipped, kind, tiny_corpus,
-                                                                              capsys):
-    repo, folders = shipped
-    code = snippet((folders[kind] / "README.md").read_text())
+def snippet_summaries(readme: Path, folder: Path, repo: Path, kind: str, dialogues: list[str], capsys) -> list[str]:
+    """Run the card's snippet as a user would, on the dry-run `folder` instead of the Hub repo (and the run's
+    models/base for the Hub's base model): its summaries of `dialogues`."""
+    code = snippet(readme.read_text())
     assert f"REPO = {REPO_ID!r}" in code
-    code = code.replace(f"REPO = {REPO_ID!r}", f"REPO = {str(folders[kind])!r}")
+    code = code.replace(f"REPO = {REPO_ID!r}", f"REPO = {str(folder)!r}")
     if kind == "adapter":  # the Hub's flan-t5-base is the tiny model's stand-in here
         assert f"BASE = {BASE_ID!r}" in code and f"BASE_REVISION = {BASE_REVISION!r}" in code
         code = code.replace(f"BASE = {BASE_ID!r}", f"BASE = {str(repo / 'models/base')!r}")
@@ -152,16 +151,78 @@ def test_the_usage_snippet_runs_on_the_folder_and_gives_the_pipelines_summaries(
         namespace = {}
         exec(compile(code, "card snippet", "exec"), namespace)  # noqa: S102 - the snippet users copy, run as is
         assert capsys.readouterr().out.strip()  # it printed a summary of its example
-        predictions = {json.loads(line)["id"]: json.loads(line)["prediction"]
-                       for line in (repo / f"data/predictions/{METRICS_OF[kind]}.jsonl").read_text().splitlines()}
-        rows = [json.loads(line) for line in (tiny_corpus / "test.jsonl").read_text().splitlines()]
-        checked = 0
-        for row in rows[::3][:3]:  # three distinct dialogues (each has three reference rows)
-            assert namespace["summarize"](row["dialogue"]) == predictions[row["id"]]
-            checked += 1
-        assert checked == 3
+        return [namespace["summarize"](dialogue) for dialogue in dialogues]
     finally:
         torch.set_num_threads(threads)
+
+
+def scored(repo: Path, model: str, corpus: Path, count: int = 3) -> tuple[list[str], list[str]]:
+    """(dialogues, the summaries data/predictions/<model>.jsonl scored for them): `count` distinct test dialogues."""
+    predictions = {json.loads(line)["id"]: json.loads(line)["prediction"]
+                   for line in (repo / f"data/predictions/{model}.jsonl").read_text().splitlines()}
+    rows = [json.loads(line) for line in (corpus / "test.jsonl").read_text().splitlines()][::3][:count]
+    return [row["dialogue"] for row in rows], [predictions[row["id"]] for row in rows]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_usage_snippet_runs_on_the_folder_and_gives_the_pipelines_summaries(shipped, kind, tiny_corpus,
+                                                                              capsys):
+    repo, folders = shipped
+    dialogues, expected = scored(repo, METRICS_OF[kind], tiny_corpus)
+    assert sum(map(bool, expected)) >= 2  # summaries with words: the comparison means something
+    assert snippet_summaries(folders[kind] / "README.md", folders[kind], repo, kind, dialogues, capsys) == expected
+
+
+def test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_scored_summaries(pipeline_run, tiny_corpus,
+                                                                                            tmp_path, capsys):
+    """The run decoded by CTranslate2 (float32, 2 beams stopping early) is published like any other: the card
+    names the engine, and its transformers snippet writes the summaries the evaluation scored."""
+    from project import run, write_params
+
+    repo = clone_of(pipeline_run.repo, tmp_path / "repo", push=False)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["generate"].update(engine="ctranslate2", compute_type="float32", num_beams=2, early_stopping=True)
+    write_params(repo, raw)
+    run(["dvc", "repro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "decoded by CTranslate2, 2 beams"], repo)
+    assert metrics(repo, "generate_lora.json")["engine"] == "ctranslate2"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(repo)
+        for kind in ("full", "adapter"):
+            folder = tmp_path / f"dry-{kind}"
+            publish.main([*KINDS[kind], "--repo-id", REPO_ID, *CLAIMS, "--dry-run", str(folder)])
+            text = (folder / "README.md").read_text()
+            assert "by CTranslate2 in `float32`" in text and "early_stopping=True" in snippet(text)
+            dialogues, expected = scored(repo, METRICS_OF[kind], tiny_corpus)
+            assert sum(map(bool, expected)) >= 2
+            assert snippet_summaries(folder / "README.md", folder, repo, kind, dialogues, capsys) == expected
+
+
+@pytest.mark.parametrize("generated, words", [
+    ({"engine": "ctranslate2", "compute_type": "int8"}, ["by CTranslate2 in `int8`", "`int8` rounds the weights"]),
+    ({"engine": "ctranslate2", "compute_type": "float32"}, ["by CTranslate2 in `float32`", "gives the same summaries"]),
+    ({"engine": "torch", "precision": "bf16"}, ["in `bf16`", "to(torch.bfloat16)"]),
+    ({"precision": "fp32"}, ["in `fp32`", "to(torch.float32)"]),  # written before there was a choice of engine
+])
+def test_the_card_names_how_each_run_decoded(at, generated, words):
+    from dataclasses import replace
+
+    from stages.shipping import record
+
+    run = record.read("0" * 40, False)
+    run = replace(run, generate={m: {**{k: v for k, v in run.generate[m].items()
+                                        if k not in ("engine", "precision", "compute_type")}, **generated}
+                                 for m in run.generate})
+    subject = card.Subject("full", REPO_ID, card.HubRef(BASE_ID, BASE_REVISION, True),
+                           card.HubRef("knkarthick/dialogsum", None, True))
+    text = card.render(run, subject)
+    assert all(w in text for w in words), text.split("## Use")[1][:900]
+    if "engine" in generated:
+        without = replace(run, generate={m: {k: v for k, v in g.items() if k not in ("precision", "compute_type")}
+                                         for m, g in run.generate.items()})
+        with pytest.raises(UserError, match="lack .*dvc repro -f"):
+            card.render(without, subject)  # metrics without them: one message
 
 
 def test_the_folders_hold_safetensors_the_tokenizer_and_the_card_only(shipped):
