@@ -195,7 +195,7 @@ def write_outputs(p, references, groups, texts, modes, scores, paired, cost) -> 
 def standalone(args) -> None:
     p = params.load()
     if args.output:  # before scoring: an --output that cannot or must not be written stops the run now
-        files.user_file(args.output, "--output", args.force)
+        files.target(args.output, "--output", args.force)
     references, name = references_from(args.references, p.generate.split)
     modes = score_file(args.predictions, references, name)
     n = len(next(iter(modes.values())).weights)
@@ -207,7 +207,7 @@ def standalone(args) -> None:
         print(f"  {mode:9s} " + "  ".join(f"{key} {values[key]:.4f} [{values[key + '_low']:.4f}, "
                                           f"{values[key + '_high']:.4f}]" for key in rouge.KEYS))
     if args.output:
-        files.user_file(args.output, "--output", args.force)  # again: a file may have appeared there meanwhile
+        files.target(args.output, "--output", args.force)  # again: a file may have appeared there meanwhile
         write_json(Path(args.output), result)
         files.sign(args.output, "python -m stages.evaluate")
 
