@@ -244,6 +244,11 @@ def target(path, option: str, force: bool, kind: str = "file", proof=None) -> Pa
         raise UserError(f"{option} {path} is a file; give a folder path (a file is never replaced by a folder).")
     if path.exists() or path.is_symlink():
         why = (proof or (_unsigned_file if kind == "file" else unclaimed))(path)
+        held = why and _held_by_git(path, kind)  # first: --force would not help, so it is not offered
+        if held:
+            raise UserError(f"{option} {path} {held}: it is never replaced here, not even with --force, since "
+                            "that could lose what git has not committed or cannot restore; give another path, or "
+                            "move it away yourself if you are sure.")
         if why and not (force or _empty(path)):
             if kind == "file":
                 raise UserError(f"{option} {path} already exists and nothing shows this command wrote it as it is "
@@ -251,22 +256,21 @@ def target(path, option: str, force: bool, kind: str = "file", proof=None) -> Pa
                                 "add --force to replace it.")
             raise UserError(f"{option} {path} is a folder that holds other files ({why}); nothing in it is deleted: "
                             "give a new or empty folder or move it away, or add --force to replace it.")
-        held = why and _held_by_git(path, kind)
-        if held:
-            raise UserError(f"{option} {path} {held}: it is never replaced here, not even with --force, since "
-                            "that could lose what git has not committed or cannot restore; give another path, or "
-                            "move it away yourself if you are sure.")
     writable(path, option)
     return path
 
 
 def _spots(path: Path) -> list[Path]:
-    """Where writing `path` lands: as written (made absolute), with the folders above it resolved (where the
-    rename happens), and resolved through a symlink at `path` itself (where it leads)."""
-    spots = [Path(os.path.abspath(path)), Path(os.path.realpath(path))]
+    """Where writing `path` lands: as written (made absolute), then the real places: with the folders above it
+    resolved (where the rename happens) and through a symlink at `path` itself (where it leads)."""
+    return list(dict.fromkeys([Path(os.path.abspath(path)), *_real(path)]))
+
+
+def _real(path: Path) -> list[Path]:
+    real = [Path(os.path.realpath(path))]
     if path.name not in ("", ".", ".."):
-        spots.insert(1, Path(os.path.realpath(path.parent)) / path.name)
-    return list(dict.fromkeys(spots))
+        real.insert(0, Path(os.path.realpath(path.parent)) / path.name)
+    return list(dict.fromkeys(real))
 
 
 def _git_dir(folder: Path) -> bool:
@@ -307,7 +311,7 @@ def _unsigned_file(path: Path) -> str | None:
 def _held_by_git(path: Path, kind: str) -> str | None:
     """Why replacing `path` could lose what git holds: a git repository (or DVC project) inside it, or a file
     that the git repository it lies in tracks; None when neither. Checked where the path really leads."""
-    for spot in _spots(path)[1:]:
+    for spot in _real(path):
         if spot.is_dir() and not spot.is_symlink():
             inside = _repository_inside(spot)
             if inside:
