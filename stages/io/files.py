@@ -229,8 +229,10 @@ def target(path, option: str, force: bool, kind: str = "file", proof=None) -> Pa
     assert kind in KINDS, kind
     path = Path(path)
     spots = _spots(path)
+    here = Path.cwd().resolve()
+    outs = sorted(set(PIPELINE) | set(declared.outputs(here / "dvc.yaml") or ()))
     for spot in spots:
-        never = _never(spot)
+        never = _never(spot, here, outs)
         if never:
             through = f" (through a symlink, it is {spot})" if spot != spots[0] else ""
             raise UserError(f"{option} {path}{through} {never}: that is never replaced here, not even with --force; "
@@ -278,17 +280,16 @@ def _git_dir(folder: Path) -> bool:
     return (folder / "HEAD").is_file() and (folder / "objects").is_dir() and (folder / "refs").is_dir()
 
 
-def _never(spot: Path) -> str | None:
-    """What `spot` (absolute) is, lies in or holds that is never replaced, or None."""
-    here = Path.cwd().resolve()
+def _never(spot: Path, here: Path, outs: list[str]) -> str | None:
+    """What `spot` (absolute) is, lies in or holds that is never replaced, or None: the project folder `here`,
+    what git or DVC keep, or one of the pipeline's `outs`."""
     if spot == here or spot in here.parents:
         return f"{'is' if spot == here else 'holds'} the project folder {here}"
     for folder in (spot, *spot.parents):
         what = _NEVER_IN.get(folder.name) or (_git_dir(folder) and "a git directory")
         if what:  # git's history, DVC's config and cache: nothing could bring them back
             return f"{'is' if folder == spot else 'lies in'} {folder}, {what}"
-    outs = set(PIPELINE) | set(declared.outputs(here / "dvc.yaml") or ())
-    for out in sorted(outs):
+    for out in outs:
         out = out.split("${")[0].rstrip("/")  # a path left unresolved: all of the folder it starts in
         for owned in dict.fromkeys((here / out, (here / out).resolve())) if out else ():
             relation = ("is" if spot == owned else "lies in" if owned in spot.parents
