@@ -101,8 +101,9 @@ def select(values: dict, key: str):
 def outputs(dvc_yaml="dvc.yaml") -> list[str] | None:
     """Every output, metric and plot path the stages of `dvc_yaml` declare, `foreach` stages resolved (a
     `${...}` that is not their key or item is left as is); None when it cannot be read."""
-    try:
-        stages = (yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {}).get("stages") or {}
+    try:  # libyaml's loader where it is installed: every writing command reads this, twice
+        text = Path(dvc_yaml).read_text(encoding="utf-8")
+        stages = (yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("stages") or {}
         found = []
         for body in stages.values():
             if isinstance(body, dict) and "foreach" in body:

@@ -286,7 +286,7 @@ def _never(spot: Path, here: Path, outs: list[str]) -> str | None:
     if spot == here or spot in here.parents:
         return f"{'is' if spot == here else 'holds'} the project folder {here}"
     for folder in (spot, *spot.parents):
-        what = _NEVER_IN.get(folder.name) or (_git_dir(folder) and "a git directory")
+        what = _NEVER_IN.get(folder.name.lower()) or (_git_dir(folder) and "a git directory")  # .GIT on macOS
         if what:  # git's history, DVC's config and cache: nothing could bring them back
             return f"{'is' if folder == spot else 'lies in'} {folder}, {what}"
     for out in outs:
@@ -346,9 +346,10 @@ def _repository_inside(folder: Path) -> str | None:
     removing the folder removes a link, never what it leads to)."""
     unreadable = []
     for root, dirs, names in os.walk(folder, onerror=unreadable.append):
-        for name in (".git", ".dvc"):
-            if name in dirs or name in names:
-                return f"holds a {'git repository' if name == '.git' else 'DVC project'} ({Path(root) / name})"
+        for name in dirs + names:
+            if name.lower() in _NEVER_IN:
+                kind = "git repository" if name.lower() == ".git" else "DVC project"
+                return f"holds a {kind} ({Path(root) / name})"
         if _git_dir(Path(root)):
             return f"holds a git directory ({root})"
     if unreadable:

@@ -38,7 +38,7 @@ def sandbox(tmp_path_factory) -> Path:
     proj.mkdir()
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, proj / name)
-    git("init", "-q", cwd=proj)
+    git("init", "-q", "--template=", cwd=proj)
     (proj / ".dvc" / "cache").mkdir(parents=True)
     (proj / ".dvc" / "config").write_text("[core]\n    remote = storage\n")
     for name, text in (("notes/tracked.txt", "the project's own notes\n"), ("notes/empty.py", ""),
@@ -49,13 +49,15 @@ def sandbox(tmp_path_factory) -> Path:
         (proj / name).parent.mkdir(parents=True, exist_ok=True)
         (proj / name).write_text(text)
     git("add", "notes", "empties", cwd=proj)
-    git("init", "-q", cwd=proj / "box" / "inner")
+    git("init", "-q", "--template=", cwd=proj / "box" / "inner")
     (proj / "box2" / "inner" / ".git").write_text("gitdir: ../../elsewhere/.git/worktrees/inner\n")
-    git("init", "-q", "--bare", "vault.git", cwd=proj)
+    git("init", "-q", "--template=", "--bare", "vault.git", cwd=proj)
+    git("init", "-q", "--template=", "--bare", "box3/deep/backup", cwd=proj)  # a bare repository under any name
+    (proj / "box4" / "sub" / ".dvc" / "cache").mkdir(parents=True)
     other = root / "other"
     (other / "sub").mkdir(parents=True)
     (other / "sub" / "a.txt").write_text("another repository's file\n")
-    git("init", "-q", cwd=other)
+    git("init", "-q", "--template=", cwd=other)
     git("add", "sub", cwd=other)
     for link, to in (("link-config", ".git/config"), ("link-git", ".git"), ("link-tracked", "notes/tracked.txt"),
                      ("link-notes", "notes")):
@@ -104,6 +106,8 @@ TARGETS = [
     ("an empty tracked file", "notes/empty.py", "empties", (NEVER, NEVER), (NEVER, NEVER)),
     ("a folder holding a git repository", "box", "box", ("is a directory",) * 2, (NEVER, NEVER)),
     ("a folder holding a .git file", "box2", "box2", ("is a directory",) * 2, (NEVER, NEVER)),
+    ("a folder holding a bare repository", "box3", "box3", ("is a directory",) * 2, (NEVER, NEVER)),
+    ("a folder holding a DVC project", "box4", "box4", ("is a directory",) * 2, (NEVER, NEVER)),
     ("another repository's tracked files", "../other/sub/a.txt", "../other/sub", (NEVER, NEVER), (NEVER, NEVER)),
     ("a symlink to .git", "link-config", "link-git", (NEVER, NEVER), (NEVER, NEVER)),
     ("a path through a symlink to .git", "link-git/config", "link-git/hooks", (NEVER, NEVER), (NEVER, NEVER)),
