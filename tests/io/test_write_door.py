@@ -79,6 +79,10 @@ def snapshot(root: Path) -> dict:
 
 # ---- the targets: (name, file command's path, folder command's path, expected without and with --force) --------
 
+def _new(proj: Path, path: str) -> str:
+    return path
+
+
 def _user_file(proj: Path, path: str) -> str:
     (proj / path).parent.mkdir(parents=True, exist_ok=True)
     (proj / path).write_text("the user's own, by hand\n")
@@ -112,6 +116,8 @@ TARGETS = [
     ("a symlink to .git", "link-config", "link-git", (NEVER, NEVER), (NEVER, NEVER)),
     ("a path through a symlink to .git", "link-git/config", "link-git/hooks", (NEVER, NEVER), (NEVER, NEVER)),
     ("a symlink to tracked files", "link-tracked", "link-notes", (NEVER, NEVER), (NEVER, NEVER)),
+    ("a file in a repository git cannot read", "box2/inner/work.txt", "box2/inner", (NEVER, NEVER), (NEVER, NEVER)),
+    ("a new path", _new, _new, (OK, OK), (OK, OK)),
     ("the user's own", _user_file, _user_folder, (FORCE, OK), (FORCE, OK)),
     ("what this command wrote", "ours", "ours", (OK, OK), (OK, OK)),
 ]
