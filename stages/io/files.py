@@ -228,6 +228,13 @@ def target(path, option: str, force: bool, kind: str = "file", proof=None) -> Pa
     by default a file's record beside it (sign) or a folder's MARKER (mark)."""
     assert kind in KINDS, kind
     path = Path(path)
+    try:
+        return _target(path, option, force, kind, proof)
+    except (ValueError, OSError) as error:  # a NUL byte, a name too long, a folder that cannot be listed
+        raise UserError(f"{option} {str(path)!r} cannot be checked or written ({error}); give another path.") from None
+
+
+def _target(path: Path, option: str, force: bool, kind: str, proof) -> Path:
     spots = _spots(path)
     here = Path.cwd().resolve()
     outs = sorted(set(PIPELINE) | set(declared.outputs(here / "dvc.yaml") or ()))
@@ -364,6 +371,14 @@ def writable(path: Path, option: str) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{option} {path}: {parent} is a file, so nothing can be written under it.")
+    longest = max(len(os.fsencode(name)) for name in (_tmp_sibling(path).name, record_of(path).name))
+    try:
+        most = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        most = 255
+    if longest > most:  # the temp copy and the record beside it add to the name
+        raise UserError(f"{option} {path}: the name is too long for this file system (its temp copy and record "
+                        f"take {longest} bytes, at most {most} fit); give a shorter name.")
     try:  # a real file, not os.access: root passes that check on read-only and virtual file systems
         tempfile.TemporaryFile(dir=parent).close()
     except OSError as error:

@@ -156,3 +156,11 @@ def test_a_marked_folder_is_replaced_only_while_nothing_in_it_changed(in_tmp):
     with pytest.raises(UserError, match="listing the files"):
         files.target(out, "--out", False, "folder")
     files.target(out, "--out", True, "folder")
+
+
+@pytest.mark.parametrize("name, message", [("a\0b", "cannot be checked or written"), ("n" * 250, "name is too long")])
+def test_a_path_no_file_system_takes_is_one_message_before_the_work(in_tmp, name, message):
+    from stages.io import files
+
+    with pytest.raises(UserError, match=message):
+        files.target(in_tmp / name, "--out", True)
