@@ -238,8 +238,9 @@ def _target(path: Path, option: str, force: bool, kind: str, proof) -> Path:
     spots = _spots(path)
     here = Path.cwd().resolve()
     outs = sorted(set(PIPELINE) | set(declared.outputs(here / "dvc.yaml") or ()))
+    stores = _dvc_stores(here / ".dvc")
     for spot in spots:
-        never = _never(spot, here, outs)
+        never = _never(spot, here, outs) or _store(spot, stores)
         if never:
             through = f" (through a symlink, it is {spot})" if spot != spots[0] else ""
             raise UserError(f"{option} {path}{through} {never}: that is never replaced here, not even with --force; "
@@ -303,6 +304,39 @@ def _never(spot: Path, here: Path, outs: list[str]) -> str | None:
                         else "holds" if spot in owned.parents else None)
             if relation:
                 return f"{relation} the pipeline's output {out} (dvc.yaml; only its stage writes it)"
+    return None
+
+
+def _dvc_stores(config_dir: Path) -> dict[Path, str]:
+    """DVC's cache folder and local remotes set in the project's .dvc/config and config.local: DVC's store of
+    every version, outside .dvc when they are set elsewhere. Read as text (DVC's own config loader takes a
+    second to import): `[cache]` `dir = X`, `['remote "NAME"']` `url = X`, a path relative to .dvc/."""
+    stores, section = {}, ""
+    for name in ("config", "config.local"):
+        try:
+            lines = (config_dir / name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            line = line.split("#")[0].strip()
+            if line.startswith("["):
+                section = line.strip("[]'\" ")
+                continue
+            key, _, value = line.partition("=")
+            key, value = key.strip(), value.strip().strip("'\"")
+            local = value.removeprefix("file://") if "://" not in value.removeprefix("file://") else ""
+            if local and ((section == "cache" and key == "dir") or (section.startswith("remote") and key == "url")):
+                what = "DVC's cache" if section == "cache" else "the DVC remote " + section[6:].strip(" '\"")
+                stores[Path(os.path.realpath(config_dir / os.path.expanduser(local)))] = what
+    return stores
+
+
+def _store(spot: Path, stores: dict[Path, str]) -> str | None:
+    for store, what in stores.items():
+        relation = ("is" if spot == store else "lies in" if store in spot.parents
+                    else "holds" if spot in store.parents else None)
+        if relation:
+            return f"{relation} {store}, {what}"
     return None
 
 

@@ -40,11 +40,13 @@ def sandbox(tmp_path_factory) -> Path:
         shutil.copy(ROOT / name, proj / name)
     git("init", "-q", "--template=", cwd=proj)
     (proj / ".dvc" / "cache").mkdir(parents=True)
-    (proj / ".dvc" / "config").write_text("[core]\n    remote = storage\n")
+    (proj / ".dvc" / "config").write_text("[core]\n    remote = storage\n[cache]\n    dir = ../../cache\n"
+                                          "['remote \"storage\"']\n    url = ../../store\n")  # beside the project
     for name, text in (("notes/tracked.txt", "the project's own notes\n"), ("notes/empty.py", ""),
                        ("empties/__init__.py", ""), ("metrics/rouge.json", '{"rougeL": 0.3}\n'),
                        ("models/lora/adapter_config.json", "{}\n"), ("data/prepared/x.arrow", "rows"),
                        ("box/inner/work.txt", "uncommitted work\n"), ("box2/inner/work.txt", "more work\n"),
+                       ("../store/files/md5/ab/cdef", "a pushed model"), ("../cache/files/md5/12/3456", "cached"),
                        ("exps.json", "[]"), ("pred.jsonl", '{"id": "a", "prediction": "b"}\n')):
         (proj / name).parent.mkdir(parents=True, exist_ok=True)
         (proj / name).write_text(text)
@@ -102,6 +104,9 @@ TARGETS = [
     (".git/config", ".git/config", ".git/hooks", (NEVER, NEVER), (NEVER, NEVER)),
     ("a new path in .git", ".git/plot.png", ".git/export", (NEVER, NEVER), (NEVER, NEVER)),
     (".dvc/config", ".dvc/config", ".dvc", (NEVER, NEVER), (NEVER, NEVER)),
+    ("DVC's cache outside the project", "../cache/files/md5/12/3456", "../cache/files", (NEVER, NEVER),
+     (NEVER, NEVER)),
+    ("DVC's local remote", "../store/files/md5/ab/cdef", "../store", (NEVER, NEVER), (NEVER, NEVER)),
     ("a bare repository", "vault.git/config", "vault.git", (NEVER, NEVER), (NEVER, NEVER)),
     ("a pipeline output", "metrics/rouge.json", "models/lora", (NEVER, NEVER), (NEVER, NEVER)),
     ("a path in a pipeline output", "models/lora/notes.txt", "data/prepared/sub", (NEVER, NEVER), (NEVER, NEVER)),
