@@ -357,25 +357,6 @@ def forest(result: dict, mode: str, path: Path) -> None:
     plots.save(figure, path)
 
 
-def plot_target(path: Path, force: bool) -> None:
-    """Before any work: --plot is not a pipeline output, not a folder, and replaces only a plot this command
-    wrote (or --force)."""
-    from dvc.exceptions import OutputNotFoundError
-    from dvc.repo import Repo
-
-    with Repo(".") as repo:
-        try:
-            owner = repo.find_outs_by_path(str(path), strict=False)[0]
-        except OutputNotFoundError:
-            owner = None
-    if owner is not None:
-        raise UserError(f"--plot {path} is or lies in the pipeline's output {owner} (dvc.yaml); give another path.")
-    if path.is_dir():
-        raise UserError(f"--plot {path} is a folder; give a file path such as {path / 'compare.png'}.")
-    files.replaceable(path, "--plot", force)
-    files.writable(path, "--plot")
-
-
 def main(argv=None) -> None:
     cli = argparse.ArgumentParser(prog="python -m stages.compare", description=__doc__.split("\n\n")[0])
     cli.add_argument("a", nargs="?", default="HEAD", help="revision, branch, tag or experiment (default HEAD)")
@@ -387,12 +368,12 @@ def main(argv=None) -> None:
     args = cli.parse_args(argv)
     if not Path("dvc.yaml").is_file():
         raise UserError("run this from the project's folder (where dvc.yaml is).")
-    plot_target(args.plot, args.force)
+    files.target(args.plot, "--plot", args.force)  # before any work
     settings = params.load().evaluate
     with tempfile.TemporaryDirectory(prefix="compare-") as scratch:
         a, b = Run(args.a, Path(scratch) / "a"), Run(args.b, Path(scratch) / "b")
         result = compare_runs(a, b, settings.resamples, settings.seed, settings.confidence)
-    plot_target(args.plot, args.force)  # again: a file may have appeared there while the runs were read
+    files.target(args.plot, "--plot", args.force)  # again: a file may have appeared there while the runs were read
     forest(result, args.mode, args.plot)
     files.sign(args.plot, "python -m stages.compare")
     print(json.dumps(result, indent=2) if args.json else table(result, args.mode))

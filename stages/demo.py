@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .data import dialogsum, dialogue
 from .io.errors import UserError, run
+from .io import files
 from .io.files import atomic_path
 from .scratch import experiment, model
 
@@ -63,12 +64,7 @@ def build(data: Path, out: Path, force: bool) -> None:
                             "one.")
         print(f"{out} exists: using it (--force rebuilds it)", file=sys.stderr)
         return
-    in_the_way = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
-    if in_the_way is not None:
-        raise UserError(f"{in_the_way} is a file, where the folder for {out} goes: move it away, then run again.")
-    if out.exists() and not (out / "config.json").is_file() and not (out.is_dir() and not any(out.iterdir())):
-        raise UserError(f"{out} exists and holds no model (no config.json), so it is not this command's to replace: "
-                        "move it away, then run again.")
+    files.target(out, "the demo model", force, "folder", proof=no_model)  # before the work; again before the replace
     splits = corpus(data)
     texts = corpus_texts(splits)
     print(f"building {out}: tokenizer from {len(texts):,} texts, T5 {experiment.SHAPE}", file=sys.stderr)
@@ -76,6 +72,14 @@ def build(data: Path, out: Path, force: bool) -> None:
         model.build(tmp, texts, experiment.SHAPE)
         check_readable(tmp, splits)
         (tmp / BUILT_FROM).write_text(fingerprint(data) + "\n")
+        files.target(out, "the demo model", force, "folder", proof=no_model)
+
+
+def no_model(folder: Path) -> str:
+    """The demo model has no proof of its own: only --force replaces one (a folder without config.json is not
+    even a model)."""
+    return ("it holds no model (no config.json)" if not (folder / "config.json").is_file()
+            else "a model appeared there while this one was built")
 
 
 BUILT_FROM = "built_from.sha256"  # the train split the tokenizer was learned from

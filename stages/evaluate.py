@@ -217,7 +217,7 @@ def write_outputs(p, references, groups, texts, modes, scores, paired, cost, out
 def standalone(args) -> None:
     p = params.load()
     if args.output:  # before scoring: an --output that cannot or must not be written stops the run now
-        files.user_file(args.output, "--output", args.force)
+        files.target(args.output, "--output", args.force)
     references, name = references_from(args.references, p.generate.split)
     texts = matched(args.predictions, references, name)
     modes = score(texts, references, name)
@@ -235,7 +235,7 @@ def standalone(args) -> None:
     if verdicts.degenerate(counts):
         print(f"note: {verdicts.degenerate_note('this file', counts)}")
     if args.output:
-        files.user_file(args.output, "--output", args.force)  # again: a file may have appeared there meanwhile
+        files.target(args.output, "--output", args.force)  # again: a file may have appeared there meanwhile
         write_json(Path(args.output), result)
         files.sign(args.output, "python -m stages.evaluate")
 

@@ -80,6 +80,8 @@ def dry_run(args, target: Path, run_record, subject) -> None:
     with atomic_path(target) as tmp:
         tmp.mkdir()
         folder.write(tmp, subject.kind, subject.base, card.render(run_record, subject))
+        files.target(target, "--dry-run", args.force, "folder", proof=folder.not_written_here)  # again, right
+        # before it is replaced: files may have been put there while the model merged
     files.sign_folder(target, "python -m stages.publish --dry-run")  # the next dry run may replace it as it is
     names = [p.name for p in folder.files(target)]
     print(f"wrote {target} ({dir_size(target):,} bytes): {', '.join(names)}; nothing was uploaded. "
@@ -151,7 +153,7 @@ def main(argv=None) -> None:
                         "digits and . _ - / (such as main or v1); not HEAD, refs/..., '..' or '//', nor a part "
                         "that starts with '.' or ends with '.' or '.lock', as git requires.")
     if args.dry_run:  # where it may write, and whether it may upload, are checked before anything else
-        target = files.user_folder(args.dry_run, "--dry-run", args.force, unclaimed=folder.not_written_here)
+        target = files.target(args.dry_run, "--dry-run", args.force, "folder", proof=folder.not_written_here)
     else:
         secret = hub.token()
     stale.check_current()

@@ -164,7 +164,7 @@ def adapter_pairs(values: list[str]) -> dict[str, Path]:
 def summarize(args) -> None:
     p = params.load()
     if args.out:
-        files.user_file(args.out, "--out", args.force)
+        files.target(args.out, "--out", args.force)
     chosen = adapter_pairs(args.adapter) if args.adapter else {None: args.model}
     tokenizer = tokenizers(chosen)  # each model's own, found before any dialogue is read
     dialogues = read_dialogues(args)
@@ -192,7 +192,7 @@ def summarize(args) -> None:
         rows = [{"id": key, "summary": text} for key, text in zip(ids, summaries)]
 
     if args.out:
-        files.user_file(args.out, "--out", args.force)  # again: a file may have appeared there while this ran
+        files.target(args.out, "--out", args.force)  # again: a file may have appeared there while this ran
         write_jsonl(args.out, rows)
         files.sign(args.out, "python -m stages.summarize")
     elif args.jsonl:
@@ -204,14 +204,14 @@ def summarize(args) -> None:
 
 def export(args) -> None:
     """Fold the adapter into the base weights: a standalone model that loads without peft."""
-    files.user_folder(args.out, "--out", args.force)
+    files.target(args.out, "--out", args.force, "folder")
     tokenizer = specs.tokenizer(args.adapter)  # the adapter's own (its base's where proven)
     model = models.load_merged(args.adapter)
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
         files.mark(tmp, "python -m stages.summarize export", adapter=str(args.adapter))
-        files.user_folder(args.out, "--out", args.force)  # again, right before it is replaced: files may have
+        files.target(args.out, "--out", args.force, "folder")  # again, right before it is replaced: files may have
         # been put there while the model merged and saved
     print(f"wrote {args.out}: base model with {args.adapter} merged in")
 
@@ -223,7 +223,8 @@ def parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--adapter", type=Path, default=models.LORA, help="adapter directory (default models/lora)")
         p.add_argument("--out", type=Path, required=True, help="directory to write the merged model to")
         p.add_argument("--force", action="store_true",
-                       help="replace --out even if it is a folder of other files (never a pipeline output)")
+                       help="replace --out even if this command did not write it (never a pipeline output, nor what "
+                            "a git repository holds)")
         return p
     p = argparse.ArgumentParser(prog="python -m stages.summarize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -161,8 +161,7 @@ def main(argv=None) -> None:
                      help=f"replace {', '.join(map(str, OUTPUTS))} even if this command did not write them")
     args = cli.parse_args(argv)
     for path in OUTPUTS:  # before any work: never over a file the user made
-        files.replaceable(path, "output", args.force)
-        files.writable(path, "output")
+        files.target(path, "output", args.force)
     if args.json:
         if not args.json.is_file():
             raise UserError(f"{args.json} does not exist; save `dvc exp show --json > {args.json}` first.")
@@ -196,7 +195,7 @@ def main(argv=None) -> None:
     from .experiments import sweep_plots  # matplotlib: only loaded when there is something to draw
 
     for path in OUTPUTS:  # again: files may have appeared there while `dvc exp show` ran
-        files.replaceable(path, "output", args.force)
+        files.target(path, "output", args.force)
     table, by_param, cost = OUTPUTS
     write_text(table, long_table(series, args.param).to_csv(index=False))
     files.sign(table, "python -m stages.sweep")

@@ -110,7 +110,7 @@ def test_a_file_where_its_folder_goes_is_named_and_kept(in_tmp, tiny_corpus):
     """It said `cannot write demo/model: File exists (demo); free space or fix permissions`."""
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")
     (in_tmp / "demo").write_text("mine")
-    with pytest.raises(UserError, match="demo is a file, where the folder for demo/model goes"):
+    with pytest.raises(UserError, match="demo is a file, so nothing can be written under it"):
         demo.main(["--data", str(tiny_corpus), "--build-only"])
     assert (in_tmp / "demo").read_text() == "mine"
 

@@ -96,3 +96,25 @@ def select(values: dict, key: str):
             return MISSING
         values = values[part]
     return values
+
+
+def outputs(dvc_yaml="dvc.yaml") -> list[str] | None:
+    """Every output, metric and plot path the stages of `dvc_yaml` declare, `foreach` stages resolved (a
+    `${...}` that is not their key or item is left as is); None when it cannot be read."""
+    try:  # libyaml's loader where it is installed: every writing command reads this, twice
+        text = Path(dvc_yaml).read_text(encoding="utf-8")
+        stages = (yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("stages") or {}
+        found = []
+        for body in stages.values():
+            if isinstance(body, dict) and "foreach" in body:
+                items = body["foreach"]
+                pairs = items.items() if isinstance(items, dict) else ((str(item), item) for item in items or [])
+                bodies = [_resolve(body.get("do") or {}, {"key": key, "item": item}) for key, item in pairs]
+            else:
+                bodies = [_resolve(body, {})] if isinstance(body, dict) else []
+            for one in bodies:
+                what = _declared(one)
+                found += what.outs + what.uncached
+        return found
+    except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError, StopIteration):
+        return None

@@ -11,6 +11,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import declared
 from .errors import UserError
 
 
@@ -201,37 +202,199 @@ def dir_size(path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-# Where a CLI may write: a path the user named is replaced only with proof that this project wrote it.
+# Where a CLI may write: one door, target(), for every file or folder a command writes that no DVC stage owns
+# (every --out, --output, --plot and --dry-run, export, sweep's and the demo's outputs).
 #
-# Stages replace their own declared outputs (DVC owns them). A CLI's --out/--output is the user's: an existing
-# file there is replaced only if the record beside it (.NAME.written_by_stages.json) holds its current hash,
-# and a folder only if its MARKER lists exactly the files in it with their hashes; otherwise --force is needed.
-# A file of the right shape proves nothing (a user's own {id, summary} file looks like ours), nor does a marker
-# alone (a user may have added a file since). A pipeline output is never a CLI's target, and a folder never
-# stands in for a file. Every check runs before any heavy work.
+# The rule: what exists there is replaced only with proof that this project wrote it as it is now (a file's
+# record beside it, .NAME.written_by_stages.json, holds its hash; a folder's MARKER lists exactly its files with
+# their hashes), or with --force when it holds nothing git alone could bring back: no git repository at any depth
+# and no file any git repository tracks. Never, not even with --force: the project folder or one holding it,
+# .git and .dvc folders and anything in them (or in any git directory), and the pipeline's outputs (dvc.yaml).
+# The path is checked as given and with every symlink in it resolved, before the work and again right before
+# the replace. A file of the right shape proves nothing (a user's own {id, summary} file looks like ours), nor
+# does a marker alone (a user may have added a file since); a folder never stands in for a file.
 
 MARKER = "written_by_stages.json"  # in a folder a CLI writes, and beside a file as .NAME.<MARKER>: the proof
+# The pipeline's outputs even where dvc.yaml cannot be read; target() adds every output dvc.yaml declares.
 PIPELINE = ("data/prepared", "data/predictions", "data/sources.json", "models/base", "models/full",
-            "models/lora", "metrics", "plots")  # dvc.yaml's outputs: only their stages write there
+            "models/lora", "metrics")
+_NEVER_IN = {".git": "git's own files", ".dvc": "DVC's config and cache"}
+KINDS = ("file", "folder")
 
 
-def _pipeline_output(path: Path) -> str | None:
-    """The pipeline output `path` is, lies in or holds; the project itself when it is the project root or
-    one of its parents (replacing it would delete the project)."""
+def target(path, option: str, force: bool, kind: str = "file", proof=None) -> Path:
+    """Check that a command may write the `kind` ("file" or "folder") at `path`; raise the UserError saying why
+    not and what to do. `proof(path)` says why what exists there is not provably this command's (None: it is);
+    by default a file's record beside it (sign) or a folder's MARKER (mark)."""
+    assert kind in KINDS, kind
+    path = Path(path)
+    try:
+        return _target(path, option, force, kind, proof)
+    except (ValueError, OSError) as error:  # a NUL byte, a name too long, a folder that cannot be listed
+        raise UserError(f"{option} {str(path)!r} cannot be checked or written ({error}); give another path.") from None
+
+
+def _target(path: Path, option: str, force: bool, kind: str, proof) -> Path:
+    spots = _spots(path)
     here = Path.cwd().resolve()
-    target = path.resolve()
-    if target == here or target in here.parents:
-        return f"the project folder {here}"
-    # git's history and DVC's cache: nothing could bring them back, so not even --force replaces them
-    for own, what in ((".git", "git's history"), (".dvc", "DVC's config and cache")):
-        if target == here / own or here / own in target.parents:
-            return f"{own}, {what}"
-    if (target / ".git").exists():
-        return f"a git repository ({target / '.git'})"
-    for out in PIPELINE:
-        owned = here / out
-        if target == owned or owned in target.parents or target in owned.parents:
-            return f"the pipeline's output {out} (dvc.yaml), which only its stage writes"
+    outs = sorted(set(PIPELINE) | set(declared.outputs(here / "dvc.yaml") or ()))
+    stores = _dvc_stores(here / ".dvc")
+    for spot in spots:
+        never = _never(spot, here, outs) or _store(spot, stores)
+        if never:
+            through = f" (through a symlink, it is {spot})" if spot != spots[0] else ""
+            raise UserError(f"{option} {path}{through} {never}: that is never replaced here, not even with --force; "
+                            "give a path outside it.")
+    if kind == "file" and path.is_dir():
+        raise UserError(f"{option} {path} is a directory; give a file path (a folder is never replaced by a file).")
+    if kind == "file" and path.exists() and not path.is_file():
+        raise UserError(f"{option} {path} is not a regular file (a device, pipe or socket); it is never replaced: "
+                        "give a file path.")
+    if kind == "folder" and (path.exists() or path.is_symlink()) and not path.is_dir():
+        raise UserError(f"{option} {path} is a file; give a folder path (a file is never replaced by a folder).")
+    if path.exists() or path.is_symlink():
+        why = (proof or (_unsigned_file if kind == "file" else unclaimed))(path)
+        held = why and _held_by_git(path, kind)  # first: --force would not help, so it is not offered
+        if held:
+            raise UserError(f"{option} {path} {held}: it is never replaced here, not even with --force, since "
+                            "that could lose what git has not committed or cannot restore; give another path, or "
+                            "move it away yourself if you are sure.")
+        if why and not (force or _empty(path)):
+            if kind == "file":
+                raise UserError(f"{option} {path} already exists and nothing shows this command wrote it as it is "
+                                f"now ({why}), so it is not overwritten: write to a new path or move it away, or "
+                                "add --force to replace it.")
+            raise UserError(f"{option} {path} is a folder that holds other files ({why}); nothing in it is deleted: "
+                            "give a new or empty folder or move it away, or add --force to replace it.")
+    writable(path, option)
+    return path
+
+
+def _spots(path: Path) -> list[Path]:
+    """Where writing `path` lands: as written (made absolute), then the real places: with the folders above it
+    resolved (where the rename happens) and through a symlink at `path` itself (where it leads)."""
+    return list(dict.fromkeys([Path(os.path.abspath(path)), *_real(path)]))
+
+
+def _real(path: Path) -> list[Path]:
+    real = [Path(os.path.realpath(path))]
+    if path.name not in ("", ".", ".."):
+        real.insert(0, Path(os.path.realpath(path.parent)) / path.name)
+    return list(dict.fromkeys(real))
+
+
+def _git_dir(folder: Path) -> bool:
+    """A git directory under any name: a bare repository, or one kept apart from its work tree."""
+    return (folder / "HEAD").is_file() and (folder / "objects").is_dir() and (folder / "refs").is_dir()
+
+
+def _never(spot: Path, here: Path, outs: list[str]) -> str | None:
+    """What `spot` (absolute) is, lies in or holds that is never replaced, or None: the project folder `here`,
+    what git or DVC keep, or one of the pipeline's `outs`."""
+    if spot == here or spot in here.parents:
+        return f"{'is' if spot == here else 'holds'} the project folder {here}"
+    for folder in (spot, *spot.parents):
+        what = _NEVER_IN.get(folder.name.lower()) or (_git_dir(folder) and "a git directory")  # .GIT on macOS
+        if what:  # git's history, DVC's config and cache: nothing could bring them back
+            return f"{'is' if folder == spot else 'lies in'} {folder}, {what}"
+    for out in outs:
+        out = out.split("${")[0].rstrip("/")  # a path left unresolved: all of the folder it starts in
+        for owned in dict.fromkeys((here / out, (here / out).resolve())) if out else ():
+            relation = ("is" if spot == owned else "lies in" if owned in spot.parents
+                        else "holds" if spot in owned.parents else None)
+            if relation:
+                return f"{relation} the pipeline's output {out} (dvc.yaml; only its stage writes it)"
+    return None
+
+
+def _dvc_stores(config_dir: Path) -> dict[Path, str]:
+    """DVC's cache folder and local remotes set in the project's .dvc/config and config.local: DVC's store of
+    every version, outside .dvc when they are set elsewhere. Read as text (DVC's own config loader takes a
+    second to import): `[cache]` `dir = X`, `['remote "NAME"']` `url = X`, a path relative to .dvc/."""
+    stores, section = {}, ""
+    for name in ("config", "config.local"):
+        try:
+            lines = (config_dir / name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            line = line.split("#")[0].strip()
+            if line.startswith("["):
+                section = line.strip("[]'\" ")
+                continue
+            key, _, value = line.partition("=")
+            key, value = key.strip(), value.strip().strip("'\"")
+            local = value.removeprefix("file://") if "://" not in value.removeprefix("file://") else ""
+            if local and ((section == "cache" and key == "dir") or (section.startswith("remote") and key == "url")):
+                what = "DVC's cache" if section == "cache" else "the DVC remote " + section[6:].strip(" '\"")
+                stores[Path(os.path.realpath(config_dir / os.path.expanduser(local)))] = what
+    return stores
+
+
+def _store(spot: Path, stores: dict[Path, str]) -> str | None:
+    for store, what in stores.items():
+        relation = ("is" if spot == store else "lies in" if store in spot.parents
+                    else "holds" if spot in store.parents else None)
+        if relation:
+            return f"{relation} {store}, {what}"
+    return None
+
+
+def _empty(path: Path) -> bool:
+    if path.is_symlink():
+        return False
+    return not any(path.iterdir()) if path.is_dir() else path.is_file() and not path.stat().st_size
+
+
+def _unsigned_file(path: Path) -> str | None:
+    return None if ours(path) else f"no {record_of(path).name} beside it holding its hash, or the file changed since"
+
+
+def _held_by_git(path: Path, kind: str) -> str | None:
+    """Why replacing `path` could lose what git holds: a git repository (or DVC project) inside it, or a file
+    that the git repository it lies in tracks; None when neither. Checked where the path really leads."""
+    for spot in _real(path):
+        if spot.is_dir() and not spot.is_symlink():
+            inside = _repository_inside(spot)
+            if inside:
+                return inside
+        top = next((folder for folder in spot.parents if os.path.lexists(folder / ".git")), None)
+        if top is None:
+            continue
+        try:
+            done = subprocess.run(["git", "-C", str(top), "--literal-pathspecs", "ls-files", "-z", "--",
+                                   spot.relative_to(top).as_posix()], capture_output=True, timeout=60, env=_git_env())
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"lies in the git repository {top}, and git could not list what it tracks there ({error})"
+        if done.returncode:
+            said = done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit {done.returncode}"]
+            return f"lies in the git repository {top}, and git could not list what it tracks there ({said[0]})"
+        first = done.stdout.split(b"\0")[0].decode("utf-8", "replace")
+        if first:
+            return (f"holds files the git repository {top} tracks ({first} ...)" if kind == "folder" or spot.is_dir()
+                    else f"is a file the git repository {top} tracks")
+    return None
+
+
+def _git_env() -> dict:
+    """git looks at the repository the path lies in, never one the environment names."""
+    return {key: value for key, value in os.environ.items()
+            if key not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")}
+
+
+def _repository_inside(folder: Path) -> str | None:
+    """A git repository, git directory or DVC project at any depth in `folder` (symlinks are not followed:
+    removing the folder removes a link, never what it leads to)."""
+    unreadable = []
+    for root, dirs, names in os.walk(folder, onerror=unreadable.append):
+        for name in dirs + names:
+            if name.lower() in _NEVER_IN:
+                kind = "git repository" if name.lower() == ".git" else "DVC project"
+                return f"holds a {kind} ({Path(root) / name})"
+        if _git_dir(Path(root)):
+            return f"holds a git directory ({root})"
+    if unreadable:
+        return f"holds {unreadable[0].filename}, which cannot be read to check it ({unreadable[0].strerror})"
     return None
 
 
@@ -242,6 +405,14 @@ def writable(path: Path, option: str) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{option} {path}: {parent} is a file, so nothing can be written under it.")
+    longest = max(len(os.fsencode(name)) for name in (_tmp_sibling(path).name, record_of(path).name))
+    try:
+        most = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        most = 255
+    if longest > most:  # the temp copy and the record beside it add to the name
+        raise UserError(f"{option} {path}: the name is too long for this file system (its temp copy and record "
+                        f"take {longest} bytes, at most {most} fit); give a shorter name.")
     try:  # a real file, not os.access: root passes that check on read-only and virtual file systems
         tempfile.TemporaryFile(dir=parent).close()
     except OSError as error:
@@ -282,34 +453,6 @@ def ours(path) -> bool:
         return False
 
 
-def replaceable(path, option: str, force: bool, ours=ours, missing: str = "") -> None:
-    """Refuse an existing, non-empty file at `path` unless `ours(path)` proves this project wrote it, or --force;
-    `missing` says what proof was lacking."""
-    path = Path(path)
-    if force or not (path.exists() or path.is_symlink()) or (path.is_file() and not path.stat().st_size):
-        return
-    if not ours(path):
-        missing = missing or f"no {record_of(path).name} beside it holding its hash, or the file changed since"
-        raise UserError(f"{option} {path} already exists and nothing shows this command wrote it as it is now "
-                        f"({missing}), so it is not overwritten: give a new path, or add --force to replace it.")
-
-
-def user_file(path, option: str, force: bool, ours=ours, missing: str = "") -> Path:
-    """A file target: absent, empty, proven ours, or replaced only with --force; never a pipeline output."""
-    path = Path(path)
-    owner = _pipeline_output(path)
-    if owner:
-        raise UserError(f"{option} {path} is or holds {owner}; it is never replaced here: give a path outside it.")
-    if path.is_dir():
-        raise UserError(f"{option} {path} is a directory; give a file path (it is never replaced by a file).")
-    if path.exists() and not path.is_file():
-        raise UserError(f"{option} {path} is not a regular file (a device, pipe or socket); it is never replaced: "
-                        "give a file path.")
-    replaceable(path, option, force, ours, missing)
-    writable(path, option)
-    return path
-
-
 def _folder_files(folder: Path) -> dict[str, Path]:
     return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))
             if (p.is_file() or p.is_symlink()) and p.name != MARKER}
@@ -336,40 +479,6 @@ def unclaimed(folder) -> str | None:
             return f"{sub.relative_to(folder).as_posix()}/ was not written by this command"
     missing = sorted(set(listed) - set(present))
     return f"{missing[0]} was removed since this command wrote the folder" if missing else None
-
-
-def _tracked(folder: Path) -> str | None:
-    """A file under `folder` that git tracks in the repository of the working folder, or None (none, no git)."""
-    try:
-        done = subprocess.run(["git", "--literal-pathspecs", "ls-files", "-z", "--", str(folder.resolve())],
-                              capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    first = done.stdout.split(b"\0")[0] if done.returncode == 0 else b""  # outside the repository: 128
-    return first.decode("utf-8", "replace") or None
-
-
-def user_folder(path, option: str, force: bool, unclaimed=unclaimed) -> Path:
-    """A folder target: absent, empty, exactly as this command left it (`unclaimed` says why not), or replaced
-    only with --force, and never one holding the project's own git-tracked files."""
-    path = Path(path)
-    owner = _pipeline_output(path)
-    if owner:
-        raise UserError(f"{option} {path} is or holds {owner}; it is never replaced here: give a folder outside "
-                        "it, such as models/merged.")
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{option} {path} is a file; give a folder path (a file is never replaced by a folder).")
-    if path.is_dir() and any(path.iterdir()):
-        why = unclaimed(path)
-        if why and not force:
-            raise UserError(f"{option} {path} is a folder that holds other files ({why}); nothing in it is "
-                            "deleted: give a new or empty folder, or add --force to replace it.")
-        code = why and _tracked(path)
-        if code:  # --force is for a folder of outputs, not the project's code (`--out stages` by mistake)
-            raise UserError(f"{option} {path} holds files git tracks ({code} ...), the project's own; it is never "
-                            "replaced here, not even with --force: give a new folder, such as models/merged.")
-    writable(path, option)
-    return path
 
 
 def sign_folder(folder_path, command: str) -> None:

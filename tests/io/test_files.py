@@ -84,8 +84,8 @@ def test_a_file_of_our_shape_is_not_proof(in_tmp):
     gold = in_tmp / "gold.jsonl"
     gold.write_text('{"id": "a", "summary": "written by hand"}\n')  # exactly what `summarize --out` writes
     with pytest.raises(UserError, match="nothing shows this command wrote it"):
-        files.user_file(gold, "--out", force=False)
-    assert files.user_file(gold, "--out", force=True) == gold
+        files.target(gold, "--out", False)
+    assert files.target(gold, "--out", True) == gold
     assert gold.read_text() == '{"id": "a", "summary": "written by hand"}\n'
 
 
@@ -96,14 +96,14 @@ def test_a_signed_file_is_replaced_until_someone_edits_it(in_tmp):
     files.write_text(out, '{"id": "a", "summary": "ours"}\n')
     files.sign(out, "test")
     assert files.record_of(out).name == ".out.jsonl.written_by_stages.json"
-    files.user_file(out, "--out", force=False)  # the second run may replace it
+    files.target(out, "--out", False)  # the second run may replace it
     out.write_text('{"id": "a", "summary": "ours, then corrected by hand"}\n')
     with pytest.raises(UserError, match="or the file changed since"):
-        files.user_file(out, "--out", force=False)
+        files.target(out, "--out", False)
     out.unlink()
     out.symlink_to(in_tmp / "elsewhere.jsonl")  # the user's link, even a dangling one
     with pytest.raises(UserError, match="already exists"):
-        files.user_file(out, "--out", force=False)
+        files.target(out, "--out", False)
 
 
 def test_a_record_names_its_own_file(in_tmp):
@@ -124,7 +124,7 @@ def test_devices_and_pipes_are_never_targets(in_tmp):
     os.mkfifo(in_tmp / "pipe")
     for force in (False, True):
         with pytest.raises(UserError, match="not a regular file"):
-            files.user_file(in_tmp / "pipe", "--out", force=force)
+            files.target(in_tmp / "pipe", "--out", force)
 
 
 def test_a_marked_folder_is_replaced_only_while_nothing_in_it_changed(in_tmp):
@@ -136,54 +136,31 @@ def test_a_marked_folder_is_replaced_only_while_nothing_in_it_changed(in_tmp):
     (out / "sub").mkdir()
     (out / "sub" / "tokenizer.json").write_text("{}")
     files.mark(out, "test", adapter="models/lora")
-    files.user_folder(out, "--out", force=False)
+    files.target(out, "--out", False, "folder")
     (out / "NOTES.txt").write_text("mine")
     with pytest.raises(UserError, match=r"NOTES.txt was not written by this command\); nothing in it is deleted"):
-        files.user_folder(out, "--out", force=False)
+        files.target(out, "--out", False, "folder")
     (out / "NOTES.txt").unlink()
     (out / "sub" / "drafts").mkdir()  # even an empty folder of the user's is not ours to delete
     with pytest.raises(UserError, match="sub/drafts/ was not written by this command"):
-        files.user_folder(out, "--out", force=False)
+        files.target(out, "--out", False, "folder")
     (out / "sub" / "drafts").rmdir()
     (out / "sub" / "tokenizer.json").write_text('{"edited": true}')
     with pytest.raises(UserError, match="sub/tokenizer.json changed since"):
-        files.user_folder(out, "--out", force=False)
+        files.target(out, "--out", False, "folder")
     (out / "sub" / "tokenizer.json").write_text("{}")
     (out / "model.safetensors").unlink()
     with pytest.raises(UserError, match="model.safetensors was removed"):
-        files.user_folder(out, "--out", force=False)
+        files.target(out, "--out", False, "folder")
     (out / files.MARKER).write_text('{"written_by": "an older version, without a list"}')
     with pytest.raises(UserError, match="listing the files"):
-        files.user_folder(out, "--out", force=False)
-    files.user_folder(out, "--out", force=True)
+        files.target(out, "--out", False, "folder")
+    files.target(out, "--out", True, "folder")
 
 
-def test_not_even_force_replaces_git_dvc_or_the_projects_tracked_code(in_tmp):
-    """`--dry-run stages --force` once deleted the project's code, `--dry-run .git --force` its history."""
-    import subprocess
-
-    from project import env
+@pytest.mark.parametrize("name, message", [("a\0b", "cannot be checked or written"), ("n" * 250, "name is too long")])
+def test_a_path_no_file_system_takes_is_one_message_before_the_work(in_tmp, name, message):
     from stages.io import files
 
-    subprocess.run(["git", "init", "-q"], check=True, env=env())
-    (in_tmp / ".dvc" / "cache").mkdir(parents=True)
-    (in_tmp / "stages").mkdir()
-    (in_tmp / "stages" / "code.py").write_text("# the project's code\n")
-    subprocess.run(["git", "add", "stages"], check=True, env=env())
-    for target in (".git", ".git/objects", ".dvc", ".dvc/cache"):
-        with pytest.raises(UserError, match="never replaced"):
-            files.user_folder(in_tmp / target, "--out", force=True)
-    with pytest.raises(UserError, match=r"holds files git tracks \(stages/code.py ...\).*not even with --force"):
-        files.user_folder(in_tmp / "stages", "--out", force=True)
-    other = in_tmp.parent / f"{in_tmp.name}-other-repo"
-    (other / ".git").mkdir(parents=True)
-    with pytest.raises(UserError, match="a git repository"):
-        files.user_folder(other, "--out", force=True)
-    with pytest.raises(UserError, match="never replaced"):
-        files.user_file(in_tmp / ".git" / "config", "--out", force=True)
-    assert (in_tmp / "stages" / "code.py").is_file() and (in_tmp / ".git" / "HEAD").is_file()
-    # an untracked folder of the user's is still theirs to replace with --force, and a proven one without it
-    (in_tmp / "mine").mkdir()
-    (in_tmp / "mine" / "notes.txt").write_text("x")
-    files.user_folder(in_tmp / "mine", "--out", force=True)
-    files.user_folder(in_tmp / "stages", "--out", force=False, unclaimed=lambda path: None)
+    with pytest.raises(UserError, match=message):
+        files.target(in_tmp / name, "--out", True)
