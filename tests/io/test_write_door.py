@@ -165,9 +165,9 @@ def summarize_out(patch, path, force):
 
 def summarize_export(patch, path, force):
     from stages import summarize
-    from stages.modeling import models
+    from stages.inference import specs
 
-    patch.setattr(models, "load_tokenizer", _stop)
+    patch.setattr(specs, "tokenizer", _stop)
     summarize.main(["export", "--out", path] + ["--force"] * force)
 
 
@@ -213,7 +213,7 @@ def sweep_outputs(patch, path, force):
 def demo_model(patch, path, force):
     from stages import demo
 
-    patch.setattr(demo, "corpus_texts", _stop)
+    patch.setattr(demo, "corpus", _stop)
     demo.main(["--data", "no-data-needed", "--build-only"] + ["--force"] * force)
 
 
