@@ -112,11 +112,11 @@ def check_lightweight(name: str) -> None:
     found = [tag for tag, _ in gto_tags(name, annotated=False)]
     if found:
         listed = " ".join(f"'{tag}'" for tag in found)
-        raise UserError(f"{' and '.join(found)} {'is a lightweight git tag' if len(found) == 1 else 'are lightweight git tags'} "
-                        f"(made by `git tag` without -a) named like a version or stage of {name}. DVC and GTO read "
-                        "only annotated tags, so it registers nothing, yet it takes the name the registry would "
-                        f"use. Delete it (`git tag -d {listed}`; on the remote too if it was pushed: `git push "
-                        f"{upstream()[1]} --delete {listed}`), then register again.")
+        what = "is a lightweight git tag" if len(found) == 1 else "are lightweight git tags"
+        raise UserError(f"{' and '.join(found)} {what} (made by `git tag` without -a) named like a version or "
+                        f"stage of {name}. DVC and GTO read only annotated tags, so it registers nothing, yet it "
+                        f"takes the name the registry would use. Delete it (`git tag -d {listed}`; on the remote "
+                        f"too if it was pushed: `git push {upstream()[1]} --delete {listed}`), then register again.")
 
 
 def versions(name: str) -> dict[str, str]:
