@@ -253,3 +253,31 @@ def test_the_documented_command_runs_the_pipeline_as_an_experiment(tmp_path, tin
     assert "params that differ: lora.r 32 -> 8" in compared and "note: full: the same summaries" in compared
     (tmp_path / "dialogue.txt").write_text("#Person1#: Hello, I would like to book a table.\n#Person2#: Sure.\n")
     run(["python", "-m", "stages.summarize", "--model", "full", str(tmp_path / "dialogue.txt")], repo)
+
+
+@pytest.mark.slow
+def test_a_hostile_data_path_and_new_data_under_it_reach_prepare(tmp_path, tiny_model, tiny_corpus):
+    """For real, `prepare` alone: the printed `dvc exp run` with a data folder named with every character DVC's
+    `-S` parser tripped on, then --force with new data at the same path, which DVC skipped (old results)."""
+    import json
+    import shutil
+
+    from stages.data import sources
+
+    repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus)
+    data = shutil.copytree(tiny_corpus, tmp_path / "dialog, sum's #1 [=] ~données ${x}")
+
+    def exp_run(*extra) -> str:
+        printed = run([sys.executable, "-m", "stages.demo", "--data", str(data), "--build-only", *extra], repo)
+        return run([*shlex.split(printed.stdout.strip()), "prepare"], repo).stdout
+
+    exp_run()
+    recorded = json.loads((repo / "data/sources.json").read_text())["data"]
+    assert recorded == {"name": str(data), "local": True, "revision": sources.fingerprint("dataset", data)}
+    train = data / "train.jsonl"
+    train.write_text(train.read_text().replace("#Person1#", "#Person2#", 1))
+    run(["dvc", "exp", "remove", "try-it"], repo)
+    shown = exp_run("--force")
+    assert "Running stage 'prepare'" in shown, shown  # it said "Stage 'prepare' didn't change, skipping"
+    assert json.loads((repo / "data/sources.json").read_text())["data"]["revision"] == \
+        sources.fingerprint("dataset", data)
