@@ -208,11 +208,11 @@ def test_build_only_prints_the_experiment_command(in_tmp, tiny_corpus, capsys):
     demo.main(["--data", str(tiny_corpus), "--build-only"])
     command = shlex.split(capsys.readouterr().out.strip())
     assert command[:5] == ["dvc", "exp", "run", "-n", "try-it"]
-    assert f"model.name='{experiment.MODEL}'" in command
+    assert f'model.name="{experiment.MODEL}"' in command
     assert (in_tmp / "demo" / "model" / "model.safetensors").is_file()
     first = {flag.split("=")[0]: flag.split("=")[1] for flag in command[6::2] if ".revision=" in flag}
-    assert first == {"model.revision": f"'{sources.fingerprint('model', in_tmp / 'demo/model')}'",
-                     "data.revision": f"'{sources.fingerprint('dataset', tiny_corpus)}'"}
+    assert first == {"model.revision": f'"{sources.fingerprint("model", in_tmp / "demo/model")}"',
+                     "data.revision": f'"{sources.fingerprint("dataset", tiny_corpus)}"'}
 
     # new data at the same path, --force: another model, so other revisions and DVC reruns the pipeline
     data = shutil.copytree(tiny_corpus, in_tmp / "data")

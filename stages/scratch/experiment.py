@@ -47,7 +47,7 @@ def override_value(value) -> str:
         # OmegaConf reads `${...}` as a reference to another key, even quoted: n backslashes before it are
         # written as 2n + 1, which it reads back as the n backslashes and a plain `${`.
         text = re.sub(r"(\\*)\$\{", lambda m: "\\" * (2 * len(m[1]) + 1) + "${", value)
-        return QuotedString(text=text, quote=Quote.single).with_quotes()
+        return QuotedString(text=text, quote=Quote.double).with_quotes()
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
     if isinstance(value, (int, float)):
