@@ -112,10 +112,10 @@ def main(argv=None) -> None:
 
 def register_or_assign(args, artifact: dict) -> None:
     """Register and/or assign, once this process holds the lock."""
-    tags.check_lightweight(args.name)
     problem = tags.fetch()
     if problem:  # offline, or a tag that differs: go on with the tags this clone has, and say so
         print(f"note: {problem}", file=sys.stderr)
+    tags.check_lightweight(args.name)  # after the fetch: a teammate may have pushed one
     registered = tags.versions(args.name)
     made = []
     if args.version in registered:
