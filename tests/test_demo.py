@@ -34,7 +34,8 @@ def test_settings_are_valid_params_and_keep_the_rest():
 HOSTILE = ["/data/dialog sum", "/data/a,b", "/data/it's", '/data/"q"', "/data/a#b", "/data/a=b", "/data/[x]{y}(z)",
            "/data/~x", "/data/données ü 日本", "/data/${model.name}", "/data/a\\${x}", "/data/a\\\\${x}",
            "/data/${oc.env:HOME}", "/data/back\\", "/data/\\'", "/data/a:b", "/data/$x", "/data/tab\tx",
-           "1e3", "null", "True", "", " spaces around "]  # what YAML or Hydra would read as a number, null, bool
+           "/data/new\nline", "${a}${b}",
+           "1e3", "null", "True", "", " spaces around "]  # text that YAML or Hydra would read as a number, null, bool
 
 
 def test_flags_give_back_the_same_values_through_dvcs_own_parser(tmp_path):
@@ -42,7 +43,8 @@ def test_flags_give_back_the_same_values_through_dvcs_own_parser(tmp_path):
     from dvc.utils.hydra import apply_overrides
 
     for path in HOSTILE:
-        values = {**experiment.settings(path), "model.revision": "sha256:" + "a" * 64, "lora.target_modules": ["q", "v"]}
+        values = {**experiment.settings(path), "model.revision": "sha256:" + "a" * 64,
+                  "lora.target_modules": ["q", "v"]}
         flags = experiment.set_flags(values)
         assert flags[::2] == ["-S"] * len(values)
         params_file = tmp_path / "params.yaml"

@@ -59,6 +59,8 @@ def fingerprint(kind: str, folder) -> str:
     from .dialogsum import SPLITS
 
     folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder")
     if kind == "dataset":
         files = [folder / f"{split}.jsonl" for split in SPLITS]
     else:
