@@ -155,6 +155,22 @@ def test_a_refused_commit_leaves_dvc_yaml_clean_and_a_run_killed_before_tagging_
 
 
 
+def test_generated_with_is_the_engine_and_number_type_the_generate_stage_recorded(in_tmp):
+    """An int8 CTranslate2 score was registered with nothing to tell it from a torch fp32 one."""
+    (in_tmp / "metrics").mkdir()
+    record = in_tmp / "metrics/generate_lora.json"
+    for written, expected in (
+            ({"engine": "ctranslate2", "compute_type": "int8", "compute_type_reason": "auto: ...", "device": "cpu",
+              "threads": 2}, {"engine": "ctranslate2", "compute_type": "int8", "precision": None, "device": "cpu"}),
+            ({"engine": "torch", "compute_type": "bfloat16", "precision": "bf16", "device": "cuda", "tf32": True},
+             {"engine": "torch", "compute_type": "bfloat16", "precision": "bf16", "device": "cuda"}),
+            ({"dialogues": 3}, None),  # no engine named: not a record to label a score with
+            ([1, 2], None)):
+        record.write_text(json.dumps(written))
+        assert artifacts.generated_with("lora") == expected, written
+    record.write_text("{not json")
+    assert artifacts.generated_with("lora") is None and artifacts.generated_with("full") is None  # and no file
+
 def prod_as_dvc_reads_it() -> str:
     """The commit `dvc artifacts get --stage prod` fetches: DVC's get_rev, the newest annotated tag by time."""
     from gto.tag import find
