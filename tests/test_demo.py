@@ -77,6 +77,10 @@ def test_a_pinned_local_folder_is_checked_and_an_unpinned_one_warned(tmp_path, t
     assert sources.resolve("dataset", str(data), "main", local=True) == {"name": str(data), "local": True}
     assert f"set data.revision to {sources.fingerprint('dataset', data)}" in capsys.readouterr().err
 
+    with pytest.raises(UserError, match=r"data.revision sha256:\w+ is a local folder's fingerprint, but data.source "
+                                        r"'knkarthick/dialogsum' is a Hub id: give a Hub revision"):
+        sources.resolve("dataset", "knkarthick/dialogsum", pin, local=False)  # the try-it params, Hub data again
+
     model = tmp_path / "model"
     (model / ".git").mkdir(parents=True)
     (model / "config.json").write_text("{}")

@@ -30,6 +30,11 @@ def resolve(kind: str, name: str, revision: str, local: bool, resolver=hub_sha) 
     """{name, revision, sha} for a Hub id ({name, local: true} for a folder); warns about branch names."""
     if local:
         return local_entry(kind, name, revision)
+    if PIN.fullmatch(revision):  # e.g. the try-it experiment's params, with the source set back to the Hub
+        key = "model" if kind == "model" else "data"
+        raise UserError(f"{key}.revision {revision} is a local folder's fingerprint, but {key}."
+                        f"{'name' if kind == 'model' else 'source'} {name!r} is a Hub id: give a Hub revision (a "
+                        "commit sha, or a branch or tag name), as params.yaml's committed value does.")
     sha = revision if SHA.fullmatch(revision) else None
     if sha is None:
         try:
