@@ -113,10 +113,13 @@ def check_lightweight(name: str) -> None:
     if found:
         listed = " ".join(f"'{tag}'" for tag in found)
         what = "is a lightweight git tag" if len(found) == 1 else "are lightweight git tags"
+        remote = upstream()[1]
+        pushed = f"; on {remote} too if it was pushed: `git push {remote} --delete {listed}`" \
+            if remote in git("remote").split() else ""
         raise UserError(f"{' and '.join(found)} {what} (made by `git tag` without -a) named like a version or "
                         f"stage of {name}. DVC and GTO read only annotated tags, so it registers nothing, yet it "
-                        f"takes the name the registry would use. Delete it (`git tag -d {listed}`; on the remote "
-                        f"too if it was pushed: `git push {upstream()[1]} --delete {listed}`), then register again.")
+                        f"takes the name the registry would use. Delete it (`git tag -d {listed}`{pushed}), then "
+                        "register again.")
 
 
 def versions(name: str) -> dict[str, str]:
