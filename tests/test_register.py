@@ -203,6 +203,25 @@ def test_rollback_build_metadata_and_no_remote(stubbed, capsys):
     assert run(["git", "tag"], stubbed.repo).stdout == before
 
 
+def test_a_stage_tag_never_shares_its_second_with_the_stages_previous_one(stubbed, monkeypatch):
+    """DVC takes a stage's newest tag by tag time, in whole seconds: in a tie it took the first by name, and
+    `lora#prod#10` sorts before `lora#prod#9`."""
+    slept = []
+    clock = iter([])
+    monkeypatch.setattr(tags, "time", SimpleNamespace(sleep=slept.append, time=lambda: next(clock)))
+    tags.later_than("lora", "prod")  # no prod tag yet: the clock is not even read
+    run(["git", "tag", "-a", "-m", "v", "lora@v1.0.0"], stubbed.repo)
+    run(["git", "tag", "-a", "-m", "prod", "lora#prod#1"], stubbed.repo)
+    made = int(run(["git", "for-each-ref", "--format=%(creatordate:unix)", "refs/tags/lora#prod#1"],
+                   stubbed.repo).stdout)
+    clock = iter([made + 0.25, made + 0.25, made + 1.0])  # the same second, then the next
+    tags.later_than("lora", "prod")
+    assert slept == [0.75]
+    clock = iter([made + 1.0])
+    tags.later_than("lora", "prod")
+    tags.later_than("lora", "staging")
+    assert slept == [0.75]  # a later second, or another stage: no wait
+
 def test_a_lightweight_tag_named_like_a_version_is_one_message(stubbed):
     """It gave three contradicting refusals: "registered already", GTO's "not registered", "holds these bytes"."""
     run(["git", "tag", "lora@v1.0.0"], stubbed.repo)
