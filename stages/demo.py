@@ -6,7 +6,8 @@ real pipeline as a DVC experiment.
 
 It builds demo/model (a Unigram tokenizer trained on the train split's dialogues and summaries, and a randomly
 initialised T5 of flan-t5's architecture), then runs `dvc exp run -n NAME -S ...` with the settings in
-stages/scratch/experiment.py. params.yaml keeps its committed values; the experiment holds the changes.
+stages/scratch/experiment.py, the model's and the data's revision pinned to their content's fingerprint.
+params.yaml keeps its committed values; the experiment holds the changes.
 """
 import argparse
 import hashlib
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .data import dialogsum, dialogue
+from .data import dialogsum, dialogue, sources
 from .io.errors import UserError, run
 from .io import files
 from .io.files import atomic_path
@@ -89,6 +90,14 @@ def fingerprint(data: Path) -> str:
     return hashlib.sha256((data / "train.jsonl").read_bytes()).hexdigest()
 
 
+def pins(model_dir: Path, data: Path) -> dict[str, str]:
+    """The model's and the data's revision: the fingerprint of the folder's content, which prepare checks. A
+    rebuilt demo/model or new data at the same path is then a changed param, so DVC reruns the pipeline instead
+    of reporting the old run's results."""
+    return {"model.revision": sources.fingerprint("model", model_dir),
+            "data.revision": sources.fingerprint("dataset", data)}
+
+
 def experiments() -> list[str]:
     """Names of the experiments on the current commit: `dvc exp run -n` refuses a name that is taken."""
     done = subprocess.run(["dvc", "exp", "list", "--name-only"], capture_output=True, text=True)
@@ -124,10 +133,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not Path("dvc.yaml").is_file():
         raise UserError("run this from the project root, where dvc.yaml and params.yaml live.")
-    out = Path(experiment.MODEL)
-    build(args.data.resolve(), out, args.force)
+    out, data = Path(experiment.MODEL), args.data.resolve()
+    build(data, out, args.force)
     command = ["dvc", "exp", "run", "-n", args.name,
-               *experiment.set_flags(experiment.settings(str(args.data.resolve())))]
+               *experiment.set_flags({**experiment.settings(str(data)), **pins(out, data)})]
     if args.build_only:
         print(shlex.join(command))
         return

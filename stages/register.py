@@ -6,8 +6,9 @@ NAME is an artifact of dvc.yaml (`full`, `lora`), VERSION a semantic version suc
 the current commit: only when the pipeline is up to date (`dvc status` clean), git has nothing uncommitted and
 every output is on the DVC remote. The artifact's meta in dvc.yaml is then filled in from this run's files and
 committed, and the commit is tagged NAME@VERSION (GTO's convention). With --stage the version is also assigned
-to STAGE (tag NAME#STAGE#N); an already registered VERSION with --stage is promoted, nothing else is done.
-Nothing is pushed: the last line prints the `git push` that shares the tags.
+to STAGE (tag NAME#STAGE#N); an already registered VERSION with --stage is promoted (or rolled back to), nothing
+else is done. Nothing is pushed: where there is a git remote, the last line prints the `git push` that shares the
+tags. Two runs in one repository take turns (a lock): the second checks everything again once the first is done.
 """
 import argparse
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .io.errors import UserError, run
 from .registry import artifacts, tags
+from .training import lock
 
 
 def pipeline_state() -> str | None:
@@ -97,9 +99,23 @@ def main(argv=None) -> None:
     tags.check_version(args.version)
     if args.stage is not None:
         tags.check_stage(args.stage)
+    # Every check below reads the tags and the branch that another run may be changing: one run at a time per
+    # repository (worktrees share its tags), each reading them only once it holds the lock.
+    held = tags.lock_path()
+    lock.hold(held, waiting="another `stages.register` (pid {pid}) is running in this repository: waiting for it "
+                            "to finish, then checking again (Ctrl-C stops waiting)")
+    try:
+        register_or_assign(args, artifact)
+    finally:
+        lock.release(held)
+
+
+def register_or_assign(args, artifact: dict) -> None:
+    """Register and/or assign, once this process holds the lock."""
     problem = tags.fetch()
     if problem:  # offline, or a tag that differs: go on with the tags this clone has, and say so
         print(f"note: {problem}", file=sys.stderr)
+    tags.check_lightweight(args.name)  # after the fetch: a teammate may have pushed one
     registered = tags.versions(args.name)
     made = []
     if args.version in registered:
@@ -116,7 +132,11 @@ def main(argv=None) -> None:
         made.append(tags.assign(args.name, args.version, args.stage))
     branch, remote = tags.upstream()
     print(f"tagged {' '.join(made)}")
-    print(f"share it: git push {remote} {branch + ' ' if branch != 'HEAD' else ''}{' '.join(made)}")
+    if remote in tags.git("remote").split():
+        print(f"share it: git push {remote} {branch + ' ' if branch != 'HEAD' else ''}{' '.join(made)}")
+    else:
+        print(f"note: this clone has no git remote {remote!r}, so the tags are only here; once it has one "
+              "(`git remote add`), push the branch and these tags to it.", file=sys.stderr)
 
 
 if __name__ == "__main__":

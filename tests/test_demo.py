@@ -31,13 +31,65 @@ def test_settings_are_valid_params_and_keep_the_rest():
     assert p.model.revision == raw["model"]["revision"]  # untouched keys keep the committed values
 
 
-def test_flags_parse_back_to_the_same_values():
-    values = experiment.settings("/data/dialog sum")
-    flags = experiment.set_flags(values)
-    pairs = [flags[i + 1] for i in range(0, len(flags), 2)]
-    assert flags[::2] == ["-S"] * len(values)
-    parsed = {pair.split("=", 1)[0]: yaml.safe_load(pair.split("=", 1)[1]) for pair in pairs}
-    assert parsed == values
+# Paths that DVC's `-S` parser (Hydra's override grammar, then OmegaConf) refused or changed when written bare.
+HOSTILE = ["/data/dialog sum", "/data/a,b", "/data/it's", '/data/"q"', "/data/a#b", "/data/a=b", "/data/[x]{y}(z)",
+           "/data/~x", "/data/données ü 日本", "/data/${model.name}", "/data/a\\${x}", "/data/a\\\\${x}",
+           "/data/${oc.env:HOME}", "/data/back\\", "/data/\\'", "/data/a:b", "/data/$x", "/data/tab\tx",
+           "/data/new\nline", "${a}${b}",
+           "1e3", "null", "True", "", " spaces around "]  # text that YAML or Hydra would read as a number, null, bool
+
+
+def test_flags_give_back_the_same_values_through_dvcs_own_parser(tmp_path):
+    from dvc.utils.cli_parse import to_path_overrides
+    from dvc.utils.hydra import apply_overrides
+
+    for path in HOSTILE:
+        values = {**experiment.settings(path), "model.revision": "sha256:" + "a" * 64,
+                  "lora.target_modules": ["q", "v"]}
+        flags = experiment.set_flags(values)
+        assert flags[::2] == ["-S"] * len(values)
+        params_file = tmp_path / "params.yaml"
+        params_file.write_text((ROOT / "params.yaml").read_text())
+        overrides = to_path_overrides(flags[1::2])  # as `dvc exp run -S` groups them: all for params.yaml
+        assert list(overrides) == ["params.yaml"]
+        apply_overrides(params_file, overrides["params.yaml"])
+        raw = yaml.safe_load(params_file.read_text())
+        assert {key: raw[key.split(".")[0]][key.split(".")[1]] for key in values} == values, path
+
+
+def test_a_pinned_local_folder_is_checked_and_an_unpinned_one_warned(tmp_path, tiny_corpus, capsys):
+    """A local model or data folder has no commit: its revision may pin its content's fingerprint, which makes a
+    rebuilt demo/model or new data at the same path a changed param (DVC reran nothing and reported old results)."""
+    import shutil
+
+    from stages.data import sources
+
+    data = shutil.copytree(tiny_corpus, tmp_path / "data")
+    (data / ".notes").write_text("not read")
+    pin = sources.fingerprint("dataset", data)
+    assert sources.PIN.fullmatch(pin)
+    assert sources.resolve("dataset", str(data), pin, local=True) == {"name": str(data), "local": True,
+                                                                      "revision": pin}
+    assert capsys.readouterr().err == ""
+    (data / "test.jsonl").write_text((data / "test.jsonl").read_text().replace("#Person1#", "#Person2#", 1))
+    with pytest.raises(UserError, match=rf"data.revision pins the folder .* at {pin}, but its files are "
+                                        rf"{sources.fingerprint('dataset', data)} now"):
+        sources.resolve("dataset", str(data), pin, local=True)
+    assert sources.resolve("dataset", str(data), "main", local=True) == {"name": str(data), "local": True}
+    assert f"set data.revision to {sources.fingerprint('dataset', data)}" in capsys.readouterr().err
+
+    with pytest.raises(UserError, match=r"data.revision sha256:\w+ is a local folder's fingerprint, but data.source "
+                                        r"'knkarthick/dialogsum' is a Hub id: give a Hub revision"):
+        sources.resolve("dataset", "knkarthick/dialogsum", pin, local=False)  # the try-it params, Hub data again
+
+    model = tmp_path / "model"
+    (model / ".git").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    before = sources.fingerprint("model", model)
+    (model / ".git" / "index").write_text("git's own churn")  # hidden: not what loading reads
+    assert sources.fingerprint("model", model) == before
+    (model / "config.json").rename(model / "other.json")  # the same bytes under another name: another model
+    assert sources.fingerprint("model", model) != before
 
 
 def test_refuses_a_folder_without_the_splits(in_tmp, tiny_corpus):
@@ -174,13 +226,29 @@ def test_ctrl_c_lets_dvc_exp_run_clean_up_before_demo_stops(tmp_path):
 
 
 def test_build_only_prints_the_experiment_command(in_tmp, tiny_corpus, capsys):
+    import shutil
+
+    from stages.data import sources
+
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")
     (in_tmp / "demo" / "model").mkdir(parents=True)  # an empty folder holds nothing to keep: built into
     demo.main(["--data", str(tiny_corpus), "--build-only"])
     command = shlex.split(capsys.readouterr().out.strip())
     assert command[:5] == ["dvc", "exp", "run", "-n", "try-it"]
-    assert f"model.name={experiment.MODEL}" in command
+    assert f'model.name="{experiment.MODEL}"' in command
     assert (in_tmp / "demo" / "model" / "model.safetensors").is_file()
+    first = {flag.split("=")[0]: flag.split("=")[1] for flag in command[6::2] if ".revision=" in flag}
+    assert first == {"model.revision": f'"{sources.fingerprint("model", in_tmp / "demo/model")}"',
+                     "data.revision": f'"{sources.fingerprint("dataset", tiny_corpus)}"'}
+
+    # new data at the same path, --force: another model, so other revisions and DVC reruns the pipeline
+    data = shutil.copytree(tiny_corpus, in_tmp / "data")
+    demo.main(["--data", str(data), "--build-only"])
+    (data / "train.jsonl").write_text((data / "train.jsonl").read_text().replace("#Person1#", "#Person2#", 1))
+    demo.main(["--data", str(data), "--build-only", "--force"])
+    last = shlex.split(capsys.readouterr().out.strip().splitlines()[-1])
+    again = {flag.split("=")[0]: flag.split("=")[1] for flag in last[6::2] if ".revision=" in flag}
+    assert again["model.revision"] != first["model.revision"] and again["data.revision"] != first["data.revision"]
 
 
 @pytest.mark.slow
@@ -212,3 +280,31 @@ def test_the_documented_command_runs_the_pipeline_as_an_experiment(tmp_path, tin
     assert "params that differ: lora.r 32 -> 8" in compared and "note: full: the same summaries" in compared
     (tmp_path / "dialogue.txt").write_text("#Person1#: Hello, I would like to book a table.\n#Person2#: Sure.\n")
     run(["python", "-m", "stages.summarize", "--model", "full", str(tmp_path / "dialogue.txt")], repo)
+
+
+@pytest.mark.slow
+def test_a_hostile_data_path_and_new_data_under_it_reach_prepare(tmp_path, tiny_model, tiny_corpus):
+    """For real, `prepare` alone: the printed `dvc exp run` with a data folder named with every character DVC's
+    `-S` parser tripped on, then --force with new data at the same path, which DVC skipped (old results)."""
+    import json
+    import shutil
+
+    from stages.data import sources
+
+    repo = make_project(tmp_path / "repo", tiny_model, tiny_corpus)
+    data = shutil.copytree(tiny_corpus, tmp_path / "dialog, sum's #1 [=] ~données ${x}")
+
+    def exp_run(*extra) -> str:
+        printed = run([sys.executable, "-m", "stages.demo", "--data", str(data), "--build-only", *extra], repo)
+        return run([*shlex.split(printed.stdout.strip()), "prepare"], repo).stdout
+
+    exp_run()
+    recorded = json.loads((repo / "data/sources.json").read_text())["data"]
+    assert recorded == {"name": str(data), "local": True, "revision": sources.fingerprint("dataset", data)}
+    train = data / "train.jsonl"
+    train.write_text(train.read_text().replace("#Person1#", "#Person2#", 1))
+    run(["dvc", "exp", "remove", "try-it"], repo)
+    shown = exp_run("--force")
+    assert "Running stage 'prepare'" in shown, shown  # it said "Stage 'prepare' didn't change, skipping"
+    assert json.loads((repo / "data/sources.json").read_text())["data"]["revision"] == \
+        sources.fingerprint("dataset", data)

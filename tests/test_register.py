@@ -2,10 +2,12 @@
 `dvc artifacts get` brings back byte for byte from a bare git remote and a DVC remote."""
 import hashlib
 import json
+import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -107,19 +109,31 @@ def test_versions_are_gto_tags_and_a_deregistered_one_is_gone(in_tmp):
     assert tags.stage_tag("lora", "prod") == "lora#prod#1" and tags.stage_tag("full", "prod") is None
 
 
-def test_a_refused_commit_leaves_dvc_yaml_clean_and_a_run_killed_before_tagging_tags_on_rerun(in_tmp, monkeypatch):
-    """The git side alone: pipeline checks and meta stubbed, a real repo, GTO's real tags."""
+@pytest.fixture
+def stubbed(in_tmp, monkeypatch):
+    """The git side alone: a real repo and GTO's real tags, the pipeline checks and meta stubbed; `.run(digit)`
+    commits a run whose models/lora hash is that digit 32 times."""
     from project import GIT_ENV
 
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     (in_tmp / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
-    (in_tmp / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train_lora": {"outs": [
-        {"path": "models/lora", "md5": "0" * 32 + ".dir"}]}}}))
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "run"]):
-        run(["git", *args], in_tmp)
+    run(["git", "init", "-q", "-b", "main"], in_tmp)
+
+    def new_run(digit: str) -> None:
+        (in_tmp / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train_lora": {"outs": [
+            {"path": "models/lora", "md5": digit * 32 + ".dir"}]}}}))
+        run(["git", "add", "-A"], in_tmp)
+        run(["git", "commit", "-qm", f"run {digit}"], in_tmp)
+
+    new_run("0")
     monkeypatch.setattr(register, "pipeline_state", lambda: None)
     monkeypatch.setattr(artifacts, "meta", lambda artifact, version: dict(META, version=version))
+    return SimpleNamespace(repo=in_tmp, run=new_run)
+
+
+def test_a_refused_commit_leaves_dvc_yaml_clean_and_a_run_killed_before_tagging_tags_on_rerun(stubbed, monkeypatch):
+    in_tmp = stubbed.repo
     hook = in_tmp / ".git/hooks/pre-commit"
     hook.write_text("#!/bin/sh\necho no commits today >&2\nexit 1\n")
     hook.chmod(0o755)
@@ -140,6 +154,132 @@ def test_a_refused_commit_leaves_dvc_yaml_clean_and_a_run_killed_before_tagging_
     assert tags.commit_of("lora@v1.0.0") == run(["git", "rev-parse", "HEAD"], in_tmp).stdout.strip()
 
 
+
+def test_generated_with_is_the_engine_and_number_type_the_generate_stage_recorded(in_tmp):
+    """An int8 CTranslate2 score was registered with nothing to tell it from a torch fp32 one."""
+    (in_tmp / "metrics").mkdir()
+    record = in_tmp / "metrics/generate_lora.json"
+    for written, expected in (
+            ({"engine": "ctranslate2", "compute_type": "int8", "compute_type_reason": "auto: ...", "device": "cpu",
+              "threads": 2}, {"engine": "ctranslate2", "compute_type": "int8", "precision": None, "device": "cpu"}),
+            ({"engine": "torch", "compute_type": "bfloat16", "precision": "bf16", "device": "cuda", "tf32": True},
+             {"engine": "torch", "compute_type": "bfloat16", "precision": "bf16", "device": "cuda"}),
+            ({"dialogues": 3}, None),  # no engine named: not a record to label a score with
+            ([1, 2], None)):
+        record.write_text(json.dumps(written))
+        assert artifacts.generated_with("lora") == expected, written
+    record.write_text("{not json")
+    assert artifacts.generated_with("lora") is None and artifacts.generated_with("full") is None  # and no file
+
+def prod_as_dvc_reads_it() -> str:
+    """The commit `dvc artifacts get --stage prod` fetches: DVC's get_rev, the newest annotated tag by time."""
+    from gto.tag import find
+    from scmrepo.git import Git
+
+    return find(name="lora", stage="prod", scm=Git("."))[-1].target
+
+
+def test_rollback_build_metadata_and_no_remote(stubbed, capsys):
+    """The rollback docs/registry.md gives was refused by GTO ("already in stage"); v1.0.0+build was registered
+    beside v1.0.0; with no git remote, a `git push origin` line was printed all the same."""
+    register.main(["lora", "v1.0.0", "--stage", "prod"])
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["tagged lora@v1.0.0 lora#prod#1"]  # no `share it: git push origin ...`
+    assert "no git remote 'origin', so the tags are only here" in err
+    stubbed.run("1")
+    register.main(["lora", "v1.1.0", "--stage", "prod"])
+    assert prod_as_dvc_reads_it() == tags.commit_of("lora@v1.1.0")
+    capsys.readouterr()
+    register.main(["lora", "v1.0.0", "--stage", "prod"])  # roll back
+    assert capsys.readouterr().out.splitlines() == ["tagged lora#prod#3"]
+    assert prod_as_dvc_reads_it() == tags.commit_of("lora@v1.0.0") and tags.stage_tag("lora", "prod") == "lora#prod#3"
+    register.main(["lora", "v1.0.0", "--stage", "prod"])
+    assert "is in prod already (tag lora#prod#3): nothing to do" in capsys.readouterr().out
+
+    before = run(["git", "tag"], stubbed.repo).stdout
+    for version in ("v1.0.0+build", "v9.0.0+1"):
+        with pytest.raises(UserError, match=rf"{re.escape(version)!s}' has build metadata .*Give a version without"):
+            register.main(["lora", version, "--stage", "prod"])
+    assert run(["git", "tag"], stubbed.repo).stdout == before
+
+
+def test_a_stage_tag_never_shares_its_second_with_the_stages_previous_one(stubbed, monkeypatch):
+    """DVC takes a stage's newest tag by tag time, in whole seconds: in a tie it took the first by name, and
+    `lora#prod#10` sorts before `lora#prod#9`."""
+    slept = []
+    clock = iter([])
+    monkeypatch.setattr(tags, "time", SimpleNamespace(sleep=slept.append, time=lambda: next(clock)))
+    tags.later_than("lora", "prod")  # no prod tag yet: the clock is not even read
+    run(["git", "tag", "-a", "-m", "v", "lora@v1.0.0"], stubbed.repo)
+    run(["git", "tag", "-a", "-m", "prod", "lora#prod#1"], stubbed.repo)
+    made = int(run(["git", "for-each-ref", "--format=%(creatordate:unix)", "refs/tags/lora#prod#1"],
+                   stubbed.repo).stdout)
+    clock = iter([made + 0.25, made + 0.25, made + 1.0])  # the same second, then the next
+    tags.later_than("lora", "prod")
+    assert slept == [0.75]
+    clock = iter([made + 1.0])
+    tags.later_than("lora", "prod")
+    tags.later_than("lora", "staging")
+    assert slept == [0.75]  # a later second, or another stage: no wait
+
+def test_a_lightweight_tag_named_like_a_version_is_one_message(stubbed):
+    """It gave three contradicting refusals: "registered already", GTO's "not registered", "holds these bytes"."""
+    run(["git", "tag", "lora@v1.0.0"], stubbed.repo)
+    for argv in (["lora", "v1.0.0"], ["lora", "v1.0.0", "--stage", "prod"], ["lora", "v1.1.0"]):
+        with pytest.raises(UserError) as refused:
+            register.main(argv)
+        assert str(refused.value).startswith("lora@v1.0.0 is a lightweight git tag (made by `git tag` without -a)")
+        assert "git tag -d 'lora@v1.0.0'" in str(refused.value)
+    run(["git", "tag", "-d", "lora@v1.0.0"], stubbed.repo)
+    register.main(["lora", "v1.0.0"])  # the advice works
+    assert tags.versions("lora") == {"v1.0.0": "lora@v1.0.0"}
+
+
+HOLDER = """import sys, subprocess
+from stages.registry import tags
+from stages.training import lock
+lock.hold(tags.lock_path())
+print("held", flush=True)
+sys.stdin.readline()  # the test's word: register, as a first `stages.register` would, then let go
+subprocess.run(["git", "tag", "-a", "-m", "first", "lora@v1.0.0"], check=True)
+"""
+
+
+def test_a_second_register_waits_for_the_first_and_checks_again(stubbed, capsys):
+    """Two runs at once each registered a version of the same bytes: both checked before either tagged."""
+    import threading
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], cwd=stubbed.repo, env={**env(), "PYTHONPATH": str(ROOT)},
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    outcome = []
+
+    def second():
+        try:
+            register.main(["lora", "v1.0.1"])
+            outcome.append("registered")
+        except UserError as error:
+            outcome.append(str(error))
+
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        thread = threading.Thread(target=second, daemon=True)
+        thread.start()
+        err = ""
+        for _ in range(600):  # bounded: until the second run says it waits
+            err += capsys.readouterr().err
+            if "waiting for it" in err or not thread.is_alive():
+                break
+            threading.Event().wait(0.05)
+        assert f"another `stages.register` (pid {holder.pid}) is running in this repository: waiting" in err
+        assert not tags.versions("lora")  # it has not registered while the first holds the lock
+        holder.communicate("go\n", timeout=60)
+        thread.join(timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert outcome and outcome[0].startswith("lora@v1.0.0 holds these exact bytes already"), outcome
+    assert tags.versions("lora") == {"v1.0.0": "lora@v1.0.0"}
+
 def test_meta_is_this_runs_files(pipeline_run, monkeypatch):
     repo = pipeline_run.repo
     monkeypatch.chdir(repo)
@@ -154,6 +294,10 @@ def test_meta_is_this_runs_files(pipeline_run, monkeypatch):
         assert meta["rouge"] == rouge[name]
         assert (meta["base_model"], meta["base_commit"]) == (sources["model"]["name"], sources["model"].get("sha"))
         assert meta["params"][f"train_{name}"]["learning_rate"] == params[f"train_{name}"]["learning_rate"]
+        # what made the scored summaries: an int8 score must not read like a torch fp32 one
+        generated = json.loads((repo / f"metrics/generate_{name}.json").read_text())
+        assert meta["generated_with"] == {"engine": "torch", "compute_type": "float32", "precision": "fp32",
+                                          "device": generated["device"]}
     assert meta["params"]["lora"] == params["lora"]
 
 

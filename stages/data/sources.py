@@ -5,14 +5,17 @@ then give other data. prepare asks the Hub which commit the revision is now, loa
 writes it to data/sources.json (git-tracked, `cache: false` in dvc.yaml), so `git log -p data/sources.json`
 says what every run read. A branch name gets a warning: pin the sha to make the run reproducible.
 """
+import hashlib
 import re
 import sys
 from pathlib import Path
 
+from ..io.errors import UserError
 from ..io.files import write_json
 
 SOURCES = Path("data/sources.json")
 SHA = re.compile(r"[0-9a-f]{40}")
+PIN = re.compile(r"sha256:[0-9a-f]{64}")  # a local folder's revision: the fingerprint of its content
 
 
 def hub_sha(kind: str, repo: str, revision: str) -> str:
@@ -26,7 +29,12 @@ def hub_sha(kind: str, repo: str, revision: str) -> str:
 def resolve(kind: str, name: str, revision: str, local: bool, resolver=hub_sha) -> dict:
     """{name, revision, sha} for a Hub id ({name, local: true} for a folder); warns about branch names."""
     if local:
-        return {"name": name, "local": True}
+        return local_entry(kind, name, revision)
+    if PIN.fullmatch(revision):  # e.g. the try-it experiment's params, with the source set back to the Hub
+        key = "model" if kind == "model" else "data"
+        raise UserError(f"{key}.revision {revision} is a local folder's fingerprint, but {key}."
+                        f"{'name' if kind == 'model' else 'source'} {name!r} is a Hub id: give a Hub revision (a "
+                        "commit sha, or a branch or tag name), as params.yaml's committed value does.")
     sha = revision if SHA.fullmatch(revision) else None
     if sha is None:
         try:
@@ -48,3 +56,45 @@ def record(sources: dict) -> None:
 def used(entry: dict) -> str | None:
     """The revision to load: the resolved sha where there is one."""
     return entry.get("sha") or entry.get("revision")
+
+
+def fingerprint(kind: str, folder) -> str:
+    """'sha256:<hex>' of what prepare reads from a local folder: a dataset's three split files, or every file of
+    a model folder but hidden ones (.git, caches), each by its path in the folder and its content."""
+    from .dialogsum import SPLITS
+
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder")
+    if kind == "dataset":
+        files = [folder / f"{split}.jsonl" for split in SPLITS]
+    else:
+        files = sorted(path for path in folder.rglob("*") if path.is_file()
+                       and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+    digest = hashlib.sha256()
+    for path in files:
+        content = hashlib.sha256()
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                content.update(chunk)
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{content.hexdigest()}\n".encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def local_entry(kind: str, name: str, revision: str) -> dict:
+    """A local folder has no commit: its revision may pin the fingerprint of its content instead, which makes a
+    changed folder a changed param (DVC reruns prepare) and a folder changed under an old pin an error."""
+    key = "model.revision" if kind == "model" else "data.revision"
+    try:
+        now = fingerprint(kind, name)
+    except OSError:  # not a folder, a split missing: loading it names what is wrong
+        return {"name": name, "local": True}
+    if PIN.fullmatch(revision):
+        if revision != now:
+            raise UserError(f"{key} pins the folder {name} at {revision}, but its files are {now} now: they "
+                            f"changed after the pin was set. Set {key} to {now} to use them as they are (DVC then "
+                            "reruns prepare and what follows), or put the pinned files back.")
+        return {"name": name, "local": True, "revision": revision}
+    print(f"warning: {key} is {revision!r}, which a local folder ignores, so DVC will not notice when {name} "
+          f"changes: set {key} to {now} (its content now) to pin it; prepare then checks it.", file=sys.stderr)
+    return {"name": name, "local": True}

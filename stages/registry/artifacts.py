@@ -18,6 +18,7 @@ from ..io.files import atomic_path
 DVC_YAML = Path("dvc.yaml")
 DVC_LOCK = Path("dvc.lock")
 PARAMS = Path("params.yaml")
+GENERATE = "metrics/generate_{}.json"  # the generate stage's record for a model: its engine and number type
 TRAINED = {"models/full": "full", "models/lora": "lora"}  # artifact path -> the model's name in the metrics
 # The params that make each model what it is (the rest are in params.yaml at the tagged commit).
 TRAINING_KEYS = ("learning_rate", "epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "seed")
@@ -70,9 +71,10 @@ def meta(artifact: dict, version: str) -> dict:
     sources = json.loads(SOURCES.read_text(encoding="utf-8"))
     rouge = json.loads(ROUGE.read_text(encoding="utf-8")).get(model)
     md5 = locked_md5(DVC_LOCK.read_text(encoding="utf-8"), path)
-    if rouge is None or md5 is None:
-        raise UserError(f"{ROUGE} or {DVC_LOCK} has nothing for {model}: run the whole pipeline (`dvc repro`) and "
-                        "commit it before registering.")
+    generation = generated_with(model)
+    if rouge is None or md5 is None or generation is None:
+        raise UserError(f"{ROUGE}, {GENERATE.format(model)} or {DVC_LOCK} has nothing for {model}: run the whole "
+                        "pipeline (`dvc repro`) and commit it before registering.")
     training = {key: params[f"train_{model}"][key] for key in TRAINING_KEYS}
     method_params = {"lora": params["lora"], f"train_{model}": training} if model == "lora" else \
         {f"train_{model}": training}
@@ -86,8 +88,21 @@ def meta(artifact: dict, version: str) -> dict:
         "params": method_params,
         "rouge": rouge,
         "rouge_scoring": f"{PRIMARY} F-measure on the {params['generate']['split']} split ({ROUGE})",
+        "generated_with": generation,  # the scored summaries' engine and number type: int8 scores differ
         "outs_md5": md5,
     }
+
+
+def generated_with(model: str) -> dict | None:
+    """How the scored summaries were made, as the generate stage recorded it: {engine, compute_type, precision,
+    device}; precision is torch's (fp32, bf16), None for an engine that records none."""
+    try:
+        found = json.loads(Path(GENERATE.format(model)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or not found.get("engine"):
+        return None
+    return {key: found.get(key) for key in ("engine", "compute_type", "precision", "device")}
 
 
 def write_meta(name: str, values: dict) -> bool:

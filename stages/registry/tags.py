@@ -5,6 +5,8 @@ annotated tag `NAME#STAGE#N` (N counts the assignments, so a stage can move back
 `--rev v1.0.0` to the commit of `NAME@v1.0.0`, and `--stage prod` to the newest `NAME#prod...` tag.
 """
 import subprocess
+import time
+from pathlib import Path
 
 from ..io.errors import UserError
 
@@ -15,6 +17,11 @@ def check_version(version: str) -> None:
     if not SemVer.is_valid(version):
         raise UserError(f"version {version!r} is not of the form vMAJOR.MINOR.PATCH (e.g. v1.0.0): GTO's tags, "
                         "which `dvc artifacts get --rev` reads, need the leading 'v' and three numbers.")
+    if "+" in version:  # semantic versioning orders v1.0.0+x equal to v1.0.0: two tags, one place in the order
+        plain = version.partition("+")[0]
+        raise UserError(f"version {version!r} has build metadata ('+{version.partition('+')[2]}'), which semantic "
+                        f"versioning ignores when it orders versions: it would stand level with {plain} and could "
+                        f"be taken for the newest. Give a version without '+...', e.g. {plain} or a higher one.")
 
 
 def check_stage(stage: str) -> None:
@@ -30,6 +37,12 @@ def git(*args: str) -> str:
     if done.returncode != 0:
         raise UserError(f"`git {' '.join(args)}` failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout
+
+
+def lock_path() -> Path:
+    """Where `stages.register` takes its turn: in git's common folder, shared by the repository's worktrees
+    (which share its tags too); lock.hold adds `.lock`."""
+    return Path(git("rev-parse", "--path-format=absolute", "--git-common-dir").strip()) / "stages-register"
 
 
 def upstream() -> tuple[str, str]:
@@ -77,15 +90,45 @@ def show(tag: str, path) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-def versions(name: str) -> dict[str, str]:
-    """{version: tag name} of every version of `name` registered and not deregistered since."""
-    from gto.constants import ACTION, NAME, VERSION, Action
+def gto_tags(name: str, annotated: bool = True) -> list[tuple[str, dict]]:
+    """(tag, GTO's reading of it) for the tags of artifact `name`, oldest first; annotated ones only (the only
+    ones GTO and DVC read), or with annotated=False the lightweight ones."""
+    from gto.constants import NAME
     from gto.tag import parse_name
 
-    found: dict[str, str] = {}
-    for tag in git("tag", "--list", "--sort=creatordate").split():  # oldest first: a later deregistration wins
+    found = []
+    for line in git("for-each-ref", "--sort=creatordate", "--format=%(objecttype) %(refname:strip=2)",
+                    "refs/tags").splitlines():
+        kind, _, tag = line.partition(" ")
         parsed = parse_name(tag, raise_on_fail=False)
-        if parsed.get(NAME) != name or VERSION not in parsed:
+        if parsed.get(NAME) == name and (kind == "tag") == annotated:
+            found.append((tag, parsed))
+    return found
+
+
+def check_lightweight(name: str) -> None:
+    """Refuse lightweight tags named like this artifact's versions or stages: DVC and GTO ignore them, while git
+    refuses a second tag of the same name, so the registry would contradict itself."""
+    found = [tag for tag, _ in gto_tags(name, annotated=False)]
+    if found:
+        listed = " ".join(f"'{tag}'" for tag in found)
+        what = "is a lightweight git tag" if len(found) == 1 else "are lightweight git tags"
+        remote = upstream()[1]
+        pushed = f"; on {remote} too if it was pushed: `git push {remote} --delete {listed}`" \
+            if remote in git("remote").split() else ""
+        raise UserError(f"{' and '.join(found)} {what} (made by `git tag` without -a) named like a version or "
+                        f"stage of {name}. DVC and GTO read only annotated tags, so it registers nothing, yet it "
+                        f"takes the name the registry would use. Delete it (`git tag -d {listed}`{pushed}), then "
+                        "register again.")
+
+
+def versions(name: str) -> dict[str, str]:
+    """{version: tag name} of every version of `name` registered and not deregistered since."""
+    from gto.constants import ACTION, VERSION, Action
+
+    found: dict[str, str] = {}
+    for tag, parsed in gto_tags(name):  # oldest first: a later deregistration wins
+        if VERSION not in parsed:
             continue
         if parsed[ACTION] == Action.REGISTER:
             found[parsed[VERSION]] = tag
@@ -97,15 +140,26 @@ def versions(name: str) -> dict[str, str]:
 def stage_tag(name: str, stage: str) -> str | None:
     """The assignment that puts a version of `name` in `stage` now, as DVC resolves `--stage`: the newest
     `name#stage...` tag, unless that one is an unassignment (`!`)."""
-    from gto.constants import ACTION, NAME, STAGE, Action
-    from gto.tag import parse_name
+    from gto.constants import ACTION, STAGE, Action
 
     last = None
-    for tag in git("tag", "--list", "--sort=creatordate").split():
-        parsed = parse_name(tag, raise_on_fail=False)
-        if parsed.get(NAME) == name and parsed.get(STAGE) == stage:
+    for tag, parsed in gto_tags(name):
+        if parsed.get(STAGE) == stage:
             last = tag if parsed[ACTION] == Action.ASSIGN else None
     return last
+
+
+def later_than(name: str, stage: str) -> None:
+    """Wait for the next second where a tag of `name`'s `stage` was made in this one: DVC takes the stage's
+    newest tag by tag time, which git keeps in whole seconds, so two in one second would leave it a tie."""
+    from gto.constants import STAGE
+
+    refs = [f"refs/tags/{tag}" for tag, parsed in gto_tags(name) if parsed.get(STAGE) == stage]
+    if not refs:  # (for-each-ref with no pattern would list every ref)
+        return
+    newest = max(int(t) for t in git("for-each-ref", "--format=%(creatordate:unix)", *refs).split())
+    while time.time() < newest + 1:
+        time.sleep(newest + 1 - time.time())
 
 
 def commit_of(tag: str) -> str:
@@ -130,11 +184,14 @@ def register(name: str, version: str) -> str:
 
 
 def assign(name: str, version: str, stage: str) -> str:
-    """Tag the commit of `name@version` as being in `stage`; returns the tag."""
+    """Tag the commit of `name@version` as being in `stage`; returns the tag. The caller has checked that the
+    version is not in `stage` now: GTO's own check also counts past assignments, so a rollback (back to a
+    version that was in `stage` before) needs force=True."""
     import gto.api
     from gto.exceptions import GTOException
 
+    later_than(name, stage)
     try:
-        return gto.api.assign(".", name, stage, version=version).tag
+        return gto.api.assign(".", name, stage, version=version, force=True).tag
     except GTOException as error:
         raise UserError(f"GTO did not assign {stage} to {name}@{version}: {error}") from None

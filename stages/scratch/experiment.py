@@ -4,6 +4,8 @@ Given to `dvc exp run` as `-S key=value`, so params.yaml's committed values stay
 experiment like any other (`dvc exp show`, `stages.compare`, `dvc exp apply`). The sizes were chosen on 2 CPU
 cores: enough optimizer steps that both fine-tuned models clearly beat the untrained one, few enough dialogues
 that the whole pipeline runs in about five minutes (docs/try-it.md has the measured figures)."""
+import re
+
 from .model import Shape
 
 # ~0.7M parameters: a 2,000-token vocabulary, d_model 96, 2 encoder and 2 decoder layers.
@@ -27,11 +29,29 @@ def settings(source: str, model: str = MODEL) -> dict[str, object]:
 
 
 def set_flags(values: dict[str, object]) -> list[str]:
-    """`-S key=value` pairs for `dvc exp run`; values in YAML's flow syntax, as DVC parses them."""
-    import yaml
-
+    """`-S key=value` pairs for `dvc exp run`, each value written in the grammar DVC parses it with (Hydra's
+    override grammar, then OmegaConf's interpolation): any text, a path with commas, quotes, `#`, `=`,
+    brackets, `~`, `${` or letters beyond ASCII included, comes out as the same text in params.yaml."""
     flags = []
     for key, value in values.items():
-        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
-        flags += ["-S", f"{key}={text}"]
+        flags += ["-S", f"{key}={override_value(value)}"]
     return flags
+
+
+def override_value(value) -> str:
+    """`value` as a Hydra override value: text quoted (Hydra's own quoting), numbers, booleans, null and lists
+    as literals."""
+    from hydra.core.override_parser.types import Quote, QuotedString
+
+    if isinstance(value, str):
+        # OmegaConf reads `${...}` as a reference to another key, even quoted: n backslashes before it are
+        # written as 2n + 1, which it reads back as the n backslashes and a plain `${`.
+        text = re.sub(r"(\\*)\$\{", lambda m: "\\" * (2 * len(m[1]) + 1) + "${", value)
+        return QuotedString(text=text, quote=Quote.double).with_quotes()
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(override_value(item) for item in value) + "]"
+    raise TypeError(f"no override syntax for {type(value).__name__}")
