@@ -3,45 +3,39 @@
     python -m stages.register NAME VERSION [--stage STAGE]
 
 NAME is an artifact of dvc.yaml (`full`, `lora`), VERSION a semantic version such as v1.0.0. A new version is
-the current commit: only when the pipeline is up to date (`dvc status` clean), git has nothing uncommitted and
-every output is on the DVC remote. The artifact's meta in dvc.yaml is then filled in from this run's files and
-committed, and the commit is tagged NAME@VERSION (GTO's convention). With --stage the version is also assigned
-to STAGE (tag NAME#STAGE#N); an already registered VERSION with --stage is promoted (or rolled back to), nothing
-else is done. Nothing is pushed: where there is a git remote, the last line prints the `git push` that shares the
-tags. Two runs in one repository take turns (a lock): the second checks everything again once the first is done.
+the current commit: only when the pipeline is up to date (`dvc status` clean), git has nothing uncommitted, and
+`dvc artifacts get` could fetch it: the model is a DVC output in the commit's dvc.lock, git holds no DVC output,
+and every output is in the DVC remote that the commit's .dvc/config names (asked of that remote). The artifact's
+meta in dvc.yaml is then filled in from this run's files and committed, and the commit is tagged NAME@VERSION
+(GTO's convention). With --stage the version is also assigned to STAGE (tag NAME#STAGE#N); an already registered
+VERSION with --stage is promoted (or rolled back to), nothing else is done. Nothing is pushed: where there is a
+git remote, the last line prints the `git push` that shares the tags. Two runs in one repository take turns (a
+lock): the second checks everything again once the first is done.
 """
 import argparse
 import sys
 from pathlib import Path
 
 from .io.errors import UserError, run
-from .registry import artifacts, tags
+from .registry import artifacts, fetchable, tags
 from .training import lock
 
 
-def pipeline_state() -> str | None:
-    """Why this commit cannot be a version yet (stale, or not on the remote), or None."""
+def pipeline_state(path: str) -> None:
+    """Refuse this commit as a version of the artifact at `path` where the pipeline is stale, or where
+    `dvc artifacts get` could not fetch it (fetchable: a DVC output, in the remote the commit names)."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     try:
         with Repo(".") as repo:
             stale = repo.status()
-            if stale:
-                listed = ", ".join(sorted(stale)[:4]) + (" ..." if len(stale) > 4 else "")
-                return f"the pipeline is not up to date ({listed} changed): run `dvc repro`, commit, `dvc push`."
-            try:
-                missing = repo.status(cloud=True)
-            except Exception as error:  # noqa: BLE001 - the remote's own errors: refused, no credentials, no folder
-                first = (str(error).strip().splitlines() or ["no detail"])[0][:300]
-                return (f"DVC could not reach its remote ({type(error).__name__}: {first}): check its URL and "
-                        "credentials (`dvc remote list`, `dvc status -c`), then register.")
-    except DvcException as error:  # not a DVC project, no remote
-        return f"DVC could not check the pipeline and its remote ({type(error).__name__}: {error})."
-    if missing:
-        return (f"{len(missing)} outputs are not on the DVC remote (e.g. {sorted(missing)[0]}), so no one could "
-                "fetch this version: run `dvc push`, then register.")
-    return None
+    except DvcException as error:  # not a DVC project, a broken dvc.yaml
+        raise UserError(f"DVC could not check the pipeline ({type(error).__name__}: {error}).") from None
+    if stale:
+        listed = ", ".join(sorted(stale)[:4]) + (" ..." if len(stale) > 4 else "")
+        raise UserError(f"the pipeline is not up to date ({listed} changed): run `dvc repro`, commit, `dvc push`.")
+    fetchable.check(path)
 
 
 def git_state() -> str:
@@ -66,9 +60,10 @@ def new_version(name: str, artifact: dict, version: str, registered: dict[str, s
         raise UserError(f"{name}@{version} would be older than {name}@{latest}, the newest version: give a higher "
                         f"one, e.g. {SemVer(latest).bump(bump_minor=True).version}.")
     branch = git_state()
-    reason = pipeline_state()
-    if reason:
-        raise UserError(f"{name}@{version} not registered: {reason}")
+    try:
+        pipeline_state(artifact["path"])
+    except UserError as reason:
+        raise UserError(f"{name}@{version} not registered: {reason}") from None
     md5 = artifacts.locked_md5(artifacts.DVC_LOCK.read_text(encoding="utf-8"), artifact["path"])
     for old, tag in registered.items():
         if artifacts.locked_md5(tags.show(tag, artifacts.DVC_LOCK), artifact["path"]) == md5:

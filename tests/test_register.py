@@ -127,7 +127,7 @@ def stubbed(in_tmp, monkeypatch):
         run(["git", "commit", "-qm", f"run {digit}"], in_tmp)
 
     new_run("0")
-    monkeypatch.setattr(register, "pipeline_state", lambda: None)
+    monkeypatch.setattr(register, "pipeline_state", lambda path: None)
     monkeypatch.setattr(artifacts, "meta", lambda artifact, version: dict(META, version=version))
     return SimpleNamespace(repo=in_tmp, run=new_run)
 
@@ -327,7 +327,7 @@ def test_two_versions_come_back_byte_for_byte_and_prod_resolves(pipeline_run, lo
     run(["git", "remote", "set-url", "origin", str(origin)], work)
     run(["dvc", "remote", "modify", "storage", "url", str(storage)], work)  # committed: the team's remote
     run(["git", "commit", "-qam", "the team's DVC remote"], work)
-    assert "not on the DVC remote" in refused(work, "lora", "v1.0.0")
+    assert "are not in DVC remote 'storage' at " in refused(work, "lora", "v1.0.0")
     run(["dvc", "push", "-q"], work)
     r8 = files(work / "models/lora")
     first = run([*REGISTER, "lora", "v1.0.0", "--stage", "prod"], work)
@@ -378,3 +378,125 @@ def test_two_versions_come_back_byte_for_byte_and_prod_resolves(pipeline_run, lo
         assert (meta["version"], meta["params"]["lora"]["r"]) == (version, r)
         assert meta["rouge"] == json.loads(at("metrics/rouge.json"))["lora"]
         assert meta["outs_md5"] == artifacts.locked_md5(at("dvc.lock"), "models/lora")
+
+
+DOC = ROOT / "docs/registry.md"
+TEAM_REMOTE = "s3://team-bucket/dialogsum"  # the doc's example remote: a local folder in the tests
+DOC_URL = "https://github.com/you/dialogsum"  # the doc's example git URL: a bare repository in the tests
+
+
+def doc_block(after: str) -> str:
+    """The first ```bash block after the text `after` in docs/registry.md, as written there."""
+    text = DOC.read_text()
+    start = text.index("```bash\n", text.index(after)) + len("```bash\n")
+    return text[start:text.index("```", start)]
+
+
+def bash(script: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the doc's lines as a user pastes them, stopping at the first that fails."""
+    return run(["bash", "-e", "-o", "pipefail", "-c", script], cwd)
+
+
+def test_the_docs_commands_register_an_experiment_that_dvc_artifacts_get_returns(pipeline_run, lora_experiment,
+                                                                                  tmp_path):
+    """docs/registry.md's order, followed literally, registered a version nobody could fetch: `dvc exp apply` put
+    back the placeholder remote (the experiment was run before the team's remote was committed), register
+    accepted it, and `dvc artifacts get` failed on a missing cache path."""
+    work = clone_of(pipeline_run.repo, tmp_path / "work")
+    run(["dvc", "exp", "pull", "--no-cache", "origin", "lora-r4"], work)  # its outputs: in the shared cache
+    origin, storage = tmp_path / "origin.git", tmp_path / "storage"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
+    run(["git", "remote", "set-url", "origin", str(origin)], work)
+
+    once = doc_block("Once per project, commit the DVC remote")
+    assert TEAM_REMOTE in once
+    bash(once.replace(TEAM_REMOTE, str(storage)), work)  # after the experiment's commit: apply would undo it
+    experiment = doc_block("### Register an experiment")
+    assert experiment.startswith("dvc exp apply lora-r4") and "python -m stages.register lora v1.1.0" in experiment
+    done = bash(experiment, work)
+    assert "tagged lora@v1.1.0" in done.stdout
+    assert run(["git", "status", "--porcelain"], work).stdout == ""
+    at_tag = run(["git", "ls-tree", "-r", "--name-only", "lora@v1.1.0"], work).stdout.split()
+    assert not [path for path in at_tag if path.startswith(("models/", "data/predictions/")) and
+                not path.endswith(".gitignore")]  # the outputs stayed DVC's
+    registered = files(work / "models/lora")
+    assert json.loads((work / "models/lora/adapter_config.json").read_text())["r"] == 4  # the experiment's model
+
+    fetch = next(line for line in doc_block("## Fetch a version anywhere").splitlines() if "-o lora-newest" in line)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bash(fetch.replace(DOC_URL, str(origin)), empty)  # the git URL only: no clone, nothing of this workspace
+    assert files(empty / "lora-newest") == registered
+
+
+def test_a_version_nobody_could_fetch_is_refused_naming_the_fix(pipeline_run, tmp_path, monkeypatch):
+    """Each was registered: the remote was checked with this clone's own settings, and outputs in git passed."""
+    from project import GIT_ENV
+
+    work = clone_of(pipeline_run.repo, tmp_path / "work")
+    storage, elsewhere = tmp_path / "storage", tmp_path / "elsewhere"
+    for key, value in {**GIT_ENV, "DVC_NO_ANALYTICS": "1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(work)
+
+    def dvc(*args: str) -> None:  # in-process: a DVC start-up is a second or two
+        from dvc.cli import main
+
+        assert main(list(args)) == 0, args
+
+    def dvc_status(**options) -> dict:
+        from dvc.repo import Repo
+
+        with Repo(".") as repo:
+            return repo.status(**options)
+
+    def refusal() -> str:
+        with pytest.raises(UserError) as refused:
+            register.main(["lora", "v1.0.0"])
+        assert not tags.versions("lora")
+        return str(refused.value)
+
+    def commit(message: str) -> None:
+        run(["git", "add", "-A"], work)
+        run(["git", "commit", "-qm", message], work)
+
+    # the committed placeholder: a fetch resolves a relative path from its own clone's root
+    assert "points DVC remote 'storage' at a relative path, which `dvc artifacts get` reads from its clone's root " \
+           "(/dialogsum-dvc-storage)" in refusal()
+    dvc("remote", "default", "--unset")
+    commit("no default remote")
+    assert "names no default DVC remote" in refusal()
+    dvc("remote", "default", "storage")
+    dvc("remote", "modify", "storage", "url", str(storage))
+    commit("the team's remote")
+    message = refusal()
+    assert f"output(s) are not in DVC remote 'storage' at {storage}, the one commit" in message
+    assert "`dvc artifacts get` reads: models/lora, " in message and "run `dvc push`, then register" in message
+    # pushed where this clone's .dvc/config.local says: `dvc status -c` here is clean, a fetch would still fail
+    dvc("remote", "modify", "--local", "storage", "url", str(elsewhere))
+    dvc("push", "-q")
+    assert dvc_status(cloud=True) == {}
+    assert f"sends it to {elsewhere} instead (`dvc remote modify --local --unset storage url`" in refusal()
+    dvc("remote", "modify", "--local", "--unset", "storage", "url")
+    dvc("push", "-q")
+
+    # dvc.lock never committed: the workspace's is there, so `dvc status` is clean
+    run(["git", "rm", "-q", "--cached", "dvc.lock"], work)
+    run(["git", "commit", "-qm", "no lock"], work)
+    assert "models/lora is not a DVC output at commit" in refusal()
+    commit("the lock")
+    # a lost .gitignore, then `git add -A`: the adapter and the predictions in git, `dvc status` clean
+    (work / "data/predictions/.gitignore").unlink()
+    (work / "models/.gitignore").write_text("/base\n/full\n")
+    commit("outputs in git")
+    assert dvc_status() == {}
+    message = refusal()
+    assert re.search(r"commit \w+ holds data/predictions/base.jsonl, data/predictions/full.jsonl, "
+                     r"data/predictions/lora.jsonl, models/lora in git \(\d+ file\(s\)\), but they are DVC outputs",
+                     message), message
+    bash(re.search(r"Take it out of git: `([^`]+)`", message).group(1), work)  # the fix, as printed
+    assert run(["git", "status", "--porcelain"], work).stdout == ""
+    register.main(["lora", "v1.0.0"])
+    assert tags.versions("lora") == {"v1.0.0": "lora@v1.0.0"}
+    in_git = run(["git", "ls-tree", "-r", "--name-only", "lora@v1.0.0", "--", "models", "data/predictions"], work)
+    assert in_git.stdout.split() == ["data/predictions/.gitignore", "models/.gitignore"]

@@ -10,13 +10,13 @@ from ..io.errors import UserError
 RECORDS = ("dvc.lock", "dvc.yaml", "params.yaml", "data/sources.json", "metrics")
 
 
-def _repo():
+def _repo(**options):
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
     from dvc.scm import SCMError
 
     try:
-        repo = Repo(".")
+        repo = Repo(".", **options)
         repo.scm  # noqa: B018 - DVC opens git lazily: a project without .git (a downloaded archive) fails here
         return repo
     except NotDvcRepoError:
@@ -108,9 +108,11 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {(str(error).strip().splitlines() or ['no detail'])[0][:300]}"
 
 
-def check_pushed() -> None:
-    """Every cached output is in the default DVC remote, so others can pull what the card cites."""
-    repo = _repo()
+def missing_outputs(then: str = "publish", **options) -> tuple[str | None, list[str]]:
+    """(the default DVC remote's name, the outputs not in it, top-level paths only). `options` go to DVC's Repo:
+    register passes the remote and URL that the commit's .dvc/config names (remote=, remote_config=). A remote DVC
+    cannot reach is one UserError, ending in `then <then>`."""
+    repo = _repo(**options)
     remote = None
     try:
         remote = repo.config["core"].get("remote")
@@ -118,12 +120,17 @@ def check_pushed() -> None:
     except Exception as error:  # noqa: BLE001 - DVC's own errors, and the remote's: refused, no credentials
         raise UserError(f"could not compare the outputs with the DVC remote{f' {remote!r}' if remote else ''} "
                         f"({_first_line(error)}); check its URL and credentials (`dvc remote list`, `dvc status -c`), "
-                        "then publish.") from None
+                        f"then {then}.") from None
     finally:
         repo.close()
-    if missing:
-        # Folders and the files in them are both listed: name the top-level outputs.
-        tops = sorted({p for p in missing if not any(p.startswith(q + "/") for q in missing)})
+    # Folders and the files in them are both listed: name the top-level outputs.
+    return remote, sorted({p for p in missing if not any(p.startswith(q + "/") for q in missing)})
+
+
+def check_pushed() -> None:
+    """Every cached output is in the default DVC remote, so others can pull what the card cites."""
+    remote, tops = missing_outputs()
+    if tops:
         raise UserError(f"{len(tops)} output(s) are not in the DVC remote{f' {remote!r}' if remote else ''}: "
                         f"{', '.join(tops)}. Others could not `dvc pull` what the card cites: run `dvc push`, "
                         "then publish again.")
