@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+# dvc's import binds its log handlers to the sys.stderr of that moment (colorama wraps it): imported at collection,
+# not first inside a test, whose captured stderr is closed when a later test's DVC warning is written to it
+import dvc  # noqa: F401
 import pytest
 import yaml
 
@@ -435,14 +438,27 @@ def test_a_version_nobody_could_fetch_is_refused_naming_the_fix(pipeline_run, tm
 
     work = clone_of(pipeline_run.repo, tmp_path / "work")
     storage, elsewhere = tmp_path / "storage", tmp_path / "elsewhere"
-    for key, value in {**GIT_ENV, "DVC_NO_ANALYTICS": "1"}.items():
+    for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(work)
 
-    def dvc(*args: str) -> None:  # in-process: a DVC start-up is a second or two
-        from dvc.cli import main
+    def config(level: str, section: str, key: str, value=None, name: str = "storage") -> None:
+        """`dvc remote modify [--local] [--unset]` and `dvc remote default`, in-process (DVC's CLI, called
+        in-process, would leave its log handlers on this test's captured stderr)."""
+        from dvc.repo import Repo
 
-        assert main(list(args)) == 0, args
+        with Repo(".") as repo, repo.config.edit(level) as conf:
+            entry = conf["core"] if section == "core" else conf["remote"].setdefault(name, {})
+            if value is None:
+                entry.pop(key, None)
+            else:
+                entry[key] = str(value)
+
+    def push() -> None:
+        from dvc.repo import Repo
+
+        with Repo(".") as repo:
+            repo.push()
 
     def dvc_status(**options) -> dict:
         from dvc.repo import Repo
@@ -463,22 +479,22 @@ def test_a_version_nobody_could_fetch_is_refused_naming_the_fix(pipeline_run, tm
     # the committed placeholder: a fetch resolves a relative path from its own clone's root
     assert "points DVC remote 'storage' at a relative path, which `dvc artifacts get` reads from its clone's root " \
            "(/dialogsum-dvc-storage)" in refusal()
-    dvc("remote", "default", "--unset")
+    config("repo", "core", "remote")
     commit("no default remote")
     assert "names no default DVC remote" in refusal()
-    dvc("remote", "default", "storage")
-    dvc("remote", "modify", "storage", "url", str(storage))
+    config("repo", "core", "remote", "storage")
+    config("repo", "remote", "url", storage)
     commit("the team's remote")
     message = refusal()
     assert f"output(s) are not in DVC remote 'storage' at {storage}, the one commit" in message
     assert "`dvc artifacts get` reads: models/lora, " in message and "run `dvc push`, then register" in message
     # pushed where this clone's .dvc/config.local says: `dvc status -c` here is clean, a fetch would still fail
-    dvc("remote", "modify", "--local", "storage", "url", str(elsewhere))
-    dvc("push", "-q")
+    config("local", "remote", "url", elsewhere)
+    push()
     assert dvc_status(cloud=True) == {}
     assert f"sends it to {elsewhere} instead (`dvc remote modify --local --unset storage url`" in refusal()
-    dvc("remote", "modify", "--local", "--unset", "storage", "url")
-    dvc("push", "-q")
+    config("local", "remote", "url")
+    push()
 
     # dvc.lock never committed: the workspace's is there, so `dvc status` is clean
     run(["git", "rm", "-q", "--cached", "dvc.lock"], work)

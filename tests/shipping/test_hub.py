@@ -104,9 +104,11 @@ def unreachable_remote(in_tmp):
 
 def test_a_remote_dvc_cannot_reach_is_one_error_for_publish_and_register(unreachable_remote):
     """Both showed DVC's traceback: they caught DVC's own exceptions only."""
-    from stages import register
+    from stages.registry import fetchable, tags
 
     with pytest.raises(UserError, match=r"could not compare the outputs with the DVC remote 'storage' "
-                                        r"\(NotADirectoryError: .*check its URL and credentials"):
+                                        r"\(NotADirectoryError: .*check its URL and credentials.*then publish\.$"):
         stale.check_pushed()
-    assert register.pipeline_state().startswith("DVC could not reach its remote (NotADirectoryError")
+    with pytest.raises(UserError, match=r"could not compare the outputs with the DVC remote 'storage' "
+                                        r"\(NotADirectoryError: .*then register\.$"):
+        fetchable.check_in_remote(tags.git("rev-parse", "HEAD").strip())  # the remote the commit names
