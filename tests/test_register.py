@@ -495,6 +495,19 @@ def test_a_version_nobody_could_fetch_is_refused_naming_the_fix(pipeline_run, tm
     assert f"sends it to {elsewhere} instead (`dvc remote modify --local --unset storage url`" in refusal()
     config("local", "remote", "url")
     push()
+    # a file lost from the remote, its folder's listing (.dir) still there: `dvc status -c` and `dvc push` trust it
+    listing = artifacts.locked_md5((work / "dvc.lock").read_text(), "models/lora")
+    files_md5 = {entry["relpath"]: entry["md5"] for entry in json.loads(
+        (pipeline_run.repo / ".dvc/cache/files/md5" / listing[:2] / listing[2:]).read_text())}
+    lost = storage / "files/md5" / files_md5["adapter_config.json"][:2] / files_md5["adapter_config.json"][2:]
+    lost.unlink()
+    assert dvc_status(cloud=True) == {}
+    message = refusal()
+    assert "reads: models/lora/adapter_config.json. Nobody could fetch this version: run `dvc push` once " \
+           f"{storage}/files/md5/{listing[:2]}/{listing[2:]} is deleted from the remote" in message, message
+    (storage / "files/md5" / listing[:2] / listing[2:]).unlink()  # the advice
+    push()
+    assert lost.is_file()
 
     # dvc.lock never committed: the workspace's is there, so `dvc status` is clean
     run(["git", "rm", "-q", "--cached", "dvc.lock"], work)

@@ -92,6 +92,13 @@ def check_in_remote(commit: str, path: str | None = None) -> None:
                f"modify --local --unset {name} url` removes that)")
     else:
         fix = "`dvc push`"
+    partial = sorted({out for out in cached_outputs() if out not in missing and
+                      any(file.startswith(out + "/") for file in missing)})
+    if partial:  # files lost from the remote under a folder whose listing is still there
+        listings = [f"{url.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}" for md5 in
+                    (artifacts.locked_md5(tags.show(commit, artifacts.DVC_LOCK), out) for out in partial) if md5]
+        fix = (f"{fix} once {' and '.join(listings)} is deleted from the remote (a push skips a folder whose "
+               "listing, the .dir object, the remote has already)")
     missing.sort(key=lambda out: out != path)
     listed = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
     raise UserError(f"{len(missing)} output(s) are not in DVC remote {name!r} at {url}, the one commit "

@@ -116,7 +116,7 @@ def missing_outputs(then: str = "publish", **options) -> tuple[str | None, list[
     remote = None
     try:
         remote = repo.config["core"].get("remote")
-        missing = sorted(path for path, state in repo.status(cloud=True).items() if state in ("new", "missing"))
+        missing = sorted(not_in_remote(repo))
     except Exception as error:  # noqa: BLE001 - DVC's own errors, and the remote's: refused, no credentials
         raise UserError(f"could not compare the outputs with the DVC remote{f' {remote!r}' if remote else ''} "
                         f"({_first_line(error)}); check its URL and credentials (`dvc remote list`, `dvc status -c`), "
@@ -125,6 +125,23 @@ def missing_outputs(then: str = "publish", **options) -> tuple[str | None, list[
         repo.close()
     # Folders and the files in them are both listed: name the top-level outputs.
     return remote, sorted({p for p in missing if not any(p.startswith(q + "/") for q in missing)})
+
+
+def not_in_remote(repo) -> set[str]:
+    """The outputs' objects (a folder's .dir and each of its files, by path) that the default remote lacks, each
+    asked of the remote. Not `dvc status -c`: it trusts DVC's local record of what was pushed, where a folder whose
+    .dir is in the remote counts as whole, so a file deleted from the remote since went unseen."""
+    by_hash: dict[str, list] = {}
+    for odb, oids in repo.used_objs(force=True, push=True).items():
+        if odb is None:  # (imports have their own source)
+            for oid in oids:
+                by_hash.setdefault(oid.name, []).append(oid)
+    missing = set()
+    for hash_name, oids in by_hash.items():  # md5, or DVC 2's md5-dos2unix, kept apart in the remote
+        remote = repo.cloud.get_remote_odb(None, "status", hash_name=hash_name)
+        present = set(remote.oids_exist({oid.value for oid in oids}))
+        missing |= {oid.obj_name for oid in oids if oid.value not in present}
+    return missing
 
 
 def check_pushed() -> None:
