@@ -19,6 +19,7 @@ from project import ROOT, clone_of, env, run
 from stages import register
 from stages.io.errors import UserError
 from stages.registry import artifacts, tags
+from stages.shipping import stale
 
 REGISTER = [sys.executable, "-m", "stages.register"]
 META = {"method": "lora", "version": "v1.0.0", "base_commit": None, "rouge": {"rouge1": 0.5}}
@@ -502,6 +503,8 @@ def test_a_version_nobody_could_fetch_is_refused_naming_the_fix(pipeline_run, tm
     lost = storage / "files/md5" / files_md5["adapter_config.json"][:2] / files_md5["adapter_config.json"][2:]
     lost.unlink()
     assert dvc_status(cloud=True) == {}
+    with pytest.raises(UserError, match=r"output\(s\) are not in the DVC remote 'storage': .*adapter_config.json"):
+        stale.check_pushed()  # publish asks the same way
     message = refusal()
     assert "reads: models/lora/adapter_config.json. Nobody could fetch this version: run `dvc push` once " \
            f"{storage}/files/md5/{listing[:2]}/{listing[2:]} is deleted from the remote" in message, message

@@ -86,7 +86,8 @@ def check_in_remote(commit: str, path: str | None = None) -> None:
         return
     here, there = this_clone_pushes_to()
     if here != name:  # .dvc/config.local names another default remote
-        fix = f"`dvc push -r {name}` (this clone's .dvc/config.local makes {here!r} the default)"
+        fix = f"`dvc push -r {name}` (this clone's DVC config, .dvc/config.local or a global one, makes {here!r} " \
+              "the default)"
     elif there != url:  # or gives the remote another URL
         fix = (f"`dvc push`, to that URL: this clone's .dvc/config.local sends it to {there} instead (`dvc remote "
                f"modify --local --unset {name} url` removes that)")
@@ -99,7 +100,7 @@ def check_in_remote(commit: str, path: str | None = None) -> None:
                     (artifacts.locked_md5(tags.show(commit, artifacts.DVC_LOCK), out) for out in partial) if md5]
         fix = (f"{fix} once {' and '.join(listings)} is deleted from the remote (a push skips a folder whose "
                "listing, the .dir object, the remote has already)")
-    missing.sort(key=lambda out: out != path)
+    missing.sort(key=lambda out: not (path and (out == path or out.startswith(path + "/"))))
     listed = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
     raise UserError(f"{len(missing)} output(s) are not in DVC remote {name!r} at {url}, the one commit "
                     f"{commit[:7]}'s .dvc/config names and `dvc artifacts get` reads: {listed}. Nobody could fetch "
