@@ -1,4 +1,5 @@
-"""Errors a user can fix, printed as one paragraph instead of a traceback."""
+"""Errors a user can fix, printed as one paragraph instead of a traceback; every message and traceback printed
+here has its credentials removed (stages/io/net.py) and its control characters escaped (stages/io/text.py)."""
 import sys
 
 
@@ -17,6 +18,7 @@ def run(main, *args) -> None:
     from .startup import python_interrupts
 
     python_interrupts()
+    sys.excepthook = _scrubbed_traceback
     try:
         main(*args)
     except UserError as error:
@@ -26,11 +28,26 @@ def run(main, *args) -> None:
         if hint and hint.strip() not in message:
             message += hint
         # On a terminal a progress bar may be mid-line: start the message on a line of its own.
-        print(f"{chr(10) if sys.stderr.isatty() else ''}error: {message}", file=sys.stderr)
+        print(f"{chr(10) if sys.stderr.isatty() else ''}error: {shown(message)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def shown(message: str) -> str:
+    """A message as it may be printed: no credentials, no control characters but its own line breaks."""
+    from .net import scrub
+    from .text import terminal
+
+    return terminal(scrub(message), keep_lines=True)
+
+
+def _scrubbed_traceback(kind, value, trace) -> None:
+    """A bug's traceback, as Python prints it, less the credentials a library put in its message or locals."""
+    import traceback
+
+    sys.stderr.write(shown("".join(traceback.format_exception(kind, value, trace))))
 
 
 def pull_hint(what: str = "to fetch the outputs") -> str:
