@@ -20,6 +20,7 @@ from .reporting import report, page
 from .io import params, files, stage as running
 from .io.errors import UserError, run
 from .io.files import write_json, write_text, wrote
+from .io.text import csv_frame
 from .reporting.report import TITLES
 
 PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
@@ -178,13 +179,13 @@ def write_outputs(p, references, groups, texts, modes, scores, paired, cost) -> 
         scores, paired, cost, examples(chosen, references, groups, texts, rouge_l), setup))
 
     table = rouge_table(scores, report.PRIMARY)
-    write_text(Path("plots/rouge.csv"), table.to_csv(index=False))
+    write_text(Path("plots/rouge.csv"), csv_frame(table).to_csv(index=False))
     plots.rouge_bars(table, Path("plots/rouge.png"), f"{report.PRIMARY}: {report.MODE_TEXT[report.PRIMARY]}")
     losses = loss_table()
-    write_text(Path("plots/loss.csv"), losses.to_csv(index=False))
+    write_text(Path("plots/loss.csv"), csv_frame(losses).to_csv(index=False))
     plots.loss_curves(losses, Path("plots/loss.png"))
     long, share = length_tables(texts, references, groups)
-    write_text(Path("plots/lengths.csv"), share.to_csv(index=False))
+    write_text(Path("plots/lengths.csv"), csv_frame(share).to_csv(index=False))
     plots.length_distribution(long, Path("plots/lengths.png"))
     write_text(Path("metrics/summaries.html"), page.render(
         references, groups, texts, {model: modes[model][report.PRIMARY].values for model in dialogsum.MODELS}, setup))

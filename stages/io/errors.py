@@ -2,6 +2,9 @@
 here has its credentials removed (stages/io/net.py) and its control characters escaped (stages/io/text.py)."""
 import sys
 
+from .net import scrub
+from .text import terminal
+
 
 class UserError(Exception):
     """Bad params, bad data, a wrong path: the message says what to do."""
@@ -37,14 +40,11 @@ def run(main, *args) -> None:
 
 def shown(message: str) -> str:
     """A message as it may be printed: no credentials, no control characters but its own line breaks."""
-    from .net import scrub
-    from .text import terminal
-
     return terminal(scrub(message), keep_lines=True)
 
 
 def _scrubbed_traceback(kind, value, trace) -> None:
-    """A bug's traceback, as Python prints it, less the credentials a library put in its message or locals."""
+    """A bug's traceback, as Python prints it, less any credentials a library put in its messages."""
     import traceback
 
     sys.stderr.write(shown("".join(traceback.format_exception(kind, value, trace))))

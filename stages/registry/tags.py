@@ -6,6 +6,7 @@ annotated tag `NAME#STAGE#N` (N counts the assignments, so a stage can move back
 """
 import subprocess
 
+from ..io import net
 from ..io.errors import UserError
 
 
@@ -67,7 +68,7 @@ def fetch() -> str | None:
                 "were fetched.")
     reason = next((line.partition(":")[2].strip() for line in lines if line.startswith(("fatal:", "error:"))),
                   lines[-1] if lines else f"git fetch exited {done.returncode}")
-    return (f"could not fetch {remote}'s tags ({reason}): versions registered elsewhere since the last fetch are "
+    return (f"could not fetch {remote}'s tags ({net.scrub(reason)}): versions registered elsewhere since the last fetch are "
             "not checked.")
 
 
