@@ -37,10 +37,13 @@ def terminal(value, keep_lines: bool = False) -> str:
 
 
 def csv_cell(value):
-    """A cell a spreadsheet shows as text: a string it would run as a formula gets a leading single quote."""
-    if isinstance(value, str) and value.startswith(FORMULA):
-        return "'" + value
-    return value
+    """A cell a spreadsheet shows as text: control characters escaped (a CR inside a cell starts a new row in
+    some readers, whose first cell could then be a formula), and a string it would run as a formula gets a leading
+    single quote. Numbers are left as they are."""
+    if not isinstance(value, str):
+        return value
+    value = terminal(value)
+    return "'" + value if value.startswith(FORMULA) else value
 
 
 def csv_frame(frame):

@@ -303,9 +303,10 @@ def _provenance(record: Record, subject: Subject) -> list[str]:
 
 # ---- signature and notes ------------------------------------------------------------------------
 
-# The Notes section is the last part of a card before its signature, and render() lets no text of the run hold a
-# marker: so the section runs from the first start marker to the LAST end marker. Notes may then hold anything,
-# markers included, and text from the run can neither open a section early nor close it late.
+# The Notes section is the last part of a card before its signature: it runs from the last start marker before
+# the last end marker to that end marker, so text earlier in the card (a value from the run, or a marker forged
+# into a card an older version wrote) can neither open the section nor close it. render() also refuses run text
+# that holds a marker, so a card it writes holds each marker once, in its Notes section.
 
 def _check_unforged(body: str) -> None:
     """The generated card holds each notes marker once (its own): a params value or other run text that holds one
@@ -317,7 +318,8 @@ def _check_unforged(body: str) -> None:
 
 
 def _span(text: str) -> tuple[int, int] | None:
-    start, end = text.find(NOTES_START), text.rfind(NOTES_END)
+    end = text.rfind(NOTES_END)
+    start = text.rfind(NOTES_START, 0, max(end, 0))
     return (start, end) if 0 <= start and start + len(NOTES_START) <= end else None
 
 
