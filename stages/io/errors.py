@@ -39,15 +39,17 @@ def run(main, *args) -> None:
 
 
 def shown(message: str) -> str:
-    """A message as it may be printed: no credentials, no control characters but its own line breaks."""
-    return terminal(scrub(message), keep_lines=True)
+    """A message as it may be printed: no credentials, and one paragraph: a line break in it (text from a file or
+    a tool's output) becomes a space, other control characters (ESC, CR) are escaped, so nothing in it can
+    forge a line of its own or move the cursor."""
+    return terminal(" ".join(scrub(message).split("\n")))
 
 
 def _scrubbed_traceback(kind, value, trace) -> None:
-    """A bug's traceback, as Python prints it, less any credentials a library put in its messages."""
+    """A bug's traceback, as Python prints it, less any credentials and control characters in its messages."""
     import traceback
 
-    sys.stderr.write(shown("".join(traceback.format_exception(kind, value, trace))))
+    sys.stderr.write(terminal(scrub("".join(traceback.format_exception(kind, value, trace))), keep_lines=True))
 
 
 def pull_hint(what: str = "to fetch the outputs") -> str:
