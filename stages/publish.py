@@ -128,7 +128,8 @@ def publish(args, secret, run_record, subject) -> None:
         print(f"{args.repo_id} at {args.revision} already holds exactly these files: nothing was committed.")
     else:
         print(f"published {args.repo_id} at {args.revision}: commit {done.oid}"
-              f"{'; the Notes section of the card on the Hub was kept' if kept else ''}\n{net.shown_url(done.commit_url)}")
+              f"{'; the Notes section of the card on the Hub was kept' if kept else ''}\n"
+              f"{net.shown_url(done.commit_url)}")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -87,5 +87,6 @@ def code_span(text: str) -> str:
     text = terminal(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    # CommonMark takes one space off each end of a span that starts and ends with one: pad where that is needed
+    pad = " " if text[:1] == "`" or text[-1:] == "`" or (text[:1] == " " and text[-1:] == " ") else ""
     return f"{fence}{pad}{text}{pad}{fence}"

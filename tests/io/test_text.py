@@ -1,6 +1,7 @@
 """Text from files and users is data (stages/io/text.py): what a terminal, a spreadsheet and a model card get
 from hostile names and revisions."""
 import csv
+import html as html_module
 import io
 
 import pandas as pd
@@ -68,3 +69,4 @@ def test_a_code_span_is_no_markup_whatever_it_holds(value):
     assert html.count("<code>") == 1 and html.count("<li>") == 1
     inner = html.split("<code>")[1].split("</code>")[0]
     assert "<" not in inner.replace("&lt;", "") and "<a" not in html and "<h1" not in html and "<em" not in html
+    assert html_module.unescape(inner) == text.terminal(value)  # shown exactly, escapes aside
