@@ -25,7 +25,7 @@ TOKEN_HIDDEN = "hf_***"
 # scheme://user:password@host -> scheme://***@host: everything up to the last '@' before the path
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#@'\"<>]*(?:@[^/\s?#@'\"<>]*)*@")
 _TOKEN = re.compile(r"\b(?:hf|api_org)_[A-Za-z0-9]{20,}\b")
-_AUTHORIZATION = re.compile(r"(?i)\b(authorization\b['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic|token)\s+)?[^\s'\",;}]+")
+_AUTHORIZATION = re.compile(r"(?i)\b(authorization\b['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic|token)\s+)?([A-Za-z0-9._~+/=\-]+\**)")
 _BEARER = re.compile(r"\b(Bearer|bearer|BEARER)\s+[A-Za-z0-9._~+/=\-]{8,}")
 SHORTEST = 4  # a known secret shorter than this is not searched for alone: it would cut up ordinary words
 
@@ -107,7 +107,8 @@ def scrub(text, *secrets: str | None) -> str:
         text = text.replace(secret, TOKEN_HIDDEN if secret.startswith("hf_") else HIDDEN)
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{HIDDEN}@", text)
     text = _TOKEN.sub(TOKEN_HIDDEN, text)
-    text = _AUTHORIZATION.sub(lambda m: f"{m[1]}{m[2] + ' ' if m[2] else ''}{HIDDEN}", text)
+    text = _AUTHORIZATION.sub(lambda m: m[0] if m[3].endswith(HIDDEN) else  # hidden already: hf_*** stays
+                              f"{m[1]}{m[2] + ' ' if m[2] else ''}{HIDDEN}", text)
     return _BEARER.sub(lambda m: f"{m[1]} {HIDDEN}", text)
 
 

@@ -25,12 +25,14 @@ HIDDEN = net.TOKEN_HIDDEN
 
 
 def check_endpoint() -> None:
-    """HF_ENDPOINT, when set, is an http(s) URL (checked at start-up too: stages/io/startup.py)."""
+    """HF_ENDPOINT, when set, is an http(s) URL (checked at start-up too: stages/io/startup.py), and
+    STAGES_NET_TIMEOUT a number of seconds: both before any work."""
     from ..io.startup import endpoint_problem
 
     problem = endpoint_problem()
     if problem:
         raise UserError(problem)
+    net.timeout_s()
 
 
 def token() -> str:

@@ -28,6 +28,12 @@ def test_scrub_removes_every_kind_of_credential(text):
     assert PASSWORD not in out and TOKEN not in out and "***" in out
 
 
+def test_scrub_keeps_the_text_around_a_secret():
+    assert net.scrub(f"(request had Authorization: Bearer {TOKEN}): try again") == \
+        "(request had Authorization: Bearer hf_***): try again"
+    assert net.scrub(f"see http://u:{PASSWORD}@host:8080/path?q=1.") == "see http://***@host:8080/path?q=1."
+
+
 def test_scrub_leaves_ordinary_text_and_hides_known_secrets_wherever_they_stand(monkeypatch):
     plain = "could not reach https://huggingface.co/api/models (ConnectError): basic transfer; hf_hub_download"
     assert net.scrub(plain) == plain
