@@ -34,8 +34,9 @@ def resolve(kind: str, name: str, revision: str, local: bool, resolver=hub_sha) 
         try:
             sha = resolver(kind, name, revision)
         except Exception as error:  # noqa: BLE001 - offline or unreachable: the load itself says what is wrong
-            print(f"warning: could not resolve {kind} {name!r} revision {revision!r} to a commit "
-                  f"({net.reason(error) if net.timed_out(error) else type(error).__name__}); it is recorded unresolved in {SOURCES}.", file=sys.stderr)
+            why = net.reason(error) if net.timed_out(error) else type(error).__name__
+            print(f"warning: could not resolve {kind} {name!r} revision {revision!r} to a commit ({why}); it is "
+                  f"recorded unresolved in {SOURCES}.", file=sys.stderr)
         key = "model.revision" if kind == "model" else "data.revision"
         print(f"warning: {key} is {revision!r}, a name that can move to other commits"
               f"{f' (now {sha})' if sha else ''}: set {key} to a 40-character commit sha to pin what "

@@ -25,7 +25,8 @@ TOKEN_HIDDEN = "hf_***"
 # scheme://user:password@host -> scheme://***@host: everything up to the last '@' before the path
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#@'\"<>]*(?:@[^/\s?#@'\"<>]*)*@")
 _TOKEN = re.compile(r"\b(?:hf|api_org)_[A-Za-z0-9]{20,}\b")
-_AUTHORIZATION = re.compile(r"(?i)\b(authorization\b['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic|token)\s+)?([A-Za-z0-9._~+/=\-]+\**)")
+_AUTHORIZATION = re.compile(r"(?i)\b(authorization\b['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic|token)\s+)?"
+                            r"([A-Za-z0-9._~+/=\-]+\**)")
 _BEARER = re.compile(r"\b(Bearer|bearer|BEARER)\s+[A-Za-z0-9._~+/=\-]{8,}")
 SHORTEST = 4  # a known secret shorter than this is not searched for alone: it would cut up ordinary words
 

@@ -22,8 +22,8 @@ def endpoint_problem() -> str | None:
         return None
     from .net import scrub  # a password in the URL is not printed
 
-    return (f"HF_ENDPOINT is set to {scrub(value)[:200]!r}, which is not an http(s) URL such as https://huggingface.co: "
-            "unset it to use the Hub, or set it to the URL of the server that stands for it; then run the same "
+    return (f"HF_ENDPOINT is set to {scrub(value)[:200]!r}, which is not an http(s) URL such as "
+            "https://huggingface.co: unset it to use the Hub, or set it to the URL of the server that stands for it; then run the same "
             "command again.")
 
 
