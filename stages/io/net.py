@@ -4,9 +4,9 @@ credentials from text, and the one way to say that a server could not be reached
 huggingface_hub's shared HTTP client has no timeout by default (utils/_http.py, default_client_factory:
 timeout=None), so a Hub that accepts the connection and never answers hangs a command forever. configure_hub()
 installs, through huggingface_hub's own set_client_factory(), a client that gives up after timeout_s() without
-a byte (connect, read, write or a free connection each); the calls that pass their own timeout (hf_hub_download's
-HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT, 10 s unless set) keep theirs. STAGES_NET_TIMEOUT (seconds) sets
-it; it is a time without progress, not a limit on a long upload.
+a byte (connect, read, write or a free connection each), also in the calls that ask for no timeout; the calls
+that pass a timeout of their own (hf_hub_download's HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT, 10 s unless
+set) keep it. STAGES_NET_TIMEOUT (seconds) sets it; it is a time without progress, not a limit on a long upload.
 
 scrub() is applied to every message a command prints (stages/io/errors.py prints every UserError and every
 traceback through it), so a password in HF_ENDPOINT (http://user:password@host), a Hub token (hf_...) or an
@@ -63,12 +63,61 @@ def hub_environment() -> None:
 _configured: float | None = None
 
 
-def _client():
-    from huggingface_hub.utils import _http  # the factory huggingface_hub uses itself: same hooks, same redirects
+def _bounded(request) -> None:
+    """A request hook: each of its timeouts that is None (none) becomes timeout_s(). huggingface_hub passes
+    timeout=None itself in some calls (repo_info, model_info, as transformers' resolve_revision makes them), and
+    a request's own timeout overrides the client's, so the client's default alone would not reach those."""
+    seconds = timeout_s()
+    limits = request.extensions.get("timeout") or {}
+    request.extensions = {**request.extensions, "timeout": {
+        key: seconds if limits.get(key) is None else limits[key] for key in ("connect", "read", "write", "pool")}}
 
-    client = _http.default_client_factory()
-    client.timeout = timeout_s()  # httpx: connect, read, write and pool timeouts, each this many seconds
-    return client
+
+_silent: set[tuple] = set()  # (scheme, host, port) of each server that let a request time out in this process
+
+
+def _unanswered():
+    """The error for a request to a server that already let one time out: huggingface_hub takes it as it takes
+    offline mode (its own cached copy where it has one, no retry: it retries a timeout up to 5 times, 60 s each
+    and per file, so a silent Hub held `prepare` for the better part of an hour); our messages read it as a
+    timeout."""
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    class Unanswered(OfflineModeIsEnabled, TimeoutError):
+        pass
+
+    return Unanswered
+
+
+def _transport():
+    """httpx's own transport, which remembers a server that let a request time out and fails every later request
+    to it at once: one timeout per command, not one per file and retry."""
+    import httpx2  # the HTTP client huggingface_hub 2 is built on
+
+    unanswered = _unanswered()
+
+    class OneTimeout(httpx2.HTTPTransport):
+        def handle_request(self, request):
+            server = (request.url.scheme, request.url.host, request.url.port)
+            if server in _silent:
+                raise unanswered(f"{request.url.host} gave no answer in {timeout_s():g} s earlier in this command")
+            try:
+                return super().handle_request(request)
+            except httpx2.TimeoutException:
+                _silent.add(server)
+                raise
+
+    return OneTimeout()
+
+
+def _client():
+    """huggingface_hub's default client (utils/_http.py, default_client_factory: its request hook, redirects
+    followed), with our timeout, _bounded() and the transport above."""
+    import httpx2
+    from huggingface_hub.utils import _http
+
+    return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook, _bounded]}, follow_redirects=True,
+                         timeout=timeout_s(), transport=_transport())
 
 
 def configure_hub() -> float:
