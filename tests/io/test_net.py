@@ -83,3 +83,22 @@ def test_a_hub_that_accepts_and_never_answers_is_one_error_after_the_timeout_wit
     assert done.stderr.count("error: ") == 1 and "could not reach the Hub" in done.stderr
     assert "no answer in 0.5 s" in done.stderr and net.VARIABLE in done.stderr
     assert PASSWORD not in done.stdout + done.stderr and TOKEN not in done.stdout + done.stderr
+
+
+PREPARE_CALLS = {  # what prepare asks of the Hub: each retried per file for most of an hour before
+    "tokenizer": "from transformers import AutoTokenizer; from stages.modeling import models; "
+                 "run(lambda: models._from_pretrained(AutoTokenizer, 'google/flan-t5-base', 'main'))",
+    "dataset": "from stages.data import dialogsum; run(lambda: dialogsum.load_raw('knkarthick/dialogsum', 'main'))",
+}
+
+
+@pytest.mark.parametrize("call", PREPARE_CALLS)
+def test_prepares_downloads_from_a_hub_that_never_answers_end_in_one_error(call, tmp_path):
+    with Silent() as silent:
+        done = subprocess.run([sys.executable, "-c", "from stages.io.errors import run; " + PREPARE_CALLS[call]],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**env(), "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", net.VARIABLE: "0.5",
+                                   "HF_HOME": str(tmp_path), "HF_ENDPOINT": silent.url(f"grace:{PASSWORD}")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("error: ") == 1 and "from the Hugging Face Hub" in done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
