@@ -78,6 +78,8 @@ def revision_problem(revision: str) -> str | None:
         return "a part of it starts with '.' or ends with '.lock'"
     if revision.endswith("."):
         return "it ends with '.'"
+    if revision.startswith("-"):  # git refuses it as a branch name: a command line would read it as an option
+        return "it starts with '-'"
     return None
 
 

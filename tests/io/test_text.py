@@ -47,7 +47,7 @@ def test_no_csv_cell_or_header_is_a_formula_and_numbers_stay_numbers():
 GOOD = ["main", "v1.0", "refs/pr/1", "feature/x", "a" * 40, "b" * 64, "release-2024.1", "a@b", "#x"]
 BAD = ["", "<img src=x onerror=alert(1)>", "javascript:alert(1)", "x\n## Heading", "a..b", "a b", ".hidden",
        "x.lock", "x/", "/x", "a//b", "x.", "@", "a@{1}", "a~1", "a^", "a:b", "a?", "a*", "a[b", "a\\b",
-       "<!-- end of notes -->", "a\x1bb", "a\u202eb", "x" * 256]
+       "<!-- end of notes -->", "a\x1bb", "a\u202eb", "x" * 256, "-x", "--help"]
 
 
 @pytest.mark.parametrize("revision", GOOD)
