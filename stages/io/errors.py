@@ -2,7 +2,7 @@
 here has its credentials removed (stages/io/net.py) and its control characters escaped (stages/io/text.py)."""
 import sys
 
-from .net import scrub
+from .net import scrub, scrub_logs
 from .text import terminal
 
 
@@ -22,6 +22,7 @@ def run(main, *args) -> None:
 
     python_interrupts()
     sys.excepthook = _scrubbed_traceback
+    scrub_logs()
     try:
         main(*args)
     except UserError as error:

@@ -9,7 +9,7 @@ that pass a timeout of their own (hf_hub_download's HF_HUB_ETAG_TIMEOUT and HF_H
 set) keep it. STAGES_NET_TIMEOUT (seconds) sets it; it is a time without progress, not a limit on a long upload.
 
 scrub() is applied to every message a command prints (stages/io/errors.py prints every UserError and every
-traceback through it), so a password in HF_ENDPOINT (http://user:password@host), a Hub token (hf_...) or an
+traceback through it, and installs scrub_logs() for every library's log records and warnings), so a password in HF_ENDPOINT (http://user:password@host), a Hub token (hf_...) or an
 Authorization value never reaches a terminal, a log or a card.
 """
 import math
@@ -160,6 +160,36 @@ def scrub(text, *secrets: str | None) -> str:
     text = _AUTHORIZATION.sub(lambda m: m[0] if m[3].endswith(HIDDEN) else  # hidden already: hf_*** stays
                               f"{m[1]}{m[2] + ' ' if m[2] else ''}{HIDDEN}", text)
     return _BEARER.sub(lambda m: f"{m[1]} {HIDDEN}", text)
+
+
+def scrub_logs() -> None:
+    """Every log record (any library's logger, any handler) and every warning printed from now on has its
+    credentials removed: one record factory and one warning formatter for the whole process. Idempotent."""
+    import logging
+    import warnings
+
+    made = logging.getLogRecordFactory()
+    if not getattr(made, "scrubs", False):
+        def record(*args, **kwargs):
+            found = made(*args, **kwargs)
+            try:
+                message = found.getMessage()
+            except Exception:  # noqa: BLE001 - a bad format string is the logging module's to report
+                return found
+            clean = scrub(message)
+            if clean != message:
+                found.msg, found.args = clean, None
+            return found
+
+        record.scrubs = True
+        logging.setLogRecordFactory(record)
+    formats = warnings.formatwarning
+    if not getattr(formats, "scrubs", False):
+        def formatted(*args, **kwargs):
+            return scrub(formats(*args, **kwargs))
+
+        formatted.scrubs = True
+        warnings.formatwarning = formatted
 
 
 def causes(error: BaseException):

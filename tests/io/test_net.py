@@ -71,6 +71,17 @@ def test_every_user_error_and_traceback_is_printed_scrubbed_and_without_control_
     assert PASSWORD not in capsys.readouterr().err
 
 
+def test_library_logs_and_warnings_are_scrubbed_once_a_command_runs():
+    code = ("import logging, sys, warnings; from stages.io.errors import run; "
+            "run(lambda: (logging.getLogger('some.library').warning('retrying http://u:%s@h', sys.argv[1]), "
+            "warnings.warn('token ' + sys.argv[2] + ' expires soon')))")
+    done = subprocess.run([sys.executable, "-c", code, PASSWORD, TOKEN], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env())
+    assert done.returncode == 0, done.stderr
+    assert "retrying http://***@h" in done.stderr and "token hf_*** expires" in done.stderr
+    assert PASSWORD not in done.stderr and TOKEN not in done.stderr
+
+
 def test_a_hub_that_accepts_and_never_answers_is_one_error_after_the_timeout_with_no_password():
     """It hung forever: huggingface_hub's client has no timeout of its own."""
     code = ("from stages.io.errors import run; from stages.shipping import hub; "
