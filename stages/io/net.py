@@ -7,10 +7,12 @@ installs, through huggingface_hub's own set_client_factory(), a client that give
 a byte (connect, read, write or a free connection each), also in the calls that ask for no timeout; the calls
 that pass a timeout of their own (hf_hub_download's HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT, 10 s unless
 set) keep it. STAGES_NET_TIMEOUT (seconds) sets it; it is a time without progress, not a limit on a long upload.
+A server that let one request time out fails the command's later requests at once (_transport()).
 
 scrub() is applied to every message a command prints (stages/io/errors.py prints every UserError and every
-traceback through it, and installs scrub_logs() for every library's log records and warnings), so a password in HF_ENDPOINT (http://user:password@host), a Hub token (hf_...) or an
-Authorization value never reaches a terminal, a log or a card.
+traceback through it, and installs scrub_logs() for every library's log records and warnings), so a password
+in HF_ENDPOINT (http://user:password@host), a Hub token (hf_...) or an Authorization value never reaches a
+terminal, a log or a card.
 """
 import math
 import os
