@@ -24,6 +24,7 @@ from .data import dialogsum
 from .io import params, files
 from .scoring import baselines, diversity, records, rouge, stats
 from .io.errors import UserError, run
+from .io.text import terminal
 from .reporting import verdicts
 from .reporting.report import PRIMARY, TITLES
 from .experiments.runs import flat_params
@@ -284,7 +285,7 @@ def table(result: dict, mode: str) -> str:
     lines += speed_lines(result.get("generation", {}))
     lines.append(f"params that differ: {_listed(result['params_diff'])}")
     lines += [f"note: {note}" for note in result["notes"]]
-    return "\n".join(lines)
+    return "\n".join(map(terminal, lines))  # run names, params and engines are data: no escape or line of their own
 
 
 def speed_lines(generation: dict) -> list[str]:
@@ -377,7 +378,7 @@ def main(argv=None) -> None:
     forest(result, args.mode, args.plot)
     files.sign(args.plot, "python -m stages.compare")
     print(json.dumps(result, indent=2) if args.json else table(result, args.mode))
-    print(f"wrote {args.plot}", file=sys.stderr)
+    print(terminal(f"wrote {args.plot}"), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -164,3 +164,45 @@ def missing_sshd() -> str:
     if os.geteuid() != 0:
         return "sshd needs root for its privilege separation; run the tests as root (as CI does)"
     return ""
+
+
+class Silent:
+    """A server on 127.0.0.1 that accepts every connection and never answers: a Hub or remote that hangs."""
+
+    def __init__(self):
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:  # closed: the test is over
+                return
+            self.held.append(connection)  # kept open, never read or answered
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def url(self, userinfo: str = "") -> str:
+        return f"http://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Silent":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        except OSError:
+            pass
+        self.sock.close()
+        for connection in self.held:
+            connection.close()
+        self.thread.join(5)

@@ -307,3 +307,25 @@ def test_param_values_and_group_labels_with_dollar_signs_are_drawn_as_text(in_tm
     assert Path("plots/sweep.png").read_bytes()[:4] == b"\x89PNG"
     table = list(csv.DictReader(Path("plots/sweep.csv").open()))
     assert {row["tag.name"] for row in table} == {"x$a_$", "y$b_$"}  # the data keeps its dollars
+
+
+HOSTILE_NAMES = ["\x1b[2J\x1b[31mred", "a\rnote: overwritten", "b\nnote: forged line", "=HYPERLINK(\"http://x\",\"y\")",
+                 "@SUM(A1)", "c\u202eexe.txt"]
+
+
+def test_hostile_experiment_names_and_values_reach_neither_the_terminal_nor_a_spreadsheet_as_code(in_tmp, capsys):
+    """Names and values of a saved file printed ANSI escapes and forged lines, and became formulas in sweep.csv."""
+    states = [state(name, 0.1 + i / 10, r=4 if i % 2 else 8, seed=i) for i, name in enumerate(HOSTILE_NAMES)]
+    for entry, value in zip(states, ("=1+1", "-2", "+cmd", "@x", "\x1b]0;t\x07", "ok")):
+        entry["data"]["params"]["params.yaml"]["data"]["tag"] = value  # a param every run holds, all different
+    states.append({"rev": "norun\x1b[1m", "name": "c\nnote: forged", "data": {"params": {}}})
+    Path("exps.json").write_text(json.dumps(states))
+    sweep.main(["--json", "exps.json", "--param", "tag"])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\u202e" not in out
+    assert [line for line in out.splitlines() if line.startswith("note:")] == \
+        [line for line in out.splitlines() if line.startswith("note: left out")]  # no forged note line
+    cells = [cell for row in csv.reader(Path("plots/sweep.csv").open(newline="")) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@", "\t", "\r"))
+                or (cell.startswith("-") and not re.fullmatch(r"-[\d.e+-]+", cell))], cells
+    assert "'=1+1" in cells and "'=HYPERLINK(\"http://x\",\"y\")" in " ".join(cells)

@@ -9,6 +9,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from . import hardware, identity, weights
+from ..io import net
 from ..io.errors import UserError, pull_hint
 from ..io.files import atomic_path
 
@@ -46,6 +47,7 @@ def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
     try:
         if local:
             return loader.from_pretrained(str(Path(name).expanduser()), local_files_only=True, **kwargs)
+        net.configure_hub()  # a Hub that never answers is an error after STAGES_NET_TIMEOUT, not a hang
         return loader.from_pretrained(name, revision=revision, **kwargs)
     except Exception as error:  # noqa: BLE001 - narrowed just below
         where = f"the directory {name}" if local else f"{name!r} at revision {revision!r} from the Hugging Face Hub"
@@ -56,7 +58,7 @@ def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
             raise
         raise UserError(
             f"could not load a {loader.__name__.replace('Auto', '').lower()} from {where} "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
+            f"({net.reason(error)}). "
             "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
             f"model.safetensors and the tokenizer files{pull_hint('to fetch models/base')}."
         ) from None
