@@ -179,7 +179,8 @@ def test_a_saved_file_in_utf16_or_with_a_bom_is_read_and_anything_else_is_one_er
     ('[["a"]]', 'item 1 of the list is \\["a"\\], not a run'),
     ('[{"name": "x"}]', 'item 1 of the list is {"name": "x"}, not a run'),
     ("[]", "found no two finished runs"),
-    ("[" * 100_000, "not valid JSON"),  # deeper than Python's stack
+    ("[" * 100_000, "nested too deeply"),  # deeper than Python's stack
+    ('[{"rev": ' + "9" * 5000 + "}]", "over 4,300 digits"),  # json.loads raised a plain ValueError: a traceback
 ])
 def test_a_list_that_is_not_dvc_exp_show_output_is_one_error(in_tmp, content, message):
     Path("exps.json").write_text(content)
