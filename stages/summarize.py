@@ -19,7 +19,7 @@ from .data import dialogue, prompts
 from .inference import decode, specs
 from .inference.engines import load_engine
 from .modeling import models
-from .io import params, files
+from .io import params, files, text
 from .io.errors import UserError, run
 from .io.files import atomic_path, read_jsonl, write_jsonl
 
@@ -195,11 +195,12 @@ def summarize(args) -> None:
         files.target(args.out, "--out", args.force)  # again: a file may have appeared there while this ran
         write_jsonl(args.out, rows)
         files.sign(args.out, "python -m stages.summarize")
-    elif args.jsonl:
-        sys.stdout.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    elif args.jsonl:  # what a model writes reaches a terminal as text (stages/io/text.py)
+        sys.stdout.write("".join(text.json_line(row) + "\n" for row in rows))
     else:
         for row in rows:
-            print(f"[{row['adapter']}] {row['summary']}" if "adapter" in row else row["summary"])
+            summary = text.terminal(row["summary"])
+            print(f"[{row['adapter']}] {summary}" if "adapter" in row else summary)
 
 
 def export(args) -> None:

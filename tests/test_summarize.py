@@ -283,3 +283,20 @@ def test_what_prepare_and_serve_refuse_the_cli_refuses_with_the_same_reason(at, 
         with pytest.raises(UserError) as caught:
             summarize.main(["--model", "base"])
         assert str(caught.value) == f"dialogue from stdin {why}."
+
+
+def test_a_summary_reaches_the_terminal_as_text(at, capsys, monkeypatch):
+    """Found: a summary was printed as the model wrote it: a model folder whose vocabulary decodes to ESC or C1
+    codes (byte-fallback tokenizers can write any byte) could clear the screen or forge lines. Printed summaries
+    are escaped; JSON on stdout keeps its value, with those characters as \\u escapes."""
+    written = "ok \x1b[2J\x9b31m\u202e\rforged"
+    monkeypatch.setattr(decode, "summarize", lambda model, tokenizer, inputs, cfg, progress: [written] * len(inputs))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("#Person1#: Hello.\n#Person2#: Hi."))
+    summarize.main(["--model", "base"])
+    shown = capsys.readouterr().out
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", shown) and "ok \\x1b[2J" in shown
+    (at / "one.jsonl").write_text(json.dumps({"id": "a", "dialogue": "#Person1#: Hello."}) + "\n")
+    summarize.main(["--model", "base", "--jsonl", "one.jsonl"])
+    line = capsys.readouterr().out
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", line)
+    assert json.loads(line) == {"id": "a", "summary": written}

@@ -4,6 +4,7 @@ and the one test of a revision (a git ref name or a commit hash) before it is wr
 Every print of a name or value read from a saved file goes through terminal(); every CSV cell through
 csv_frame(); every revision a card or config names through revision_problem(), then code_span().
 """
+import json
 import re
 import unicodedata
 
@@ -34,6 +35,14 @@ def terminal(value, keep_lines: bool = False) -> str:
     cursor, recolour, clear the screen or forge a line of its own. keep_lines: a message's own line breaks stay."""
     text = value if isinstance(value, str) else str(value)
     return "".join(_escaped(c) if _unsafe(c, keep_lines) else c for c in text)
+
+
+def json_line(value) -> str:
+    """`value` as one line of JSON (ensure_ascii=False) that a terminal shows as it is: json.dumps escapes only
+    C0 controls, so C1 codes (U+009B is CSI), DEL, bidi overrides and line separators are written as \\u escapes
+    too; the JSON reads back to the same value."""
+    line = json.dumps(value, ensure_ascii=False)
+    return "".join(f"\\u{ord(c):04x}" if _unsafe(c, False) else c for c in line)
 
 
 def csv_cell(value):
