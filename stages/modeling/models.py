@@ -54,8 +54,10 @@ def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
         explained = weights.explain(error, where, local)  # pickles only, or damaged safetensors
         if explained:
             raise explained from None
-        if not isinstance(error, (OSError, ValueError, EnvironmentError)):
+        if not local and not isinstance(error, (OSError, ValueError, EnvironmentError)):
             raise
+        # In a local folder, whatever transformers fails on is that folder's content (a tokenizer_config.json
+        # holding a list raised AttributeError, a config.json a TypeError): one message naming the folder.
         raise UserError(
             f"could not load a {loader.__name__.replace('Auto', '').lower()} from {where} "
             f"({net.reason(error)}). "
