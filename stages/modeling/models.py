@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
 
 from . import hardware, identity, weights
 from ..io import net
@@ -59,7 +59,8 @@ def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
         # In a local folder, whatever transformers fails on is that folder's content (a tokenizer_config.json
         # holding a list raised AttributeError, a config.json a TypeError): one message naming the folder.
         raise UserError(
-            f"could not load a {loader.__name__.replace('Auto', '').lower()} from {where} "
+            f"could not load a {loader.__name__.replace('Auto', '').replace('Config', ' config').lower().strip()} "
+            f"from {where} "
             f"({net.reason(error)}). "
             "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
             f"model.safetensors and the tokenizer files{pull_hint('to fetch models/base')}."
@@ -131,6 +132,10 @@ def own_tokenizer(folder, base=BASE):
 def load_model(path=BASE, dtype=torch.float32):
     # use_safetensors: a checkpoint is never unpickled.
     weights.check_folder(str(path))  # a folder of pickles only: say how to convert
+    if Path(path, "generation_config.json").is_file():
+        # transformers skips one it cannot read and decodes with defaults made from config.json: the model's own
+        # beams and lengths silently gone (the CTranslate2 engine refuses it): read here, so it is refused too
+        _from_pretrained(GenerationConfig, str(path), None)
     model = _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
     return weights.keep_head_untied(model, path)  # flan-t5's own lm_head must survive accelerate's tie_weights()
 

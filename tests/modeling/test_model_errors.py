@@ -88,3 +88,12 @@ def test_a_damaged_file_in_a_model_folder_is_one_message(tmp_path, tiny_model, n
     (folder / name).write_text(content)
     text = message(models.own_tokenizer, folder)
     assert str(folder) in text
+
+
+@pytest.mark.parametrize("content", ["{bad", "[1]"])
+def test_a_damaged_generation_config_is_refused_not_skipped(tmp_path, tiny_model, content):
+    """Found: transformers skips a generation_config.json it cannot read and decodes with defaults made from
+    config.json (its beams, lengths and banned n-grams silently gone), where the CTranslate2 engine refuses it."""
+    folder = shutil.copytree(tiny_model, tmp_path / "model")
+    (folder / "generation_config.json").write_text(content)
+    assert str(folder) in message(models.load_model, folder)
