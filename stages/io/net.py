@@ -17,6 +17,7 @@ terminal, a log or a card.
 import math
 import os
 import re
+import sys
 from urllib.parse import unquote, urlsplit
 
 VARIABLE = "STAGES_NET_TIMEOUT"
@@ -25,7 +26,8 @@ HIDDEN = "***"
 TOKEN_HIDDEN = "hf_***"
 
 # scheme://user:password@host -> scheme://***@host: everything up to the last '@' before the path
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#@'\"<>]*(?:@[^/\s?#@'\"<>]*)*@")
+# "://", or ":/" where a URL was joined to a path and its "//" collapsed (datasets names such a path in errors)
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*:/{1,2})[^/\s?#@'\"<>]*(?:@[^/\s?#@'\"<>]*)*@")
 _TOKEN = re.compile(r"\b(?:hf|api_org)_[A-Za-z0-9]{20,}\b")
 _AUTHORIZATION = re.compile(r"(?i)\b(authorization\b['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic|token)\s+)?"
                             r"([A-Za-z0-9._~+/=\-]+\**)")
@@ -164,11 +166,31 @@ def scrub(text, *secrets: str | None) -> str:
     return _BEARER.sub(lambda m: f"{m[1]} {HIDDEN}", text)
 
 
+class _ScrubbedStream:
+    """A text stream whose every write has its credentials removed; everything else is the stream's own."""
+    scrubs = True
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        self._stream.write(scrub(text))
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def scrub_logs() -> None:
-    """Every log record (any library's logger, any handler) and every warning printed from now on has its
-    credentials removed: one record factory and one warning formatter for the whole process. Idempotent."""
+    """Every log record (any library's logger, any handler), every warning and everything written to stderr (a
+    command's own warnings name what params.yaml gives, such as a data.source URL) from now on has its
+    credentials removed: one record factory, one warning formatter and one stderr for the whole process.
+    Idempotent. stdout is left as it is: it carries data (summaries, JSON) that must come out unchanged."""
     import logging
     import warnings
+
+    if sys.stderr is not None and not getattr(sys.stderr, "scrubs", False):
+        sys.stderr = _ScrubbedStream(sys.stderr)
 
     made = logging.getLogRecordFactory()
     if not getattr(made, "scrubs", False):

@@ -19,6 +19,8 @@ HOSTILE = [  # text as a library, a server or git may word it, each holding a se
     f"Authorization: Bearer {PASSWORD}",
     f"the token {TOKEN} was refused",
     f"s3://carol:{PASSWORD}@bucket.example/path",
+    # a URL joined to a path (datasets: "Couldn't find any data file at /project/https:/user:pw@host/d")
+    f"Couldn't find any data file at /tmp/project/https:/frank:{PASSWORD}@example.com/d.",
 ]
 
 
@@ -74,11 +76,14 @@ def test_every_user_error_and_traceback_is_printed_scrubbed_and_without_control_
 def test_library_logs_and_warnings_are_scrubbed_once_a_command_runs():
     code = ("import logging, sys, warnings; from stages.io.errors import run; "
             "run(lambda: (logging.getLogger('some.library').warning('retrying http://u:%s@h', sys.argv[1]), "
-            "warnings.warn('token ' + sys.argv[2] + ' expires soon')))")
+            "warnings.warn('token ' + sys.argv[2] + ' expires soon'), "
+            # a command's own warning naming what params.yaml gives (prepare: 'could not resolve dataset ...')
+            "print(f'warning: could not resolve https://g:{sys.argv[1]}@h/d', file=sys.stderr)))")
     done = subprocess.run([sys.executable, "-c", code, PASSWORD, TOKEN], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env=env())
     assert done.returncode == 0, done.stderr
     assert "retrying http://***@h" in done.stderr and "token hf_*** expires" in done.stderr
+    assert "could not resolve https://***@h/d" in done.stderr
     assert PASSWORD not in done.stderr and TOKEN not in done.stderr
 
 
