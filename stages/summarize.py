@@ -165,6 +165,11 @@ def summarize(args) -> None:
     p = params.load()
     if args.out:
         files.target(args.out, "--out", args.force)
+    if args.adapter and args.model is not None:
+        raise UserError(f"--model {args.model} and --adapter go separately: every --adapter loads onto models/base, "
+                        "the base model it was trained on. Drop --model, or drop --adapter to summarize with "
+                        f"--model {args.model} alone.")
+    args.model = args.model or "lora"
     chosen = adapter_pairs(args.adapter) if args.adapter else {None: args.model}
     tokenizer = tokenizers(chosen)  # each model's own, found before any dialogue is read
     dialogues = read_dialogues(args)
@@ -230,7 +235,7 @@ def parser(command: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m stages.summarize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", help="text file holding one dialogue; - or nothing reads stdin")
-    p.add_argument("--model", default="lora", help="base, full, lora or a model/adapter directory (default lora)")
+    p.add_argument("--model", help="base, full, lora or a model/adapter directory (default lora); not with --adapter")
     p.add_argument("--adapter", action="append", metavar="NAME=DIR",
                    help="load this adapter onto the one base model (instead of --model); repeat to compare adapters")
     p.add_argument("--jsonl", type=Path, help="batch mode: a JSONL file of {id, dialogue} rows")

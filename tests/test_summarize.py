@@ -300,3 +300,10 @@ def test_a_summary_reaches_the_terminal_as_text(at, capsys, monkeypatch):
     line = capsys.readouterr().out
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", line)
     assert json.loads(line) == {"id": "a", "summary": written}
+
+
+def test_model_and_adapter_together_are_refused(at):
+    """Found: `--model full --adapter r=DIR` ignored --model without a word: the adapters went onto models/base,
+    whatever base the user named."""
+    with pytest.raises(UserError, match="--model full and --adapter"):
+        summarize.main(["--model", "full", "--adapter", "r2=models/lora", "in.txt"])
