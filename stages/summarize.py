@@ -115,16 +115,25 @@ def read_dialogues(args) -> dict:
         if sys.stdin.isatty():
             print("reading a dialogue from stdin; end it with Ctrl-D", file=sys.stderr)
         stream = getattr(sys.stdin, "buffer", None)  # bytes, so binary input is told apart from text
-        raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        raw = stream.read(MOST + 1) if stream is not None else sys.stdin.read(MOST + 1).encode("utf-8")
         return {"from stdin": text_of(raw, "stdin")}
     path = Path(args.input)
     if not path.is_file():
         raise UserError(f"{path} is not a file: give a text file holding one dialogue, or pipe it on stdin.")
-    return {str(path): text_of(path.read_bytes(), str(path))}
+    with path.open("rb") as stream:
+        return {str(path): text_of(stream.read(MOST + 1), str(path))}
+
+
+MOST = 4 * dialogue.MAX_CHARS  # bytes: UTF-8 takes at most 4 a character, so more is past the dialogue check
 
 
 def text_of(raw: bytes, where: str) -> str:
-    """A dialogue's bytes as text: UTF-8 (a BOM allowed), never binary data."""
+    """A dialogue's bytes as text: UTF-8 (a BOM allowed), never binary data, never more than read_dialogues
+    reads (MOST bytes: the rest was left unread)."""
+    if len(raw) > MOST:
+        raise UserError(f"dialogue {where} is over {dialogue.MAX_CHARS:,} characters, more than a dialogue may be: "
+                        "the model reads only its first data.max_source_length tokens (a few thousand characters); "
+                        "cut it to what it should read.")
     if b"\0" in raw:
         raise UserError(f"{where} holds binary data (NUL bytes), not a dialogue: give a UTF-8 text file.")
     try:

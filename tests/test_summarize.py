@@ -307,3 +307,18 @@ def test_model_and_adapter_together_are_refused(at):
     whatever base the user named."""
     with pytest.raises(UserError, match="--model full and --adapter"):
         summarize.main(["--model", "full", "--adapter", "r2=models/lora", "in.txt"])
+
+
+def test_a_file_of_megabytes_is_refused_before_it_is_read(at, monkeypatch):
+    """A dialogue file or stdin is read at most to 4 bytes per character of the longest dialogue: a 3 GB file
+    given by mistake is refused with the dialogue check's words instead of filling the memory first."""
+    from stages.data import dialogue
+
+    huge = at / "huge.txt"
+    with huge.open("wb") as out:
+        out.truncate(4 * dialogue.MAX_CHARS + 10)  # sparse: no disk used
+    with pytest.raises(UserError, match="is over 200,000 characters"):
+        summarize.main(["--model", "base", str(huge)])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a" * (4 * dialogue.MAX_CHARS + 1))))
+    with pytest.raises(UserError, match="stdin is over 200,000 characters"):
+        summarize.main(["--model", "base"])
