@@ -62,8 +62,12 @@ def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
             f"could not load a {loader.__name__.replace('Auto', '').replace('Config', ' config').lower().strip()} "
             f"from {where} "
             f"({net.reason(error)}). "
-            "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
-            f"model.safetensors and the tokenizer files{pull_hint('to fetch models/base')}."
+            + ("A file in that folder is damaged or not what transformers writes: give a directory (model.name, "
+               "--model, --models NAME=DIR) holding config.json, model.safetensors and the tokenizer files as "
+               "save_pretrained writes them" if local else
+               "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
+               "model.safetensors and the tokenizer files")
+            + f"{pull_hint('to fetch models/base')}."
         ) from None
 
 

@@ -87,7 +87,7 @@ def test_a_damaged_file_in_a_model_folder_is_one_message(tmp_path, tiny_model, n
     folder = shutil.copytree(tiny_model, tmp_path / "model")
     (folder / name).write_text(content)
     text = message(models.own_tokenizer, folder)
-    assert str(folder) in text
+    assert str(folder) in text and "A file in that folder is damaged" in text  # not "Set model.name to a Hub id"
 
 
 @pytest.mark.parametrize("content", ["{bad", "[1]"])
