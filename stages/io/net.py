@@ -141,13 +141,16 @@ def _known_secrets(extra) -> list[str]:
     found += [os.environ.get(name) or "" for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")]
     endpoint = os.environ.get("HF_ENDPOINT") or ""
     if "@" in endpoint:
+        # as typed too: a password with '/', '#' or '?' left unencoded makes no URL, and is still a password
+        typed = endpoint.partition("://")[2].rpartition("@")[0]
+        userinfos = [typed] if ":" in typed else []
         try:
-            parts = urlsplit(endpoint)
-            userinfo = parts.netloc.rpartition("@")[0]
+            userinfos.append(urlsplit(endpoint).netloc.rpartition("@")[0])
         except ValueError:
-            userinfo = endpoint.partition("://")[2].partition("/")[0].rpartition("@")[0]
-        password = userinfo.partition(":")[2]
-        found += [userinfo, unquote(userinfo), password, unquote(password)]
+            pass
+        for userinfo in userinfos:
+            password = userinfo.partition(":")[2]
+            found += [userinfo, unquote(userinfo), password, unquote(password)]
     return sorted({s for s in found if len(s) >= SHORTEST}, key=len, reverse=True)
 
 

@@ -49,10 +49,13 @@ def test_a_timeout_that_is_no_positive_number_of_seconds_is_one_error(value, mon
         net.timeout_s()
 
 
-def test_an_endpoint_with_a_password_is_refused_without_printing_it(monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", f"http://eve:{PASSWORD}@127.0.0.1:99999")
+@pytest.mark.parametrize("password", [PASSWORD, "pa/ss-word", "pa#ss-word", "pa?ss-word", "p/a#s?s"])
+def test_an_endpoint_with_a_password_is_refused_without_printing_it(password, monkeypatch):
+    # a password with '/', '#' or '?' typed unencoded makes no URL, and is still the user's password
+    monkeypatch.setenv("HF_ENDPOINT", f"http://eve:{password}@127.0.0.1:99999")
     problem = startup.endpoint_problem()
-    assert problem and "HF_ENDPOINT" in problem and PASSWORD not in problem
+    assert problem and "HF_ENDPOINT" in problem and password not in problem
+    assert password not in net.scrub(f"it was {password}")
 
 
 def test_every_user_error_and_traceback_is_printed_scrubbed_and_without_control_characters(capsys, monkeypatch):
