@@ -203,6 +203,18 @@ def test_rollback_build_metadata_and_no_remote(stubbed, capsys):
     assert run(["git", "tag"], stubbed.repo).stdout == before
 
 
+def test_a_release_candidates_bytes_can_be_released_and_nothing_else_doubles(stubbed):
+    """v1.0.0 of the bytes v1.0.0-rc.1 holds was refused ("holds these exact bytes already"): semantic
+    versioning's own path from a candidate to its release was closed."""
+    register.main(["lora", "v1.0.0-rc.1"])
+    with pytest.raises(UserError, match="lora@v1.0.0-rc.1 holds these exact bytes already"):
+        register.main(["lora", "v1.0.0-rc.2"])  # a second candidate of the same bytes is two names for one
+    register.main(["lora", "v1.0.0"])  # its release
+    assert set(tags.versions("lora")) == {"v1.0.0-rc.1", "v1.0.0"}
+    with pytest.raises(UserError, match="lora@v1.0.0 holds these exact bytes already"):
+        register.main(["lora", "v1.0.1"])
+
+
 def test_a_stage_tag_never_shares_its_second_with_the_stages_previous_one(stubbed, monkeypatch):
     """DVC takes a stage's newest tag by tag time, in whole seconds: in a tie it took the first by name, and
     `lora#prod#10` sorts before `lora#prod#9`."""
