@@ -67,6 +67,16 @@ def test_names_versions_and_stages_are_checked_before_any_work(in_tmp):
         register.main(["lora", "v1.0.0"])
 
 
+@pytest.mark.parametrize("text", ["artifacts: [1, 2]\n", "artifacts:\n  lora: text\n", "artifacts: {lora: {path: [x]}}\n",
+                                  "artifacts: {lora: {path: models/lora\n", "stages: {}\n\xff\n", "- a list\n"])
+def test_a_dvc_yaml_that_is_no_artifacts_mapping_is_one_message(in_tmp, text):
+    """Each was a traceback (TypeError, AttributeError, a YAML or Unicode error) before any check."""
+    (in_tmp / ".git").mkdir()
+    (in_tmp / "dvc.yaml").write_bytes(text.encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff"))
+    with pytest.raises(UserError, match="dvc.yaml|artifact 'lora' has path"):
+        register.main(["lora", "v1.0.0"])
+
+
 def test_meta_replaces_only_the_artifacts_meta_lines(in_tmp):
     text = (ROOT / "dvc.yaml").read_text()
     (in_tmp / "dvc.yaml").write_text(text)
