@@ -206,3 +206,33 @@ class Silent:
         for connection in self.held:
             connection.close()
         self.thread.join(5)
+
+
+class Trickle(Silent):
+    """A server on 127.0.0.1 that answers every request a byte at a time, forever: a Hub or proxy that is slow on
+    purpose, whose every read gets a byte well within any timeout."""
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _drip(connection: socket.socket) -> None:
+        import time
+
+        answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+        try:
+            connection.recv(65536)
+            for byte in iter(lambda: answer[:1] or b" ", None):
+                connection.sendall(byte)
+                answer = answer[1:]
+                time.sleep(0.05)  # the pace of the drip, not a wait for the test
+        except OSError:  # the client gave up: the test is over
+            return

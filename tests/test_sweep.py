@@ -223,6 +223,22 @@ def test_non_finite_numbers_in_a_saved_file_leave_those_runs_out_and_never_reach
     assert Path("plots/sweep.png").is_file()
 
 
+def test_finite_numbers_too_large_for_a_chart_leave_those_runs_out(in_tmp):
+    """r = 1e308 and -1e308 (finite) were a matplotlib traceback (its ticks overflow), after plots/sweep.csv was
+    already replaced; a trainable count of 1e308 the same."""
+    huge = state("cost", 0.25, r=16)
+    huge["data"]["metrics"]["metrics/efficiency.json"]["data"]["lora"]["trainable_params"] = -1e308
+    states = [state("big", 0.1, r=1e308), state("small", 0.2, r=-1e308), huge, state("a", 0.1, r=4),
+              state("b", 0.3, r=8)]
+    rows, left = sweep.collect(states, "lora.r", "lora", "mean_ref")
+    assert sorted(row["name"] for row in rows) == ["a", "b", "cost"]
+    assert left == {"with lora.r not a finite number": ["big", "small"]}
+    assert next(row for row in rows if row["name"] == "cost")["trainable_params"] is None
+    Path("exps.json").write_text(json.dumps(states))
+    sweep.main(["--json", "exps.json"])
+    assert Path("plots/sweep_cost.png").is_file()
+
+
 def test_runs_left_out_are_counted_in_one_line(in_tmp, capsys):
     """`-A` on a long history: most commits predate the pipeline or repeat a run; one line says so."""
     states = [state("a", 0.1, r=4), state("b", 0.2, r=8)]

@@ -92,13 +92,16 @@ def metrics(state, model: str, mode: str) -> dict:
     return out
 
 
+CHART_LIMIT = 1e300  # beyond it a chart's axis arithmetic overflows (matplotlib's ticks fail for -1e308..1e308)
+
+
 def finite(value) -> bool:
-    """A number a chart can place: not a bool, NaN or infinity (JSON from elsewhere may hold them), nor an integer
-    beyond a float's range."""
+    """A number a chart can place: not a bool, NaN or infinity (JSON from elsewhere may hold them), nor a number
+    beyond CHART_LIMIT (an integer beyond a float's range included)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:
-        return math.isfinite(value)
+        return math.isfinite(value) and abs(value) <= CHART_LIMIT
     except OverflowError:
         return False
 

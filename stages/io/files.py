@@ -440,6 +440,9 @@ def writable(path: Path, option: str) -> None:
     """The folder that will hold `path` exists or can be made, and this user may write there."""
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
+        if parent.is_symlink():  # dangling or a loop: no folder can be made there
+            raise UserError(f"{option} {path}: {parent} is a symbolic link that leads nowhere (to a missing path, or "
+                            "round in a loop); fix or remove the link, or choose another path.")
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{option} {path}: {parent} is a file, so nothing can be written under it.")

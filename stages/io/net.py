@@ -4,7 +4,8 @@ credentials from text, and the one way to say that a server could not be reached
 huggingface_hub's shared HTTP client has no timeout by default (utils/_http.py, default_client_factory:
 timeout=None), so a Hub that accepts the connection and never answers hangs a command forever. configure_hub()
 installs, through huggingface_hub's own set_client_factory(), a client that gives up after timeout_s() without
-a byte (connect, read, write or a free connection each), also in the calls that ask for no timeout; the calls
+progress (connect, read, write or a free connection each; progress is PROGRESS_BYTES moved, so a server that drips
+a byte at a time ends the call too), also in the calls that ask for no timeout; the calls
 that pass a timeout of their own (hf_hub_download's HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT, 10 s unless
 set) keep it. STAGES_NET_TIMEOUT (seconds) sets it; it is a time without progress, not a limit on a long upload.
 A server that let one request time out fails the command's later requests at once (_transport()).
@@ -111,7 +112,70 @@ def _transport():
                 _silent.add(server)
                 raise
 
-    return OneTimeout()
+    transport = OneTimeout()
+    # httpx takes no network backend of its own; its pool (and a proxy's) reads this attribute for each connection
+    transport._pool._network_backend = _progressing_backend()
+    return transport
+
+
+PROGRESS_BYTES = 1024  # what counts as progress: a server that sends less than this per timeout has not answered
+
+
+def _progressing_backend():
+    """httpcore's own socket backend, whose streams count a wait as progress only once PROGRESS_BYTES have moved:
+    a server that drips a byte per second (within any per-read timeout) still ends the call after timeout_s(). The
+    time is counted while reading or writing only, and starts again with each request written."""
+    import time
+
+    import httpcore2
+
+    class Stream(httpcore2.NetworkStream):
+        def __init__(self, stream):
+            self._stream, self._waited, self._moved = stream, 0.0, 0
+
+        def _timed(self, call, timeout, size, error):
+            limit = timeout if timeout is not None else timeout_s()
+            left = limit - self._waited
+            if left <= 0:
+                raise error(f"less than {PROGRESS_BYTES} bytes in {limit:g} s")
+            start = time.monotonic()
+            try:
+                result = call(left)
+            finally:
+                self._waited += time.monotonic() - start
+            self._moved += size(result)
+            if self._moved >= PROGRESS_BYTES:
+                self._waited, self._moved = 0.0, 0
+            return result
+
+        def read(self, max_bytes, timeout=None):
+            return self._timed(lambda left: self._stream.read(max_bytes, left), timeout, len, httpcore2.ReadTimeout)
+
+        def write(self, buffer, timeout=None):
+            self._waited, self._moved = 0.0, 0  # a request (or the next piece of its body): a new wait
+            view = memoryview(buffer)
+            for start in range(0, len(view), PROGRESS_BYTES):
+                piece = view[start:start + PROGRESS_BYTES]
+                self._timed(lambda left: self._stream.write(piece, left), timeout, lambda _: len(piece),
+                            httpcore2.WriteTimeout)
+
+        def close(self):
+            self._stream.close()
+
+        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+            return Stream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+        def get_extra_info(self, info):
+            return self._stream.get_extra_info(info)
+
+    class Backend(httpcore2.SyncBackend):
+        def connect_tcp(self, *args, **kwargs):
+            return Stream(super().connect_tcp(*args, **kwargs))
+
+        def connect_unix_socket(self, *args, **kwargs):
+            return Stream(super().connect_unix_socket(*args, **kwargs))
+
+    return Backend()
 
 
 def _client():
@@ -143,13 +207,16 @@ def _known_secrets(extra) -> list[str]:
     found += [os.environ.get(name) or "" for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")]
     endpoint = os.environ.get("HF_ENDPOINT") or ""
     if "@" in endpoint:
+        # as typed too: a password with '/', '#' or '?' left unencoded makes no URL, and is still a password
+        typed = endpoint.partition("://")[2].rpartition("@")[0]
+        userinfos = [typed] if ":" in typed else []
         try:
-            parts = urlsplit(endpoint)
-            userinfo = parts.netloc.rpartition("@")[0]
+            userinfos.append(urlsplit(endpoint).netloc.rpartition("@")[0])
         except ValueError:
-            userinfo = endpoint.partition("://")[2].partition("/")[0].rpartition("@")[0]
-        password = userinfo.partition(":")[2]
-        found += [userinfo, unquote(userinfo), password, unquote(password)]
+            pass
+        for userinfo in userinfos:
+            password = userinfo.partition(":")[2]
+            found += [userinfo, unquote(userinfo), password, unquote(password)]
     return sorted({s for s in found if len(s) >= SHORTEST}, key=len, reverse=True)
 
 

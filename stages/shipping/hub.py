@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..io import net
 from ..io.errors import UserError
+from ..io.text import terminal
 from . import folder as published
 
 NO_TOKEN = ("no Hugging Face token found, and publishing needs one with write access: create one at "
@@ -109,9 +110,17 @@ def _explain(error: Exception, repo_id: str, doing: str, secret: str) -> str:
                     f"{str(cause).splitlines()[0] if str(cause) else 'no detail'}). The Hub takes a publish as one "
                     f"commit, whole or not at all, so {repo_id} holds its previous state or this one: run the same "
                     "command again; it uploads only what is missing, and commits nothing if all is already there.")
+        if type(cause).__name__ == "JSONDecodeError":  # an HTML page, a proxy's or another server's answer
+            return not_a_hub(doing)
         if isinstance(cause, ValueError) and "README.md" in str(cause):
             return f"the Hub rejected the card's metadata while {doing}: {str(cause).strip()}"
     return f"{doing} failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def not_a_hub(doing: str) -> str:
+    return (f"the server at {endpoint()} did not answer as the Hub does while {doing} (not the JSON the Hub sends): "
+            "check HF_ENDPOINT (unset it to publish to huggingface.co, or set it to the Hub's URL), then run the same "
+            "command again; a commit lands whole or not at all, so nothing half-done is left.")
 
 
 @contextmanager
@@ -154,11 +163,15 @@ class Hub:
     def user(self) -> str:
         with _talking(self.secret, "the repo", "checking the token (whoami)"):
             found = self.api.whoami()
-        if ((found.get("auth") or {}).get("accessToken") or {}).get("role") == "read":
+        if not isinstance(found, dict) or not isinstance(found.get("name"), str) or not found["name"]:
+            raise UserError(not_a_hub("checking the token (whoami)"))
+        auth = found.get("auth")
+        token = auth.get("accessToken") if isinstance(auth, dict) else None
+        if isinstance(token, dict) and token.get("role") == "read":
             raise UserError("the token is read-only, and publishing writes: create a token with write access at "
                             "https://huggingface.co/settings/tokens, set it in HF_TOKEN or with `hf auth login "
                             "--force`, then run again.")
-        return found["name"]
+        return terminal(found["name"])  # the server's text: it is printed
 
     def open(self, repo_id: str, revision: str, private: bool) -> Remote:
         """Create the repo (and branch) if need be; what the revision holds now."""

@@ -170,3 +170,14 @@ def test_a_path_no_file_system_takes_is_one_message_before_the_work(in_tmp, name
 
     with pytest.raises(UserError, match=message):
         files.target(in_tmp / name, "--out", True)
+
+
+@pytest.mark.parametrize("leads_to", ["loop", "nowhere/at/all"])
+def test_a_folder_on_the_path_that_is_a_link_to_nowhere_is_named_before_the_work(in_tmp, leads_to):
+    """A looping link was taken for a missing folder: the work ran, then "File exists ... free space or fix
+    permissions there"."""
+    from stages.io import files
+
+    (in_tmp / "loop").symlink_to(leads_to)
+    with pytest.raises(UserError, match="loop is a symbolic link that leads nowhere"):
+        files.target(in_tmp / "loop" / "sub" / "x.png", "--plot", False)

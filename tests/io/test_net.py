@@ -7,7 +7,7 @@ import pytest
 
 from project import ROOT, env
 from publishing import TOKEN
-from servers import Silent
+from servers import Silent, Trickle
 from stages.io import errors, net, startup
 
 PASSWORD = "Pa55-w0rd-never-shown"
@@ -51,10 +51,13 @@ def test_a_timeout_that_is_no_positive_number_of_seconds_is_one_error(value, mon
         net.timeout_s()
 
 
-def test_an_endpoint_with_a_password_is_refused_without_printing_it(monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", f"http://eve:{PASSWORD}@127.0.0.1:99999")
+@pytest.mark.parametrize("password", [PASSWORD, "pa/ss-word", "pa#ss-word", "pa?ss-word", "p/a#s?s"])
+def test_an_endpoint_with_a_password_is_refused_without_printing_it(password, monkeypatch):
+    # a password with '/', '#' or '?' typed unencoded makes no URL, and is still the user's password
+    monkeypatch.setenv("HF_ENDPOINT", f"http://eve:{password}@127.0.0.1:99999")
     problem = startup.endpoint_problem()
-    assert problem and "HF_ENDPOINT" in problem and PASSWORD not in problem
+    assert problem and "HF_ENDPOINT" in problem and password not in problem
+    assert password not in net.scrub(f"it was {password}")
 
 
 def test_every_user_error_and_traceback_is_printed_scrubbed_and_without_control_characters(capsys, monkeypatch):
@@ -99,6 +102,19 @@ def test_a_hub_that_accepts_and_never_answers_is_one_error_after_the_timeout_wit
     assert done.stderr.count("error: ") == 1 and "could not reach the Hub" in done.stderr
     assert "no answer in 0.5 s" in done.stderr and net.VARIABLE in done.stderr
     assert PASSWORD not in done.stdout + done.stderr and TOKEN not in done.stdout + done.stderr
+
+
+def test_a_hub_that_answers_a_byte_at_a_time_forever_is_one_error_after_the_timeout():
+    """It hung forever: each read got a byte within the timeout, which counted only time without any byte."""
+    code = ("from stages.io.errors import run; from stages.shipping import hub; "
+            "run(lambda: print(hub.Hub(hub.token()).user()))")
+    with Trickle() as trickle:
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**env(), "HF_HUB_OFFLINE": "0", "HF_TOKEN": TOKEN, net.VARIABLE: "0.5",
+                                   "HF_ENDPOINT": trickle.url(f"frank:{PASSWORD}")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("error: ") == 1 and "could not reach the Hub" in done.stderr
+    assert "0.5 s" in done.stderr and PASSWORD not in done.stdout + done.stderr
 
 
 PREPARE_CALLS = {  # what prepare asks of the Hub: each retried per file for most of an hour before
