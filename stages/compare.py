@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from dvc.exceptions import DvcException
@@ -24,6 +25,7 @@ from .data import dialogsum
 from .io import params, files
 from .scoring import baselines, diversity, records, rouge, stats
 from .io.errors import UserError, run
+from .io.text import terminal
 from .reporting import verdicts
 from .reporting.report import PRIMARY, TITLES
 from .experiments.runs import flat_params
@@ -51,26 +53,36 @@ class Run:
         """`path` (inside the DVC output `output`, default itself) at this rev, copied to the scratch folder;
         DVC pulls it when the cache lacks it."""
         local = self.scratch / path
-        try:
-            if not self.produced(output or path):
-                raise UserError(f"{self.name} has no {output or path}: that run has not produced it (its dvc.lock "
-                                "does not list it). Run the pipeline there (`dvc repro` and commit, or `dvc exp "
-                                "run`), or compare other runs.")
+        if not self.produced(output or path):
+            raise UserError(f"{self.name} has no {output or path}: that run has not produced it (its dvc.lock "
+                            "does not list it). Run the pipeline there (`dvc repro` and commit, or `dvc exp "
+                            "run`), or compare other runs.")
+        with self.reading(path):
             self.fs.get(path, str(local), recursive=self.fs.isdir(path))
-        except (OSError, DvcException) as error:  # a missing remote, an object neither cached nor on the remote
+        return local
+
+    @contextmanager
+    def reading(self, path: str):
+        """Every read of DVC's files at this rev: what DVC raises for an object that is neither cached nor on the
+        remote (a fresh clone, nothing pulled), or a remote it cannot reach, is one message."""
+        from dvc_data.index.index import DataIndexError
+
+        try:
+            yield
+        except (OSError, DvcException, DataIndexError) as error:
             raise UserError(f"cannot read {path} of {self.name} from DVC's cache or remote "
                             f"({type(error).__name__}: {_first_line(error)}): it is recorded in that run's "
-                            "dvc.lock but is in neither. Push it from the machine that made it (`dvc push`, or "
-                            "`dvc exp push origin NAME` for an experiment), or check the remote with "
-                            "`dvc remote list`.") from None
-        return local
+                            "dvc.lock but is in neither. Fetch it (`dvc pull`, or `dvc exp pull origin NAME` for "
+                            "an experiment), push it from the machine that made it (`dvc push`), or check the "
+                            "remote with `dvc remote list`.") from None
 
     def produced(self, path: str) -> bool:
         """A file in the workspace, or an output with a hash in the rev's dvc.lock (declared in dvc.yaml alone,
         DVCFileSystem lists it empty)."""
-        if not self.fs.exists(path):
-            return False
-        info = self.fs.info(path)
+        with self.reading(path):
+            if not self.fs.exists(path):
+                return False
+            info = self.fs.info(path)
         return "fs_info" in info or "md5" in info or "md5" in (info.get("dvc_info") or {})
 
     def references(self) -> list[dict]:
@@ -79,7 +91,9 @@ class Run:
         split = self.params.get("generate.split", "test")
         # only the scored split: the train split of the real data set is far larger and not needed here
         path = f"{dialogsum.PREPARED.as_posix()}/{split}"
-        if not self.fs.isdir(path) and self.produced(dialogsum.PREPARED.as_posix()):
+        with self.reading(path):
+            missing = not self.fs.isdir(path)
+        if missing and self.produced(dialogsum.PREPARED.as_posix()):
             raise UserError(f"{self.name}'s {dialogsum.PREPARED} has no split {split!r} (generate.split there).")
         table = datasets.load_from_disk(str(self.get(path, output=dialogsum.PREPARED.as_posix())))
         return [{"id": i, "dialogue": d, "summary": s} for i, d, s in zip(table["id"], table["dialogue"],
@@ -96,11 +110,13 @@ class Run:
 
     def generation(self, model: str) -> dict | None:
         """The generate stage's speed and engine (metrics/generate_<model>.json), or None where there is none."""
+        from dvc_data.index.index import DataIndexError
+
         path = f"metrics/generate_{model}.json"
         try:
             with self.fs.open(path) as handle:
                 found = json.load(handle)
-        except (OSError, ValueError, DvcException):
+        except (OSError, ValueError, DvcException, DataIndexError):
             return None
         keep = ("s_per_dialogue", "engine", "compute_type", "precision", "device", "threads", "cpu_model", "gpu",
                 "cpu_count", "load_average_1min")
@@ -284,7 +300,7 @@ def table(result: dict, mode: str) -> str:
     lines += speed_lines(result.get("generation", {}))
     lines.append(f"params that differ: {_listed(result['params_diff'])}")
     lines += [f"note: {note}" for note in result["notes"]]
-    return "\n".join(lines)
+    return "\n".join(map(terminal, lines))  # run names, params and engines are data: no escape or line of their own
 
 
 def speed_lines(generation: dict) -> list[str]:
@@ -377,7 +393,7 @@ def main(argv=None) -> None:
     forest(result, args.mode, args.plot)
     files.sign(args.plot, "python -m stages.compare")
     print(json.dumps(result, indent=2) if args.json else table(result, args.mode))
-    print(f"wrote {args.plot}", file=sys.stderr)
+    print(terminal(f"wrote {args.plot}"), file=sys.stderr)
 
 
 if __name__ == "__main__":

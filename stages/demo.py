@@ -65,6 +65,11 @@ def build(data: Path, out: Path, force: bool) -> None:
                             "one.")
         print(f"{out} exists: using it (--force rebuilds it)", file=sys.stderr)
         return
+    if out.is_symlink():  # a link into a protected place is named as that
+        files.target(out, "the demo model", force, "folder", proof=no_model)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):  # the place is fixed: no other path to advise
+        raise UserError(f"{out} is {'a link' if out.is_symlink() else 'a file'}, not the folder the demo builds its "
+                        "model in; it is left as it is: move it away (or remove it), then run this again.")
     files.target(out, "the demo model", force, "folder", proof=no_model)  # before the work; again before the replace
     splits = corpus(data)
     texts = corpus_texts(splits)

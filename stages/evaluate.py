@@ -21,6 +21,7 @@ from .reporting import page, provenance, report, verdicts
 from .io import params, files, stage as running
 from .io.errors import UserError, run
 from .io.files import write_json, write_text, wrote
+from .io.text import csv_frame
 from .reporting.report import TITLES
 
 PAIRS = (("full", "lora"), ("full", "base"), ("lora", "base"))
@@ -200,13 +201,13 @@ def write_outputs(p, references, groups, texts, modes, scores, paired, cost, out
         scores, paired, cost, examples(chosen, references, groups, texts, rouge_l), setup))
 
     table = rouge_table(scores, report.PRIMARY)  # the baselines' bars beside the models
-    write_text(Path("plots/rouge.csv"), table.to_csv(index=False))
+    write_text(Path("plots/rouge.csv"), csv_frame(table).to_csv(index=False))
     plots.rouge_bars(table, Path("plots/rouge.png"), f"{report.PRIMARY}: {report.MODE_TEXT[report.PRIMARY]}")
     losses = loss_table()
-    write_text(Path("plots/loss.csv"), losses.to_csv(index=False))
+    write_text(Path("plots/loss.csv"), csv_frame(losses).to_csv(index=False))
     plots.loss_curves(losses, Path("plots/loss.png"))
     long, share = length_tables({model: texts[model] for model in dialogsum.MODELS}, references, groups)
-    write_text(Path("plots/lengths.csv"), share.to_csv(index=False))
+    write_text(Path("plots/lengths.csv"), csv_frame(share).to_csv(index=False))
     plots.length_distribution(long, Path("plots/lengths.png"))
     write_text(Path("metrics/summaries.html"), page.render(
         references, groups, texts, {source: modes[source][report.PRIMARY].values for source in texts}, setup))

@@ -301,7 +301,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     page = render()
     if args.check:
-        if not args.out.is_file() or args.out.read_text(encoding="utf-8") != page:
+        try:
+            current = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
+        except (OSError, UnicodeDecodeError):  # unreadable, or not UTF-8: not the page
+            current = None
+        if current != page:
             print(f"{args.out} is out of date: run `python -m stages.params_doc`.", file=sys.stderr)
             sys.exit(1)
         print(f"{args.out} is up to date.")

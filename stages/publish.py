@@ -17,9 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .io import files
+from .io import files, net
 from .io.errors import UserError, run
 from .io.files import atomic_path, dir_size
+from .io.text import revision_problem
 from .shipping import card, folder, hub, record, stale
 
 KINDS = ("full", "lora")
@@ -46,12 +47,24 @@ def _valid_id(value: str, option: str, example: str) -> None:
         raise UserError(f"{option} {value!r} has no namespace: write it as {example}.")
 
 
+def _valid_revision(revision: str | None, where: str, fix: str) -> None:
+    """A revision the card and adapter_config.json name: a git branch or tag name, or a commit hash; no other text
+    (HTML, a link, a line break) goes into them."""
+    if revision is None:
+        return
+    problem = revision_problem(revision) if isinstance(revision, str) else f"it is a {type(revision).__name__}"
+    if problem:
+        raise UserError(f"{where}: the revision {revision!r} is not a git branch or tag name or a commit hash "
+                        f"({problem}); {fix}.")
+
+
 def hub_ref(entry: dict, given: str | None, option: str, key: str, example: str) -> card.HubRef:
     """The Hub id and revision the run read (data/sources.json), or the publisher's word for a local copy."""
     claimed = None
     if given:
-        name, _, revision = given.partition("@")
+        name, at, revision = given.partition("@")
         _valid_id(name, option, example)
+        _valid_revision(revision if at else None, f"{option} {given!r}", f"write it as {example}, or drop '@...'")
         claimed = card.HubRef(name, revision or None, declared=True)
     if entry.get("local"):
         if claimed is None:
@@ -59,6 +72,8 @@ def hub_ref(entry: dict, given: str | None, option: str, key: str, example: str)
                             f"{option} ID[@REVISION], for example {option} {example}.")
         return claimed
     ref = card.HubRef(entry["name"], entry.get("sha") or entry.get("revision"), declared=False)
+    _valid_id(ref.id, f"data/sources.json's {key}", example)  # a hand-edited record: the card prints it
+    _valid_revision(ref.revision, f"data/sources.json's {key} entry", "rerun `dvc repro prepare`, commit, then publish")
     if claimed and (claimed.id != ref.id or (claimed.revision and claimed.revision != ref.revision)):
         raise UserError(f"{option} {given} is not what the run read ({ref.id} at {ref.revision}, data/sources.json); "
                         f"drop {option}: it is only for a {key} that was a local folder.")
@@ -115,7 +130,8 @@ def publish(args, secret, run_record, subject) -> None:
         print(f"{args.repo_id} at {args.revision} already holds exactly these files: nothing was committed.")
     else:
         print(f"published {args.repo_id} at {args.revision}: commit {done.oid}"
-              f"{'; the Notes section of the card on the Hub was kept' if kept else ''}\n{done.commit_url}")
+              f"{'; the Notes section of the card on the Hub was kept' if kept else ''}\n"
+              f"{net.shown_url(done.commit_url)}")
 
 
 def parser() -> argparse.ArgumentParser:

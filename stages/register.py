@@ -66,6 +66,8 @@ def new_version(name: str, artifact: dict, version: str, registered: dict[str, s
         raise UserError(f"{name}@{version} not registered: {reason}") from None
     md5 = artifacts.locked_md5(artifacts.DVC_LOCK.read_text(encoding="utf-8"), artifact["path"])
     for old, tag in registered.items():
+        if SemVer.parse(old).prerelease and not SemVer.parse(version).prerelease:
+            continue  # the release of a candidate (v1.0.0 after v1.0.0-rc.1) holds the candidate's bytes by design
         if artifacts.locked_md5(tags.show(tag, artifacts.DVC_LOCK), artifact["path"]) == md5:
             raise UserError(f"{name}@{old} holds these exact bytes already ({artifact['path']} md5 {md5}): promote "
                             f"it (`python -m stages.register {name} {old} --stage prod`) instead of a second version.")

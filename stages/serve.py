@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 
+from .data import dialogue
 from .io import params
 from .io.errors import UserError, run
 
@@ -58,6 +59,9 @@ def check(args) -> None:
         value = getattr(args, option)
         if not 0 <= value <= most:  # also catches nan
             raise UserError(f"--{option.replace('_', '-')} {value}: give a number from 0 to {most}.")
+    if args.max_chars > dialogue.MAX_CHARS:  # the one dialogue check refuses longer ones in every door
+        raise UserError(f"--max-chars {args.max_chars} is over the {dialogue.MAX_CHARS:,} characters any dialogue may "
+                        "be (the model reads a few thousand): give at most that.")
     if args.body_timeout == 0:
         raise UserError("--body-timeout 0: a request needs some time to arrive; give seconds above 0.")
     if args.queue_size < args.max_dialogues:

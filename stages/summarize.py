@@ -19,7 +19,7 @@ from .data import dialogue, prompts
 from .inference import decode, specs
 from .inference.engines import load_engine
 from .modeling import models
-from .io import params, files
+from .io import params, files, text
 from .io.errors import UserError, run
 from .io.files import atomic_path, read_jsonl, write_jsonl
 
@@ -115,16 +115,25 @@ def read_dialogues(args) -> dict:
         if sys.stdin.isatty():
             print("reading a dialogue from stdin; end it with Ctrl-D", file=sys.stderr)
         stream = getattr(sys.stdin, "buffer", None)  # bytes, so binary input is told apart from text
-        raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        raw = stream.read(MOST + 1) if stream is not None else sys.stdin.read(MOST + 1).encode("utf-8")
         return {"from stdin": text_of(raw, "stdin")}
     path = Path(args.input)
     if not path.is_file():
         raise UserError(f"{path} is not a file: give a text file holding one dialogue, or pipe it on stdin.")
-    return {str(path): text_of(path.read_bytes(), str(path))}
+    with path.open("rb") as stream:
+        return {str(path): text_of(stream.read(MOST + 1), str(path))}
+
+
+MOST = 4 * dialogue.MAX_CHARS  # bytes: UTF-8 takes at most 4 a character, so more is past the dialogue check
 
 
 def text_of(raw: bytes, where: str) -> str:
-    """A dialogue's bytes as text: UTF-8 (a BOM allowed), never binary data."""
+    """A dialogue's bytes as text: UTF-8 (a BOM allowed), never binary data, never more than read_dialogues
+    reads (MOST bytes: the rest was left unread)."""
+    if len(raw) > MOST:
+        raise UserError(f"dialogue {where} is over {dialogue.MAX_CHARS:,} characters, more than a dialogue may be: "
+                        "the model reads only its first data.max_source_length tokens (a few thousand characters); "
+                        "cut it to what it should read.")
     if b"\0" in raw:
         raise UserError(f"{where} holds binary data (NUL bytes), not a dialogue: give a UTF-8 text file.")
     try:
@@ -165,6 +174,11 @@ def summarize(args) -> None:
     p = params.load()
     if args.out:
         files.target(args.out, "--out", args.force)
+    if args.adapter and args.model is not None:
+        raise UserError(f"--model {args.model} and --adapter go separately: every --adapter loads onto models/base, "
+                        "the base model it was trained on. Drop --model, or drop --adapter to summarize with "
+                        f"--model {args.model} alone.")
+    args.model = args.model or "lora"
     chosen = adapter_pairs(args.adapter) if args.adapter else {None: args.model}
     tokenizer = tokenizers(chosen)  # each model's own, found before any dialogue is read
     dialogues = read_dialogues(args)
@@ -195,11 +209,12 @@ def summarize(args) -> None:
         files.target(args.out, "--out", args.force)  # again: a file may have appeared there while this ran
         write_jsonl(args.out, rows)
         files.sign(args.out, "python -m stages.summarize")
-    elif args.jsonl:
-        sys.stdout.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    elif args.jsonl:  # what a model writes reaches a terminal as text (stages/io/text.py)
+        sys.stdout.write("".join(text.json_line(row) + "\n" for row in rows))
     else:
         for row in rows:
-            print(f"[{row['adapter']}] {row['summary']}" if "adapter" in row else row["summary"])
+            summary = text.terminal(row["summary"])
+            print(f"[{row['adapter']}] {summary}" if "adapter" in row else summary)
 
 
 def export(args) -> None:
@@ -229,7 +244,7 @@ def parser(command: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m stages.summarize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", help="text file holding one dialogue; - or nothing reads stdin")
-    p.add_argument("--model", default="lora", help="base, full, lora or a model/adapter directory (default lora)")
+    p.add_argument("--model", help="base, full, lora or a model/adapter directory (default lora); not with --adapter")
     p.add_argument("--adapter", action="append", metavar="NAME=DIR",
                    help="load this adapter onto the one base model (instead of --model); repeat to compare adapters")
     p.add_argument("--jsonl", type=Path, help="batch mode: a JSONL file of {id, dialogue} rows")

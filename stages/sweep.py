@@ -21,6 +21,7 @@ from .experiments import runs as dvc_runs
 from .io import files
 from .io.errors import UserError, run
 from .io.files import write_text
+from .io.text import csv_frame, terminal
 
 OUT = Path("plots/sweep")
 OUTPUTS = (OUT.with_suffix(".csv"), OUT.with_suffix(".png"), OUT.parent / "sweep_cost.png")
@@ -186,7 +187,7 @@ def main(argv=None) -> None:
         label = "sweep" if number == 1 else "apart: " + "; ".join(group["differs"])
         series.append({"label": label, "points": points})
     if left:
-        print(f"note: {left_out(left, total)}")
+        print(terminal(f"note: {left_out(left, total)}"))  # run names are data: one line, no escapes
     if not series or len(series[0]["points"]) < 2:
         raise UserError(f"found no two finished runs that differ in {args.param} and match in every other param "
                         f"(seeds aside); a sweep needs two or more. Run `dvc exp run --queue -S "
@@ -197,7 +198,7 @@ def main(argv=None) -> None:
     for path in OUTPUTS:  # again: files may have appeared there while `dvc exp show` ran
         files.target(path, "output", args.force)
     table, by_param, cost = OUTPUTS
-    write_text(table, long_table(series, args.param).to_csv(index=False))
+    write_text(table, csv_frame(long_table(series, args.param)).to_csv(index=False))  # no cell a spreadsheet runs
     files.sign(table, "python -m stages.sweep")
     sweep_plots.by_param(series, args.param, f"{args.model} {args.mode}", by_param)
     files.sign(by_param, "python -m stages.sweep")
@@ -205,7 +206,7 @@ def main(argv=None) -> None:
                      {name: frontier(series[0]["points"], name, args.metric) for name in dvc_runs.COSTS}, cost)
     files.sign(cost, "python -m stages.sweep")
     print(report(series, args.param))
-    print(f"wrote {by_param}, {cost} and {table}")
+    print(terminal(f"wrote {by_param}, {cost} and {table}"))
 
 
 def _apart(series) -> str:
@@ -224,7 +225,7 @@ def report(series: list[dict], param: str) -> str:
             trainable = f"{p['trainable_params']:>12,.0f}" if p["trainable_params"] is not None else f"{'?':>12}"
             lines.append(f"  {param}={p['value']!s:<6} trainable {trainable}  "
                          + "  ".join(f"{key} {p[key]:.4f}" for key in rouge.KEYS) + spread + f"  [{p['names']}]")
-    return "\n".join(lines)
+    return "\n".join(map(terminal, lines))  # names, labels and values are data: no escape or line of their own
 
 
 if __name__ == "__main__":

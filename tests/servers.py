@@ -164,3 +164,75 @@ def missing_sshd() -> str:
     if os.geteuid() != 0:
         return "sshd needs root for its privilege separation; run the tests as root (as CI does)"
     return ""
+
+
+class Silent:
+    """A server on 127.0.0.1 that accepts every connection and never answers: a Hub or remote that hangs."""
+
+    def __init__(self):
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:  # closed: the test is over
+                return
+            self.held.append(connection)  # kept open, never read or answered
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def url(self, userinfo: str = "") -> str:
+        return f"http://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Silent":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        except OSError:
+            pass
+        self.sock.close()
+        for connection in self.held:
+            connection.close()
+        self.thread.join(5)
+
+
+class Trickle(Silent):
+    """A server on 127.0.0.1 that answers every request a byte at a time, forever: a Hub or proxy that is slow on
+    purpose, whose every read gets a byte well within any timeout."""
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _drip(connection: socket.socket) -> None:
+        import time
+
+        answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+        try:
+            connection.recv(65536)
+            for byte in iter(lambda: answer[:1] or b" ", None):
+                connection.sendall(byte)
+                answer = answer[1:]
+                time.sleep(0.05)  # the pace of the drip, not a wait for the test
+        except OSError:  # the client gave up: the test is over
+            return

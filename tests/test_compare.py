@@ -249,3 +249,35 @@ def test_a_run_writing_one_summary_is_named_and_never_simply_higher():
     assert "baselines on these dialogues, mean_ref: lead3 rouge1 " in text
     assert "note: lora in main does not beat the better baseline, lead3: ROUGE-L 0.0000 against 0.4808" in text
     assert "lora in exp does not beat" not in text
+
+
+@pytest.mark.parametrize("name", ["\x1b[2J\x1b[31mred", "a\rnote: overwritten", "b\nnote: forged line",
+                                  "c\u202eexe", "d\x9b2J"])
+def test_hostile_run_names_params_and_engines_print_on_their_own_lines_without_escapes(name):
+    made = made_up_result({}, a=name, b="main")
+    made["params_diff"] = {f"key{name}": [name, "=1"]}
+    made["notes"] = [f"{name}: no predictions"]
+    made["generation"] = {"lora": {"a": {"s_per_dialogue": 0.5, "engine": name}, "b": {"s_per_dialogue": 0.5}}}
+    text = compare.table(made, "mean_ref")
+    assert not [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f or c == "\u202e"]
+    assert len([line for line in text.splitlines() if line.startswith("note:")]) == 1
+    assert len(text.splitlines()) == len(compare.table(made_up_result({}), "mean_ref").splitlines()) + 2
+
+
+@pytest.mark.parametrize("failing", ["isdir", "exists", "info", "get"])
+def test_a_run_whose_data_is_in_neither_the_cache_nor_the_remote_is_one_message(failing, tmp_path):
+    """A fresh clone, nothing pulled: DVC's DataIndexDirError came out of fs.isdir as a traceback."""
+    from dvc_data.index.index import DataIndexDirError
+
+    class Unfetched:
+        def __getattr__(self, name):
+            def call(*args, **kwargs):
+                if name == failing:
+                    raise DataIndexDirError("failed to load directory ('data', 'prepared')")
+                return {"isdir": True, "exists": True, "info": {"md5": "x"}}.get(name)
+            return call
+
+    run = compare.Run.__new__(compare.Run)
+    run.fs, run.name, run.params, run.scratch = Unfetched(), "HEAD~1", {}, tmp_path
+    with pytest.raises(UserError, match="HEAD~1.*dvc pull|HEAD~1.*dvc push"):
+        run.references()

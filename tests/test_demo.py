@@ -167,6 +167,24 @@ def test_a_file_where_its_folder_goes_is_named_and_kept(in_tmp, tiny_corpus):
     assert (in_tmp / "demo").read_text() == "mine"
 
 
+def test_a_file_or_link_at_demo_model_is_kept_with_advice_demo_can_take(in_tmp, tiny_corpus):
+    """Found: the advice was "give a folder path" / "give a path outside it", options demo does not have."""
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    (in_tmp / "demo").mkdir()
+    (in_tmp / "demo" / "model").write_text("mine")
+    (in_tmp / "elsewhere").mkdir()
+    for force in ([], ["--force"]):
+        with pytest.raises(UserError, match="demo/model is a file, not the folder .* move it away") as caught:
+            demo.main(["--data", str(tiny_corpus), "--build-only", *force])
+        assert "give a" not in str(caught.value)
+    assert (in_tmp / "demo" / "model").read_text() == "mine"
+    (in_tmp / "demo" / "model").unlink()
+    (in_tmp / "demo" / "model").symlink_to(in_tmp / "elsewhere")
+    with pytest.raises(UserError, match="demo/model is a link, not the folder .* move it away"):
+        demo.main(["--data", str(tiny_corpus), "--build-only", "--force"])
+    assert (in_tmp / "demo" / "model").is_symlink()
+
+
 def test_a_second_run_under_a_taken_name_says_how_on_before_dvc_runs(in_tmp, tiny_corpus, monkeypatch):
     """It ran `dvc exp run -n try-it` again, which DVC refused with `dvc exp run -f ...`, a flag demo has not."""
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")

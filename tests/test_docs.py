@@ -88,6 +88,15 @@ def test_check_mode_reports_a_stale_page(tmp_path, monkeypatch, capsys):
     assert "up to date" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("content", [b"\xff\xfe not UTF-8", b"\xef\xbb\xbf"])
+def test_check_mode_calls_a_page_that_is_no_utf8_text_stale_not_a_traceback(content, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "params.md").write_bytes(content)
+    with pytest.raises(SystemExit) as exit_:
+        params_doc.main(["--check", "--out", str(tmp_path / "params.md")])
+    assert exit_.value.code == 1 and "out of date" in capsys.readouterr().err
+
+
 def test_out_replaces_only_a_generated_page(tmp_path, monkeypatch):
     from stages.io.errors import UserError
 

@@ -194,6 +194,8 @@ def test_scorer_cli_scores_jsonl_and_csv_alike(in_tmp, tiny_corpus):
     ("p.jsonl", '{"id": "other_1", "prediction": "a"}\n', r"p.jsonl, line 1: id 'other_1' is not in the references"),
     ("p.csv", 'id,prediction\ntest_0_1,"two\nlines"\ntest_0_1,b\n', r"p.csv, line 4: duplicate id"),
     ("p.csv", 'id,prediction\ntest_0_1,a,b\n', r"p.csv, line 2: more fields than the header"),
+    # found: the row on line 3 was blamed on line 1 (csv's line_num after the failed read)
+    ("p.csv", 'id,prediction\ntest_0_1,a\ntest_0_2,"' + "y" * 200_000 + '"\n', r"p.csv, line 3: not valid CSV"),
     ("p.csv", 'id,summary\ntest_0_1,a\n', r"p.csv, line 2: column 'prediction' is missing"),
     ("p.txt", 'test_0_1 a\n', r"unknown file type '.txt'"),
 ])

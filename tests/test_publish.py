@@ -10,6 +10,7 @@ from hub_standin import Hub
 from project import run
 from publishing import (CLAIMS, TOKEN, clone_of, folder_bytes, hub_env, no_secret, one_paragraph, popen,
                       publish)
+from servers import Silent
 from stages.shipping import card
 
 REPO_ID = "tester/flan-t5-dialogsum"
@@ -208,3 +209,16 @@ def test_a_publish_killed_mid_upload_leaves_no_commit_and_a_rerun_publishes(repo
     again = publish(["full", "--repo-id", REPO_ID, *CLAIMS], repo, environ)
     assert again.returncode == 0, again.stderr
     assert uploaded(hub) == folder_bytes(dry)
+
+
+def test_a_hub_that_never_answers_is_one_error_after_the_timeout_and_its_password_is_never_printed(repo, tmp_path):
+    """publish hung forever without a word (huggingface_hub's client has no timeout), and a password in
+    HF_ENDPOINT was printed in its messages."""
+    password = "Pa55-w0rd-never-shown"
+    with Silent() as silent:
+        environ = {**hub_env(home=tmp_path), "HF_ENDPOINT": silent.url(f"user:{password}"), "STAGES_NET_TIMEOUT": "0.5"}
+        done = publish(["full", "--repo-id", REPO_ID, *CLAIMS], repo, environ, timeout=120)
+    message = one_paragraph(done)
+    assert "could not reach the Hub at http://***@127.0.0.1" in message and "no answer in 0.5 s" in message
+    assert password not in done.stdout + done.stderr
+    no_secret(done.stdout, done.stderr)

@@ -71,6 +71,16 @@ def test_names_versions_and_stages_are_checked_before_any_work(in_tmp):
         register.main(["lora", "v1.0.0"])
 
 
+@pytest.mark.parametrize("text", ["artifacts: [1, 2]\n", "artifacts:\n  lora: text\n", "artifacts: {lora: {path: [x]}}\n",
+                                  "artifacts: {lora: {path: models/lora\n", "stages: {}\n\xff\n", "- a list\n"])
+def test_a_dvc_yaml_that_is_no_artifacts_mapping_is_one_message(in_tmp, text):
+    """Each was a traceback (TypeError, AttributeError, a YAML or Unicode error) before any check."""
+    (in_tmp / ".git").mkdir()
+    (in_tmp / "dvc.yaml").write_bytes(text.encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff"))
+    with pytest.raises(UserError, match="dvc.yaml|artifact 'lora' has path"):
+        register.main(["lora", "v1.0.0"])
+
+
 def test_meta_replaces_only_the_artifacts_meta_lines(in_tmp):
     text = (ROOT / "dvc.yaml").read_text()
     (in_tmp / "dvc.yaml").write_text(text)
@@ -205,6 +215,18 @@ def test_rollback_build_metadata_and_no_remote(stubbed, capsys):
         with pytest.raises(UserError, match=rf"{re.escape(version)!s}' has build metadata .*Give a version without"):
             register.main(["lora", version, "--stage", "prod"])
     assert run(["git", "tag"], stubbed.repo).stdout == before
+
+
+def test_a_release_candidates_bytes_can_be_released_and_nothing_else_doubles(stubbed):
+    """v1.0.0 of the bytes v1.0.0-rc.1 holds was refused ("holds these exact bytes already"): semantic
+    versioning's own path from a candidate to its release was closed."""
+    register.main(["lora", "v1.0.0-rc.1"])
+    with pytest.raises(UserError, match="lora@v1.0.0-rc.1 holds these exact bytes already"):
+        register.main(["lora", "v1.0.0-rc.2"])  # a second candidate of the same bytes is two names for one
+    register.main(["lora", "v1.0.0"])  # its release
+    assert set(tags.versions("lora")) == {"v1.0.0-rc.1", "v1.0.0"}
+    with pytest.raises(UserError, match="lora@v1.0.0 holds these exact bytes already"):
+        register.main(["lora", "v1.0.1"])
 
 
 def test_a_stage_tag_never_shares_its_second_with_the_stages_previous_one(stubbed, monkeypatch):

@@ -147,8 +147,9 @@ def test_the_page_is_self_contained_and_locked_down(client):
 BAD = [  # (what a client sends, content type, status, words of the message)
     (b"\xff\xfe{}", "application/json", 400, "not UTF-8 (byte 0"),
     (b'{"dialogues": ["caf\xe9"]}', "application/json", 400, "not UTF-8 (byte 19"),
-    (b'{"dialogues": [', "application/json", 400, "not JSON"),
-    (b"", "application/json", 400, "not JSON"),
+    (b'{"dialogues": [', "application/json", 400, "not valid JSON"),
+    (b"", "application/json", 400, "not valid JSON"),
+    (b'{"dialogues": ["hi"], "dialogues": ["other"]}', "application/json", 400, "key 'dialogues' twice"),
     (b"[" * 30_000 + b"]" * 30_000, "application/json", 400, "nested too deeply"),
     (b"1" * 5000, "application/json", 400, "over 4,300 digits"),
     (b'["a dialogue"]', "application/json", 422, "a JSON array; send an object"),

@@ -52,6 +52,8 @@ def test_a_served_name_is_never_a_path(given, message):
     (["--max-wait-ms", "-5"], "--max-wait-ms -5.0"),
     (["--body-timeout", "0"], "--body-timeout 0: a request needs some time"),
     (["--queue-size", "8", "--max-dialogues", "16"], "--queue-size 8 is below --max-dialogues 16"),
+    # every door refuses a dialogue over 200,000 characters: a larger --max-chars would promise what it refuses
+    (["--max-chars", "500000"], "--max-chars 500000 is over the 200,000 characters"),
 ])
 def test_bad_options_stop_with_one_message(argv, message):
     args = options(*argv)

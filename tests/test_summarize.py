@@ -283,3 +283,42 @@ def test_what_prepare_and_serve_refuse_the_cli_refuses_with_the_same_reason(at, 
         with pytest.raises(UserError) as caught:
             summarize.main(["--model", "base"])
         assert str(caught.value) == f"dialogue from stdin {why}."
+
+
+def test_a_summary_reaches_the_terminal_as_text(at, capsys, monkeypatch):
+    """Found: a summary was printed as the model wrote it: a model folder whose vocabulary decodes to ESC or C1
+    codes (byte-fallback tokenizers can write any byte) could clear the screen or forge lines. Printed summaries
+    are escaped; JSON on stdout keeps its value, with those characters as \\u escapes."""
+    written = "ok \x1b[2J\x9b31m\u202e\rforged"
+    monkeypatch.setattr(decode, "summarize", lambda model, tokenizer, inputs, cfg, progress: [written] * len(inputs))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("#Person1#: Hello.\n#Person2#: Hi."))
+    summarize.main(["--model", "base"])
+    shown = capsys.readouterr().out
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", shown) and "ok \\x1b[2J" in shown
+    (at / "one.jsonl").write_text(json.dumps({"id": "a", "dialogue": "#Person1#: Hello."}) + "\n")
+    summarize.main(["--model", "base", "--jsonl", "one.jsonl"])
+    line = capsys.readouterr().out
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", line)
+    assert json.loads(line) == {"id": "a", "summary": written}
+
+
+def test_model_and_adapter_together_are_refused(at):
+    """Found: `--model full --adapter r=DIR` ignored --model without a word: the adapters went onto models/base,
+    whatever base the user named."""
+    with pytest.raises(UserError, match="--model full and --adapter"):
+        summarize.main(["--model", "full", "--adapter", "r2=models/lora", "in.txt"])
+
+
+def test_a_file_of_megabytes_is_refused_before_it_is_read(at, monkeypatch):
+    """A dialogue file or stdin is read at most to 4 bytes per character of the longest dialogue: a 3 GB file
+    given by mistake is refused with the dialogue check's words instead of filling the memory first."""
+    from stages.data import dialogue
+
+    huge = at / "huge.txt"
+    with huge.open("wb") as out:
+        out.truncate(4 * dialogue.MAX_CHARS + 10)  # sparse: no disk used
+    with pytest.raises(UserError, match="is over 200,000 characters"):
+        summarize.main(["--model", "base", str(huge)])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a" * (4 * dialogue.MAX_CHARS + 1))))
+    with pytest.raises(UserError, match="stdin is over 200,000 characters"):
+        summarize.main(["--model", "base"])

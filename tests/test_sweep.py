@@ -179,7 +179,8 @@ def test_a_saved_file_in_utf16_or_with_a_bom_is_read_and_anything_else_is_one_er
     ('[["a"]]', 'item 1 of the list is \\["a"\\], not a run'),
     ('[{"name": "x"}]', 'item 1 of the list is {"name": "x"}, not a run'),
     ("[]", "found no two finished runs"),
-    ("[" * 100_000, "not valid JSON"),  # deeper than Python's stack
+    ("[" * 100_000, "nested too deeply"),  # deeper than Python's stack
+    ('[{"rev": ' + "9" * 5000 + "}]", "over 4,300 digits"),  # json.loads raised a plain ValueError: a traceback
 ])
 def test_a_list_that_is_not_dvc_exp_show_output_is_one_error(in_tmp, content, message):
     Path("exps.json").write_text(content)
@@ -220,6 +221,22 @@ def test_non_finite_numbers_in_a_saved_file_leave_those_runs_out_and_never_reach
     Path("exps.json").write_text(json.dumps(states))
     sweep.main(["--json", "exps.json"])  # charts of the two good runs, no traceback
     assert Path("plots/sweep.png").is_file()
+
+
+def test_finite_numbers_too_large_for_a_chart_leave_those_runs_out(in_tmp):
+    """r = 1e308 and -1e308 (finite) were a matplotlib traceback (its ticks overflow), after plots/sweep.csv was
+    already replaced; a trainable count of 1e308 the same."""
+    huge = state("cost", 0.25, r=16)
+    huge["data"]["metrics"]["metrics/efficiency.json"]["data"]["lora"]["trainable_params"] = -1e308
+    states = [state("big", 0.1, r=1e308), state("small", 0.2, r=-1e308), huge, state("a", 0.1, r=4),
+              state("b", 0.3, r=8)]
+    rows, left = sweep.collect(states, "lora.r", "lora", "mean_ref")
+    assert sorted(row["name"] for row in rows) == ["a", "b", "cost"]
+    assert left == {"with lora.r not a finite number": ["big", "small"]}
+    assert next(row for row in rows if row["name"] == "cost")["trainable_params"] is None
+    Path("exps.json").write_text(json.dumps(states))
+    sweep.main(["--json", "exps.json"])
+    assert Path("plots/sweep_cost.png").is_file()
 
 
 def test_runs_left_out_are_counted_in_one_line(in_tmp, capsys):
@@ -307,3 +324,25 @@ def test_param_values_and_group_labels_with_dollar_signs_are_drawn_as_text(in_tm
     assert Path("plots/sweep.png").read_bytes()[:4] == b"\x89PNG"
     table = list(csv.DictReader(Path("plots/sweep.csv").open()))
     assert {row["tag.name"] for row in table} == {"x$a_$", "y$b_$"}  # the data keeps its dollars
+
+
+HOSTILE_NAMES = ["\x1b[2J\x1b[31mred", "a\rnote: overwritten", "b\nnote: forged line", "=HYPERLINK(\"http://x\",\"y\")",
+                 "@SUM(A1)", "c\u202eexe.txt"]
+
+
+def test_hostile_experiment_names_and_values_reach_neither_the_terminal_nor_a_spreadsheet_as_code(in_tmp, capsys):
+    """Names and values of a saved file printed ANSI escapes and forged lines, and became formulas in sweep.csv."""
+    states = [state(name, 0.1 + i / 10, r=4 if i % 2 else 8, seed=i) for i, name in enumerate(HOSTILE_NAMES)]
+    for entry, value in zip(states, ("=1+1", "-2", "+cmd", "@x", "\x1b]0;t\x07", "ok")):
+        entry["data"]["params"]["params.yaml"]["data"]["tag"] = value  # a param every run holds, all different
+    states.append({"rev": "norun\x1b[1m", "name": "c\nnote: forged", "data": {"params": {}}})
+    Path("exps.json").write_text(json.dumps(states))
+    sweep.main(["--json", "exps.json", "--param", "tag"])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\u202e" not in out
+    assert [line for line in out.splitlines() if line.startswith("note:")] == \
+        [line for line in out.splitlines() if line.startswith("note: left out")]  # no forged note line
+    cells = [cell for row in csv.reader(Path("plots/sweep.csv").open(newline="")) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@", "\t", "\r"))
+                or (cell.startswith("-") and not re.fullmatch(r"-[\d.e+-]+", cell))], cells
+    assert "'=1+1" in cells and "'=HYPERLINK(\"http://x\",\"y\")" in " ".join(cells)

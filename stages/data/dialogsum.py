@@ -4,6 +4,7 @@ from pathlib import Path
 
 import datasets
 
+from ..io import net
 from ..io.errors import UserError, pull_hint
 from ..io.files import read_jsonl
 
@@ -32,12 +33,13 @@ def load_raw(source: str, revision: str) -> dict[str, list[dict]]:
             raise UserError(f"data.source {folder} lacks {', '.join(f'{s}.jsonl' for s in missing)}: "
                             f"each of {', '.join(SPLITS)} must be a JSONL file with columns {', '.join(REQUIRED)}.")
         return {split: read_jsonl(folder / f"{split}.jsonl") for split in SPLITS}
+    net.configure_hub()  # a Hub that never answers is an error after STAGES_NET_TIMEOUT, not a hang
     try:
         hub = datasets.load_dataset(source, revision=revision)
     except Exception as error:  # connection, auth, missing repo or revision: all fixable by the user
         raise UserError(
             f"could not load dataset {source!r} at revision {revision!r} from the Hugging Face Hub "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). Check the id and "
+            f"({net.reason(error)}). Check the id and "
             f"revision and your network, or set data.source to a local directory with train/validation/test "
             f".jsonl files (for example /data/dialogsum){pull_hint('to fetch data/prepared')}."
         ) from None

@@ -1,6 +1,6 @@
 """Is this one dialogue something a model can read? The one check prepare, summarize, serve and demo all apply.
 
-A dialogue is refused when it is not text (an unpaired surrogate, which JSON can escape), holds a control
+A dialogue is refused when it is longer than MAX_CHARS, is not text (an unpaired surrogate, which JSON can escape), holds a control
 character (NUL, ESC, DEL, C1 codes...: newline, carriage return and tab are line layout), holds nothing visible
 once spaces and invisible characters (zero-width spaces, BOMs, joiners, fillers, combining marks alone) are
 removed, or, given the model's tokenizer, has more than vocab.REFUSE of its characters read as <unk>: the bound
@@ -18,12 +18,18 @@ REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # Characters that draw nothing though Unicode files them as letters or symbols (Hangul fillers, braille blank).
 BLANKS = "\u115f\u1160\u3164\uffa0\u2800"
 INVISIBLE = ("Cf", "Mn", "Me", "Zs", "Zl", "Zp")  # format characters, marks alone, separators
+# The longest text read: 40 times DialogSum's longest dialogue, and far past what data.max_source_length keeps
+# (a few thousand characters). Past it the tokenizer works for nothing: a 24 MB dialogue took 262 s and 6.8 GB.
+MAX_CHARS = 200_000
 
 
 def text_problem(text) -> str | None:
     """Why `text` is no dialogue, before any tokenizer: not text, a control character, nothing visible."""
     if not isinstance(text, str):
         return f"is {type(text).__name__}, not text: give it as a JSON string"
+    if len(text) > MAX_CHARS:
+        return (f"is {len(text):,} characters, more than the {MAX_CHARS:,} a dialogue may be: the model reads only "
+                "its first data.max_source_length tokens (a few thousand characters); cut it to what it should read")
     found = REFUSED.search(text)
     if found:
         index, char = found.start(), found.group()

@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..io import net
 from ..io.errors import UserError
 from ..io.files import write_json
 
@@ -22,8 +23,9 @@ def hub_sha(kind: str, repo: str, revision: str) -> str:
     """The commit sha a revision of a Hub model or dataset points at now (network)."""
     from huggingface_hub import HfApi
 
+    seconds = net.configure_hub()
     info = HfApi().model_info if kind == "model" else HfApi().dataset_info
-    return info(repo, revision=revision).sha
+    return info(repo, revision=revision, timeout=seconds).sha  # its default, None, would wait forever
 
 
 def resolve(kind: str, name: str, revision: str, local: bool, resolver=hub_sha) -> dict:
@@ -40,8 +42,9 @@ def resolve(kind: str, name: str, revision: str, local: bool, resolver=hub_sha) 
         try:
             sha = resolver(kind, name, revision)
         except Exception as error:  # noqa: BLE001 - offline or unreachable: the load itself says what is wrong
-            print(f"warning: could not resolve {kind} {name!r} revision {revision!r} to a commit "
-                  f"({type(error).__name__}); it is recorded unresolved in {SOURCES}.", file=sys.stderr)
+            why = net.reason(error) if net.timed_out(error) else type(error).__name__
+            print(f"warning: could not resolve {kind} {name!r} revision {revision!r} to a commit ({why}); it is "
+                  f"recorded unresolved in {SOURCES}.", file=sys.stderr)
         key = "model.revision" if kind == "model" else "data.revision"
         print(f"warning: {key} is {revision!r}, a name that can move to other commits"
               f"{f' (now {sha})' if sha else ''}: set {key} to a 40-character commit sha to pin what "

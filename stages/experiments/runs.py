@@ -8,6 +8,7 @@ import sys
 from ..reporting import report
 from ..scoring import rouge
 from ..reporting.report import PRIMARY  # the scoring mode metrics/rouge.json holds
+from ..io import files
 from ..io.errors import UserError
 
 COSTS = ("trainable_params", "train_runtime_s", "peak_memory_bytes")  # what the sweep weighs ROUGE against
@@ -91,13 +92,16 @@ def metrics(state, model: str, mode: str) -> dict:
     return out
 
 
+CHART_LIMIT = 1e300  # beyond it a chart's axis arithmetic overflows (matplotlib's ticks fail for -1e308..1e308)
+
+
 def finite(value) -> bool:
-    """A number a chart can place: not a bool, NaN or infinity (JSON from elsewhere may hold them), nor an integer
-    beyond a float's range."""
+    """A number a chart can place: not a bool, NaN or infinity (JSON from elsewhere may hold them), nor a number
+    beyond CHART_LIMIT (an integer beyond a float's range included)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:
-        return math.isfinite(value)
+        return math.isfinite(value) and abs(value) <= CHART_LIMIT
     except OverflowError:
         return False
 
@@ -140,9 +144,9 @@ def parse(text: str | bytes, source: str) -> list[dict]:
             raise UserError(f"{source}: not UTF-8, UTF-16 or UTF-32 text ({error.reason} at byte {error.start}); "
                             "save the output of `dvc exp show --json` as UTF-8.") from None
     try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:  # RecursionError: nested deeper than Python's stack
-        raise UserError(f"{source}: not valid JSON ({error}); save the output of `dvc exp show --json`.") from None
+        value = files.loads(text)  # the one reader of JSON a user gives (deep nesting, huge numbers, a key twice)
+    except files.BadJSON as error:
+        raise UserError(f"{source}: {error}; save the output of `dvc exp show --json`.") from None
     if not isinstance(value, list):
         raise UserError(f"{source}: expected the list `dvc exp show --json` prints, got {type(value).__name__}.")
     for number, entry in enumerate(value, start=1):

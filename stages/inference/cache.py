@@ -16,6 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..io import files
 from ..io.errors import UserError, pull_hint
 from ..io.files import MARKER, alive, atomic_path, mark, sha256, unclaimed
 
@@ -77,6 +78,11 @@ def cached(name: str, folders: list[Path], tokenizer, compute_type: str, version
     weights = weights_fingerprint(folders, tokenizer)
     wanted = key(weights, compute_type, versions)
     target = Path(root) / f"{safe_name(name)}-{compute_type}-{wanted[:16]}"
+    try:  # the one door: never into .git, .dvc or a pipeline output, as a link at models/.engines could lead
+        files.target(target, "the converted model", True, "folder", proof=lambda folder: damage(folder, wanted))
+    except UserError as error:
+        raise UserError(f"{error} The CTranslate2 cache {root} must lead to a folder of its own: make it a plain "
+                        "folder, or set generate.engine to torch.") from None
     why = damage(target, wanted)
     if why is None:
         return target

@@ -1,5 +1,9 @@
-"""Errors a user can fix, printed as one paragraph instead of a traceback."""
+"""Errors a user can fix, printed as one paragraph instead of a traceback; every message and traceback printed
+here has its credentials removed (stages/io/net.py) and its control characters escaped (stages/io/text.py)."""
 import sys
+
+from .net import scrub, scrub_logs
+from .text import terminal
 
 
 class UserError(Exception):
@@ -17,6 +21,8 @@ def run(main, *args) -> None:
     from .startup import python_interrupts
 
     python_interrupts()
+    sys.excepthook = _scrubbed_traceback
+    scrub_logs()
     try:
         main(*args)
     except UserError as error:
@@ -26,11 +32,25 @@ def run(main, *args) -> None:
         if hint and hint.strip() not in message:
             message += hint
         # On a terminal a progress bar may be mid-line: start the message on a line of its own.
-        print(f"{chr(10) if sys.stderr.isatty() else ''}error: {message}", file=sys.stderr)
+        print(f"{chr(10) if sys.stderr.isatty() else ''}error: {shown(message)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def shown(message: str) -> str:
+    """A message as it may be printed: no credentials, and one paragraph: a line break in it (text from a file or
+    a tool's output) becomes a space, other control characters (ESC, CR) are escaped, so nothing in it can
+    forge a line of its own or move the cursor."""
+    return terminal(" ".join(scrub(message).split("\n")))
+
+
+def _scrubbed_traceback(kind, value, trace) -> None:
+    """A bug's traceback, as Python prints it, less any credentials and control characters in its messages."""
+    import traceback
+
+    sys.stderr.write(terminal(scrub("".join(traceback.format_exception(kind, value, trace))), keep_lines=True))
 
 
 def pull_hint(what: str = "to fetch the outputs") -> str:

@@ -136,6 +136,40 @@ def write_jsonl(path, rows) -> None:
     write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
+class BadJSON(ValueError):
+    """Why a text is no JSON value to read: words that follow the thing's name ("line 3: ...", "the body ...")."""
+
+
+def loads(text: str):
+    """The JSON value `text` holds, or BadJSON saying why none, for every JSON a user gives (JSONL files, the
+    server's bodies, saved runs): json.loads raises RecursionError for deep nesting and a plain ValueError for
+    an integer of over 4,300 digits, which were tracebacks; and a key given twice in one object is refused, since
+    which of its values counts is undefined (Python keeps the last, another reader the first)."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except BadJSON:
+        raise
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}" if "\n" in text.strip() else f"column {error.colno}"
+        raise BadJSON(f"not valid JSON ({error.msg} at {where})") from None
+    except RecursionError:
+        raise BadJSON("not JSON that can be read: nested too deeply (arrays or objects some thousand levels "
+                      "deep)") from None
+    except ValueError:
+        raise BadJSON("not JSON that can be read: it holds a number of over 4,300 digits") from None
+
+
+def _unique_keys(pairs: list) -> dict:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        shown = repr(twice) if len(twice) <= 60 else repr(twice[:57] + "...")
+        raise BadJSON(f"not JSON that can be read one way: an object holds the key {shown} twice (which value "
+                      "counts is undefined); keep one")
+    return found
+
+
 def jsonl_lines(text: str) -> list[str]:
     """The lines of JSON Lines text: split at "\n", "\r\n" or "\r" only, which JSON never holds raw inside a
     string. JSON written with ensure_ascii=False keeps U+2028, U+2029 and U+0085 raw inside strings, and
@@ -179,12 +213,16 @@ def read_jsonl(path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{path}, line {number}: not valid JSON ({error.msg}); each line must be one JSON object.")
+            row = loads(line)
+        except BadJSON as error:
+            raise UserError(f"{path}, line {number}: {error}; each line must be one JSON object.") from None
         if not isinstance(row, dict):
             raise UserError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
-        broken = _lone_surrogate(row)
+        try:
+            broken = _lone_surrogate(row)
+        except RecursionError:  # as deep as json.loads could go: deeper than this walk can
+            raise UserError(f"{path}, line {number}: not JSON that can be read: nested too deeply; each line must "
+                            "be one JSON object.") from None
         if broken:
             raise UserError(f"{path}, line {number}: {broken} holds a lone surrogate (an escape such as \\ud800 "
                             "without its pair), which is no character; fix or drop that text.")
@@ -402,6 +440,9 @@ def writable(path: Path, option: str) -> None:
     """The folder that will hold `path` exists or can be made, and this user may write there."""
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
+        if parent.is_symlink():  # dangling or a loop: no folder can be made there
+            raise UserError(f"{option} {path}: {parent} is a symbolic link that leads nowhere (to a missing path, or "
+                            "round in a loop); fix or remove the link, or choose another path.")
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{option} {path}: {parent} is a file, so nothing can be written under it.")

@@ -20,12 +20,17 @@ def endpoint_problem() -> str | None:
         good = False
     if good:
         return None
-    return (f"HF_ENDPOINT is set to {value[:200]!r}, which is not an http(s) URL such as https://huggingface.co: "
-            "unset it to use the Hub, or set it to the URL of the server that stands for it; then run the same "
+    from .net import scrub  # a password in the URL is not printed
+
+    return (f"HF_ENDPOINT is set to {scrub(value)[:200]!r}, which is not an http(s) URL such as "
+            "https://huggingface.co: unset it to use the Hub, or set it to the URL of the server that stands for it; then run the same "
             "command again.")
 
 
 def check_environment() -> None:
+    from . import net
+
+    net.hub_environment()  # huggingface_hub reads its download timeouts when it is imported
     problem = endpoint_problem()
     if problem:  # before errors.run() exists: print its one paragraph here
         print(f"error: {problem}", file=sys.stderr)

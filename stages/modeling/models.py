@@ -6,9 +6,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
 
 from . import hardware, identity, weights
+from ..io import net
 from ..io.errors import UserError, pull_hint
 from ..io.files import atomic_path
 
@@ -46,19 +47,27 @@ def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
     try:
         if local:
             return loader.from_pretrained(str(Path(name).expanduser()), local_files_only=True, **kwargs)
+        net.configure_hub()  # a Hub that never answers is an error after STAGES_NET_TIMEOUT, not a hang
         return loader.from_pretrained(name, revision=revision, **kwargs)
     except Exception as error:  # noqa: BLE001 - narrowed just below
         where = f"the directory {name}" if local else f"{name!r} at revision {revision!r} from the Hugging Face Hub"
         explained = weights.explain(error, where, local)  # pickles only, or damaged safetensors
         if explained:
             raise explained from None
-        if not isinstance(error, (OSError, ValueError, EnvironmentError)):
+        if not local and not isinstance(error, (OSError, ValueError, EnvironmentError)):
             raise
+        # In a local folder, whatever transformers fails on is that folder's content (a tokenizer_config.json
+        # holding a list raised AttributeError, a config.json a TypeError): one message naming the folder.
         raise UserError(
-            f"could not load a {loader.__name__.replace('Auto', '').lower()} from {where} "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
-            "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
-            f"model.safetensors and the tokenizer files{pull_hint('to fetch models/base')}."
+            f"could not load a {loader.__name__.replace('Auto', '').replace('Config', ' config').lower().strip()} "
+            f"from {where} "
+            f"({net.reason(error)}). "
+            + ("A file in that folder is damaged or not what transformers writes: give a directory (model.name, "
+               "--model, --models NAME=DIR) holding config.json, model.safetensors and the tokenizer files as "
+               "save_pretrained writes them" if local else
+               "Set model.name to a Hub id you can reach or to a local directory holding config.json, "
+               "model.safetensors and the tokenizer files")
+            + f"{pull_hint('to fetch models/base')}."
         ) from None
 
 
@@ -127,6 +136,10 @@ def own_tokenizer(folder, base=BASE):
 def load_model(path=BASE, dtype=torch.float32):
     # use_safetensors: a checkpoint is never unpickled.
     weights.check_folder(str(path))  # a folder of pickles only: say how to convert
+    if Path(path, "generation_config.json").is_file():
+        # transformers skips one it cannot read and decodes with defaults made from config.json: the model's own
+        # beams and lengths silently gone (the CTranslate2 engine refuses it): read here, so it is refused too
+        _from_pretrained(GenerationConfig, str(path), None)
     model = _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
     return weights.keep_head_untied(model, path)  # flan-t5's own lm_head must survive accelerate's tie_weights()
 

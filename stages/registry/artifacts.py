@@ -37,16 +37,32 @@ def check_name(name: str) -> None:
                         "name. Use a name such as 'lora-r4', in dvc.yaml's artifacts section and here.") from None
 
 
+def _artifacts() -> dict:
+    """dvc.yaml's `artifacts:` section: {name: {path, type, ...}}; a UserError for a file that is no such YAML."""
+    fix = "fix it (`git diff dvc.yaml` shows what changed, `git checkout dvc.yaml` undoes it), then register."
+    try:
+        loaded = yaml.safe_load(DVC_YAML.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"{DVC_YAML} cannot be read as YAML ({first[:200]}): {fix}") from None
+    found = (loaded.get("artifacts") if isinstance(loaded, dict) else None) or {}
+    if not isinstance(loaded, dict) or not isinstance(found, dict) or \
+            not all(isinstance(key, str) and isinstance(value, dict) for key, value in found.items()):
+        raise UserError(f"{DVC_YAML}'s `artifacts:` is not a mapping of names to entries such as `lora: {{path: "
+                        f"models/lora, type: model}}`: {fix}")
+    return found
+
+
 def declared(name: str) -> dict:
     """The artifact `name` as dvc.yaml declares it, checked to be one of the trained models."""
     check_name(name)
-    artifacts = (yaml.safe_load(DVC_YAML.read_text(encoding="utf-8")) or {}).get("artifacts") or {}
+    artifacts = _artifacts()
     if name not in artifacts:
         listed = ", ".join(sorted(artifacts)) or "none"
         raise UserError(f"dvc.yaml declares no artifact {name!r} (it declares: {listed}). Register one of those, "
                         "or declare it under `artifacts:` in dvc.yaml.")
     artifact = artifacts[name]
-    if artifact.get("path") not in TRAINED:
+    if not isinstance(artifact.get("path"), str) or artifact["path"] not in TRAINED:
         raise UserError(f"artifact {name!r} has path {artifact.get('path')!r}; only the trained models "
                         f"({', '.join(TRAINED)}) have the metrics and sources its meta is made from.")
     return artifact

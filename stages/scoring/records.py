@@ -37,8 +37,9 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
         raise UserError(f"{path} does not exist or is not a file.")
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel starts its CSV with a BOM
-            reader = csv.DictReader(handle)
-            rows, start = [], 2  # line 1 is the header
+            reader, start = csv.DictReader(handle), 1
+            reader.fieldnames  # noqa: B018 - reads the header (line 1) now, so an error in it is named as line 1
+            rows, start = [], 2  # where the row being read starts
             for row in reader:
                 if None in row:
                     raise UserError(f"{path}, line {start}: more fields than the header has; quote fields "
@@ -48,7 +49,7 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.") from None
     except csv.Error as error:
-        raise UserError(f"{path}, line {reader.line_num}: not valid CSV ({error}).") from None
+        raise UserError(f"{path}, line {start}: not valid CSV ({error}).") from None
     if not rows:
         raise UserError(f"{path} has no rows: expected a header line and one row per prediction.")
     return rows

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..io import files
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -127,13 +129,9 @@ def parse(body: bytes, content_type: str, limits: Limits, models: list[str]) -> 
     except UnicodeDecodeError as error:
         raise Problem(400, f"the body is not UTF-8 (byte {error.start}: {error.reason}); send JSON as UTF-8") from None
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise Problem(400, f"the body is not JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
-    except ValueError:  # Python reads no integer of over 4,300 digits
-        raise Problem(400, "the body holds a number of over 4,300 digits") from None
-    except RecursionError:
-        raise Problem(400, "the body is JSON nested too deeply") from None
+        value = files.loads(text)  # the one reader of JSON a user gives: deep, huge numbers, a key twice
+    except files.BadJSON as error:
+        raise Problem(400, f"the body is {error}") from None
     if not isinstance(value, dict):
         raise Problem(422, f'the body is a JSON {_kind(value)}; send an object: {{"dialogues": ["..."], '
                       '"model": "..."}')

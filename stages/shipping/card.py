@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from huggingface_hub import EvalResult, ModelCardData
 
 from ..io.errors import UserError
+from ..io.text import code_span, revision_problem
 from ..reporting.report import MODE_TEXT, PRIMARY, TITLES
 from ..scoring.rouge import KEYS, MODES
 from .record import Record, decoded_with
@@ -95,9 +96,11 @@ def render(record: Record, subject: Subject, notes: str = "") -> str:
     except KeyError as error:  # a metrics file from an older version of a stage
         raise UserError(f"the run's metrics lack {error} (written by an older version of the pipeline): rerun the "
                         "stages with `dvc repro -f`, commit, then publish.") from None
+    metadata_yaml = data.to_yaml()
+    _check_unforged(f"{metadata_yaml}\n{body}")
     body = body.replace(f"{NOTES_START}\n{NOTES_END}", f"{NOTES_START}\n{notes.strip(chr(10))}\n{NOTES_END}"
                         if notes.strip() else f"{NOTES_START}\n{NOTES_END}")
-    return sign(f"---\n{data.to_yaml()}\n---\n\n{body}")
+    return sign(f"---\n{metadata_yaml}\n---\n\n{body}")
 
 
 def _model_phrase(record: Record, subject: Subject) -> str:
@@ -307,9 +310,14 @@ def _licence(subject: Subject) -> list[str]:
 
 
 def _ref(ref: HubRef, what: str) -> str:
-    at = f" at revision `{ref.revision}`" if ref.revision else " (no revision recorded)"
+    """One provenance line. The revision is refused unless git takes it as a ref name or it is a commit hash
+    (stages/publish.py checks it first, with the option to fix), and written as a code span: no markup."""
+    if ref.revision is not None and revision_problem(ref.revision):
+        raise UserError(f"the {what}'s revision {ref.revision!r} is not a git branch or tag name or a commit hash "
+                        f"({revision_problem(ref.revision)}); give a revision git takes.")
+    at = f" at revision {code_span(ref.revision)}" if ref.revision else " (no revision recorded)"
     local = " (the run read a local copy that the publisher declared to be this)" if ref.declared else ""
-    return f"- {what}: `{ref.id}`{at}{local}"
+    return f"- {what}: {code_span(ref.id)}{at}{local}"
 
 
 def _provenance(record: Record, subject: Subject) -> list[str]:
@@ -329,10 +337,31 @@ def _provenance(record: Record, subject: Subject) -> list[str]:
 
 # ---- signature and notes ------------------------------------------------------------------------
 
+# The Notes section is the last part of a card before its signature: it runs from the last start marker before
+# the last end marker to that end marker, so text earlier in the card (a value from the run, or a marker forged
+# into a card an older version wrote) can neither open the section nor close it. render() also refuses run text
+# that holds a marker, so a card it writes holds each marker once, in its Notes section.
+
+def _check_unforged(body: str) -> None:
+    """The generated card holds each notes marker once (its own): a params value or other run text that holds one
+    would move where later publishes find the Notes, and what they keep."""
+    for marker in (NOTES_START, NOTES_END, SIGNATURE):
+        if body.count(marker) != (0 if marker == SIGNATURE else 1):
+            raise UserError(f"text from the run (params.yaml, data/sources.json or the options given) holds the card's "
+                            f"marker {marker!r}, which only the card itself may hold: remove it there, then publish.")
+
+
+def _span(text: str) -> tuple[int, int] | None:
+    end = text.rfind(NOTES_END)
+    start = text.rfind(NOTES_START, 0, max(end, 0))
+    return (start, end) if 0 <= start and start + len(NOTES_START) <= end else None
+
+
 def _outside_notes(text: str) -> str:
-    start, end = text.find(NOTES_START), text.find(NOTES_END)
-    if start < 0 or end < start:
+    span = _span(text)
+    if span is None:
         return text
+    start, end = span
     return text[:start + len(NOTES_START)] + "\n" + text[end:]
 
 
@@ -357,9 +386,8 @@ def state(text: str | None) -> str:
 
 def notes(text: str | None) -> str:
     """The Notes section's text of a card ('' when there is none)."""
-    if not text:
+    span = _span(text) if text else None
+    if span is None:
         return ""
-    start, end = text.find(NOTES_START), text.find(NOTES_END)
-    if start < 0 or end < start:
-        return ""
+    start, end = span
     return text[start + len(NOTES_START):end].strip("\n")

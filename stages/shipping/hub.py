@@ -1,7 +1,9 @@
 """The upload to the Hugging Face Hub through huggingface_hub's HTTP API (HF_ENDPOINT, when set, is the Hub).
 
 The token comes from where huggingface_hub looks (HF_TOKEN, HF_TOKEN_PATH, the file `hf auth login` writes)
-and is never printed: every message that leaves here has it replaced. A publish is one commit holding the
+and is never printed: every message that leaves here has it replaced (stages/io/net.py's scrub, which also
+hides a password in HF_ENDPOINT). Every request has net.timeout_s() to answer: a Hub that never answers is
+one error, not a hang. A publish is one commit holding the
 whole folder, so an interrupted one leaves the repo as it was, and a rerun uploads only what is missing; a
 folder identical to what the repo holds commits nothing. Files this command once wrote but the folder no
 longer has (an adapter's files after a full model is published to the same repo) are deleted in that commit;
@@ -12,22 +14,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io import net
 from ..io.errors import UserError
+from ..io.text import terminal
 from . import folder as published
 
 NO_TOKEN = ("no Hugging Face token found, and publishing needs one with write access: create one at "
             "https://huggingface.co/settings/tokens and either set HF_TOKEN=<token> in the environment or run "
             "`hf auth login` once (it stores the token for later runs); then run the same command again.")
-HIDDEN = "hf_***"
+HIDDEN = net.TOKEN_HIDDEN
 
 
 def check_endpoint() -> None:
-    """HF_ENDPOINT, when set, is an http(s) URL (checked at start-up too: stages/io/startup.py)."""
+    """HF_ENDPOINT, when set, is an http(s) URL (checked at start-up too: stages/io/startup.py), and
+    STAGES_NET_TIMEOUT a number of seconds: both before any work."""
     from ..io.startup import endpoint_problem
 
     problem = endpoint_problem()
     if problem:
         raise UserError(problem)
+    net.timeout_s()
 
 
 def token() -> str:
@@ -48,13 +54,14 @@ def token() -> str:
 
 
 def scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, HIDDEN) if secret else text
+    return net.scrub(text, secret)
 
 
 def endpoint() -> str:
+    """The Hub's URL as it may be printed (a password in HF_ENDPOINT replaced)."""
     from huggingface_hub import constants
 
-    return constants.ENDPOINT
+    return net.shown_url(constants.ENDPOINT)
 
 
 @dataclass(frozen=True)
@@ -65,16 +72,14 @@ class Remote:
     readme: str | None   # its README.md, None when it has none
 
 
-def _chain(error: BaseException):
-    while error is not None:
-        yield error
-        error = error.__cause__ or error.__context__
-
-
 def _explain(error: Exception, repo_id: str, doing: str, secret: str) -> str:
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-    for cause in _chain(error):
+    if net.timed_out(error):
+        return net.unreachable(f"the Hub at {endpoint()} while {doing}", error,
+                               "check the network, a proxy, or HF_ENDPOINT if you set it, then run the same command "
+                               "again; a commit lands whole or not at all, so nothing half-done is left.")
+    for cause in net.causes(error):
         if isinstance(cause, OfflineModeIsEnabled):
             return "HF_HUB_OFFLINE is set: unset it to publish."
         if isinstance(cause, HfHubHTTPError) and cause.response is not None:
@@ -97,17 +102,25 @@ def _explain(error: Exception, repo_id: str, doing: str, secret: str) -> str:
                         "is left: a commit lands whole or not at all.")
             return f"the Hub refused {doing} (HTTP {status}: {said}); check --repo-id {repo_id} and --revision."
         module = type(cause).__module__ or ""
-        if type(cause).__name__ in ("ConnectError", "ConnectTimeout", "ConnectionRefusedError"):
-            return (f"could not reach the Hub at {endpoint()} while {doing} ({type(cause).__name__}): check the "
-                    "network, a proxy, or HF_ENDPOINT if you set it; nothing was uploaded.")
+        if type(cause).__name__ in ("ConnectError", "ConnectionRefusedError"):
+            return net.unreachable(f"the Hub at {endpoint()} while {doing}", cause,
+                                   "check the network, a proxy, or HF_ENDPOINT if you set it; nothing was uploaded.")
         if module.startswith(("httpx", "httpcore", "ssl")) or isinstance(cause, (ConnectionError, TimeoutError)):
             return (f"the connection to {endpoint()} broke while {doing} ({type(cause).__name__}: "
                     f"{str(cause).splitlines()[0] if str(cause) else 'no detail'}). The Hub takes a publish as one "
                     f"commit, whole or not at all, so {repo_id} holds its previous state or this one: run the same "
                     "command again; it uploads only what is missing, and commits nothing if all is already there.")
+        if type(cause).__name__ == "JSONDecodeError":  # an HTML page, a proxy's or another server's answer
+            return not_a_hub(doing)
         if isinstance(cause, ValueError) and "README.md" in str(cause):
             return f"the Hub rejected the card's metadata while {doing}: {str(cause).strip()}"
     return f"{doing} failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def not_a_hub(doing: str) -> str:
+    return (f"the server at {endpoint()} did not answer as the Hub does while {doing} (not the JSON the Hub sends): "
+            "check HF_ENDPOINT (unset it to publish to huggingface.co, or set it to the Hub's URL), then run the same "
+            "command again; a commit lands whole or not at all, so nothing half-done is left.")
 
 
 @contextmanager
@@ -143,17 +156,22 @@ class Hub:
     def __init__(self, secret: str):
         from huggingface_hub import HfApi
 
+        self.timeout = net.configure_hub()
         self.secret = secret
         self.api = HfApi(token=secret)
 
     def user(self) -> str:
         with _talking(self.secret, "the repo", "checking the token (whoami)"):
             found = self.api.whoami()
-        if ((found.get("auth") or {}).get("accessToken") or {}).get("role") == "read":
+        if not isinstance(found, dict) or not isinstance(found.get("name"), str) or not found["name"]:
+            raise UserError(not_a_hub("checking the token (whoami)"))
+        auth = found.get("auth")
+        token = auth.get("accessToken") if isinstance(auth, dict) else None
+        if isinstance(token, dict) and token.get("role") == "read":
             raise UserError("the token is read-only, and publishing writes: create a token with write access at "
                             "https://huggingface.co/settings/tokens, set it in HF_TOKEN or with `hf auth login "
                             "--force`, then run again.")
-        return found["name"]
+        return terminal(found["name"])  # the server's text: it is printed
 
     def open(self, repo_id: str, revision: str, private: bool) -> Remote:
         """Create the repo (and branch) if need be; what the revision holds now."""
@@ -162,7 +180,7 @@ class Hub:
             if revision != "main":
                 self.api.create_branch(repo_id, branch=revision, exist_ok=True)
         with _talking(self.secret, repo_id, f"reading {repo_id} at {revision}"):
-            info = self.api.repo_info(repo_id, revision=revision)
+            info = self.api.repo_info(repo_id, revision=revision, timeout=self.timeout)  # None would mean none
             files = [sibling.rfilename for sibling in info.siblings or []]
             readme = None
             if published.README in files:

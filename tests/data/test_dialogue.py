@@ -25,6 +25,8 @@ HOSTILE = [  # (text, words of the reason); each refused whatever the tokenizer
     ("\x7f#Person1#: hi", "holds the control character U+007F at character 0"),
     ("#Person1#: hi\x85there", "holds the control character U+0085"),  # NEL, a C1 control
     ("#Person1#: \ud800 hi", "holds an unpaired surrogate at character 11"),
+    # found: summarize read a 24 MB dialogue for 262 s in 6.8 GB, to keep its first 512 tokens
+    ("#Person1#: hi. " * 14_000, "is 210,000 characters, more than the 200,000 a dialogue may be"),
     (5, "is int, not text"),
     (None, "is NoneType, not text"),
 ]

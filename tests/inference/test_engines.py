@@ -430,3 +430,25 @@ def test_only_this_caches_conversions_of_the_same_sources_are_removed(tmp_path):
     users = folder("mine", cache.MARKER, written_by="stages.summarize", sources=sources, weights="old")
     assert cache.remove_stale(root, sources, "new") == [old_weights, legacy]
     assert sorted(p.name for p in root.iterdir()) == sorted(p.name for p in (current, others, users))
+
+
+@pytest.mark.parametrize("leads_to", ["../.git", "../../other/.git/objects", "full"])
+def test_a_cache_folder_that_leads_into_git_or_a_pipeline_output_gets_nothing_written(leads_to, tmp_path, monkeypatch):
+    """models/.engines as a link to .git: the conversion was written into .git (through no door). Its check is the
+    one every command's output passes (files.target)."""
+    import subprocess
+    from types import SimpleNamespace
+
+    project = tmp_path / "project"
+    (project / "models/full").mkdir(parents=True)
+    (project / "models/full/model.safetensors").write_text("weights")
+    (tmp_path / "other/.git/objects").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    (project / "models/.engines").symlink_to(leads_to)
+    tokenizer = SimpleNamespace(get_vocab=lambda: {"a": 0}, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    before = {p for p in tmp_path.rglob("*")}
+    built = []
+    with pytest.raises(UserError, match="CTranslate2 cache"):
+        cache.cached("full", [Path("models/full")], tokenizer, "int8", {}, built.append, Path("models/.engines"))
+    assert not built and {p for p in tmp_path.rglob("*")} == before

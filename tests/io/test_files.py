@@ -30,6 +30,12 @@ def test_write_json_round_trips(tmp_path):
     (b'{"id": 1}\n\n[1, 2]\n', r"x.jsonl, line 3: expected a JSON object"),
     (b'{"id": "a"}\n{"id": "\xff"}\n', r"x.jsonl, line 2: not valid UTF-8"),
     (b"\n  \n", r"x.jsonl is empty"),
+    # json.loads raises RecursionError and ValueError (not JSONDecodeError) for these: one message, no traceback
+    (b'{"id": "a"}\n{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", r"x.jsonl, line 2: .*nested"),
+    (b'{"x": ' + b"[" * 990 + b"]" * 990 + b"}\n", r"x.jsonl, line 1: .*nested"),
+    (b'{"id": ' + b"9" * 5000 + b"}\n", r"x.jsonl, line 1: .*4,300 digits"),
+    # which of two values would be read is JSON's undefined behaviour: a row says one thing or is refused
+    (b'{"id": "a", "dialogue": "X", "dialogue": "Y"}\n', r"x.jsonl, line 1: .*'dialogue' twice"),
 ])
 def test_read_jsonl_names_file_and_line(tmp_path, content, message):
     (tmp_path / "x.jsonl").write_bytes(content)
@@ -164,3 +170,14 @@ def test_a_path_no_file_system_takes_is_one_message_before_the_work(in_tmp, name
 
     with pytest.raises(UserError, match=message):
         files.target(in_tmp / name, "--out", True)
+
+
+@pytest.mark.parametrize("leads_to", ["loop", "nowhere/at/all"])
+def test_a_folder_on_the_path_that_is_a_link_to_nowhere_is_named_before_the_work(in_tmp, leads_to):
+    """A looping link was taken for a missing folder: the work ran, then "File exists ... free space or fix
+    permissions there"."""
+    from stages.io import files
+
+    (in_tmp / "loop").symlink_to(leads_to)
+    with pytest.raises(UserError, match="loop is a symbolic link that leads nowhere"):
+        files.target(in_tmp / "loop" / "sub" / "x.png", "--plot", False)

@@ -76,3 +76,24 @@ def test_max_lengths_beyond_the_model(tiny_model):
     assert error.startswith("params.yaml: data.max_source_length:") and str(tokenizer.model_max_length) in error
     p.data.max_source_length = tokenizer.model_max_length
     prepare.check_lengths(p, tokenizer)
+
+
+@pytest.mark.parametrize("name, content", [("tokenizer_config.json", "[1]"), ("tokenizer_config.json", '"x"'),
+                                           ("config.json", "[1]")])
+def test_a_damaged_file_in_a_model_folder_is_one_message(tmp_path, tiny_model, name, content):
+    """Found: a tokenizer_config.json holding a JSON list made transformers raise AttributeError, which was let
+    through as a traceback (only OSError and ValueError were explained). In a local folder it is the folder's
+    content: one message naming the folder and what transformers said."""
+    folder = shutil.copytree(tiny_model, tmp_path / "model")
+    (folder / name).write_text(content)
+    text = message(models.own_tokenizer, folder)
+    assert str(folder) in text and "A file in that folder is damaged" in text  # not "Set model.name to a Hub id"
+
+
+@pytest.mark.parametrize("content", ["{bad", "[1]"])
+def test_a_damaged_generation_config_is_refused_not_skipped(tmp_path, tiny_model, content):
+    """Found: transformers skips a generation_config.json it cannot read and decodes with defaults made from
+    config.json (its beams, lengths and banned n-grams silently gone), where the CTranslate2 engine refuses it."""
+    folder = shutil.copytree(tiny_model, tmp_path / "model")
+    (folder / "generation_config.json").write_text(content)
+    assert str(folder) in message(models.load_model, folder)

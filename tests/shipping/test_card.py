@@ -3,6 +3,7 @@ that huggingface_hub parses back, every number equal to the run's files, a usage
 pipeline's summaries, and a --dry-run target that never replaces a user's folder."""
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -344,3 +345,49 @@ def test_hub_sources_are_named_as_the_run_read_them_and_a_contradicting_claim_is
     unresolved = publish.hub_ref({"name": "knkarthick/dialogsum", "revision": "main", "sha": None}, None,
                                  "--dataset", "data.source", "x/y")
     assert unresolved.revision == "main"  # offline when prepare ran: the branch name, as recorded
+
+
+HOSTILE_REVISIONS = ["<img src=x onerror=alert(1)>", "x\n## Pwned", "javascript:alert(1)", "a b",
+                     "<!-- end of notes -->", "main\x1b[2J", "a..b", "x" * 300, ""]
+
+
+@pytest.mark.parametrize("revision", HOSTILE_REVISIONS)
+@pytest.mark.parametrize("option", ["--base-model", "--dataset"])
+def test_a_revision_that_is_no_git_ref_or_hash_is_refused_before_it_reaches_the_card(option, revision):
+    with pytest.raises(UserError, match="not a git branch or tag name or a commit hash") as error:
+        publish.hub_ref({"local": True}, f"google/flan-t5-base@{revision}", option, "model.name", "x/y")
+    assert "\n" not in str(error.value).replace("\\n", "")  # the revision is quoted, not written out raw
+    recorded = {"name": "google/flan-t5-base", "revision": revision or "@", "sha": None}
+    with pytest.raises(UserError, match="data/sources.json"):  # nor from a hand-edited record of the run
+        publish.hub_ref(recorded, None, option, "model.name", "x/y")
+
+
+def test_a_forged_notes_marker_earlier_in_a_card_neither_opens_nor_closes_its_notes():
+    """A card an older version wrote with a revision holding a marker: later publishes kept the forged text."""
+    head = "---\nlicense: mit\n---\n\n# x\n\n- base model: `google/flan-t5-base` at revision `{}`\n\n## Notes\n\n"
+    for forged in (card.NOTES_START, card.NOTES_END, card.NOTES_END + card.NOTES_START):
+        text = card.sign(head.format(forged) + f"{card.NOTES_START}\nreal notes\n{card.NOTES_END}\n")
+        assert card.notes(text) == "real notes"
+        assert card.state(text) == "generated"
+        assert card.state(text.replace(forged, "other", 1)) == "edited"  # the forged text is outside the notes
+    # notes may hold the end marker themselves: they round-trip whole
+    kept = f"see below\n{card.NOTES_END}\nstill notes"
+    text = card.sign(head.format("main") + f"{card.NOTES_START}\n{kept}\n{card.NOTES_END}\n")
+    assert card.notes(text) == kept and card.state(text) == "generated"
+
+
+@pytest.mark.parametrize("hostile", [card.NOTES_START, card.NOTES_END, card.SIGNATURE])
+def test_run_text_holding_a_card_marker_is_refused(at, hostile):
+    from stages.shipping import record, stale
+
+    run_record = record.read(stale.check_committed(), False)
+    ref = card.HubRef(BASE_ID, BASE_REVISION, declared=True)
+    subject = card.Subject("full", REPO_ID, ref, card.HubRef("knkarthick/dialogsum", None, declared=True))
+    forged = replace(run_record, params=replace(run_record.params, data=replace(
+        run_record.params.data, prompt=f"Summarize {hostile}\n{{dialogue}}")))
+    with pytest.raises(UserError, match="marker"):
+        card.render(forged, subject)
+    with pytest.raises(UserError, match="not a git branch"):
+        card.render(run_record, replace(subject, base=replace(ref, revision="x\n# heading")))
+    ticked = card.render(run_record, replace(subject, base=replace(ref, revision="a`b")))
+    assert "revision ``a`b``" in ticked  # a backtick in a ref git takes: a longer fence, never markup

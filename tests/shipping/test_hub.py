@@ -1,5 +1,6 @@
 """What `python -m stages.publish` checks before it talks to the Hub, and what it makes of a Hub repo it did not
 fill: each a single message, never a traceback, found by attacking it."""
+import json
 import subprocess
 import sys
 
@@ -112,3 +113,36 @@ def test_a_remote_dvc_cannot_reach_is_one_error_for_publish_and_register(unreach
     with pytest.raises(UserError, match=r"could not compare the outputs with the DVC remote 'storage' "
                                         r"\(NotADirectoryError: .*then register\.$"):
         fetchable.check_in_remote(tags.git("rev-parse", "HEAD").strip())  # the remote the commit names
+
+
+class _Answers:
+    """An HfApi whose whoami and repo_info answer what a server that is no Hub (or a hostile one) may send."""
+
+    def __init__(self, whoami):
+        self._whoami = whoami
+
+    def whoami(self):
+        if isinstance(self._whoami, Exception):
+            raise self._whoami
+        return self._whoami
+
+
+def _hub(whoami) -> hub.Hub:
+    found = hub.Hub.__new__(hub.Hub)
+    found.secret, found.timeout, found.api = TOKEN, 1.0, _Answers(whoami)
+    return found
+
+
+@pytest.mark.parametrize("answer", [{}, [], "tester", None, {"name": 5}, {"name": ""},
+                                    json.JSONDecodeError("Expecting value", "<html>", 0)])
+def test_a_whoami_answer_no_hub_gives_is_one_message_naming_the_endpoint(answer):
+    """{} and {"auth": 5} were a KeyError / AttributeError traceback; an HTML page a JSONDecodeError blurb."""
+    with pytest.raises(UserError, match="HF_ENDPOINT"):
+        _hub(answer).user()
+
+
+def test_the_user_the_hub_names_reaches_the_terminal_as_text():
+    """A name holding ESC and a newline forged a `note:` line in publish's output."""
+    assert _hub({"name": "tester", "auth": 5}).user() == "tester"
+    shown = _hub({"name": "\x1b[2Jtester\nnote: forged", "auth": {"accessToken": "x"}}).user()
+    assert "\x1b" not in shown and "\n" not in shown and "tester" in shown
