@@ -54,11 +54,17 @@ def committed_remote(commit: str) -> tuple[str, str]:
     """(name, URL) of the default DVC remote that .dvc/config names at `commit`, as a fetch from the git URL reads
     it; refused where it names none, or a relative path."""
     from dvc.config_schema import RelPath
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     short = commit[:7]
-    with Repo(".", rev=commit) as at:  # DVC's own reading of the committed file, not this workspace's config
-        config = at.config.read("repo")
+    try:
+        with Repo(".", rev=commit) as at:  # DVC's own reading of the committed file, not this workspace's config
+            config = at.config.read("repo")
+    except DvcException as error:  # no .dvc/ committed, a config DVC cannot read
+        raise UserError(f"DVC could not read the .dvc/config of commit {short} ({type(error).__name__}: "
+                        f"{str(error)[:300]}), which `dvc artifacts get` reads: commit the project's .dvc/ folder "
+                        "with the team's remote (`git add .dvc/config && git commit`), then register.") from None
     name = config.get("core", {}).get("remote")
     url = (config.get("remote", {}).get(name) or {}).get("url") if name else None
     if not url:
