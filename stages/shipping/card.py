@@ -149,7 +149,9 @@ def _origin(record: Record, subject: Subject) -> list[str]:
     scratch = built(record.sources)
     if scratch is None:
         return []
-    hub = f", uploaded to the Hub as `{subject.base.id}`" if subject.base.id else ""
+    base = subject.base
+    hub = ("" if base.id is None else f", which is `{base.id}` on the Hub" if base.verified or not base.declared
+           else f", declared by the publisher to be `{base.id}` on the Hub (not verified)")
     return [f"**The base model is not a pretrained model: it is a T5 of {num(scratch['parameters'])} parameters "
             f"built from random weights** (stages/scratch, seed {num(scratch['seed'])}{hub}). It knew no language "
             "before this run's training: what this model does, it learned from the training data alone.", ""]
