@@ -42,7 +42,7 @@ def main() -> None:
 
     splits = {}
     # how many dialogues each split has before any subsample: the card states a score's share of its split
-    used["data"]["dialogues"] = {split: len(dialogsum.group([r["id"] for r in rows], [r["dialogue"] for r in rows],
+    used["dialogues"] = {split: len(dialogsum.group([r["id"] for r in rows], [r["dialogue"] for r in rows],
                                                             f"split {split!r}")) for split, rows in raw.items()}
     for split, rows in raw.items():
         rows = dialogsum.subsample(rows, getattr(p.data, f"max_{split}_samples"), p.data.seed, f"split {split!r}")

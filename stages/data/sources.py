@@ -4,6 +4,11 @@
 then give other data. prepare asks the Hub which commit the revision is now, loads exactly that commit, and
 writes it to data/sources.json (git-tracked, `cache: false` in dvc.yaml), so `git log -p data/sources.json`
 says what every run read. A branch name gets a warning: pin the sha to make the run reproducible.
+
+A local model folder is recorded with the sha256 and git blob id of each of its files (`files`: a claim that it
+is a copy of a Hub commit is checked against them when publishing) and, for a model stages/scratch built from
+random weights, its record of that (`built`). prepare adds each split's size in dialogues (`dialogues`), so a
+score on a subsample can say what share of the split it covers.
 """
 import hashlib
 import json

@@ -65,7 +65,7 @@ def built(sources: dict) -> dict | None:
 
 def split_dialogues(sources: dict, split: str) -> int | None:
     """How many dialogues the split had before any subsample (prepare's record), None where it was not recorded."""
-    found = ((sources.get("data") or {}).get("dialogues") or {}) if isinstance(sources.get("data"), dict) else {}
+    found = sources.get("dialogues")
     value = found.get(split) if isinstance(found, dict) else None
     return value if type(value) is int and value > 0 else None
 
