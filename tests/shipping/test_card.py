@@ -130,7 +130,8 @@ def test_tables_hold_the_scores_intervals_and_paired_tests_of_the_metrics_files(
     text = (folders[kind] / "README.md").read_text()
     model = METRICS_OF[kind]
     detail, paired = metrics(repo, "rouge_detail.json"), metrics(repo, "rouge_paired.json")
-    names = {"base": "base model before training (random weights)", "full": "full fine-tuning", "lora": "LoRA", "lead3": "lead-3 baseline",
+    names = {"base": "base model before training (random weights)", "full": "full fine-tuning", "lora": "LoRA",
+             "lead3": "lead-3 baseline",
              "longest3": "longest-3 baseline"}
     for other in ("base", "full", "lora"):
         row = next(line for line in text.splitlines()
@@ -143,7 +144,8 @@ def test_tables_hold_the_scores_intervals_and_paired_tests_of_the_metrics_files(
     paired_here = section(text, "### Paired differences", "\n\nThis model in the other").split("\n", 1)[1]
     assert paired_here == section(report, "## Paired differences", "\n\n## Examples").split("\n", 1)[1]
     assert "p (Holm)" in paired_here and "not the test" in paired_here  # the report's rule, in its words
-    assert len([line for line in paired_here.splitlines() if line.startswith("| ")]) == 1 + len(paired) * len(KEYS)  # the header and a row per test
+    rows = [line for line in paired_here.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(paired) * len(KEYS)  # the header and a row per test
     if "## Read this first" in report:  # the notes (degenerate output, the baselines) as the report has them
         assert section(text, "## Read this first", "## Results") == section(report, "## Read this first", "## ")
 
@@ -487,7 +489,8 @@ def test_every_adapter_or_merged_folder_the_project_writes_carries_its_card_not_
 def _hashes(data: bytes) -> dict:
     import hashlib
 
-    return {"sha256": hashlib.sha256(data).hexdigest(), "git": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+    return {"sha256": hashlib.sha256(data).hexdigest(),
+            "git": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
 
 
 def _lfs(data: bytes) -> dict:
