@@ -51,7 +51,7 @@ def verify(hub, ref: HubRef, entry: dict) -> HubRef:
     if problems:
         shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
         raise UserError(f"--base-model {ref.id}@{ref.revision or 'main'} is not the base model this run read "
-                        f"({entry.get('name')}): against the Hub's commit {commit[:12]}, {shown}. Give the Hub id "
+                        f"({entry.get('name')!r}): against the Hub's commit {commit[:12]}, {shown}. Give the Hub id "
                         "and commit that folder was downloaded from. A model built from random weights (stages."
                         "demo, the tests) is no Hub model: publish it as `full` or `lora --merged` without "
                         "--base-model; nothing was uploaded.")
