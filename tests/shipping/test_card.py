@@ -521,3 +521,34 @@ def test_a_claimed_hub_identity_is_the_hub_files_or_says_what_differs(local, hub
 def test_a_claim_for_a_run_prepared_before_file_hashes_were_recorded_asks_for_prepare():
     with pytest.raises(UserError, match="dvc repro prepare"):
         claim.verify(None, card.HubRef(BASE_ID, BASE_REVISION, True), {"name": "/models/x", "local": True})
+
+
+def test_a_hub_base_is_named_as_prepare_read_it_and_a_verified_claim_as_checked(at):
+    from stages.shipping import record
+
+    run = record.read("0" * 40, False)
+    hub_run = replace(run, sources={**run.sources, "model": {"name": BASE_ID, "revision": "main", "sha": BASE_REVISION}})
+    dataset = card.HubRef("knkarthick/dialogsum", None, True)
+    for sources_run, base, words in (
+            (hub_run, card.HubRef(BASE_ID, BASE_REVISION, False), "(read from the Hub by prepare"),
+            (run, card.HubRef(BASE_ID, BASE_REVISION, True, verified=True), "publishing checked that its files")):
+        text = card.render(sources_run, card.Subject("adapter", REPO_ID, base, dataset))
+        provenance = text.split("## Provenance")[1]
+        assert f"- base model: `{BASE_ID}` at revision `{BASE_REVISION}` {words}" in provenance
+        assert "not verified" not in text
+        assert ("built from random weights" in text) == (sources_run is run)  # the record, not the claim, says so
+
+
+@pytest.mark.parametrize("written, carried", [
+    ({"weights": "random", "parameters": 10, "seed": 0, "shape": {}}, {"weights": "random", "parameters": 10, "seed": 0}),
+    ({"weights": "random", "parameters": -1, "seed": 0}, None),
+    ({"weights": "random", "parameters": True, "seed": 0}, None),
+    ({"weights": "pretrained", "parameters": 10, "seed": 0}, None),
+    (["random"], None),
+    ("not json {", None),
+])
+def test_prepare_carries_only_a_well_formed_random_weights_record(tmp_path, written, carried):
+    from stages.data import sources
+
+    (tmp_path / "scratch.json").write_text(written if isinstance(written, str) else json.dumps(written))
+    assert sources.built(tmp_path) == carried
