@@ -531,7 +531,7 @@ def test_a_hub_base_is_named_as_prepare_read_it_and_a_verified_claim_as_checked(
     dataset = card.HubRef("knkarthick/dialogsum", None, True)
     for sources_run, base, words in (
             (hub_run, card.HubRef(BASE_ID, BASE_REVISION, False), "(read from the Hub by prepare"),
-            (run, card.HubRef(BASE_ID, BASE_REVISION, True, verified=True), "publishing checked that its files")):
+            (run, card.HubRef(BASE_ID, BASE_REVISION, True, verified=True), "(the run read a local copy; publishing checked that its files")):
         text = card.render(sources_run, card.Subject("adapter", REPO_ID, base, dataset))
         provenance = text.split("## Provenance")[1]
         assert f"- base model: `{BASE_ID}` at revision `{BASE_REVISION}` {words}" in provenance
