@@ -111,7 +111,7 @@ def render(record: Record, subject: Subject, notes: str = "") -> str:
             "## Cost and hardware", "", *_cost(record, subject), "",
             "## Use", "", *_usage(record, subject), "",
             "## Limitations", "", *_limitations(record, subject), "",
-            "## Licence", "", *_licence(subject), "",
+            "## Licence", "", *_licence(record, subject), "",
             "## Provenance", "", *_provenance(record, subject), "",
             "## Notes", "", NOTES_START, NOTES_END, "",
         ])
@@ -353,8 +353,9 @@ def _limitations(record: Record, subject: Subject) -> list[str]:
     return lines
 
 
-def _licence(subject: Subject) -> list[str]:
-    base = ("no licence of their own: they were built from random weights by this project" if subject.base.id is None
+def _licence(record: Record, subject: Subject) -> list[str]:
+    base = ("no licence of their own: they were built from random weights by this project"
+            if subject.base.id is None or built(record.sources)
             else "Apache 2.0, which still applies to those weights" if subject.base.id.startswith("google/flan-t5")
             else "the licence on the base model's own card")
     return [
