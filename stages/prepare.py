@@ -41,6 +41,9 @@ def main() -> None:
         dialogue.check_split(split, rows, tokenizer)
 
     splits = {}
+    # how many dialogues each split has before any subsample: the card states a score's share of its split
+    used["dialogues"] = {split: len(dialogsum.group([r["id"] for r in rows], [r["dialogue"] for r in rows],
+                                                            f"split {split!r}")) for split, rows in raw.items()}
     for split, rows in raw.items():
         rows = dialogsum.subsample(rows, getattr(p.data, f"max_{split}_samples"), p.data.seed, f"split {split!r}")
         splits[split] = dialogsum.tokenize(rows, tokenizer, p.data.prompt, p.data.max_source_length,

@@ -13,6 +13,7 @@ on the Hub edited elsewhere is not overwritten without --force.
 """
 import argparse
 import re
+from dataclasses import replace
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +22,7 @@ from .io import files, net
 from .io.errors import UserError, run
 from .io.files import atomic_path, dir_size
 from .io.text import revision_problem
-from .shipping import card, folder, hub, record, stale
+from .shipping import card, claim, folder, hub, record, stale
 
 KINDS = ("full", "lora")
 BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}")
@@ -84,10 +85,19 @@ def subject_of(args, sources: dict) -> card.Subject:
     for part in ("model", "data"):
         if not isinstance(sources.get(part), dict) or not (sources[part].get("local") or sources[part].get("name")):
             raise UserError(f"data/sources.json has no {part} entry: rerun `dvc repro prepare`, commit, then publish.")
-    base = hub_ref(sources["model"], args.base_model, "--base-model", "model.name",
-                   "google/flan-t5-base@7bcac572ce56db69c1ea7c8af255c5d7c9672fc2")
-    dataset = hub_ref(sources["data"], args.dataset, "--dataset", "data.source", "knkarthick/dialogsum")
     kind = "merged" if args.merged else ("adapter" if args.model == "lora" else "full")
+    scratch = record.built(sources)
+    if scratch and sources["model"].get("local") and not args.base_model:
+        if kind == "adapter":
+            raise UserError(f"the adapter's base model was built from random weights ({scratch['parameters']:,} "
+                            "parameters, stages/scratch) and is on no Hub, so nobody could load the adapter: publish "
+                            "`lora --merged` (the adapter merged into it: a standalone model) or `full`; or upload "
+                            "that base model to the Hub and give --base-model ID@COMMIT.")
+        base = card.HubRef(None, None, declared=False)  # the card names it as what it is: random weights
+    else:
+        base = hub_ref(sources["model"], args.base_model, "--base-model", "model.name",
+                       "google/flan-t5-base@7bcac572ce56db69c1ea7c8af255c5d7c9672fc2")
+    dataset = hub_ref(sources["data"], args.dataset, "--dataset", "data.source", "knkarthick/dialogsum")
     return card.Subject(kind, args.repo_id, base, dataset)
 
 
@@ -99,14 +109,20 @@ def dry_run(args, target: Path, run_record, subject) -> None:
         # before it is replaced: files may have been put there while the model merged
     files.sign_folder(target, "python -m stages.publish --dry-run")  # the next dry run may replace it as it is
     names = [p.name for p in folder.files(target)]
+    checked = (" and marks --base-model as verified once it has checked the local base model's files against that "
+               "Hub commit (the dry run marks it not verified)" if subject.base.declared else "")
     print(f"wrote {target} ({dir_size(target):,} bytes): {', '.join(names)}; nothing was uploaded. "
           f"`python -m stages.publish {args.model}{' --merged' if args.merged else ''} --repo-id {args.repo_id}` "
-          "uploads exactly these files (the card also keeps the Notes of a card already on the Hub).")
+          f"uploads exactly these files (the card also keeps the Notes of a card already on the Hub{checked}).")
 
 
 def publish(args, secret, run_record, subject) -> None:
     api = hub.Hub(secret)
     user = api.user()  # a bad token stops here, before a merge or an upload
+    if subject.base.declared:  # before a merge or an upload: a false claim stops here
+        subject = replace(subject, base=claim.verify(api, subject.base, run_record.sources["model"]))
+        print(f"--base-model checked: the local base model's files are {subject.base.id} at "
+              f"{subject.base.revision}", flush=True)
     print(f"publishing {subject.kind} model to {hub.endpoint()}/{args.repo_id} (revision {args.revision}) as {user}",
           flush=True)
     with tempfile.TemporaryDirectory(prefix="publish-") as scratch:

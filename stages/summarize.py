@@ -18,7 +18,7 @@ from pathlib import Path
 from .data import dialogue, prompts
 from .inference import decode, specs
 from .inference.engines import load_engine
-from .modeling import models
+from .modeling import identity, models, readme
 from .io import params, files, text
 from .io.errors import UserError, run
 from .io.files import atomic_path, read_jsonl, write_jsonl
@@ -225,6 +225,7 @@ def export(args) -> None:
     with atomic_path(args.out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
+        readme.write(tmp, "merged", identity.recorded(args.adapter), str(args.adapter))  # what it is, from what
         files.mark(tmp, "python -m stages.summarize export", adapter=str(args.adapter))
         files.target(args.out, "--out", args.force, "folder")  # again, right before it is replaced: files may have
         # been put there while the model merged and saved

@@ -5,7 +5,8 @@ file_download.py), keeping every repo's files in memory so a test can compare th
     GET  /api/whoami-v2                                   the token's user (401 for any other token)
     POST /api/repos/create                                a repo with the Hub's first commit (.gitattributes); 409 if it exists
     POST /api/models/{repo}/branch/{branch}               a branch at main's head; 409 if it exists
-    GET  /api/models/{repo}/revision/{rev}                repo info: sha, private, siblings
+    GET  /api/models/{repo}/revision/{rev}                repo info: sha, private, siblings (?blobs=true: each
+                                                          file's size, git blob id, and LFS sha256 for *.safetensors)
     HEAD|GET /{repo}/resolve/{rev}/{path}                 a file, with X-Repo-Commit and ETag
     POST /api/validate-yaml                               the card's metadata block must be a YAML mapping
     POST /api/models/{repo}/preupload/{rev}               upload mode per file (lfs for *.safetensors) and the remote oid
@@ -37,6 +38,20 @@ REPO = r"(?P<repo>[\w.\-]+/[\w.\-]+)"
 
 def git_blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def is_lfs(path: str, size: int) -> bool:
+    return path.endswith(".safetensors") or size > 10_000_000
+
+
+def sibling(path: str, data: bytes) -> dict:
+    """A file as the Hub describes it with blobs=true: an LFS file's blob id is its pointer's, beside its sha256."""
+    if not is_lfs(path, len(data)):
+        return {"rfilename": path, "size": len(data), "blobId": git_blob_sha(data)}
+    sha256 = hashlib.sha256(data).hexdigest()
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {len(data)}\n".encode()
+    return {"rfilename": path, "size": len(data), "blobId": git_blob_sha(pointer),
+            "lfs": {"size": len(data), "sha256": sha256, "pointerSize": len(pointer)}}
 
 
 class Hub:
@@ -87,6 +102,12 @@ class Hub:
         entry["commits"][digest] = dict(files)
         entry["branches"][branch] = digest
         return digest
+
+    def add_model(self, repo: str, files: dict[str, bytes], commit: str) -> None:
+        """A public model repo whose main is `commit`, holding `files`: a Hub model a test's local base is
+        claimed to be a copy of (`publish --base-model REPO@COMMIT`)."""
+        self.repos[repo] = {"private": False, "branches": {"main": commit},
+                            "commits": {commit: {".gitattributes": GITATTRIBUTES, **files}}}
 
     def create(self, repo: str, private: bool) -> None:
         self.repos[repo] = {"private": private, "branches": {}, "commits": {}}
@@ -225,8 +246,10 @@ def _handler(hub: Hub):
             if sha is None:
                 return self._error(404, "Invalid rev id", "RevisionNotFound")
             files = hub.repos[repo]["commits"][sha]
+            blobs = "blobs=true" in urlparse(self.path).query.lower()
             self._send(200, {"id": repo, "sha": sha, "private": hub.repos[repo]["private"],
-                             "siblings": [{"rfilename": name} for name in sorted(files)]})
+                             "siblings": [sibling(name, files[name]) if blobs else {"rfilename": name}
+                                          for name in sorted(files)]})
 
         def resolve(self, method, repo, rev, file):
             sha = self._revision(repo, rev)
@@ -257,7 +280,7 @@ def _handler(hub: Hub):
             current = hub.repos[repo]["commits"][sha]
             answer = []
             for item in payload["files"]:
-                lfs = item["path"].endswith(".safetensors") or item["size"] > 10_000_000
+                lfs = is_lfs(item["path"], item["size"])
                 row = {"path": item["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
                 if item["path"] in current:
                     data = current[item["path"]]

@@ -57,6 +57,19 @@ def one_paragraph(done) -> str:
     return errors[0]
 
 
+def same_but_the_check(uploaded: dict, dry: dict) -> None:
+    """What a publish uploaded is the dry run's folder, but for the card's word on --base-model: the dry run asks
+    no Hub (not verified), the publish checked the local base's files against the Hub commit (verified)."""
+    assert {k: v for k, v in uploaded.items() if k != "README.md"} == {k: v for k, v in dry.items() if k != "README.md"}
+    published, planned = uploaded["README.md"].decode(), dry["README.md"].decode()
+    assert "**not verified**" in planned and "not verified" not in published
+    assert "publishing checked that its files are this commit's" in published
+    said = ("verified", "checked that", "sha256 outside the notes", "Summarizes English dialogues",
+            "The base model is not a pretrained model")
+    strip = lambda text: [line for line in text.splitlines() if not any(s in line for s in said)]  # noqa: E731
+    assert strip(published) == strip(planned)
+
+
 def folder_bytes(folder) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 

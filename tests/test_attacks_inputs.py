@@ -501,7 +501,9 @@ def test_prepare_loads_the_resolved_sha_and_records_it(in_tmp, tiny_model, tiny_
     assert seen == {"source": "org/dialogs", "revision": "d" * 40}
     recorded = json.loads((in_tmp / sources.SOURCES).read_text())
     assert recorded["data"] == {"name": "org/dialogs", "revision": "main", "sha": "d" * 40}
-    assert recorded["model"] == {"name": str(tiny_model), "local": True}
+    assert {k: recorded["model"][k] for k in ("name", "local")} == {"name": str(tiny_model), "local": True}
+    assert recorded["model"]["built"]["weights"] == "random"  # the tiny model's scratch.json, carried for the card
+    assert recorded["dialogues"] == {"train": 24, "validation": 8, "test": 6}  # each split's size before subsamples
     assert "data.revision is 'main'" in capsys.readouterr().err
 
 

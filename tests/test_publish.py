@@ -8,8 +8,8 @@ import pytest
 
 from hub_standin import Hub
 from project import run
-from publishing import (CLAIMS, TOKEN, clone_of, folder_bytes, hub_env, no_secret, one_paragraph, popen,
-                      publish)
+from publishing import (BASE_ID, BASE_REVISION, CLAIMS, TOKEN, clone_of, folder_bytes, hub_env, no_secret,
+                        one_paragraph, popen, publish, same_but_the_check)
 from servers import Silent
 from stages.shipping import card
 
@@ -23,8 +23,10 @@ def repo(pipeline_run, tmp_path_factory):
 
 
 @pytest.fixture
-def hub():
+def hub(tiny_model):
+    """The stand-in Hub, holding the model the tests' --base-model names: the files of the tests' local base."""
     with Hub(TOKEN) as stand_in:
+        stand_in.add_model(BASE_ID, folder_bytes(tiny_model), BASE_REVISION)
         yield stand_in
 
 
@@ -68,7 +70,8 @@ def test_publish_uploads_exactly_the_dry_run_folder_and_again_commits_nothing(re
     first = publish(["lora", "--repo-id", REPO_ID, *CLAIMS], repo, environ)
     assert first.returncode == 0, first.stderr
     assert f"published {REPO_ID} at main" in first.stdout
-    assert uploaded(hub) == folder_bytes(dry)  # the bytes that arrived are the dry run's, file for file
+    same_but_the_check(uploaded(hub), folder_bytes(dry))  # the bytes that arrived are the dry run's, file for file
+    assert f"--base-model checked: the local base model's files are {BASE_ID} at {BASE_REVISION}" in first.stdout
     methods = {call[0] + " " + call[1].split("/")[1] for call in hub_calls(hub)}
     assert "PUT lfs-upload" in methods  # the weights went through LFS, the small files in the commit itself
     commits = hub.commit_count(REPO_ID)
@@ -184,7 +187,7 @@ def test_a_dropped_connection_leaves_the_repo_as_it_was_and_a_rerun_publishes(re
     assert uploaded(hub) == {}  # no commit landed: the repo holds what it held
     again = publish(["full", "--repo-id", REPO_ID, *CLAIMS], repo, environ)
     assert again.returncode == 0, again.stderr
-    assert uploaded(hub) == folder_bytes(dry)
+    same_but_the_check(uploaded(hub), folder_bytes(dry))
     no_secret(done.stdout, done.stderr, again.stdout, again.stderr)
 
 
@@ -208,7 +211,7 @@ def test_a_publish_killed_mid_upload_leaves_no_commit_and_a_rerun_publishes(repo
     hub.hold = None
     again = publish(["full", "--repo-id", REPO_ID, *CLAIMS], repo, environ)
     assert again.returncode == 0, again.stderr
-    assert uploaded(hub) == folder_bytes(dry)
+    same_but_the_check(uploaded(hub), folder_bytes(dry))
 
 
 def test_a_hub_that_never_answers_is_one_error_after_the_timeout_and_its_password_is_never_printed(repo, tmp_path):
@@ -222,3 +225,17 @@ def test_a_hub_that_never_answers_is_one_error_after_the_timeout_and_its_passwor
     assert "could not reach the Hub at http://***@127.0.0.1" in message and "no answer in 0.5 s" in message
     assert password not in done.stdout + done.stderr
     no_secret(done.stdout, done.stderr)
+
+
+def test_a_false_or_unknown_base_model_claim_is_refused_before_anything_is_uploaded(repo, hub, tmp_path):
+    """The issue's case: a base built from random weights published as google/flan-t5-base@<commit>."""
+    environ = hub_env(hub, home=tmp_path)
+    pretrained = {**folder_bytes(repo / "models/base"), "model.safetensors": b"the real flan-t5-base weights"}
+    hub.add_model("google/flan-t5-small", pretrained, "d" * 40)
+    claims = ["--dataset", "knkarthick/dialogsum", "--base-model"]
+    message = one_paragraph(publish(["lora", "--repo-id", REPO_ID, *claims, f"google/flan-t5-small@{'d' * 40}"],
+                                    repo, environ))
+    assert "is not the base model this run read" in message and "model.safetensors differs" in message
+    message = one_paragraph(publish(["lora", "--repo-id", REPO_ID, *claims, f"{BASE_ID}@{'e' * 40}"], repo, environ))
+    assert f"the Hub has no model {BASE_ID} at revision {'e' * 40}" in message
+    assert REPO_ID not in hub.repos  # refused before the repo was created

@@ -4,8 +4,14 @@
 then give other data. prepare asks the Hub which commit the revision is now, loads exactly that commit, and
 writes it to data/sources.json (git-tracked, `cache: false` in dvc.yaml), so `git log -p data/sources.json`
 says what every run read. A branch name gets a warning: pin the sha to make the run reproducible.
+
+A local model folder is recorded with the sha256 and git blob id of each of its files (`files`: a claim that it
+is a copy of a Hub commit is checked against them when publishing) and, for a model stages/scratch built from
+random weights, its record of that (`built`). prepare adds each split's size in dialogues (`dialogues`), so a
+score on a subsample can say what share of the split it covers.
 """
 import hashlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -13,6 +19,7 @@ from pathlib import Path
 from ..io import net
 from ..io.errors import UserError
 from ..io.files import write_json
+from ..scratch import model as scratch
 
 SOURCES = Path("data/sources.json")
 SHA = re.compile(r"[0-9a-f]{40}")
@@ -61,27 +68,56 @@ def used(entry: dict) -> str | None:
     return entry.get("sha") or entry.get("revision")
 
 
-def fingerprint(kind: str, folder) -> str:
-    """'sha256:<hex>' of what prepare reads from a local folder: a dataset's three split files, or every file of
-    a model folder but hidden ones (.git, caches), each by its path in the folder and its content."""
+def _files(kind: str, folder: Path) -> list[Path]:
     from .dialogsum import SPLITS
 
+    if kind == "dataset":
+        return [folder / f"{split}.jsonl" for split in SPLITS]
+    return sorted(path for path in folder.rglob("*") if path.is_file()
+                  and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+
+
+def file_hashes(kind: str, folder) -> dict[str, dict]:
+    """{path in the folder: {sha256, git}} of what prepare reads from a local folder (see fingerprint): `git` is
+    the git blob id, which the Hub gives for its files that are not in LFS, `sha256` what it gives for LFS files;
+    so a claim that the folder is a copy of a Hub commit can be checked file by file (stages/shipping/claim.py)."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
-    if kind == "dataset":
-        files = [folder / f"{split}.jsonl" for split in SPLITS]
-    else:
-        files = sorted(path for path in folder.rglob("*") if path.is_file()
-                       and not any(part.startswith(".") for part in path.relative_to(folder).parts))
-    digest = hashlib.sha256()
-    for path in files:
-        content = hashlib.sha256()
+    found = {}
+    for path in _files(kind, folder):
+        content, blob = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % path.stat().st_size)  # noqa: S324 - git's id
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 content.update(chunk)
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{content.hexdigest()}\n".encode())
+                blob.update(chunk)
+        found[path.relative_to(folder).as_posix()] = {"sha256": content.hexdigest(), "git": blob.hexdigest()}
+    return found
+
+
+def fingerprint(kind: str, folder, hashes: dict | None = None) -> str:
+    """'sha256:<hex>' of what prepare reads from a local folder: a dataset's three split files, or every file of
+    a model folder but hidden ones (.git, caches), each by its path in the folder and its content."""
+    hashes = file_hashes(kind, folder) if hashes is None else hashes
+    digest = hashlib.sha256()
+    for name, found in hashes.items():
+        digest.update(f"{name}\0{found['sha256']}\n".encode())
     return f"sha256:{digest.hexdigest()}"
+
+
+def built(folder) -> dict | None:
+    """What stages/scratch recorded of a model it built from random weights ({weights, parameters, seed}), or
+    None: a folder without that record, or with one that is not what scratch writes."""
+    try:
+        found = json.loads((Path(folder).expanduser() / scratch.RECORD).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(found, dict) or found.get("weights") != "random":
+        return None
+    parameters, seed = found.get("parameters"), found.get("seed")
+    if type(parameters) is not int or parameters <= 0 or type(seed) is not int:
+        return None
+    return {"weights": "random", "parameters": parameters, "seed": seed}
 
 
 def local_entry(kind: str, name: str, revision: str) -> dict:
@@ -89,15 +125,22 @@ def local_entry(kind: str, name: str, revision: str) -> dict:
     changed folder a changed param (DVC reruns prepare) and a folder changed under an old pin an error."""
     key = "model.revision" if kind == "model" else "data.revision"
     try:
-        now = fingerprint(kind, name)
+        hashes = file_hashes(kind, name)
+        now = fingerprint(kind, name, hashes)
     except OSError:  # not a folder, a split missing: loading it names what is wrong
         return {"name": name, "local": True}
+    entry = {"name": name, "local": True}
+    if kind == "model":  # what the card names the base model by (stages/shipping): its files, how it was made
+        entry["files"] = hashes
+        origin = built(name)
+        if origin:
+            entry["built"] = origin
     if PIN.fullmatch(revision):
         if revision != now:
             raise UserError(f"{key} pins the folder {name} at {revision}, but its files are {now} now: they "
                             f"changed after the pin was set. Set {key} to {now} to use them as they are (DVC then "
                             "reruns prepare and what follows), or put the pinned files back.")
-        return {"name": name, "local": True, "revision": revision}
+        return {**entry, "revision": revision}
     print(f"warning: {key} is {revision!r}, which a local folder ignores, so DVC will not notice when {name} "
           f"changes: set {key} to {now} (its content now) to pin it; prepare then checks it.", file=sys.stderr)
-    return {"name": name, "local": True}
+    return entry

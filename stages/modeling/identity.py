@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..io.errors import UserError
+from . import readme
 
 FILE = "base_model.json"
 SOURCES = Path("data/sources.json")  # what prepare read (stages/data/sources.py)
@@ -73,12 +74,25 @@ def source(folder) -> dict:
     return recorded if isinstance(recorded, dict) and recorded.get("name") else {"name": str(folder)}
 
 
-def record(adapter_folder, base_folder) -> None:
-    """Write base_model.json into the adapter folder being saved."""
-    identity = {**source(base_folder), **fingerprint(base_folder)}
+def record(adapter_folder, base_folder) -> dict:
+    """Write base_model.json into the adapter folder being saved, and the folder's README.md from it (peft's
+    save_pretrained writes a blank template there); returns what it recorded."""
+    found = {key: value for key, value in source(base_folder).items() if key != "files"}  # prepare's per-file hashes
+    identity = {**found, **fingerprint(base_folder)}
     if has_tokenizer(base_folder):
         identity["tokenizer_sha256"] = tokenizer_fingerprint(base_folder)
     (Path(adapter_folder) / FILE).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+    readme.write(adapter_folder, "adapter", identity)
+    return identity
+
+
+def recorded(adapter_folder) -> dict:
+    """The adapter's base_model.json ({} where it has none or it does not read as an object)."""
+    try:
+        found = json.loads((Path(adapter_folder) / FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _describe(identity: dict) -> str:

@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2 as in T5: pad doubles as the decoder start token
+# Written beside the weights: what the model is, so that prepare (data/sources.json) and the model card name it
+# as built from random weights, with its size, and never as a pretrained model.
+RECORD = "scratch.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,4 +77,7 @@ def build(folder: Path, texts, shape: Shape, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    record = {"weights": "random", "parameters": model.num_parameters(), "seed": seed,
+              "shape": dataclasses.asdict(shape), "tokenizer_vocabulary": len(tokenizer)}
+    (folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return folder

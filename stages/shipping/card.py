@@ -13,9 +13,11 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from ..io.errors import UserError
 from ..io.text import code_span, revision_problem
+from ..reporting import report, verdicts
 from ..reporting.report import MODE_TEXT, PRIMARY, TITLES
 from ..scoring.rouge import KEYS, MODES
-from .record import Record, decoded_with
+from ..scoring.stats import alpha
+from .record import MODELS, Record, built, decoded_with, split_dialogues
 
 LICENSE = "cc-by-nc-sa-4.0"  # DialogSum's licence, carried to what is trained on it (see _licence)
 DATASET_NAME = "DialogSum"
@@ -33,9 +35,10 @@ EXAMPLE = ("#Person1#: Hello, I'd like to book a table for two for tonight.\n"
 
 @dataclass(frozen=True)
 class HubRef:
-    id: str
+    id: str | None  # None: no Hub model (a base model built from random weights, published nowhere)
     revision: str | None
     declared: bool  # the run read a local copy; the Hub id is the publisher's word (--base-model / --dataset)
+    verified: bool = False  # a declared base model whose files a publish found in that Hub commit (claim.py)
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,29 @@ def signed(value) -> str:
     return ("+" if value >= 0 else "") + num(value)
 
 
+def sample(record: Record, model: str) -> str:
+    """How much of the split was scored: '100 of 500 dialogues', 'all 500 dialogues', or '100 dialogues' where
+    prepare did not record the split's size. Stated wherever a score is."""
+    scored = record.generate[model]["dialogues"]
+    total = split_dialogues(record.sources, record.params.generate.split)
+    if total is None:
+        limit = getattr(record.params.data, f"max_{record.params.generate.split}_samples", None)
+        return f"{num(scored)} dialogues" + (" (a subsample)" if limit is not None else "")
+    return f"all {num(total)} dialogues" if scored >= total else f"{num(scored)} of {num(total)} dialogues"
+
+
+def scored_on(record: Record, model: str) -> str:
+    """The dataset the scores are on, with the share of it: 'DialogSum test (100 of 500 dialogues)'."""
+    return f"{DATASET_NAME} {record.params.generate.split} ({sample(record, model)})"
+
+
 def metadata(record: Record, subject: Subject) -> ModelCardData:
     """The YAML block: what the Hub indexes (base model, data, licence, task, ROUGE on the test split)."""
     model = METRICS_OF[subject.kind]
     g = record.params.generate
     results = [EvalResult(
         task_type="summarization", task_name="Summarization", dataset_type=subject.dataset.id,
-        dataset_name=DATASET_NAME, dataset_split=g.split, dataset_revision=subject.dataset.revision,
+        dataset_name=scored_on(record, model), dataset_split=g.split, dataset_revision=subject.dataset.revision,
         metric_type="rouge", metric_name=f"{TITLES[key]} ({PRIMARY})", metric_config=key,
         metric_value=record.rouge[model][key],
         metric_args={"scoring": PRIMARY, "use_stemmer": True, "dialogues": record.generate[model]["dialogues"],
@@ -74,7 +93,9 @@ def metadata(record: Record, subject: Subject) -> ModelCardData:
         language="en", license=LICENSE, library_name="peft" if subject.kind == "adapter" else "transformers",
         base_model=subject.base.id, datasets=[subject.dataset.id], pipeline_tag="summarization", tags=tags,
         model_name=subject.repo_id, eval_results=results,
-        base_model_relation={"full": "finetune", "adapter": "adapter", "merged": "merge"}[subject.kind])
+        # a merged adapter is a fine-tune of its base (the Hub's "merge" is a merge of several models)
+        base_model_relation=None if subject.base.id is None else
+        {"full": "finetune", "adapter": "adapter", "merged": "finetune"}[subject.kind])
 
 
 def render(record: Record, subject: Subject, notes: str = "") -> str:
@@ -84,12 +105,13 @@ def render(record: Record, subject: Subject, notes: str = "") -> str:
         body = "\n".join([
             f"# {subject.repo_id.split('/')[-1]}", "",
             *_what(record, subject), "",
+            *report.notes_section(_notes(record)),
             "## Results", "", *_results(record, subject), "",
             "## Training", "", *_training(record, subject), "",
             "## Cost and hardware", "", *_cost(record, subject), "",
             "## Use", "", *_usage(record, subject), "",
             "## Limitations", "", *_limitations(record, subject), "",
-            "## Licence", "", *_licence(subject), "",
+            "## Licence", "", *_licence(record, subject), "",
             "## Provenance", "", *_provenance(record, subject), "",
             "## Notes", "", NOTES_START, NOTES_END, "",
         ])
@@ -103,19 +125,65 @@ def render(record: Record, subject: Subject, notes: str = "") -> str:
     return sign(f"---\n{metadata_yaml}\n---\n\n{body}")
 
 
+def _base_name(subject: Subject) -> str:
+    base = subject.base
+    if base.id is None:
+        return "a T5 built from random weights"
+    if base.declared and not base.verified:
+        return f"`{base.id}` (as the publisher declared it; not verified)"
+    return f"`{base.id}`"
+
+
 def _model_phrase(record: Record, subject: Subject) -> str:
     lora = record.params.lora
     targets = lora.target_modules if isinstance(lora.target_modules, str) else ", ".join(lora.target_modules)
     adapter = f"a LoRA adapter (r {num(lora.r)}, alpha {num(lora.alpha)}, on {targets})"
-    return {"full": f"`{subject.base.id}` with every weight fine-tuned",
-            "adapter": f"{adapter} for `{subject.base.id}`; load it on that base model",
-            "merged": f"`{subject.base.id}` with {adapter} merged into its weights: a standalone model"}[subject.kind]
+    base = _base_name(subject)
+    return {"full": f"{base} with every weight fine-tuned",
+            "adapter": f"{adapter} for {base}; load it on that base model",
+            "merged": f"{base} with {adapter} merged into its weights: a standalone model"}[subject.kind]
+
+
+def _origin(record: Record, subject: Subject) -> list[str]:
+    """The card's first line where the base model was never pretrained: what it is, and its size."""
+    scratch = built(record.sources)
+    if scratch is None:
+        return []
+    base = subject.base
+    hub = ("" if base.id is None else f", which is `{base.id}` on the Hub" if base.verified or not base.declared
+           else f", declared by the publisher to be `{base.id}` on the Hub (not verified)")
+    return [f"**The base model is not a pretrained model: it is a T5 of {num(scratch['parameters'])} parameters "
+            f"built from random weights** (stages/scratch, seed {num(scratch['seed'])}{hub}). It knew no language "
+            "before this run's training: what this model does, it learned from the training data alone.", ""]
 
 
 def _what(record: Record, subject: Subject) -> list[str]:
-    return [f"Summarizes English dialogues. This is {_model_phrase(record, subject)}, trained on {DATASET_NAME} "
+    return [*_origin(record, subject),
+            f"Summarizes English dialogues. This is {_model_phrase(record, subject)}, trained on {DATASET_NAME} "
             f"(`{subject.dataset.id}`) by a reproducible DVC pipeline. Everything below comes from that run's "
-            "files (metrics, params.yaml, dvc.lock), not typed by hand."]
+            "files (metrics, params.yaml, dvc.lock, data/sources.json), not typed by hand."]
+
+
+def _outputs(record: Record) -> dict:
+    """How many different summaries each model wrote (metrics/generate_<model>.json), as the report reads them."""
+    return {m: record.generate[m] for m in MODELS if "distinct_summaries" in record.generate[m]}
+
+
+def _notes(record: Record) -> list[str]:
+    """The report's "Read this first": degenerate output, and whether each model beats the better baseline."""
+    level = alpha(record.params.evaluate.confidence)
+    return verdicts.notes(MODELS, record.detail, record.paired, _outputs(record), PRIMARY, level)
+
+
+def _paired(record: Record) -> list[str]:
+    """The paired tests as metrics/report.md shows them (report.paired_section: Holm-adjusted p, the verdicts and
+    their wording), under the card's own heading."""
+    e = record.params.evaluate
+    outputs = _outputs(record)
+    setup = {"confidence": e.confidence, "resamples": e.resamples,
+             "caveats": {m: verdicts.caveat(m, counts) for m, counts in outputs.items()}}
+    section = report.paired_section(record.paired, setup)
+    return [f"### {section[0].removeprefix('## ')}", *section[1:]]
 
 
 def _rouge_row(name: str, scores: dict) -> str:
@@ -128,35 +196,30 @@ def _results(record: Record, subject: Subject) -> list[str]:
     e, g = record.params.evaluate, record.params.generate
     head = "| model | " + " | ".join(TITLES[k] for k in KEYS) + " |"
     rule = "|---" * (len(KEYS) + 1) + "|"
-    order = [model, OTHER[model], "base"]
+    order = [model, OTHER[model], "base", *(b for b in ("lead3", "longest3") if b in record.detail)]
     lines = [
-        f"ROUGE F-measures on the `{g.split}` split, {num(record.generate[model]['dialogues'])} dialogues. Scoring "
+        f"ROUGE F-measures on {scored_on(record, model)}. Scoring "
         f"protocol `{PRIMARY}`: {MODE_TEXT[PRIMARY]}; rouge_score with stemming, ROUGE-Lsum over one sentence per "
         f"line. In brackets: the percentile bootstrap interval over dialogues at confidence {num(e.confidence)} "
         f"({num(e.resamples)} resamples, seed {num(e.seed)}). Summaries decoded {_decoding(record, model)}.", "",
-        head, rule, *[_rouge_row(("**this model**: " if m == model else "") + NAMES[m], record.detail[m][PRIMARY])
-                      for m in order], "",
+        head, rule, *[_rouge_row(("**this model**: " if m == model else "") + _name(record, m),
+                                 record.detail[m][PRIMARY]) for m in order], "",
     ]
     if subject.kind == "merged":
         lines += ["The pipeline scored the adapter merged into the base model in fp32, which is this model.", ""]
-    lines += ["Paired differences on the same dialogues (first minus second): the mean difference, its bootstrap "
-              "interval and the two-sided p-value of a paired sign-flip test. An interval that excludes 0 means the "
-              "gap is unlikely to be noise.", "",
-              "| comparison | metric | difference | interval | p-value |", "|---|---|---|---|---|"]
-    for pair, modes in record.paired.items():
-        first, second = pair.split("_vs_")
-        if model not in (first, second):
-            continue
-        values = modes[PRIMARY]
-        for k in KEYS:
-            lines.append(f"| {NAMES[first]} − {NAMES[second]} | {TITLES[k]} | {signed(values[k + '_diff'])} | "
-                         f"[{signed(values[k + '_low'])}, {signed(values[k + '_high'])}] | {num(values[k + '_p'])} |")
+    lines += [*_paired(record)]
     lines += ["", "This model in the other scoring modes:", "", "| mode | " + " | ".join(TITLES[k] for k in KEYS) + " |",
               rule]
     for mode in MODES:
         if mode != PRIMARY:
             lines.append(_rouge_row(f"`{mode}`: {MODE_TEXT[mode]}", record.detail[model][mode]))
     return lines
+
+
+def _name(record: Record, model: str) -> str:
+    if model == "base" and built(record.sources):
+        return "base model before training (random weights)"
+    return NAMES[model]
 
 
 def _training(record: Record, subject: Subject) -> list[str]:
@@ -282,12 +345,18 @@ def _limitations(record: Record, subject: Subject) -> list[str]:
         "differently than the evaluation would have.",
     ]
     if t.max_steps > 0 or any(getattr(d, f"max_{s}_samples") is not None for s in ("train", "validation", "test")):
-        lines.append("- This run used a subsample or a step limit (see Training): a smoke run, not the full recipe.")
+        lines.append(f"- This run used a subsample or a step limit (see Training): a smoke run, not the full recipe. "
+                     f"Its scores are on {scored_on(record, model)}.")
+    if built(record.sources):
+        lines.append("- Its base model was built from random weights, not pretrained: it knows only the words and "
+                     "patterns of this run's training data. Do not read its scores as those of a pretrained model.")
     return lines
 
 
-def _licence(subject: Subject) -> list[str]:
-    base = ("Apache 2.0, which still applies to those weights" if subject.base.id.startswith("google/flan-t5")
+def _licence(record: Record, subject: Subject) -> list[str]:
+    base = ("no licence of their own: they were built from random weights by this project"
+            if subject.base.id is None or built(record.sources)
+            else "Apache 2.0, which still applies to those weights" if subject.base.id.startswith("google/flan-t5")
             else "the licence on the base model's own card")
     return [
         f"The training and evaluation data, {DATASET_NAME}, is licensed CC BY-NC-SA 4.0 (Attribution, NonCommercial, "
@@ -316,8 +385,25 @@ def _ref(ref: HubRef, what: str) -> str:
         raise UserError(f"the {what}'s revision {ref.revision!r} is not a git branch or tag name or a commit hash "
                         f"({revision_problem(ref.revision)}); give a revision git takes.")
     at = f" at revision {code_span(ref.revision)}" if ref.revision else " (no revision recorded)"
-    local = " (the run read a local copy that the publisher declared to be this)" if ref.declared else ""
-    return f"- {what}: {code_span(ref.id)}{at}{local}"
+    if not ref.declared:
+        how = " (read from the Hub by prepare, as data/sources.json records)"
+    elif ref.verified:
+        how = (" (the run read a local copy; publishing checked that its files are this commit's: the sha256 of each "
+               "weight file, the git blob id of the others)")
+    elif what == "base model":
+        how = (" (the run read a local copy that the publisher declared to be this; **not verified**: a dry run does "
+               "not ask the Hub, and a publish checks the files' hashes against this commit)")
+    else:
+        how = " (the run read a local copy that the publisher declared to be this; not checked)"
+    return f"- {what}: {code_span(ref.id)}{at}{how}"
+
+
+def _base_ref(record: Record, subject: Subject) -> str:
+    scratch = built(record.sources)
+    if subject.base.id is None and scratch:
+        return (f"- base model: a T5 of {num(scratch['parameters'])} parameters built from random weights (stages/"
+                f"scratch, seed {num(scratch['seed'])}), on no Hub; data/sources.json records its files' hashes")
+    return _ref(subject.base, "base model")
 
 
 def _provenance(record: Record, subject: Subject) -> list[str]:
@@ -329,7 +415,7 @@ def _provenance(record: Record, subject: Subject) -> list[str]:
     dirty = " (other tracked files had uncommitted changes; none of the run's records did)" if record.dirty else ""
     lines = [f"- git commit `{record.commit}`{dirty}: `git checkout {record.commit[:12]} && dvc pull` gives back "
              "this run's data, models and metrics",
-             _ref(subject.base, "base model"), _ref(subject.dataset, "data"),
+             _base_ref(record, subject), _ref(subject.dataset, "data"),
              "- outputs as dvc.lock records them (md5; `.dir` is a folder):"]
     lines += [f"  - `{path}`: `{outs[path]}`" for path in cited if path in outs]
     return lines

@@ -194,6 +194,21 @@ class Hub:
                             "--private; then run again.")
         return Remote(info.sha, files, info.private, readme)
 
+    def files_at(self, repo_id: str, revision: str) -> tuple[str, dict[str, dict]]:
+        """(commit, {path: {sha256, git}}) of the Hub model `repo_id` at `revision`: the sha256 the Hub records of
+        each LFS file (None for the others) and each file's git blob id."""
+        from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+        with _talking(self.secret, repo_id, f"reading the file hashes of {repo_id} at {revision}"):
+            try:
+                info = self.api.model_info(repo_id, revision=revision, files_metadata=True, timeout=self.timeout)
+            except (RepositoryNotFoundError, RevisionNotFoundError):
+                raise UserError(f"the Hub has no model {repo_id} at revision {revision} (or the token may not read "
+                                "it), so --base-model cannot be checked: give the Hub id and commit the local base "
+                                "model was downloaded from.") from None
+        return info.sha, {s.rfilename: {"sha256": s.lfs.sha256 if s.lfs else None, "git": s.blob_id}
+                          for s in info.siblings or []}
+
     def commit(self, local: Path, repo_id: str, revision: str, remote: Remote, message: str):
         """One commit: every file of `local`, and deletions of files this command wrote that `local` lacks."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete

@@ -50,6 +50,26 @@ def decoded_with(generate: dict) -> tuple[str, str]:
     return engine, generate["compute_type" if engine == "ctranslate2" else "precision"]
 
 
+def built(sources: dict) -> dict | None:
+    """What stages/scratch recorded of a base model it built from random weights ({weights, parameters, seed}, as
+    prepare carried it to data/sources.json), or None for any other base model."""
+    found = (sources.get("model") or {}).get("built") if isinstance(sources.get("model"), dict) else None
+    if found is None:
+        return None
+    if (not isinstance(found, dict) or found.get("weights") != "random" or type(found.get("parameters")) is not int
+            or found["parameters"] <= 0 or type(found.get("seed")) is not int):
+        raise UserError("data/sources.json's model.built is not what prepare writes (weights random, parameters, "
+                        "seed): rerun `dvc repro prepare` (or `git checkout data/sources.json`), then publish.")
+    return found
+
+
+def split_dialogues(sources: dict, split: str) -> int | None:
+    """How many dialogues the split had before any subsample (prepare's record), None where it was not recorded."""
+    found = sources.get("dialogues")
+    value = found.get(split) if isinstance(found, dict) else None
+    return value if type(value) is int and value > 0 else None
+
+
 def lock_outs(lock: dict) -> dict[str, str]:
     """{output path: md5} for every output dvc.lock records (a folder's md5 ends in .dir)."""
     found = {}

@@ -28,6 +28,9 @@ def project(prepared, tmp_path, monkeypatch):
 def test_the_adapter_records_its_base_model(project, tiny_model):
     recorded = json.loads((models.LORA / identity.FILE).read_text())
     assert recorded["name"] == str(tiny_model) and recorded["local"] is True  # what prepare read
+    assert "files" not in recorded and recorded["built"]["weights"] == "random"  # the card's words, not the hashes
+    card = (models.LORA / "README.md").read_text()  # not peft's template: the project's card, from the record
+    assert "More Information Needed" not in card and "built from random weights" in card
     assert recorded["weights_bytes"] == (models.BASE / "model.safetensors").stat().st_size
     assert len(recorded["weights_sha256"]) == 64
     decode.load("lora", "fp32")  # its own base: loads

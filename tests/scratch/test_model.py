@@ -45,3 +45,12 @@ def test_same_seed_same_weights(tmp_path):
     shape = Shape(vocab=120, d_model=32, d_kv=8, d_ff=64, layers=1, heads=2)
     a, b = build(tmp_path / "a", TEXTS, shape), build(tmp_path / "b", TEXTS, shape)
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    import json
+    import math
+
+    from safetensors import safe_open
+
+    with safe_open(str(a / "model.safetensors"), "pt") as weights:  # what it says it is: random, of this size
+        size = sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
+    record = json.loads((a / "scratch.json").read_text())
+    assert (record["weights"], record["parameters"], record["seed"]) == ("random", size, 0)

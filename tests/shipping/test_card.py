@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard
 from publishing import BASE_ID, BASE_REVISION, CLAIMS, KINDS, clone_of
 from stages import publish
 from stages.io.errors import UserError
-from stages.shipping import card
+from stages.shipping import card, claim
 
 REPO_ID = "tester/flan-t5-dialogsum"
 METRICS_OF = {"full": "full", "adapter": "lora", "merged": "lora"}
@@ -59,6 +59,19 @@ def leaves(value):
         yield float(value)
 
 
+def section(text: str, start: str, end: str) -> str:
+    return start + text.split(start, 1)[1].split(end, 1)[0]
+
+
+def from_the_card(text: str) -> str:
+    """The card without what it shows as metrics/report.md does (the notes, the paired tests: written by the
+    report's own functions and compared with the report's text in their own test)."""
+    for start, end in (("## Read this first", "## Results"), ("### Paired differences", "This model in the other")):
+        if start in text:
+            text = text.replace(section(text, start, end), "")
+    return text
+
+
 def prose_numbers(text: str) -> list[str]:
     """Every number a reader sees outside code, comments, inline code (hashes, names) and licence names."""
     body = text.split("\n---\n", 1)[1]
@@ -80,7 +93,7 @@ def test_metadata_parses_back_and_its_scores_are_the_metrics_files(shipped, kind
     assert (data.base_model, data.datasets, data.license, data.language, data.pipeline_tag) == (
         BASE_ID, ["knkarthick/dialogsum"], "cc-by-nc-sa-4.0", "en", "summarization")
     assert data.library_name == ("peft" if kind == "adapter" else "transformers")
-    assert data.base_model_relation == {"full": "finetune", "adapter": "adapter", "merged": "merge"}[kind]
+    assert data.base_model_relation == {"full": "finetune", "adapter": "adapter", "merged": "finetune"}[kind]
     assert data.model_name == REPO_ID and "summarization" in data.tags
     rouge = metrics(repo, "rouge.json")[METRICS_OF[kind]]
     found = {r.metric_config: r for r in data.eval_results}
@@ -90,7 +103,11 @@ def test_metadata_parses_back_and_its_scores_are_the_metrics_files(shipped, kind
         assert (result.task_type, result.dataset_type, result.dataset_split, result.metric_type) == (
             "summarization", "knkarthick/dialogsum", "test", "rouge")
         assert result.metric_args["scoring"] == "mean_ref"
-        assert result.metric_args["dialogues"] == metrics(repo, f"generate_{METRICS_OF[kind]}.json")["dialogues"]
+        scored = metrics(repo, f"generate_{METRICS_OF[kind]}.json")["dialogues"]
+        assert result.metric_args["dialogues"] == scored
+        total = json.loads((repo / "data/sources.json").read_text())["dialogues"]["test"]
+        assert total == scored == 6  # the tiny corpus's test split, all of it
+        assert result.dataset_name == "DialogSum test (all 6 dialogues)"  # the share of the split, with the score
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -101,7 +118,8 @@ def test_every_number_on_the_card_is_a_value_of_the_run_files(shipped, kind):
     for path in (repo / "metrics").glob("*.json"):
         allowed |= set(leaves(json.loads(path.read_text())))
     allowed |= set(leaves(yaml.safe_load((repo / "params.yaml").read_text())))
-    numbers = prose_numbers(text)
+    allowed |= set(leaves(json.loads((repo / "data/sources.json").read_text())))
+    numbers = prose_numbers(from_the_card(text))
     assert len(numbers) > 60  # the tables are there and were read
     assert [n for n in numbers if float(n) not in allowed] == []
 
@@ -112,7 +130,8 @@ def test_tables_hold_the_scores_intervals_and_paired_tests_of_the_metrics_files(
     text = (folders[kind] / "README.md").read_text()
     model = METRICS_OF[kind]
     detail, paired = metrics(repo, "rouge_detail.json"), metrics(repo, "rouge_paired.json")
-    names = {"base": "zero-shot base model", "full": "full fine-tuning", "lora": "LoRA", "lead3": "lead-3 baseline",
+    names = {"base": "base model before training (random weights)", "full": "full fine-tuning", "lora": "LoRA",
+             "lead3": "lead-3 baseline",
              "longest3": "longest-3 baseline"}
     for other in ("base", "full", "lora"):
         row = next(line for line in text.splitlines()
@@ -121,14 +140,14 @@ def test_tables_hold_the_scores_intervals_and_paired_tests_of_the_metrics_files(
         values = [float(n) for n in re.findall(r"[-+]?\d+\.\d+(?:e-?\d+)?", row.split(names[other], 1)[1])]
         scores = detail[other]["mean_ref"]
         assert values == [scores[k + suffix] for k in KEYS for suffix in ("", "_low", "_high")]
-    for pair, modes in paired.items():
-        first, second = pair.split("_vs_")
-        rows = [line for line in text.splitlines() if line.startswith(f"| {names[first]} − {names[second]} |")]
-        assert len(rows) == (4 if model in (first, second) else 0)
-        for key, row in zip(KEYS, rows):
-            cells = [float(n) for n in re.findall(r"[-+]?\d+\.\d+(?:e-?\d+)?", row)]
-            values = modes["mean_ref"]
-            assert cells == [values[key + s] for s in ("_diff", "_low", "_high", "_p")]
+    report = (repo / "metrics/report.md").read_text()
+    paired_here = section(text, "### Paired differences", "\n\nThis model in the other").split("\n", 1)[1]
+    assert paired_here == section(report, "## Paired differences", "\n\n## Examples").split("\n", 1)[1]
+    assert "p (Holm)" in paired_here and "not the test" in paired_here  # the report's rule, in its words
+    rows = [line for line in paired_here.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(paired) * len(KEYS)  # the header and a row per test
+    if "## Read this first" in report:  # the notes (degenerate output, the baselines) as the report has them
+        assert section(text, "## Read this first", "## Results") == section(report, "## Read this first", "## ")
 
 
 def snippet(text: str) -> str:
@@ -262,8 +281,8 @@ def test_the_card_names_the_commit_and_the_dvc_lock_hashes(shipped):
 
 
 def test_a_local_base_model_or_corpus_needs_its_hub_id(at, tmp_path):
-    with pytest.raises(UserError, match="--base-model ID"):
-        publish.main(["full", "--repo-id", REPO_ID, "--dataset", "knkarthick/dialogsum",
+    with pytest.raises(UserError, match="--base-model ID"):  # an adapter for a base on no Hub: nobody could load it
+        publish.main(["lora", "--repo-id", REPO_ID, "--dataset", "knkarthick/dialogsum",
                       "--dry-run", str(tmp_path / "a")])
     with pytest.raises(UserError, match="--dataset ID"):
         publish.main(["full", "--repo-id", REPO_ID, "--base-model", BASE_ID, "--dry-run", str(tmp_path / "b")])
@@ -391,3 +410,145 @@ def test_run_text_holding_a_card_marker_is_refused(at, hostile):
         card.render(run_record, replace(subject, base=replace(ref, revision="x\n# heading")))
     ticked = card.render(run_record, replace(subject, base=replace(ref, revision="a`b")))
     assert "revision ``a`b``" in ticked  # a backtick in a ref git takes: a longer fence, never markup
+
+
+def test_a_base_built_from_random_weights_is_named_so_with_its_size_in_the_first_lines(shipped, tiny_model):
+    repo, folders = shipped
+    scratch = json.loads((tiny_model / "scratch.json").read_text())
+    recorded = json.loads((repo / "data/sources.json").read_text())["model"]
+    assert recorded["built"] == {"weights": "random", "parameters": scratch["parameters"], "seed": 0}
+    assert scratch["parameters"] == sum(p.numel() for p in __import__("transformers").AutoModelForSeq2SeqLM
+                                        .from_pretrained(str(tiny_model)).parameters())
+    for kind, folder in folders.items():
+        text = (folder / "README.md").read_text()
+        first = text.split("\n---\n", 1)[1].strip().split("\n\n")[1]  # the paragraph under the title
+        assert "built from random weights" in first and f"T5 of {scratch['parameters']} parameters" in first
+        # the Hub id given for it is the publisher's word until a publish checks it: said so, where it is named
+        assert "(as the publisher declared it; not verified)" in text and "**not verified**" in text
+        assert "base model before training (random weights)" in text  # its zero-shot row, named as what it is
+
+
+def test_without_a_claim_a_random_base_is_no_hub_model_and_its_adapter_cannot_be_published(at, tmp_path):
+    publish.main(["full", "--repo-id", REPO_ID, "--dataset", "knkarthick/dialogsum", "--dry-run", str(tmp_path / "f")])
+    text = (tmp_path / "f" / "README.md").read_text()
+    data = ModelCard.load(tmp_path / "f" / "README.md").data
+    assert data.base_model is None and getattr(data, "base_model_relation", None) is None  # no Hub model to name
+    assert "google/flan-t5" not in text and "Apache" not in text
+    assert "on no Hub" in text.split("## Provenance")[1]
+    with pytest.raises(UserError, match="lora --merged"):
+        publish.main(["lora", "--repo-id", REPO_ID, "--dataset", "knkarthick/dialogsum", "--dry-run",
+                      str(tmp_path / "a")])
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("limit, scored, total, said", [
+    (None, 500, 500, "DialogSum test (all 500 dialogues)"),
+    (100, 100, 500, "DialogSum test (100 of 500 dialogues)"),
+    (1000, 500, 500, "DialogSum test (all 500 dialogues)"),  # a limit above the split's size keeps it all
+    (100, 100, None, "DialogSum test (100 dialogues (a subsample))"),  # prepared before sizes were recorded
+    (None, 7, None, "DialogSum test (7 dialogues)"),
+])
+def test_the_subsample_is_stated_with_the_scores(at, limit, scored, total, said):
+    from stages.shipping import record
+
+    run = record.read("0" * 40, False)
+    run = replace(run, params=replace(run.params, data=replace(run.params.data, max_test_samples=limit)),
+                  generate={m: {**g, "dialogues": scored} for m, g in run.generate.items()},
+                  sources={**run.sources, "dialogues": {"test": total}})
+    assert card.scored_on(run, "lora") == said
+    subject = card.Subject("adapter", REPO_ID, card.HubRef(BASE_ID, BASE_REVISION, True),
+                           card.HubRef("knkarthick/dialogsum", None, True))
+    text = card.render(run, subject)
+    assert {r.dataset_name for r in card.metadata(run, subject).eval_results} == {said}
+    assert f"ROUGE F-measures on {said}." in text
+
+
+def test_a_hand_edited_random_weights_record_is_refused(at):
+    from stages.shipping import record
+
+    run = record.read("0" * 40, False)
+    for bad in ({"weights": "random", "parameters": "many", "seed": 0}, "random", {"weights": "random"}):
+        with pytest.raises(UserError, match="model.built"):
+            record.built({**run.sources, "model": {**run.sources["model"], "built": bad}})
+
+
+def test_every_adapter_or_merged_folder_the_project_writes_carries_its_card_not_peft_template(at, tmp_path):
+    """models/lora (what train_lora writes and the registry hands out as it is) and `summarize export`."""
+    from stages import summarize
+
+    for path, words in ((at / "models/lora/README.md", ["# LoRA adapter", "base_model.json"]),):
+        text = path.read_text()
+        assert "More Information Needed" not in text and all(w in text for w in words)
+        assert "built from random weights" in text and "library_name: peft" in text
+    summarize.main(["export", "--adapter", "models/lora", "--out", str(tmp_path / "merged")])
+    text = (tmp_path / "merged" / "README.md").read_text()
+    assert "merged" in text and "built from random weights" in text and "More Information Needed" not in text
+    assert ModelCard.load(tmp_path / "merged" / "README.md").data.library_name == "transformers"
+
+
+def _hashes(data: bytes) -> dict:
+    import hashlib
+
+    return {"sha256": hashlib.sha256(data).hexdigest(),
+            "git": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+
+
+def _lfs(data: bytes) -> dict:
+    return {"sha256": _hashes(data)["sha256"], "git": "0" * 40}  # an LFS file's blob id is its pointer's
+
+
+def _blob(data: bytes) -> dict:
+    return {"sha256": None, "git": _hashes(data)["git"]}
+
+
+W, C = "model.safetensors", "config.json"
+
+
+@pytest.mark.parametrize("local, hub, found", [
+    ({W: _hashes(b"w"), C: _hashes(b"c")}, {W: _lfs(b"w"), C: _blob(b"c"), "README.md": _blob(b"r")}, []),
+    ({W: _hashes(b"w"), "scratch.json": _hashes(b"s")}, {W: _lfs(b"w")}, []),  # a file of the local folder alone
+    ({W: _hashes(b"w")}, {W: _lfs(b"other")}, ["model.safetensors differs"]),
+    ({W: _hashes(b"w"), C: _hashes(b"c")}, {W: _lfs(b"w"), C: _blob(b"edited")}, ["config.json differs"]),
+    ({W: _hashes(b"w")}, {"model-00001-of-00002.safetensors": _lfs(b"w")}, ["model.safetensors is not in that commit"]),
+    ({W: _hashes(b"w")}, {W: {"sha256": None, "git": None}}, ["the Hub gives no hash of model.safetensors"]),
+    ({C: _hashes(b"c")}, {C: _blob(b"c")}, ["the folder prepare read held no .safetensors weights to compare"]),
+    ({W: _hashes(b"w")}, {W: _blob(b"w")}, []),  # a weight file the Hub keeps out of LFS: its blob id
+])
+def test_a_claimed_hub_identity_is_the_hub_files_or_says_what_differs(local, hub, found):
+    assert claim.differences(local, hub) == found
+
+
+def test_a_claim_for_a_run_prepared_before_file_hashes_were_recorded_asks_for_prepare():
+    with pytest.raises(UserError, match="dvc repro prepare"):
+        claim.verify(None, card.HubRef(BASE_ID, BASE_REVISION, True), {"name": "/models/x", "local": True})
+
+
+def test_a_hub_base_is_named_as_prepare_read_it_and_a_verified_claim_as_checked(at):
+    from stages.shipping import record
+
+    run = record.read("0" * 40, False)
+    hub_run = replace(run, sources={**run.sources, "model": {"name": BASE_ID, "revision": "main", "sha": BASE_REVISION}})
+    dataset = card.HubRef("knkarthick/dialogsum", None, True)
+    for sources_run, base, words in (
+            (hub_run, card.HubRef(BASE_ID, BASE_REVISION, False), "(read from the Hub by prepare"),
+            (run, card.HubRef(BASE_ID, BASE_REVISION, True, verified=True), "(the run read a local copy; publishing checked that its files")):
+        text = card.render(sources_run, card.Subject("adapter", REPO_ID, base, dataset))
+        provenance = text.split("## Provenance")[1]
+        assert f"- base model: `{BASE_ID}` at revision `{BASE_REVISION}` {words}" in provenance
+        assert "not verified" not in text
+        assert ("built from random weights" in text) == (sources_run is run)  # the record, not the claim, says so
+
+
+@pytest.mark.parametrize("written, carried", [
+    ({"weights": "random", "parameters": 10, "seed": 0, "shape": {}}, {"weights": "random", "parameters": 10, "seed": 0}),
+    ({"weights": "random", "parameters": -1, "seed": 0}, None),
+    ({"weights": "random", "parameters": True, "seed": 0}, None),
+    ({"weights": "pretrained", "parameters": 10, "seed": 0}, None),
+    (["random"], None),
+    ("not json {", None),
+])
+def test_prepare_carries_only_a_well_formed_random_weights_record(tmp_path, written, carried):
+    from stages.data import sources
+
+    (tmp_path / "scratch.json").write_text(written if isinstance(written, str) else json.dumps(written))
+    assert sources.built(tmp_path) == carried
