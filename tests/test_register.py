@@ -437,11 +437,16 @@ def test_the_docs_commands_register_an_experiment_that_dvc_artifacts_get_returns
     once = doc_block("Once per project, commit the DVC remote")
     assert TEAM_REMOTE in once
     bash(once.replace(TEAM_REMOTE, str(storage)), work)  # after the experiment's commit: apply would undo it
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], work).stdout.split()
+    experiment_commit = next(ref for ref in refs if ref.endswith("/lora-r4"))
+    placeholder = "url = ../../dialogsum-dvc-storage"  # what the apply puts back
+    assert placeholder in run(["git", "show", f"{experiment_commit}:.dvc/config"], work).stdout
     experiment = doc_block("### Register an experiment")
     assert experiment.startswith("dvc exp apply lora-r4") and "python -m stages.register lora v1.1.0" in experiment
     done = bash(experiment, work)
     assert "tagged lora@v1.1.0" in done.stdout
     assert run(["git", "status", "--porcelain"], work).stdout == ""
+    assert f"url = {storage}" in run(["git", "show", "lora@v1.1.0:.dvc/config"], work).stdout
     at_tag = run(["git", "ls-tree", "-r", "--name-only", "lora@v1.1.0"], work).stdout.split()
     assert not [path for path in at_tag if path.startswith(("models/", "data/predictions/")) and
                 not path.endswith(".gitignore")]  # the outputs stayed DVC's
