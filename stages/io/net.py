@@ -240,9 +240,16 @@ class _ScrubbedStream:
     def __init__(self, stream):
         self._stream = stream
 
+    def _open(self):
+        # a stream closed under us (a test runner's capture that ended) must not take the process's stderr with it
+        return sys.__stderr__ if getattr(self._stream, "closed", False) and sys.__stderr__ else self._stream
+
     def write(self, text):
-        self._stream.write(scrub(text))
+        self._open().write(scrub(text))
         return len(text)
+
+    def flush(self):
+        self._open().flush()
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
