@@ -175,6 +175,9 @@ def remote_deadline_s() -> float:
 def _compare(send, options: dict) -> None:
     """In the child process: ("remote", its name), then ("done", missing paths), or ("user", a UserError's message)
     or ("error", the first line of DVC's error)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops this one
     net.scrub_logs()  # DVC's warnings go to the same stderr as the command's: no credentials in them
     try:
         repo = _repo(**options)
