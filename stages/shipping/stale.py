@@ -4,9 +4,14 @@ gives back the very model with `git checkout` + `dvc pull`."""
 import subprocess
 import sys
 
+from ..io import net
 from ..io.errors import UserError
 
 # What the card reads and cites (stages/shipping/record.py): they must be what the named git commit holds.
+# The remote comparison ends after this many network timeouts (STAGES_NET_TIMEOUT); opening the project before it,
+# local work in a fresh Python, gets STARTUP_S more.
+DEADLINE_FACTOR = 3
+STARTUP_S = 120.0
 RECORDS = ("dvc.lock", "dvc.yaml", "params.yaml", "data/sources.json", "metrics")
 
 
@@ -111,20 +116,82 @@ def _first_line(error: BaseException) -> str:
 def missing_outputs(then: str = "publish", **options) -> tuple[str | None, list[str]]:
     """(the default DVC remote's name, the outputs not in it, top-level paths only). `options` go to DVC's Repo:
     register passes the remote and URL that the commit's .dvc/config names (remote=, remote_config=). A remote DVC
-    cannot reach is one UserError, ending in `then <then>`."""
-    repo = _repo(**options)
-    remote = None
+    cannot reach is one UserError, ending in `then <then>`.
+
+    Asked in a child process, killed after remote_deadline_s(): DVC's own timeouts and retries ignore
+    STAGES_NET_TIMEOUT, so a remote that accepts the connection and never answers held the command for tens of
+    minutes, and a thread stuck in DVC's network calls cannot be stopped."""
+    import multiprocessing
+
+    deadline = remote_deadline_s()
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked locks, threads or sockets
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_compare, args=(send, options), daemon=True)
+    child.start()
+    send.close()  # the child's copy alone is left: its end (or death) is seen as EOF
+    remote, asked = None, False
     try:
-        remote = repo.config["core"].get("remote")
-        missing = sorted(not_in_remote(repo))
-    except Exception as error:  # noqa: BLE001 - DVC's own errors, and the remote's: refused, no credentials
-        raise UserError(f"could not compare the outputs with the DVC remote{f' {remote!r}' if remote else ''} "
-                        f"({_first_line(error)}); check its URL and credentials (`dvc remote list`, `dvc status -c`), "
-                        f"then {then}.") from None
+        while True:
+            # opening the project is local work; the deadline counts from the moment the remote is asked
+            if not receive.poll(deadline if asked else STARTUP_S + deadline):
+                raise UserError(f"could not compare the outputs with the DVC remote{f' {remote!r}' if remote else ''} "
+                                f"(no answer in {deadline:g} s): the remote accepts connections but does not answer. "
+                                "Check that its server is up (`dvc status -c`), or for a slow remote raise "
+                                f"{net.VARIABLE} (seconds without an answer, now {net.timeout_s():g}; the check "
+                                f"waits {DEADLINE_FACTOR}x that), then {then}.")
+            try:
+                kind, value = receive.recv()
+            except EOFError:
+                child.join(5)
+                raise UserError(f"could not compare the outputs with the DVC remote{f' {remote!r}' if remote else ''} "
+                                f"(the comparison stopped with exit code {child.exitcode}); check its URL and "
+                                f"credentials (`dvc remote list`, `dvc status -c`), then {then}.") from None
+            if kind == "remote":
+                remote, asked = value, True
+            elif kind == "user":
+                raise UserError(value)
+            elif kind == "error":
+                raise UserError(f"could not compare the outputs with the DVC remote{f' {remote!r}' if remote else ''} "
+                                f"({value}); check its URL and credentials (`dvc remote list`, `dvc status -c`), "
+                                f"then {then}.")
+            else:
+                missing = value
+                break
     finally:
-        repo.close()
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+        receive.close()
     # Folders and the files in them are both listed: name the top-level outputs.
     return remote, sorted({p for p in missing if not any(p.startswith(q + "/") for q in missing)})
+
+
+def remote_deadline_s() -> float:
+    """Seconds the DVC remote may take to answer the whole comparison: a few network timeouts, so that a slow
+    remote that answers still passes."""
+    return DEADLINE_FACTOR * net.timeout_s()
+
+
+def _compare(send, options: dict) -> None:
+    """In the child process: ("remote", its name), then ("done", missing paths), or ("user", a UserError's message)
+    or ("error", the first line of DVC's error)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops this one
+    net.scrub_logs()  # DVC's warnings go to the same stderr as the command's: no credentials in them
+    try:
+        repo = _repo(**options)
+    except UserError as error:
+        send.send(("user", str(error)))
+        return
+    try:
+        send.send(("remote", repo.config["core"].get("remote")))
+        send.send(("done", sorted(not_in_remote(repo))))
+    except Exception as error:  # noqa: BLE001 - DVC's own errors, and the remote's: refused, no credentials
+        send.send(("error", _first_line(error)))
+    finally:
+        repo.close()
+        send.close()
 
 
 def not_in_remote(repo) -> set[str]:

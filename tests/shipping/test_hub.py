@@ -9,6 +9,7 @@ import pytest
 from hub_standin import Hub
 from project import env
 from publishing import TOKEN
+from servers import Silent
 from stages import publish
 from stages.io.errors import UserError
 from stages.shipping import hub, stale
@@ -88,19 +89,24 @@ def test_a_stale_fresh_checkout_is_named_in_a_few_lines_not_every_dependency(mon
     assert "stage3" not in message and "and 5 more stage(s)" in message and len(message) < 800
 
 
+def _dvc_project(folder, remote_url: str):
+    """A committed DVC project in `folder` with one output, whose default remote 'storage' is `remote_url`."""
+    run = lambda *args: subprocess.run(args, check=True, capture_output=True, env=env())  # noqa: E731
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    (folder / "data.txt").write_text("x\n")
+    run("dvc", "add", "-q", "data.txt")
+    run("dvc", "remote", "add", "-d", "storage", remote_url)
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "data")
+    return folder
+
+
 @pytest.fixture
 def unreachable_remote(in_tmp):
     """A DVC project with one output, whose default remote is a path under a file: DVC raises NotADirectoryError,
     as it raises ConnectionRefusedError for an SSH host that is down, or botocore's NoCredentialsError for S3."""
-    run = lambda *args: subprocess.run(args, check=True, capture_output=True, env=env())  # noqa: E731
-    run("git", "init", "-q")
-    run("dvc", "init", "-q")
-    (in_tmp / "data.txt").write_text("x\n")
-    run("dvc", "add", "-q", "data.txt")
-    run("dvc", "remote", "add", "-d", "storage", "/etc/passwd/storage")
-    run("git", "add", "-A")
-    run("git", "commit", "-qm", "data")
-    return in_tmp
+    return _dvc_project(in_tmp, "/etc/passwd/storage")
 
 
 def test_a_remote_dvc_cannot_reach_is_one_error_for_publish_and_register(unreachable_remote):
@@ -113,6 +119,20 @@ def test_a_remote_dvc_cannot_reach_is_one_error_for_publish_and_register(unreach
     with pytest.raises(UserError, match=r"could not compare the outputs with the DVC remote 'storage' "
                                         r"\(NotADirectoryError: .*then register\.$"):
         fetchable.check_in_remote(tags.git("rev-parse", "HEAD").strip())  # the remote the commit names
+
+
+def test_a_dvc_remote_that_never_answers_is_one_error_after_a_few_network_timeouts(in_tmp, monkeypatch):
+    """DVC's own timeouts and retries ignore STAGES_NET_TIMEOUT: the check ran for tens of minutes."""
+    import time
+
+    with Silent() as server:
+        _dvc_project(in_tmp, server.url())
+        monkeypatch.setenv("STAGES_NET_TIMEOUT", "1")
+        started = time.monotonic()
+        with pytest.raises(UserError, match=r"could not compare the outputs with the DVC remote 'storage' \(no "
+                                            r"answer in 3 s\).*STAGES_NET_TIMEOUT.*now 1;.*then publish\.$"):
+            stale.check_pushed()
+        assert time.monotonic() - started < 100  # unbounded, it took tens of minutes
 
 
 class _Answers:
