@@ -2,7 +2,7 @@
 import datasets
 
 from .data import checks, dialogue, dialogsum, sources, vocab
-from .modeling import models
+from .modeling import causal, family, models
 from .io import stage
 from .io.errors import ParamsError, run
 from .io.files import atomic_path, wrote
@@ -22,6 +22,20 @@ def check_lengths(p, tokenizer) -> None:
                           f"{added} special token(s) (the end-of-sequence token): every summary would be cut to "
                           "nothing and the model would learn to say nothing. Raise it; DialogSum's summaries are "
                           "up to about 200 tokens.")
+
+
+def tokenizer_for(p, tokenizer, kind: str):
+    """tokenize(rows) for the model's family: a prompt and a summary apart (flan-t5), or a causal LM's prompt
+    through its chat template and its summary ending in the end-of-turn token (stages/data/causal_tokens.py)."""
+    args = (tokenizer, p.data.prompt, p.data.max_source_length, p.data.max_target_length)
+    if kind != family.CAUSAL:
+        return lambda rows: dialogsum.tokenize(rows, *args)
+    from .data import causal_tokens
+
+    templated = causal.uses_template(tokenizer, causal.chat_setting(p))
+    print(f"causal LM: prompts {'through the chat template' if templated else 'without a chat template'}, "
+          f"summaries end with token {causal.end_id(tokenizer, templated)}")
+    return lambda rows: causal_tokens.tokenize(rows, *args, templated)
 
 
 def main() -> None:
@@ -44,10 +58,10 @@ def main() -> None:
     # how many dialogues each split has before any subsample: the card states a score's share of its split
     used["dialogues"] = {split: len(dialogsum.group([r["id"] for r in rows], [r["dialogue"] for r in rows],
                                                             f"split {split!r}")) for split, rows in raw.items()}
+    tokenize = tokenizer_for(p, tokenizer, models.family_of(p.model.name, sources.used(used["model"])))
     for split, rows in raw.items():
         rows = dialogsum.subsample(rows, getattr(p.data, f"max_{split}_samples"), p.data.seed, f"split {split!r}")
-        splits[split] = dialogsum.tokenize(rows, tokenizer, p.data.prompt, p.data.max_source_length,
-                                      p.data.max_target_length)
+        splits[split] = tokenize(rows)
         vocab.warn_unknown(split, tokenizer, splits[split]["input_ids"])
         ids, texts = [r["id"] for r in rows], [r["dialogue"] for r in rows]
         groups = dialogsum.group(ids, texts, f"split {split!r}")
@@ -58,7 +72,7 @@ def main() -> None:
         if split != "train":
             checks.warn_overlap(split, splits["train"]["dialogue"], ids, texts, groups)
     with stage.writing():
-        models.snapshot_base(p.model.name, sources.used(used["model"]))
+        models.snapshot_base(p.model.name, sources.used(used["model"]), chat=causal.chat_setting(p))
         with atomic_path(dialogsum.PREPARED) as tmp:
             datasets.DatasetDict(splits).save_to_disk(str(tmp))
         sources.record(used)

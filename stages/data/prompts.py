@@ -27,24 +27,27 @@ def build(template: str, dialogue: str) -> str:
     return template.format(dialogue=dialogue)
 
 
-def encode(tokenizer, template: str, dialogues: list[str], max_length: int) -> Encoded:
-    """Token ids of each prompt, at most `max_length`; an over-long one loses the end of its dialogue."""
-    full = tokens.ids(tokenizer, [build(template, d) for d in dialogues])
+def encode(tokenizer, template: str, dialogues: list[str], max_length: int, render=None) -> Encoded:
+    """Token ids of each prompt, at most `max_length`; an over-long one loses the end of its dialogue.
+    `render(text) -> ids` turns a prompt's text into ids (a causal LM's chat template: causal_tokens.py);
+    by default the tokenizer's own special tokens around the text."""
+    full = ([render(build(template, d)) for d in dialogues] if render else
+            tokens.ids(tokenizer, [build(template, d) for d in dialogues]))
     ids, over = [], []
     for dialogue, prompt in zip(dialogues, full):
         excess = len(prompt) - max_length
         over.append(max(excess, 0))
-        ids.append(prompt if excess <= 0 else _cut(tokenizer, template, dialogue, max_length))
+        ids.append(prompt if excess <= 0 else _cut(tokenizer, template, dialogue, max_length, render))
     return Encoded(ids, over)
 
 
-def _cut(tokenizer, template: str, dialogue: str, max_length: int) -> list[int]:
+def _cut(tokenizer, template: str, dialogue: str, max_length: int, render=None) -> list[int]:
     """The prompt with the dialogue cut at a token boundary so that the whole fits in max_length."""
     ends = tokens.encode(tokenizer, [dialogue], add_special_tokens=False)[0].ends
     keep = len(ends)
     while True:
         text = dialogue[:ends[keep - 1]].rstrip() if keep > 0 else ""
-        ids = tokens.ids(tokenizer, [build(template, text)])[0]
+        ids = render(build(template, text)) if render else tokens.ids(tokenizer, [build(template, text)])[0]
         excess = len(ids) - max_length
         if excess <= 0:
             return ids

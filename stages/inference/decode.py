@@ -73,12 +73,22 @@ def summarize(model, tokenizer, inputs: list[list[int]], cfg, progress=True) -> 
     # disable=None: a bar on a terminal, none in a log file (stages/io/logs.py)
     with tqdm(total=len(inputs), desc="generate", unit="dialogue", disable=None if progress else True) as bar:
         for chunk in longest_first(inputs, cfg.batch_size):
-            batch = tokenizer.pad({"input_ids": [inputs[i] for i in chunk]}, return_tensors="pt").to(model.device)
-            generated = model.generate(**batch, **generate_kwargs(cfg))
+            generated = _generate(model, tokenizer, [inputs[i] for i in chunk], cfg)
             for i, text in zip(chunk, tokenizer.batch_decode(generated, skip_special_tokens=True)):
                 outputs[i] = text.strip()
             bar.update(len(chunk))
     return outputs
+
+
+def _generate(model, tokenizer, prompts: list[list[int]], cfg):
+    """Token ids of the answers only. A causal LM continues its prompt: padded on the left, so every row's
+    answer starts at the same column, and the prompt columns are sliced off; it stops at the end tokens its
+    generation config lists (EOS and the chat template's end of turn: stages/modeling/causal.py)."""
+    causal = not model.config.is_encoder_decoder
+    batch = tokenizer.pad({"input_ids": prompts}, return_tensors="pt",
+                          **({"padding_side": "left"} if causal else {})).to(model.device)
+    generated = model.generate(**batch, **generate_kwargs(cfg))
+    return generated[:, batch["input_ids"].shape[1]:] if causal else generated
 
 
 def distinct(input_ids) -> list[tuple]:

@@ -6,9 +6,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
+from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-from . import hardware, identity, weights
+from . import family, hardware, identity, weights
 from ..io import net
 from ..io.errors import UserError, pull_hint
 from ..io.files import atomic_path
@@ -71,17 +71,26 @@ def _from_pretrained(loader, name: str, revision: str | None, **kwargs):
         ) from None
 
 
-def snapshot_base(name: str, revision: str, out=BASE) -> None:
-    """Copy the base model and tokenizer into a DVC-tracked folder, so later stages never need the Hub."""
+def family_of(name, revision: str | None = None) -> str:
+    """family.SEQ2SEQ or family.CAUSAL for the model `name` holds, from its config (never its name)."""
+    return family.of_config(_from_pretrained(AutoConfig, str(name), revision), f"model {name}")
+
+
+def snapshot_base(name: str, revision: str, out=BASE, chat: str = "auto") -> None:
+    """Copy the base model and tokenizer into a DVC-tracked folder, so later stages never need the Hub. A causal
+    LM gets a pad token distinct from its end tokens, and stops at them (stages/modeling/causal.py)."""
     from ..data import vocab  # only prepare snapshots: other stages need not depend on it
 
     vocab.check_files(name)
     weights.check_folder(name)
+    kind = family_of(name, revision)
     tokenizer = _from_pretrained(AutoTokenizer, name, revision)
-    model = _from_pretrained(AutoModelForSeq2SeqLM, name, revision, use_safetensors=True)  # never a pickle
-    if not model.config.is_encoder_decoder:
-        raise UserError(f"model.name {name!r} is not an encoder-decoder (seq2seq) model such as flan-t5.")
+    model = _from_pretrained(family.loader(kind), name, revision, use_safetensors=True)  # never a pickle
     check_tokenizer(name, tokenizer, model)
+    if kind == family.CAUSAL:
+        from . import causal
+
+        print(causal.set_pad(tokenizer, model, causal.uses_template(tokenizer, chat)))
     with atomic_path(out) as tmp:
         model.save_pretrained(tmp)  # safetensors
         tokenizer.save_pretrained(tmp)
@@ -140,7 +149,8 @@ def load_model(path=BASE, dtype=torch.float32):
         # transformers skips one it cannot read and decodes with defaults made from config.json: the model's own
         # beams and lengths silently gone (the CTranslate2 engine refuses it): read here, so it is refused too
         _from_pretrained(GenerationConfig, str(path), None)
-    model = _from_pretrained(AutoModelForSeq2SeqLM, str(path), None, dtype=dtype, use_safetensors=True)
+    loader = family.loader(family_of(path))
+    model = _from_pretrained(loader, str(path), None, dtype=dtype, use_safetensors=True)
     return weights.keep_head_untied(model, path)  # flan-t5's own lm_head must survive accelerate's tie_weights()
 
 

@@ -8,6 +8,9 @@ import warnings
 from ..io.errors import ParamsError, UserError
 
 ALL_LINEAR = "all-linear"
+T5_DEFAULT = ["q", "v"]  # params.yaml's lora.target_modules: flan-t5's query and value projections
+# A causal LM's attention and MLP projections (Llama, SmolLM2, Qwen2), used where params keep T5_DEFAULT
+CAUSAL_DEFAULT = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def _peft_lacks(what: str, key: str, version: str) -> UserError:
@@ -21,8 +24,10 @@ def config(model, lora):
     """A LoraConfig for `model` from params lora, after checking the target layers exist and PEFT has the variant."""
     from peft import LoraConfig, TaskType
 
+    from ..modeling import family
     from ..modeling.models import linear_names
 
+    causal = family.is_causal(model)
     fields = {f.name for f in dataclasses.fields(LoraConfig)}
     # getattr: callers that build a plain namespace of r, alpha, dropout, target_modules get plain LoRA
     for name, on, version in (("use_dora", getattr(lora, "use_dora", False), "0.9"),
@@ -37,13 +42,17 @@ def config(model, lora):
         targets = ALL_LINEAR  # every linear layer but the output head
     else:
         available = linear_names(model)
-        missing = [m for m in lora.target_modules if m not in available]
+        wanted = list(lora.target_modules)
+        if causal and wanted == T5_DEFAULT and not set(T5_DEFAULT) & set(available):
+            wanted = [m for m in CAUSAL_DEFAULT if m in available]  # flan-t5's default means these here
+        missing = [m for m in wanted if m not in available]
         if missing:
             raise ParamsError("lora.target_modules", f"{', '.join(missing)} not found in the model; its linear "
                                                      f"layers are named {', '.join(available)}, or use all-linear.")
-        targets = list(lora.target_modules)
+        targets = wanted
     variants = {name: True for name in ("use_dora", "use_rslora") if getattr(lora, name, False)}
-    return LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+    task = TaskType.CAUSAL_LM if causal else TaskType.SEQ_2_SEQ_LM
+    return LoraConfig(task_type=task, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                       target_modules=targets, **variants)
 
 

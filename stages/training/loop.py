@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from transformers import (DataCollatorForSeq2Seq, Seq2SeqTrainingArguments, TrainerCallback, TrainerState,
                           set_seed)
 
-from . import checkpoints, guard, lock, progress, selection
+from . import causal, checkpoints, guard, lock, progress, selection
 from .progress import IGNORE
 from ..data import dialogsum
-from ..modeling import hardware, models
+from ..modeling import family, hardware, models
 from ..io.errors import UserError
 from ..io import stage as running
 from ..io.files import atomic_path, dir_size, write_failure, write_json
@@ -151,16 +151,22 @@ def training_arguments(cfg, scratch, precision: str) -> Seq2SeqTrainingArguments
 def build_trainer(cfg, model, tokenizer, train_set, eval_set, scratch, precision: str, callbacks=(), evidence=None):
     """The trainer both stages use (and benchmarks/ measures): dynamic padding, length grouping, per params;
     `evidence` (selection.build) adds validation ROUGE and the best-model selection."""
+    if family.is_causal(model):  # prompt and summary in one sequence (stages/training/causal.py)
+        collator = causal.CausalCollator(tokenizer.pad_token_id, cfg.pad_to_multiple_of)
+        loss = causal.token_mean_loss
+    else:
+        collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE,
+                                          pad_to_multiple_of=cfg.pad_to_multiple_of)
+        loss = token_mean_loss
     return selection.SelectingTrainer(
         model=model,
         args=training_arguments(cfg, scratch, precision),
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE,
-                                             pad_to_multiple_of=cfg.pad_to_multiple_of),
+        data_collator=collator,
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
         callbacks=list(callbacks),
-        compute_loss_func=token_mean_loss,
+        compute_loss_func=loss,
         **(evidence or {}),
     )
 

@@ -32,7 +32,10 @@ def tokens_in(inputs: dict) -> int:
     count = 0
     if "attention_mask" in inputs:
         count += int(inputs["attention_mask"].sum())
-    if "labels" in inputs:
+    # a causal LM's labels are positions of its input (stages/training/causal.py): counted once, as input
+    causal = "decoder_input_ids" not in inputs and "labels" in inputs and "input_ids" in inputs \
+        and inputs["labels"].shape == inputs["input_ids"].shape
+    if "labels" in inputs and not causal:
         count += int(inputs["labels"].ne(IGNORE).sum())
     return count
 
