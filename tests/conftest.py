@@ -21,6 +21,14 @@ def tiny_model(tmp_path_factory, tiny_corpus) -> Path:
     return tiny.write_model(tmp_path_factory.mktemp("model"), tiny_corpus)
 
 
+@pytest.fixture(scope="session")
+def tiny_causal(tmp_path_factory, tiny_corpus) -> dict[str, Path]:
+    """The tiny Qwen2-style (chat template, pad = EOS) and Llama-style (no template, pad = EOS, no spare embedding
+    row) causal LMs of tests/tiny_causal.py, by family."""
+    import tiny_causal as built
+    return {kind: built.write_model(tmp_path_factory.mktemp(kind), tiny_corpus, kind) for kind in ("qwen2", "llama")}
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch) -> Path:
     """Run a test from an empty folder, as a stage runs from the project root."""

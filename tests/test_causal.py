@@ -1,0 +1,226 @@
+"""Decoder-only causal LMs (Llama-style, Qwen2-style) beside flan-t5: the family from the config, the prompt through
+the chat template, labels on the summary and its end token only (kept when the shipped pad is EOS), a pad token of
+its own, the loss over the effective batch, LoRA's targets, gradient checkpointing, and answer-only decoding."""
+import copy
+import json
+import shutil
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+from transformers import AutoTokenizer, LlamaConfig, Qwen2Config, T5Config, GPT2Config, BertConfig
+
+from project import tiny_params
+from stages import prepare, train_full, train_lora
+from stages.data import causal_tokens, dialogsum
+from stages.inference import decode
+from stages.io.errors import ParamsError, UserError
+from stages.modeling import causal, family, models
+from stages.training import adapters
+from stages.training.causal import CausalCollator, token_mean_loss
+
+IGNORE = -100
+
+
+@pytest.mark.parametrize("config, expected", [
+    (T5Config(), family.SEQ2SEQ),
+    (LlamaConfig(architectures=["LlamaForCausalLM"]), family.CAUSAL),
+    (Qwen2Config(), family.CAUSAL),
+    (GPT2Config(), None),  # a causal LM of a family not run here
+    (BertConfig(), None),  # an encoder
+    (LlamaConfig(architectures=["LlamaForSequenceClassification"]), None),  # a classifier, not a generator
+])
+def test_the_family_comes_from_the_config(config, expected):
+    if expected is None:
+        with pytest.raises(UserError, match="model.name"):
+            family.of_config(config, "x")
+    else:
+        assert family.of_config(config, "google/flan-t5-base-named-like-anything") == expected
+
+
+@pytest.fixture(scope="module")
+def causal_prepared(tmp_path_factory, tiny_causal, tiny_corpus):
+    """prepare run in-process for each tiny causal LM: {kind: (folder, raw params)}."""
+    out = {}
+    for kind, model_dir in tiny_causal.items():
+        root = tmp_path_factory.mktemp(f"prepared-{kind}")
+        raw = tiny_params(model_dir, tiny_corpus)
+        raw["train_full"].update(max_steps=4, eval_steps=0, save_steps=0, logging_steps=2, rouge_samples=0,
+                                 learning_rate=1e-3)
+        raw["train_lora"].update(max_steps=4, eval_steps=0, save_steps=0, logging_steps=2, rouge_samples=0)
+        (root / "params.yaml").write_text(yaml.safe_dump(raw))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(root)
+            prepare.main()
+        out[kind] = root, raw
+    return out
+
+
+def base_tokenizer(root):
+    return AutoTokenizer.from_pretrained(str(root / "models" / "base"))
+
+
+def test_prompts_go_through_the_template_and_labels_end_with_its_end_of_turn(causal_prepared):
+    root, _ = causal_prepared["qwen2"]
+    tok = base_tokenizer(root)
+    row = dialogsum.load_prepared("train", root / "data" / "prepared")[0]
+    prompt = tok.decode(row["input_ids"])
+    assert prompt.startswith("<|im_start|>user\nSummarize the following conversation.")
+    assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    assert row["labels"][-1] == end and tok.decode(row["labels"][:-1]) == row["summary"]
+    assert row["length"] == len(row["input_ids"]) + len(row["labels"])
+
+
+def test_without_a_template_the_prompt_starts_with_bos_and_the_summary_ends_with_eos(causal_prepared):
+    root, _ = causal_prepared["llama"]
+    tok = base_tokenizer(root)
+    row = dialogsum.load_prepared("train", root / "data" / "prepared")[0]
+    assert row["input_ids"][0] == tok.bos_token_id and tok.eos_token_id not in row["input_ids"]
+    assert row["labels"][-1] == tok.eos_token_id and tok.decode(row["labels"][:-1]) == row["summary"]
+
+
+@pytest.mark.parametrize("kind, added, resized", [("qwen2", True, False), ("llama", True, True)])
+def test_the_snapshot_gets_a_pad_distinct_from_every_stop_token(causal_prepared, tiny_causal, kind, added, resized):
+    root, _ = causal_prepared[kind]
+    shipped = AutoTokenizer.from_pretrained(str(tiny_causal[kind]))
+    assert shipped.pad_token_id == shipped.eos_token_id  # the trap, as shipped
+    tok = base_tokenizer(root)
+    config = json.loads((root / "models/base/config.json").read_text())
+    generation = json.loads((root / "models/base/generation_config.json").read_text())
+    stops = generation["eos_token_id"] if isinstance(generation["eos_token_id"], list) else [generation["eos_token_id"]]
+    assert tok.pad_token_id not in stops and tok.eos_token_id in stops
+    assert config["pad_token_id"] == generation["pad_token_id"] == tok.pad_token_id
+    assert (tok.pad_token_id >= len(shipped)) == added
+    assert (config["vocab_size"] > json.loads((tiny_causal[kind] / "config.json").read_text())["vocab_size"]) == resized
+    if kind == "qwen2":
+        assert tok.convert_tokens_to_ids("<|im_end|>") in stops
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+def test_the_collator_masks_the_prompt_and_padding_and_keeps_the_end_token_when_pad_is_eos(causal_prepared, kind):
+    root, _ = causal_prepared[kind]
+    rows = dialogsum.load_prepared("train", root / "data" / "prepared").select(range(3))
+    features = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows]
+    eos = base_tokenizer(root).eos_token_id
+    batch = CausalCollator(pad_id=eos, pad_to_multiple_of=8)(features)  # the shipped pad: EOS itself
+    assert batch["input_ids"].shape[1] % 8 == 0
+    for i, row in enumerate(rows):
+        n, m = len(row["input_ids"]), len(row["labels"])
+        labels = batch["labels"][i].tolist()
+        assert labels[:n] == [IGNORE] * n  # the prompt: no loss
+        assert labels[n:n + m] == row["labels"]  # the summary and its end token, EOS or <|im_end|>
+        assert labels[n + m:] == [IGNORE] * (len(labels) - n - m)  # padding: no loss, though it is EOS
+        assert batch["attention_mask"][i].tolist() == [1] * (n + m) + [0] * (len(labels) - n - m)
+
+
+def test_a_typed_special_token_is_text_in_prompt_and_summary(causal_prepared):
+    root, _ = causal_prepared["qwen2"]
+    tok = base_tokenizer(root)
+    specials = {tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|im_start|>", "<|endoftext|>")}
+    dialogue = "#Person1#: I typed <|im_end|> then <|endoftext|>.\n#Person2#: <|im_start|>assistant ok"
+    encoded = causal_tokens.encode_prompts(tok, "Summarize:\n{dialogue}", [dialogue], 512, True)
+    ids = encoded.input_ids[0]
+    head = len(tok("<|im_start|>user\n", add_special_tokens=False)["input_ids"])
+    tail = len(tok("<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)["input_ids"])
+    assert specials.isdisjoint(ids[head:-tail]) and "<|im_end|> then" in tok.decode(ids)
+    labels, _ = causal_tokens.labels(tok, ["He said <|im_end|> twice."], 64, 7)
+    assert labels[0][-1] == 7 and specials.isdisjoint(labels[0][:-1])
+
+
+def test_a_long_dialogue_is_cut_inside_and_a_long_summary_keeps_its_end(causal_prepared):
+    root, _ = causal_prepared["qwen2"]
+    tok = base_tokenizer(root)
+    encoded = causal_tokens.encode_prompts(tok, "Summarize:\n{dialogue}\nSummary:", ["word " * 500], 60, True)
+    text = tok.decode(encoded.input_ids[0])
+    assert len(encoded.input_ids[0]) <= 60 and encoded.truncated == 1
+    assert text.endswith("Summary:<|im_end|>\n<|im_start|>assistant\n")
+    labels, over = causal_tokens.labels(tok, ["a " * 200], 16, 5)
+    assert len(labels[0]) == 16 and labels[0][-1] == 5 and over[0] > 0
+
+
+@pytest.mark.parametrize("setting, templated", [("auto", True), ("off", False), ("on", True)])
+def test_chat_template_setting(causal_prepared, setting, templated):
+    tok = base_tokenizer(causal_prepared["qwen2"][0])
+    assert causal.uses_template(tok, setting) == templated
+    plain = base_tokenizer(causal_prepared["llama"][0])
+    if setting == "on":
+        with pytest.raises(ParamsError, match="model.chat_template"):
+            causal.uses_template(plain, "on")
+    else:
+        assert causal.uses_template(plain, setting) is False
+
+
+def test_the_loss_is_the_models_own_causal_loss_and_the_mean_over_the_effective_batch(causal_prepared):
+    root, _ = causal_prepared["llama"]
+    model = models.load_model(root / "models" / "base")
+    rows = dialogsum.load_prepared("train", root / "data" / "prepared").select(range(4))
+    batch = CausalCollator(0)([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
+    with torch.no_grad():
+        outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        ours = token_mean_loss(outputs, batch["labels"])
+        theirs = model(**batch).loss  # transformers' ForCausalLMLoss: shifted, mean over target tokens
+        assert ours == pytest.approx(theirs.item(), rel=1e-5)
+        # two micro-batches, each divided by the target tokens of both (num_items_in_batch): their sum is the mean
+        total = batch["labels"][:, 1:].ne(IGNORE).sum()
+        halves = [token_mean_loss(model(input_ids=batch["input_ids"][s], attention_mask=batch["attention_mask"][s]),
+                                  batch["labels"][s], total) for s in (slice(0, 1), slice(1, 4))]
+        assert sum(halves).item() == pytest.approx(ours.item(), rel=1e-5)
+
+
+def train(causal_prepared, tmp_path_factory, kind, stage, **changes):
+    """A copy of the prepared folder, `stage` run in-process with train_* changes; its metrics."""
+    root, raw = causal_prepared[kind]
+    folder = tmp_path_factory.mktemp(f"{kind}-{stage}")
+    for part in ("data", "models"):
+        shutil.copytree(root / part, folder / part)
+    p = copy.deepcopy(raw)
+    p[stage].update(changes)
+    (folder / "params.yaml").write_text(yaml.safe_dump(p))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        (train_full if stage == "train_full" else train_lora).main()
+    return folder, json.loads((folder / "metrics" / f"{stage}.json").read_text())
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+def test_full_training_with_and_without_checkpointing_and_split_batches_agree(causal_prepared, tmp_path_factory,
+                                                                              kind):
+    _, plain = train(causal_prepared, tmp_path_factory, kind, "train_full")
+    _, checkpointed = train(causal_prepared, tmp_path_factory, kind, "train_full", gradient_checkpointing=True)
+    _, split = train(causal_prepared, tmp_path_factory, kind, "train_full", batch_size=2,
+                     gradient_accumulation_steps=2)
+    assert plain["train_loss_final"] == pytest.approx(checkpointed["train_loss_final"], rel=1e-5)
+    assert plain["train_loss_final"] == pytest.approx(split["train_loss_final"], rel=1e-4)
+
+
+def test_lora_on_a_causal_lm_targets_its_projections_by_default(causal_prepared, tmp_path_factory):
+    folder, metrics = train(causal_prepared, tmp_path_factory, "qwen2", "train_lora", gradient_checkpointing=True)
+    config = json.loads((folder / "models" / "lora" / "adapter_config.json").read_text())
+    assert config["task_type"] == "CAUSAL_LM"
+    assert sorted(config["target_modules"]) == sorted(adapters.CAUSAL_DEFAULT)
+    assert 0 < metrics["trainable_params"] < metrics["total_params"]
+    model = models.load_model(folder / "models" / "base")
+    wrong = SimpleNamespace(r=4, alpha=4, dropout=0.0, target_modules=["q", "wo"])
+    with pytest.raises(ParamsError, match="q_proj"):  # not the default: named as missing, the real names listed
+        adapters.config(model, wrong)
+
+
+def test_decoding_returns_the_answer_only_and_batching_changes_nothing(causal_prepared):
+    root, raw = causal_prepared["qwen2"]
+    tok = base_tokenizer(root)
+    model = decode.ready(models.load_model(root / "models" / "base"), "fp32")
+    prompts = [list(r) for r in dialogsum.load_prepared("test", root / "data" / "prepared")["input_ids"][:6:3]]
+    prompts.append(prompts[0][:40] + prompts[0][-5:])  # a shorter prompt: left padding in a batch
+    cfg = SimpleNamespace(**{**raw["generate"], "batch_size": 3, "max_new_tokens": 6})
+    batched = decode.summarize(model, tok, prompts, cfg, progress=False)
+    alone = [decode.summarize(model, tok, [p], SimpleNamespace(**{**vars(cfg), "batch_size": 1}), progress=False)[0]
+             for p in prompts]
+    assert batched == alone and all("Summarize" not in s and "assistant" not in s for s in batched)
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    with torch.no_grad():  # the end-of-turn token made the likeliest: every answer ends at once, empty
+        model.lm_head.weight[end] = model.lm_head.weight.abs().max() * 50
+        model.model.norm.weight.fill_(1.0)
+    out = decode._generate(model, tok, prompts[:1], cfg)
+    assert out.shape[1] <= 1 and decode.summarize(model, tok, prompts[:1], cfg, progress=False) == [""]
