@@ -15,6 +15,7 @@ import sys
 
 from .data import dialogue
 from .io import params
+from .modeling import causal
 from .io.errors import UserError, run
 
 LOOPBACK = ("127.0.0.1", "localhost")
@@ -154,7 +155,8 @@ def main(argv: list[str]) -> None:
         print(f"loading {name} ({spec})", file=sys.stderr, flush=True)
         backends[name] = backend.load_backend(spec, p)
     service = app.create_app(
-        backends, prompting.Prompter(p.data, {name: served.tokenizer for name, served in backends.items()}),
+        backends, prompting.Prompter(p.data, {name: served.tokenizer for name, served in backends.items()},
+                                     causal.chat_setting(p)),
         limits.Limits(args.max_body_bytes, args.max_dialogues, args.max_chars, args.body_timeout),
         app.Batching(args.max_batch, args.max_wait_ms / 1000, args.queue_size),
         allowed_hosts=[*LOOPBACK, args.host] if loopback(args.host) else None)

@@ -15,10 +15,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import dialogue, prompts
+from .data import causal_tokens, dialogue, prompts
 from .inference import decode, specs
 from .inference.engines import load_engine
-from .modeling import identity, models, readme
+from .modeling import causal, identity, models, readme
 from .io import params, files, text
 from .io.errors import UserError, run
 from .io.files import atomic_path, read_jsonl, write_jsonl
@@ -50,9 +50,9 @@ def load_adapters(named: dict[str, Path], precision: str):
     return decode.ready(model, precision)
 
 
-def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list[int]]:
+def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool, chat: str = "auto") -> list[list[int]]:
     """Prompt token ids, cut at data.max_source_length as in training; say what a long dialogue lost."""
-    encoded = prompt_ids(tokenizer, dialogues, cfg)
+    encoded = prompt_ids(tokenizer, dialogues, cfg, chat)
     for key, over in zip(dialogues, encoded.over):
         if over > 0:
             message = cut_message(key, over, cfg)
@@ -62,14 +62,15 @@ def encode(tokenizer, dialogues: dict[str, str], cfg, strict: bool) -> list[list
     return encoded.input_ids
 
 
-def prompt_ids(tokenizer, dialogues: dict, cfg) -> prompts.Encoded:
+def prompt_ids(tokenizer, dialogues: dict, cfg, chat: str = "auto") -> prompts.Encoded:
     """Each dialogue checked as prepare checks its data (stages/data/dialogue.py: text, no control characters,
-    something visible, mostly tokens the model knows) and encoded as the pipeline does; the server uses it too."""
+    something visible, mostly tokens the model knows) and encoded as the pipeline does; the server uses it too.
+    A causal LM's prompt goes through its chat template as prepare's did (`chat`: params model.chat_template)."""
     for key, why in zip(dialogues, dialogue.problems(list(dialogues.values()), tokenizer)):
         if why:
             raise UserError(f"dialogue {key} {why}.")
     return prompts.encode(tokenizer, cfg.prompt, [text.strip() for text in dialogues.values()],
-                          cfg.max_source_length)
+                          cfg.max_source_length, causal_tokens.renderer_for(tokenizer, chat))
 
 
 def cut_message(key, over: int, cfg) -> str:
@@ -186,7 +187,8 @@ def summarize(args) -> None:
     inputs = {}
     for name, own in tokenizer.items():
         same = next((other for other in inputs if tokenizer[other] is own), None)
-        inputs[name] = inputs[same] if same is not None else encode(own, dialogues, p.data, args.strict)
+        inputs[name] = inputs[same] if same is not None else encode(own, dialogues, p.data, args.strict,
+                                                                          causal.chat_setting(p))
     progress = args.jsonl is not None
     if args.adapter and p.generate.engine == "torch":
         model = load_adapters(chosen, models.resolve_precision(p.generate.precision))

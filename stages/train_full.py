@@ -1,7 +1,7 @@
 """Stage train_full: fine-tune every weight of the base model; writes models/full."""
 from .modeling import models
 from .io import stage
-from .training import loop
+from .training import loop, memory
 from .io.errors import run
 from .io.files import wrote
 
@@ -16,6 +16,7 @@ def main() -> None:
         model.save_pretrained(directory, **kwargs)  # safetensors; kwargs: FSDP's gathered state_dict
         tokenizer.save_pretrained(directory)
 
+    memory.check_full("train_full", p.train_full, model)  # what it needs, before the first step
     loop.train("train_full", p.train_full, model, tokenizer, models.FULL, save, decoding=p.generate)
     wrote(models.FULL, "metrics/train_full.json", "plots/train_full")
 

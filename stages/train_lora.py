@@ -1,7 +1,7 @@
 """Stage train_lora: train a LoRA adapter on the frozen base model; writes only the adapter to models/lora."""
 from transformers import set_seed
 
-from .training import adapters, loop
+from .training import adapters, loop, quantize
 from .modeling import identity, models
 from .io import stage
 from .io.errors import run
@@ -10,9 +10,12 @@ from .io.files import wrote
 
 def main() -> None:
     p = stage.start("train_lora")
+    quantized = quantize.setting(p)
+    loading = quantize.loading_kwargs(quantized)  # refused here where CUDA or bitsandbytes is absent
     tokenizer = models.load_tokenizer()
     set_seed(p.train_lora.seed)  # the adapter's initial weights are random: same seed, same adapter
-    model = adapters.add(models.load_model(), p.lora)
+    base = quantize.prepared(models.load_model(**loading), quantized, p.train_lora.gradient_checkpointing)
+    model = adapters.add(base, p.lora)
     model.print_trainable_parameters()
 
     def save(model, directory, **kwargs):

@@ -103,6 +103,7 @@ SLOW = (
     # the model registry and a team's experiments end to end: pushes, clones, a LoRA retrain (1-3 minutes each)
     "test_register.py::test_two_versions_come_back_byte_for_byte_and_prod_resolves",
     "test_team.py",
+    "test_pipeline_causal.py",  # the tiny causal LM through the real `dvc repro`: every stage once (1-3 minutes)
 )
 
 

@@ -224,3 +224,44 @@ def test_decoding_returns_the_answer_only_and_batching_changes_nothing(causal_pr
         model.model.norm.weight.fill_(1.0)
     out = decode._generate(model, tok, prompts[:1], cfg)
     assert out.shape[1] <= 1 and decode.summarize(model, tok, prompts[:1], cfg, progress=False) == [""]
+
+
+def test_full_fine_tuning_states_its_memory_and_refuses_a_causal_lm_that_cannot_fit(causal_prepared, monkeypatch):
+    from stages.training import memory
+
+    root, raw = causal_prepared["qwen2"]
+    model = models.load_model(root / "models" / "base")
+    cfg = SimpleNamespace(gradient_checkpointing=False)
+    trainable, total = models.count_parameters(model)
+    parts = memory.estimate(model.config, trainable, total, 4, 100, "fp32", False)
+    assert (parts["weights"], parts["gradients"], parts["adamw"]) == (4 * total, 4 * trainable, 8 * trainable)
+    assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
+    lighter = memory.estimate(model.config, trainable, total, 4, 100, "fp32", True)
+    assert lighter["activations"] < parts["activations"] / 5
+    monkeypatch.setattr(memory, "available", lambda kind: (10 ** 9, "RAM available"))
+    said = memory.check("train_full", cfg, model, 4, 100, "fp32", "cpu", True)
+    assert said.startswith("full fine-tuning needs about") and "GB RAM available" in said
+    monkeypatch.setattr(memory, "available", lambda kind: (1000, "RAM available"))
+    with pytest.raises(UserError, match="cannot fit.*train_full.batch_size.*gradient_checkpointing"):
+        memory.check("train_full", cfg, model, 4, 100, "fp32", "cpu", True)
+    assert "cannot fit" not in memory.check("train_full", cfg, model, 4, 100, "fp32", "cpu", False)  # flan-t5: stated
+    # Qwen2.5-0.5B's shape (494M parameters): weights, gradients and AdamW alone are 7.4 GiB
+    qwen = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                       vocab_size=151936)
+    big = memory.estimate(qwen, 494_032_768, 494_032_768, 16, 640, "bf16", False)
+    assert 7.3 < (big["weights"] + big["gradients"] + big["adamw"]) / memory.GB < 7.5 and big["total"] > 20 * memory.GB
+
+
+def test_quantized_lora_is_refused_without_cuda_or_bitsandbytes(monkeypatch):
+    from stages.training import quantize
+
+    assert quantize.loading_kwargs(None) == {}
+    with pytest.raises(ParamsError, match="lora.quantize"):
+        quantize.loading_kwargs("2bit")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="needs a CUDA GPU"):
+        quantize.loading_kwargs("4bit")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setitem(__import__("sys").modules, "bitsandbytes", None)  # absent, whatever is installed
+    with pytest.raises(UserError, match="bitsandbytes package"):
+        quantize.loading_kwargs("8bit")

@@ -7,6 +7,10 @@ never the end-of-turn token (stages/data/tokens.py). data/prepared keeps the lay
 prompt (what generation continues), labels the summary and its end token; the training collator
 (stages/training/causal.py) joins them and masks the prompt out of the loss. The end token stays in the labels,
 whatever the pad token is: nothing here masks by token id."""
+import functools
+import json
+from pathlib import Path
+
 import datasets
 
 from . import prompts, tokens
@@ -60,3 +64,24 @@ def tokenize(rows: list[dict], tokenizer, template: str, max_source: int, max_ta
     table["target_over_length"] = cut
     table["length"] = [len(a) + len(b) for a, b in zip(sources.input_ids, targets)]
     return datasets.Dataset.from_dict(table)
+
+
+def renderer_for(tokenizer, chat: str):
+    """The renderer for the tokenizer of a causal LM (read from the config of the folder it was loaded from), or
+    None for flan-t5's: how summarize and serve encode a new dialogue exactly as prepare encoded the data."""
+    if _family(str(getattr(tokenizer, "name_or_path", "") or "")) != "causal":
+        return None
+    return renderer(tokenizer, causal.uses_template(tokenizer, chat))
+
+
+@functools.lru_cache(maxsize=32)
+def _family(folder: str) -> str:
+    from ..modeling import family, models
+
+    path = Path(folder)
+    if (path / "config.json").is_file():
+        return models.family_of(path)
+    if (path / "adapter_config.json").is_file():  # an adapter saved with its tokenizer: peft's task type
+        task = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("task_type")
+        return family.CAUSAL if task == "CAUSAL_LM" else family.SEQ2SEQ
+    return family.SEQ2SEQ

@@ -142,7 +142,8 @@ def own_tokenizer(folder, base=BASE):
     return tokenizer
 
 
-def load_model(path=BASE, dtype=torch.float32):
+def load_model(path=BASE, dtype=torch.float32, **kwargs):
+    """kwargs: from_pretrained's (a quantization_config: stages/training/quantize.py)."""
     # use_safetensors: a checkpoint is never unpickled.
     weights.check_folder(str(path))  # a folder of pickles only: say how to convert
     if Path(path, "generation_config.json").is_file():
@@ -150,7 +151,7 @@ def load_model(path=BASE, dtype=torch.float32):
         # beams and lengths silently gone (the CTranslate2 engine refuses it): read here, so it is refused too
         _from_pretrained(GenerationConfig, str(path), None)
     loader = family.loader(family_of(path))
-    model = _from_pretrained(loader, str(path), None, dtype=dtype, use_safetensors=True)
+    model = _from_pretrained(loader, str(path), None, dtype=dtype, use_safetensors=True, **kwargs)
     return weights.keep_head_untied(model, path)  # flan-t5's own lm_head must survive accelerate's tie_weights()
 
 

@@ -109,13 +109,14 @@ def _quote(text: str) -> str:
 def main_table(scores: dict, costs: dict, outputs: dict | None = None) -> list[str]:
     """ROUGE with intervals and the main costs per model, then the baselines' ROUGE; the last column says how many
     different summaries each wrote (`outputs`: scoring.diversity.count per source)."""
-    lines = ["| model | " + " | ".join(TITLES[k] for k in KEYS) + " | trainable params | stored size | "
-             "training time (optimizer steps) | training peak memory | distinct summaries |",
-             "|---" * (len(KEYS) + 6) + "|"]
+    lines = ["| model | " + " | ".join(TITLES[k] for k in KEYS) + " | mean summary words | trainable params | "
+             "stored size | training time (optimizer steps) | training peak memory | distinct summaries |",
+             "|---" * (len(KEYS) + 7) + "|"]
     for model, modes in scores.items():
         row = costs.get(model, {})
         name = f"{literal(model)} (baseline)" if model in BASELINES else literal(model)
-        cells = [_interval(modes[PRIMARY], k) for k in KEYS] + [
+        words = ((outputs or {}).get(model) or {}).get("mean_words")  # beside ROUGE: length moves ROUGE
+        cells = [_interval(modes[PRIMARY], k) for k in KEYS] + [_number(words, 1),
             _trainable(row), _bytes(row.get("stored_bytes")), _seconds(row.get("train_runtime_s")), _memory(row),
             _distinct((outputs or {}).get(model))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

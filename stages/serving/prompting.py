@@ -7,10 +7,10 @@ from ..io.errors import UserError
 
 
 class Prompter:
-    def __init__(self, data_cfg, tokenizers):
+    def __init__(self, data_cfg, tokenizers, chat: str = "auto"):
         """tokenizers: {model name: its tokenizer} (each backend's own), or one tokenizer that every model
-        served was trained with."""
-        self.cfg = data_cfg
+        served was trained with; chat: params model.chat_template (a causal LM's prompts)."""
+        self.cfg, self.chat = data_cfg, chat
         self.tokenizers = tokenizers if isinstance(tokenizers, dict) else {None: tokenizers}
         self.tokenizer = next(iter(self.tokenizers.values()))  # the default model's
         # A fast tokenizer's Rust state is not shared safely between threads (its truncation settings are
@@ -25,7 +25,7 @@ class Prompter:
         try:
             with self.lock:
                 encoded = summarize.prompt_ids(tokenizer, {str(i): text for i, text in enumerate(dialogues)},
-                                               self.cfg)
+                                               self.cfg, self.chat)
         except UserError as error:
             raise ValueError(str(error)) from None  # "dialogue 2 is empty: ...", numbered from 0 as sent
         return encoded.input_ids, encoded.over
