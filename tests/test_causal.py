@@ -265,3 +265,42 @@ def test_quantized_lora_is_refused_without_cuda_or_bitsandbytes(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "bitsandbytes", None)  # absent, whatever is installed
     with pytest.raises(UserError, match="bitsandbytes package"):
         quantize.loading_kwargs("8bit")
+
+
+@pytest.fixture(scope="module")
+def livened(causal_prepared, tmp_path_factory):
+    """The prepared Qwen2-style project with decisive random weights in models/base."""
+    import tiny_causal
+
+    root = tmp_path_factory.mktemp("causal-engines")
+    shutil.copytree(causal_prepared["qwen2"][0], root, dirs_exist_ok=True)
+    tiny_causal.liven(root / "models" / "base")
+    return root
+
+
+def test_fp32_ctranslate2_writes_the_answers_torch_writes_for_a_causal_lm(livened, monkeypatch):
+    from stages.inference import engines
+    from stages.io import params
+
+    monkeypatch.chdir(livened)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        raw = yaml.safe_load((livened / "params.yaml").read_text())
+        raw["generate"].update(max_new_tokens=16, batch_size=4)
+        inputs = [list(ids) for split in ("test", "validation")
+                  for ids in decode.distinct(dialogsum.load_prepared(split)["input_ids"])]
+        torch_engine = engines.load_engine("base", params.parse(raw))
+        expected = torch_engine.summarize(inputs)
+        raw["generate"].update(engine="ctranslate2", compute_type="float32")
+        engine = engines.load_engine("base", params.parse(raw))
+        assert engine.describe()["engine"] == "ctranslate2" and engine.summarize(inputs) == expected
+        assert len(set(expected)) > len(expected) // 2  # varied answers
+        tok = torch_engine.tokenizer
+        lengths = {len(tok(text, add_special_tokens=False)["input_ids"]) for text in expected}
+        assert min(lengths) < 12 and max(lengths) >= 14  # some end at <|im_end|>, others run to max_new_tokens
+        raw["generate"].update(num_beams=2, early_stopping=True)
+        with pytest.raises(ParamsError, match="generate.num_beams"):
+            engines.load_engine("base", params.parse(raw))
+    finally:
+        torch.set_num_threads(threads)

@@ -61,3 +61,31 @@ def write_model(folder: Path, corpus: Path, kind: str = "qwen2", seed: int = 0) 
     model(kind, tok, rows, seed).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+def liven(folder: Path, seed: int = 2) -> Path:
+    """Rewrite the causal LM in `folder` with random weights (std 0.3) whose greedy answers vary, and the end of
+    turn's output row 1.1x the row of the token written most, so that some answers end early and others run to
+    max_new_tokens (tests/tiny.py liven does the same for the T5)."""
+    import collections
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    built = AutoModelForCausalLM.from_pretrained(str(folder))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, weight in built.named_parameters():
+            if weight.dim() == 2:
+                weight.copy_(torch.randn(weight.shape, generator=generator) * 0.3)
+        prompts = [tok(f"<|im_start|>user\nSummary of {name}<|im_end|>\n<|im_start|>assistant\n")["input_ids"]
+                   for name in ("Anna", "Ben", "Chloe", "David", "Emma", "Frank")]
+        out = built.eval().generate(**tok.pad({"input_ids": prompts}, return_tensors="pt", padding_side="left"),
+                                    max_new_tokens=12, do_sample=False)
+        counts = collections.Counter(t for row in out[:, -12:].tolist() for t in row)
+        head = built.get_output_embeddings().weight
+        end = tok.convert_tokens_to_ids("<|im_end|>")
+        head[end] = head[counts.most_common(1)[0][0]] * 1.1
+    built.save_pretrained(str(folder))
+    return folder

@@ -129,6 +129,19 @@ def decoding_options(config, cfg, source: str = "the model's generation config")
     return options
 
 
+def generator_options(options: dict, cfg) -> dict:
+    """A causal LM's generate_batch keywords from translate_batch's: the answer only (the prompt fills the cache,
+    include_prompt_in_result=False), at most max_new_tokens new tokens. Greedy only: beam search over a prompt was
+    not checked against generate() here, so it is refused rather than decoded differently."""
+    if cfg.num_beams > 1:
+        raise ParamsError("generate.num_beams", f"{cfg.num_beams} beams with the ctranslate2 engine on a causal LM "
+                          "(Llama, Qwen2) are not checked against transformers' generate() here; set num_beams to "
+                          "1, or generate.engine to torch.")
+    renamed = {"max_decoding_length": "max_length", "min_decoding_length": "min_length"}
+    out = {renamed.get(k, k): v for k, v in options.items() if k != "max_input_length"}
+    return {**out, "include_prompt_in_result": False}
+
+
 def check_vocabulary(tokenizer) -> None:
     """The converter writes the vocabulary in token-id order: the ids must run 0..N-1 without gaps."""
     ids = sorted(tokenizer.get_vocab().values())
@@ -180,8 +193,9 @@ class CTranslate2Engine:
     """A converted model and its translator: prompt token ids in, summaries out, as the torch engine batches."""
 
     def __init__(self, folder: Path, tokenizer, cfg, options: dict, compute_type: str, reason: str, where: str,
-                 threads: int, split: tuple[int, int] | None = None):
+                 threads: int, split: tuple[int, int] | None = None, causal: bool = False):
         ctranslate2 = module()
+        self.causal = causal  # a decoder-only LM: ctranslate2.Generator, the answer after the prompt
         self.folder, self.tokenizer, self.cfg, self.options = Path(folder), tokenizer, cfg, options
         self.vocabulary = tokenizer.get_vocab()
         # a GPU takes one batch at a time; a CPU's threads are split into workers that share the weights
@@ -189,8 +203,9 @@ class CTranslate2Engine:
         self.info = {"engine": "ctranslate2", "compute_type": compute_type, "compute_type_reason": reason,
                      "device": where, "threads": threads, "workers": self.split[0],
                      "ctranslate2": ctranslate2.__version__}
-        self.translator = ctranslate2.Translator(str(folder), device=where, compute_type=compute_type,
-                                                 inter_threads=self.split[0], intra_threads=self.split[1])
+        kind = ctranslate2.Generator if causal else ctranslate2.Translator
+        self.translator = kind(str(folder), device=where, compute_type=compute_type,
+                               inter_threads=self.split[0], intra_threads=self.split[1])
         if where == "cpu":  # CTranslate2 left this thread's OpenMP count, which torch shares, at intra_threads
             import torch
 
@@ -202,10 +217,12 @@ class CTranslate2Engine:
             for chunk in longest_first(inputs, self.cfg.batch_size):
                 source = [self.tokenizer.convert_ids_to_tokens(list(inputs[i])) for i in chunk]
                 part = -(-len(chunk) // self.split[0])  # one part per worker, run at once
-                results = self.translator.translate_batch(source, max_batch_size=part, **self.options)
+                run = self.translator.generate_batch if self.causal else self.translator.translate_batch
+                results = run(source, max_batch_size=part, **self.options)
                 # a token past the tokenizer's vocabulary (the model's padding rows) decodes to nothing in
                 # generate() too
-                ids = [[self.vocabulary[t] for t in r.hypotheses[0] if t in self.vocabulary] for r in results]
+                ids = [[self.vocabulary[t] for t in (r.sequences if self.causal else r.hypotheses)[0]
+                        if t in self.vocabulary] for r in results]
                 for i, text in zip(chunk, self.tokenizer.batch_decode(ids, skip_special_tokens=True)):
                     outputs[i] = text.strip()
                 bar.update(len(chunk))

@@ -14,7 +14,7 @@ import torch
 
 from ..data import dialogsum
 from ..io.errors import UserError
-from ..modeling import hardware, models
+from ..modeling import family, hardware, models
 from . import cache, ct2, decode, specs
 
 
@@ -60,6 +60,9 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) 
     config_folder = specs.config_folder(spec)
     config = ct2.generation_config(config_folder)
     options = ct2.decoding_options(config, cfg, f"the generation config of {config_folder}")
+    causal = models.family_of(config_folder) == family.CAUSAL
+    if causal:
+        options = ct2.generator_options(options, cfg)
     versions = {"ctranslate2": ctranslate2.__version__, "transformers": transformers.__version__,
                 "torch": torch.__version__, "peft": _version("peft")}  # peft merges an adapter
     name = spec if spec in dialogsum.MODELS else Path(spec).resolve().name
@@ -70,7 +73,7 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) 
     folder = cache.cached(name, specs.weight_folders(spec), tokenizer, compute_type, versions, build, root)
     try:
         return ct2.CTranslate2Engine(folder, tokenizer, cfg, options, compute_type, reason, where,
-                                     torch.get_num_threads(), split)
+                                     torch.get_num_threads(), split, causal)
     except (RuntimeError, ValueError, OSError) as error:  # changed between its check (cache.damage) and now
         first = (str(error).splitlines() or [type(error).__name__])[0]
         raise UserError(f"CTranslate2 cannot load the converted model in {folder} ({first}); run again, which "
