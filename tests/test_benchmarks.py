@@ -174,3 +174,12 @@ def test_ct2_workers_benchmark_times_each_split_beside_torch(tiny_corpus, tmp_pa
     paths = [run["path"] for run in record["runs"]]
     assert paths == ["torch fp32, 1 thread", "torch bf16, 1 thread", "ctranslate2 int8, 1 worker x 1 thread"]
     assert record["settings"]["chosen"] == [1, 1] and all(run["dialogues_per_s"] > 0 for run in record["runs"])
+
+
+def test_llm_benchmark_measures_both_families(tiny_corpus, tmp_path):
+    record = quick("llm", tiny_corpus, tmp_path)
+    runs = {r["shape"]: r for r in record["runs"]}
+    assert set(runs) == {"tiny-qwen2", "tiny-t5"}
+    for run in runs.values():
+        assert run["train_tokens_per_s"] > 0 and run["generate_new_tokens_per_s"] > 0
+        assert 0 < run["trainable_params"] < run["total_params"]  # LoRA by default

@@ -304,3 +304,16 @@ def test_fp32_ctranslate2_writes_the_answers_torch_writes_for_a_causal_lm(livene
             engines.load_engine("base", params.parse(raw))
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("change, chosen, new", [
+    ({}, "<|pad|>", True),  # pad = EOS as shipped, nothing pad-like: a new token
+    ({"additional_special_tokens": ["<|finetune_right_pad_id|>"]}, "<|finetune_right_pad_id|>", False),  # Llama 3
+    ({"eos_token": "<|im_end|>"}, "<|endoftext|>", False),  # Qwen2.5-Instruct: the shipped pad is no end token
+])
+def test_the_pad_token_chosen(tiny_causal, change, chosen, new):
+    tok = AutoTokenizer.from_pretrained(str(tiny_causal["qwen2"]))
+    if change:
+        tok.add_special_tokens(change, replace_extra_special_tokens=False)
+    stops = set(causal.stop_ids(tok, True))
+    assert causal.choose_pad(tok, stops) == (chosen, new)

@@ -79,7 +79,8 @@ def choose_pad(tokenizer, taken: set[int]) -> tuple[str, bool]:
 
 
 def set_pad(tokenizer, model, templated: bool) -> str:
-    """Give tokenizer and model a pad token distinct from every stop token; returns a line saying what was done."""
+    """Give tokenizer and model a pad token distinct from the answer's end token and EOS (what labels hold), and
+    a generation config that stops at both; returns a line saying what was done."""
     stops = set(stop_ids(tokenizer, templated))
     shipped = tokenizer.pad_token
     pad, new = choose_pad(tokenizer, stops)
@@ -94,7 +95,9 @@ def set_pad(tokenizer, model, templated: bool) -> str:
     pad_id = tokenizer.pad_token_id
     model.config.pad_token_id = pad_id
     model.generation_config.pad_token_id = pad_id
-    model.generation_config.eos_token_id = stop_ids(tokenizer, templated)
+    own = model.generation_config.eos_token_id  # Qwen2.5-Instruct's also stops at <|endoftext|>: kept
+    own = [] if own is None else [own] if isinstance(own, int) else list(own)
+    model.generation_config.eos_token_id = list(dict.fromkeys(stop_ids(tokenizer, templated) + own))
     if pad == shipped:
         return f"pad token: {pad} (id {pad_id}) as shipped, distinct from the end token(s) {sorted(stops)}"
     how = ("added" + (f", embedding resized from {rows} to {len(tokenizer)} rows" if resized else
