@@ -317,3 +317,22 @@ def test_the_pad_token_chosen(tiny_causal, change, chosen, new):
         tok.add_special_tokens(change, replace_extra_special_tokens=False)
     stops = set(causal.stop_ids(tok, True))
     assert causal.choose_pad(tok, stops) == (chosen, new)
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "llama"])
+def test_summarize_and_serve_encode_a_new_dialogue_as_prepare_did(causal_prepared, kind):
+    from stages import summarize
+    from stages.inference import specs
+    from stages.io import params
+    from stages.serving.prompting import Prompter
+
+    root, raw = causal_prepared[kind]
+    rows = dialogsum.load_prepared("validation", root / "data" / "prepared").select(range(2))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        tokenizer = specs.tokenizer("full" if (root / "models/full").is_dir() else "base")
+        p = params.parse(raw)
+        cli = summarize.prompt_ids(tokenizer, {"a": rows[0]["dialogue"], "b": rows[1]["dialogue"]}, p.data,
+                                   causal.chat_setting(p)).input_ids
+        served, _ = Prompter(p.data, tokenizer, causal.chat_setting(p)).encode(list(rows["dialogue"]))
+    assert cli == served == [list(ids) for ids in rows["input_ids"]]
