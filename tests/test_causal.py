@@ -336,3 +336,21 @@ def test_summarize_and_serve_encode_a_new_dialogue_as_prepare_did(causal_prepare
                                    causal.chat_setting(p)).input_ids
         served, _ = Prompter(p.data, tokenizer, causal.chat_setting(p)).encode(list(rows["dialogue"]))
     assert cli == served == [list(ids) for ids in rows["input_ids"]]
+
+
+def test_a_config_listing_several_eos_ids_accepts_a_tokenizer_whose_eos_is_one_of_them(tiny_causal):
+    tok = AutoTokenizer.from_pretrained(str(tiny_causal["llama"]))
+    listing = SimpleNamespace(config=SimpleNamespace(vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+                                                     eos_token_id=[5, tok.eos_token_id]))
+    models.check_tokenizer("x", tok, listing)  # as Llama 3.2 Instruct's config.json lists three
+    listing.config.eos_token_id = [5, 6]
+    with pytest.raises(UserError, match="eos token id"):
+        models.check_tokenizer("x", tok, listing)
+
+
+def test_a_template_that_writes_todays_date_gives_the_same_prompt_every_day(tiny_causal):
+    tok = AutoTokenizer.from_pretrained(str(tiny_causal["qwen2"]))
+    tok.chat_template = ("{% if date_string is not defined %}{% set date_string = strftime_now('%d %b %Y %H:%M:%S.%f') "
+                         "%}{% endif %}<|im_start|>system\nToday: {{ date_string }}<|im_end|>\n" + tok.chat_template)
+    first, second = causal.template_parts(tok), causal.template_parts(tok)
+    assert first == second and "26 Jul 2024" in first[0]

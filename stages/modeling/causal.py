@@ -11,6 +11,9 @@ CHAT_SETTINGS = ("auto", "on", "off")
 SENTINEL = "\u2063SUMMARY\u2063"  # text no template adds: where the user's message or the answer goes
 PAD_NAMES = ("<|finetune_right_pad_id|>", "<|pad|>", "<pad>", "[PAD]")  # Llama 3's reserved pad first
 NEW_PAD = "<|pad|>"
+# Llama 3's template writes today's date into its system turn unless given one: the same prompt every day, so
+# that summarize and serve encode what training saw (its own fallback date)
+FIXED = {"date_string": "26 Jul 2024"}
 
 
 def uses_template(tokenizer, setting: str) -> bool:
@@ -28,7 +31,7 @@ def uses_template(tokenizer, setting: str) -> bool:
 def template_parts(tokenizer) -> tuple[str, str]:
     """(text before, text after) the user's message in the chat template, with the assistant's turn opened."""
     text = tokenizer.apply_chat_template([{"role": "user", "content": SENTINEL}], tokenize=False,
-                                         add_generation_prompt=True)
+                                         add_generation_prompt=True, **FIXED)
     before, found, after = text.partition(SENTINEL)
     if not found:
         raise ParamsError("model.chat_template", "the tokenizer's chat template drops the user's message; set "
@@ -42,7 +45,8 @@ def end_id(tokenizer, templated: bool) -> int:
     if templated:
         try:
             text = tokenizer.apply_chat_template([{"role": "user", "content": "x"},
-                                                  {"role": "assistant", "content": SENTINEL}], tokenize=False)
+                                                  {"role": "assistant", "content": SENTINEL}], tokenize=False,
+                                                 **FIXED)
         except Exception:  # noqa: BLE001 - a template that cannot render an answer: EOS, as without one
             text = ""
         rest = text.partition(SENTINEL)[2]

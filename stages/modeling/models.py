@@ -104,6 +104,8 @@ def check_tokenizer(name: str, tokenizer, model) -> None:
         problems.append(f"it has {len(tokenizer)} tokens but the model's vocabulary only {model.config.vocab_size}")
     for token in ("pad", "eos"):
         ours, theirs = getattr(tokenizer, f"{token}_token_id"), getattr(model.config, f"{token}_token_id", None)
+        if isinstance(theirs, list) and ours in theirs:  # Llama 3.2 Instruct's config lists several EOS ids
+            continue
         if theirs is not None and ours != theirs:
             problems.append(f"its {token} token id is {ours} but the model's is {theirs}")
     if problems:
