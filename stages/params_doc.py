@@ -59,25 +59,14 @@ def table(section: str, cls, defaults: dict) -> list[str]:
 
 
 def bounds(name: str, field: dict) -> list[str]:
-    """The rules the schema states for a key: "> 0, or null", "in [0, 1)", "one of a, b", then a ceiling "<= 4,096"."""
+    """The rules the schema states for a key: "one of a, b", "> 0, or null", "in [0, 1)", then a ceiling."""
     arms = field.get("anyOf", [field])
-    limits = {LIMITS[k]: v for arm in arms for k, v in arm.items() if k in LIMITS}
-    low, high = limits.get("gt", limits.get("ge")), limits.get("lt", limits.get("le"))
-    ceiling = name in params.CEILINGS and high is not None
+    bound, ceiling = params.rules(name, {LIMITS[k]: v for arm in arms for k, v in arm.items() if k in LIMITS})
     found = [f"one of {', '.join(arm['enum'])}" for arm in arms if "enum" in arm]
-    found += ["not empty" for arm in arms if arm.get("minLength") == 1]
-    if low is not None and high is not None and not ceiling:
-        found.append(f"in {'(' if 'gt' in limits else '['}{params.number_text(low)}, {params.number_text(high)}"
-                     f"{')' if 'lt' in limits else ']'}")
-    elif low is not None:
-        found.append(f"{'>' if 'gt' in limits else '>='} {params.number_text(low)}")
-    elif high is not None and not ceiling:
-        found.append(f"{'<' if 'lt' in limits else '<='} {params.number_text(high)}")
+    found += ["not empty" for arm in arms if arm.get("minLength") == 1] + [bound] * (bound is not None)
     if found and any(arm.get("type") == "null" for arm in arms):
         found[-1] += ", or null"
-    if ceiling:
-        found.append(f"{'<' if 'lt' in limits else '<='} {params.number_text(high)}")
-    return found
+    return found + [ceiling] * (ceiling is not None)
 
 
 def type_name(field: dict) -> str:

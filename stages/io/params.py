@@ -6,6 +6,7 @@ no number), numbers finite. A new param is one line in its section, e.g.
 a string to YAML 1.1, counts); docs/params.md is generated from these fields (`python -m stages.params_doc`).
 A rule across keys goes in the section's __post_init__ as a `Rule`. Every failure is one ParamsError naming the key.
 """
+import reprlib
 import string
 import types
 import typing
@@ -140,7 +141,7 @@ class DataParams:
 class TrainParams:
     """One training stage (train_full fine-tunes every weight, train_lora an adapter); both take the same keys."""
     learning_rate: Number = Field(gt=0, le=1, description="peak learning rate of AdamW")
-    epochs: Number = Field(le=100, description="passes over the training set; > 0 unless max_steps is")
+    epochs: Number = Field(le=100, description="passes over the training set; > 0 unless max_steps > 0")
     max_steps: int = Field(le=STEPS, description="> 0 overrides epochs (smoke runs)")
     batch_size: int = Field(gt=0, le=4096, description="effective batch = batch_size x gradient_accumulation_steps, "
                                                        "on any number of devices; also caps the per-device "
@@ -176,7 +177,8 @@ class TrainParams:
 
     def __post_init__(self):
         if self.max_steps <= 0 and not self.epochs > 0:
-            raise Rule("epochs", f"must be greater than 0 unless max_steps is, got {self.epochs!r}.")
+            raise Rule("epochs", f"must be > 0 while max_steps <= 0 (a max_steps > 0 overrides epochs), got "
+                                 f"{self.epochs!r}.")
         if self.select_metric in ROUGE_KEYS and self.rouge_samples == 0:
             raise Rule("select_metric", f"{self.select_metric} needs validation ROUGE: set rouge_samples above 0 "
                                         "(or null), or select on eval_loss.")
@@ -303,17 +305,25 @@ def bounds(field) -> dict:
 
 
 def _out_of_bounds(name: str, limits: dict, value, above: bool) -> str:
-    low, high, value = limits.get("gt", limits.get("ge")), limits.get("lt", limits.get("le")), _shown(value)
-    if name in CEILINGS and above:
-        return f"{value} is beyond the ceiling of {number_text(high)} ({CEILINGS[name]}); this is most likely a typo."
-    if low is not None and high is not None and name not in CEILINGS:
-        return (f"must be in {'(' if 'gt' in limits else '['}{number_text(low)}, {number_text(high)}"
-                f"{')' if 'lt' in limits else ']'}, got {value}.")
-    if "gt" in limits:
-        return f"must be greater than {number_text(low)}, got {value}."
-    if "ge" in limits:
-        return f"must be {number_text(low)} or more, got {value}."
-    return f"must be {'less than' if 'lt' in limits else 'at most'} {number_text(high)}, got {value}."
+    bound, ceiling = rules(name, limits)
+    if above and ceiling:
+        return (f"{_shown(value)} is beyond the ceiling of {ceiling[3:]} ({CEILINGS[name]}); this is most likely a "
+                "typo.")
+    return f"must be {bound}, got {_shown(value)}."
+
+
+def rules(name: str, limits: dict) -> tuple[str | None, str | None]:
+    """A key's bounds in words, ('> 0', '<= 4,096') or ('in [0, 1)', None): an upper bound with a reason in
+    CEILINGS is a ceiling, a guard against typos written apart from the range of sane values."""
+    low, high = limits.get("gt", limits.get("ge")), limits.get("lt", limits.get("le"))
+    lower = None if low is None else f"{'>' if 'gt' in limits else '>='} {number_text(low)}"
+    upper = None if high is None else f"{'<' if 'lt' in limits else '<='} {number_text(high)}"
+    if upper and name in CEILINGS:
+        return lower, upper
+    if lower and upper:
+        return (f"in {'(' if 'gt' in limits else '['}{number_text(low)}, {number_text(high)}"
+                f"{')' if 'lt' in limits else ']'}"), None
+    return lower or upper, None
 
 
 def number_text(number) -> str:
@@ -336,8 +346,12 @@ def _expected(kind) -> str:
 
 
 def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+    """A value as the message quotes it, cut short: YAML's aliases can make a list of a billion items."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxlong = 2, 6, 6, 80, 40
 
 
 def _join(prefix, key):
@@ -355,9 +369,13 @@ def _prompt_fields(prompt: str) -> list[str]:
             for _, name, spec, conversion in parsed if name is not None]
 
 
-def _unique_keys(node, prefix="") -> None:
+def _unique_keys(node, prefix="", seen_nodes=None) -> None:
     """Refuse a key given twice in one mapping: YAML loaders keep the last silently, so `r: 32` above `r: 4`
     would train with 4 while the file seems to say 32."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias, checked at its anchor: `&x [*x]` holds itself, `[*a, *a]` doubles
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen = {}
         for key_node, value_node in node.value:
@@ -370,10 +388,10 @@ def _unique_keys(node, prefix="") -> None:
                                        f"and {line}; YAML would silently keep the last. Delete the one you do not "
                                        "mean.")
             seen[key_node.tag, key_node.value] = line
-            _unique_keys(value_node, key)
+            _unique_keys(value_node, key, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _unique_keys(item, f"{prefix}[{index}]")
+            _unique_keys(item, f"{prefix}[{index}]", seen_nodes)
 
 
 def read(path="params.yaml") -> dict:

@@ -161,6 +161,20 @@ def test_a_control_character_is_one_message_with_its_line(in_tmp, character):
                                  "allow (a control character, which an editor may not show); delete it.")
 
 
+def test_yaml_aliases_that_hold_themselves_or_multiply_are_read_at_once(in_tmp):
+    """`&x [*x]` once sent the duplicate-key check into endless recursion, and nine nested aliases (a billion
+    items) into hours of walking; each alias is checked once, and the message quotes the value cut short."""
+    laughs = "[&a [x, x, x, x, x, x, x, x, x, x]" + "".join(
+        f", &{b} [{', '.join([f'*{a}'] * 10)}]" for a, b in zip("abcdefgh", "bcdefghi")) + "]"
+    (in_tmp / "params.yaml").write_text(_repository_text().replace("target_modules: [q, v]", f"target_modules: {laughs}"))
+    with pytest.raises(ParamsError, match="lora.target_modules: expected a list of strings or a string") as caught:
+        params.load()
+    assert len(str(caught.value)) < 400
+    (in_tmp / "params.yaml").write_text("colour: &x [*x]\n")
+    with pytest.raises(ParamsError, match="colour: unknown key"):
+        params.load()
+
+
 def test_a_bom_is_not_data(in_tmp):
     (in_tmp / "params.yaml").write_text("\ufeff" + _repository_text(), encoding="utf-8")
     assert params.load() == params.load(ROOT / "params.yaml")
@@ -220,7 +234,7 @@ def test_every_section_is_strict_frozen_and_closed():
     ("model.__dataclass_self__", 1, "model.__dataclass_self__", "unknown key"),  # a name pydantic's init takes
     ("lora.1", 1, "lora.1", "unknown key; known keys here are: r, alpha"),  # YAML's `1:` is a number
     ("train_full.learning_rate", 10**400, "train_full.learning_rate", "must be a finite number"),  # float() overflows
-    ("data.max_source_length", 10**400, "data.max_source_length", "(401 characters) is beyond the ceiling of 4,096"),
+    ("data.max_source_length", 10**400, "data.max_source_length", "...0 is beyond the ceiling of 4,096"),
     ("lora.target_modules", [1], "lora.target_modules", "expected a list of strings or a string, got [1]"),
     ("lora.target_modules", [""], "lora.target_modules", "non-empty list"),
     ("model.name", "  ", "model.name", "must not be empty"),
@@ -228,7 +242,7 @@ def test_every_section_is_strict_frozen_and_closed():
     ("train_full.max_steps", 2.0, "train_full.max_steps", "expected an integer, got 2.0"),
     ("lora.use_dora", 1, "lora.use_dora", "expected true or false, got 1"),
     ("data", [1], "data", "expected a mapping of keys, got [1]"),
-])
+], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
 def test_hostile_values_are_one_paragraph_naming_the_key(path, value, key, expected):
     raw = copy.deepcopy(RAW)
     *sections, name = path.split(".")
