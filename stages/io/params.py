@@ -105,11 +105,8 @@ def _modules(value):
 Number = Annotated[float, BeforeValidator(_number)]
 Name = Annotated[str, AfterValidator(_nonempty), WithJsonSchema({"type": "string", "minLength": 1})]
 Precision = Annotated[Literal[PRECISIONS], BeforeValidator(_no_fp16)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 section = dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False))
-
-
-def Seed(description: str = "") -> typing.Any:  # noqa: N802 - reads as the type it stands for
-    return Field(ge=0, le=MAX_SEED, description=description)
 
 
 @section
@@ -134,7 +131,7 @@ class DataParams:
     max_train_samples: int | None = Field(gt=0, description="null = all; counted in distinct dialogues")
     max_validation_samples: int | None = Field(gt=0, description="null = all")
     max_test_samples: int | None = Field(gt=0, description="null = all; a test dialogue keeps all its references")
-    seed: int = Seed("which dialogues a subsample picks")
+    seed: Seed = Field(description="which dialogues a subsample picks")
 
 
 @section
@@ -154,7 +151,7 @@ class TrainParams:
     eval_steps: int = Field(ge=0, le=STEPS, description="steps between evaluations; 0 = at the end only")
     save_steps: int = Field(ge=0, le=STEPS, description="steps between checkpoints for resuming an interrupted run; "
                                                         "0 = none")
-    seed: int = Seed("of the initialization, shuffling and dropout")
+    seed: Seed = Field(description="of the initialization, shuffling and dropout")
     precision: Precision = Field(description="auto = bf16 where native (GPU >= 8.0, CPU avx512_bf16/amx_bf16), else "
                                              "fp32; never fp16 (T5 overflows to NaN)")
     group_by_length: bool = Field(description="batches of similar length waste less padding")
@@ -236,7 +233,7 @@ class EvaluateParams:
     """The statistics of stages/evaluate.py."""
     resamples: int = Field(ge=100, le=1_000_000, description="bootstrap resamples of dialogues (intervals) and sign "
                                                              "flips (p-values); 1000 or more for stable intervals")
-    seed: int = Seed("of the resampling")
+    seed: Seed = Field(description="of the resampling")
     confidence: Number = Field(ge=0.5, lt=1, description="of the bootstrap intervals")
 
 
