@@ -41,32 +41,31 @@ TYPES = {"integer": "int", "number": "float", "string": "string", "boolean": "bo
 def table(section: str, cls, defaults: dict) -> list[str]:
     """The section's heading, docstring and one row per key, from its JSON schema."""
     schema = TypeAdapter(cls).json_schema()
-    lines = [f"## `{section}`", ""]
-    if schema.get("description"):
-        lines += [schema["description"], ""]
+    lines = [f"## `{section}`", ""] + ([schema["description"], ""] if schema.get("description") else [])
     lines += ["| key | type | default | bounds | meaning |", "|---|---|---|---|---|"]
     for name, field in schema["properties"].items():
-        limits, meaning = bounds(name, field), field.get("description", "")
-        if name in params.CEILINGS and limits[-1:] and limits[-1].startswith("<="):
-            meaning += f" (at most {limits[-1][3:]}: {params.CEILINGS[name]})"
+        rules, ceiling = bounds(name, field)
+        meaning = field.get("description", "")
+        if ceiling:
+            meaning += f" (at most {ceiling.split(' ', 1)[1]}: {params.CEILINGS[name]})"
         if name not in schema.get("required", ()):
             meaning += f" (may be left out: {show_default(field.get('default'))})"
-        default = show_default(defaults[name]) if name in defaults else \
-            show_default(field["default"]) if "default" in field else "none"
-        lines.append("| " + " | ".join(_cell(c.strip()) for c in [
-            f"`{section}.{name}`", type_name(field), default, "; ".join(limits) or "any", meaning]) + " |")
+        shown = defaults[name] if name in defaults else field.get("default", ...)  # ...: required, not in the file
+        cells = [f"`{section}.{name}`", type_name(field), "none" if shown is ... else show_default(shown),
+                 "; ".join(rules + [ceiling] * bool(ceiling)) or "any", meaning]
+        lines.append("| " + " | ".join(_cell(c.strip()) for c in cells) + " |")
     return lines + [""]
 
 
-def bounds(name: str, field: dict) -> list[str]:
-    """The rules the schema states for a key: "one of a, b", "> 0, or null", "in [0, 1)", then a ceiling."""
+def bounds(name: str, field: dict) -> tuple[list[str], str | None]:
+    """The rules the schema states for a key ("one of a, b", "> 0, or null", "in [0, 1)"), and its ceiling."""
     arms = field.get("anyOf", [field])
     bound, ceiling = params.rules(name, {LIMITS[k]: v for arm in arms for k, v in arm.items() if k in LIMITS})
     found = [f"one of {', '.join(arm['enum'])}" for arm in arms if "enum" in arm]
     found += ["not empty" for arm in arms if arm.get("minLength") == 1] + [bound] * (bound is not None)
     if found and any(arm.get("type") == "null" for arm in arms):
         found[-1] += ", or null"
-    return found + [ceiling] * (ceiling is not None)
+    return found, ceiling
 
 
 def type_name(field: dict) -> str:

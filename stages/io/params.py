@@ -304,8 +304,8 @@ def bounds(field) -> dict:
 def _out_of_bounds(name: str, limits: dict, value, above: bool) -> str:
     bound, ceiling = rules(name, limits)
     if above and ceiling:
-        return (f"{_shown(value)} is beyond the ceiling of {ceiling[3:]} ({CEILINGS[name]}); this is most likely a "
-                "typo.")
+        return (f"{_shown(value)} is beyond the ceiling of {ceiling.split(' ', 1)[1]} ({CEILINGS[name]}); this is "
+                "most likely a typo.")
     return f"must be {bound}, got {_shown(value)}."
 
 
