@@ -109,12 +109,20 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 section = dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False))
 
 
+def _on_off(value):
+    """YAML 1.1 reads an unquoted on/off (and yes/no) as true/false: take them as the words the user wrote."""
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
 @section
 class ModelParams:
     """The base model every stage starts from."""
     name: Name = Field(description="a Hub id or a local directory (config + safetensors + tokenizer)")
     revision: Name = Field(description="Hub commit; for a local directory, sha256:... of its files (prepare prints "
                                        "it, then checks it), so DVC reruns when they change")
+    chat_template: Annotated[Literal["auto", "on", "off"], BeforeValidator(_on_off)] = Field(
+        description="a causal LM's prompts through its tokenizer's chat template: auto = where it has one, on = it "
+                    "must, off = never; flan-t5 has none (docs/models.md)")
 
 
 @section
@@ -199,6 +207,9 @@ class LoraParams:
     use_rslora: bool = Field(description="rsLoRA: scale alpha / sqrt(r) instead of alpha / r (stable at high r)")
     loraplus_lr_ratio: Number | None = Field(ge=1, le=1000, description="LoRA+: B matrices get learning_rate x this "
                                                                         "(the paper suggests 16); null = off")
+    quantize: Literal["4bit", "8bit"] | None = Field(description="QLoRA: the frozen base loaded in 4 or 8 bits by "
+                                                                  "bitsandbytes (a CUDA GPU and `pip install "
+                                                                  "bitsandbytes`); null = off")
 
 
 @section
@@ -292,8 +303,15 @@ def _explained(error: dict, fields: dict, values: dict, prefix: str) -> ParamsEr
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return ParamsError(key, _out_of_bounds(name, bounds(field), value, above=kind.startswith("less")))
     if kind == "literal_error" and isinstance(value, str):
-        return ParamsError(key, f"must be one of {', '.join(typing.get_args(field.annotation))}, got {value!r}.")
+        return ParamsError(key, f"must be one of {', '.join(_choices(field.annotation))}, got {value!r}.")
     return ParamsError(key, f"expected {_expected(field.annotation)}, got {_shown(value)}.")
+
+
+def _choices(kind) -> list[str]:
+    """The words a Literal allows, with null where it is optional (Literal["4bit", "8bit"] | None)."""
+    if typing.get_origin(kind) is Literal:
+        return [str(arg) for arg in typing.get_args(kind)]
+    return [word for arg in typing.get_args(kind) for word in (["null"] if arg is type(None) else _choices(arg))]
 
 
 def bounds(field) -> dict:

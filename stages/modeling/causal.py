@@ -111,5 +111,5 @@ def set_pad(tokenizer, model, templated: bool) -> str:
 
 
 def chat_setting(p) -> str:
-    """params model.chat_template (auto where params have no such key)."""
-    return getattr(p.model, "chat_template", None) or "auto"
+    """params model.chat_template."""
+    return p.model.chat_template

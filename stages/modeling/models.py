@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import torch
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-from . import family, hardware, identity, weights
+from . import causal, family, hardware, identity, weights
 from ..io import net
 from ..io.errors import UserError, pull_hint
 from ..io.files import atomic_path
@@ -88,8 +88,6 @@ def snapshot_base(name: str, revision: str, out=BASE, chat: str = "auto") -> Non
     model = _from_pretrained(family.loader(kind), name, revision, use_safetensors=True)  # never a pickle
     check_tokenizer(name, tokenizer, model)
     if kind == family.CAUSAL:
-        from . import causal
-
         print(causal.set_pad(tokenizer, model, causal.uses_template(tokenizer, chat)))
     with atomic_path(out) as tmp:
         model.save_pretrained(tmp)  # safetensors

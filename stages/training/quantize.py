@@ -8,8 +8,8 @@ SETTINGS = (None, "4bit", "8bit")
 
 
 def setting(p) -> str | None:
-    """params lora.quantize (null where params have no such key)."""
-    return getattr(p.lora, "quantize", None)
+    """params lora.quantize."""
+    return p.lora.quantize
 
 
 def loading_kwargs(value: str | None) -> dict:
