@@ -354,3 +354,28 @@ def test_a_template_that_writes_todays_date_gives_the_same_prompt_every_day(tiny
                          "%}{% endif %}<|im_start|>system\nToday: {{ date_string }}<|im_end|>\n" + tok.chat_template)
     first, second = causal.template_parts(tok), causal.template_parts(tok)
     assert first == second and "26 Jul 2024" in first[0]
+
+
+TRIMMING = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] | trim }}<|im_end|>\n"
+            "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+@pytest.mark.parametrize("template", [None, TRIMMING], ids=["chatml", "trims"])
+def test_an_ordinary_prompt_is_the_ids_apply_chat_template_gives(tiny_causal, tiny_corpus, template):
+    """What people run (apply_chat_template on the prompt text) is what training and the base run saw."""
+    tok = AutoTokenizer.from_pretrained(str(tiny_causal["qwen2"]))
+    if template:
+        tok.chat_template = template  # Llama 3's trims the message: "Summary: " loses its last space
+    row = json.loads((tiny_corpus / "test.jsonl").read_text().splitlines()[0])
+    prompt = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: "
+    ours = causal_tokens.encode_prompts(tok, prompt, [row["dialogue"]], 512, True).input_ids[0]
+    theirs = tok.apply_chat_template([{"role": "user", "content": prompt.format(dialogue=row["dialogue"])}],
+                                     add_generation_prompt=True, tokenize=True, return_dict=False)
+    assert ours == list(theirs)
+
+
+def test_a_template_that_repeats_the_message_is_refused(tiny_causal):
+    tok = AutoTokenizer.from_pretrained(str(tiny_causal["qwen2"]))
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }} again: {{ m['content'] }}{% endfor %}"
+    with pytest.raises(ParamsError, match="repeats the user's message.*chat_template to off"):
+        causal.template_parts(tok)

@@ -24,12 +24,13 @@ def renderer(tokenizer, templated: bool):
             found = tokens.encode(tokenizer, [text])[0]
             return found.head + found.body  # never a tokenizer's appended EOS: the answer follows the prompt
         return plain
-    before, after = causal.template_parts(tokenizer)
+    before, after, trims = causal.template_parts(tokenizer)
     # the template's own text, special tokens included (<|im_start|>): only the user's text is split as text
     head = tokenizer(before, add_special_tokens=False, split_special_tokens=False)["input_ids"]
     tail = tokenizer(after, add_special_tokens=False, split_special_tokens=False)["input_ids"]
 
     def chat(text: str) -> list[int]:
+        text = text.strip() if trims else text
         return head + tokens.encode(tokenizer, [text], add_special_tokens=False)[0].body + tail
     return chat
 

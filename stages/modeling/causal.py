@@ -28,15 +28,18 @@ def uses_template(tokenizer, setting: str) -> bool:
     return setting != "off" and has
 
 
-def template_parts(tokenizer) -> tuple[str, str]:
-    """(text before, text after) the user's message in the chat template, with the assistant's turn opened."""
-    text = tokenizer.apply_chat_template([{"role": "user", "content": SENTINEL}], tokenize=False,
+def template_parts(tokenizer) -> tuple[str, str, bool]:
+    """(text before, text after) the user's message in the chat template, with the assistant's turn opened, and
+    whether the template trims the message (Llama 3's does): the prompt is then trimmed too, as it would render."""
+    text = tokenizer.apply_chat_template([{"role": "user", "content": f" {SENTINEL} "}], tokenize=False,
                                          add_generation_prompt=True, **FIXED)
     before, found, after = text.partition(SENTINEL)
-    if not found:
-        raise ParamsError("model.chat_template", "the tokenizer's chat template drops the user's message; set "
-                          "model.chat_template to off.")
-    return before, after
+    if not found or SENTINEL in after:
+        raise ParamsError("model.chat_template", "the tokenizer's chat template " + (
+            "drops the user's message" if not found else "repeats the user's message") + ", which this project "
+            "cannot split into the template's tokens and the dialogue's text; set model.chat_template to off.")
+    trims = not (before.endswith(" ") and after.startswith(" "))
+    return (before, after, True) if trims else (before[:-1], after[1:], False)
 
 
 def end_id(tokenizer, templated: bool) -> int:
