@@ -19,8 +19,9 @@ def only_pickles(where: str) -> UserError:
     return UserError(
         f"{where} has no model.safetensors; only safetensors weights are loaded here, because a pickled "
         "checkpoint (pytorch_model.bin) can run code when it is read. If you trust the file, convert it "
-        f"once, in an environment you are willing to expose, with {CONVERT} and point model.name at "
-        "DIR-safe; or download the model's safetensors files from its Hub page.")
+        f"once, in an environment you are willing to expose, with {CONVERT} (AutoModelForCausalLM for a "
+        "decoder-only LLM such as Qwen or Llama) and point model.name at DIR-safe; or download the model's "
+        "safetensors files from its Hub page.")
 
 
 def check_folder(name: str) -> None:
