@@ -10,13 +10,13 @@ from .io.files import atomic_path, wrote
 VERY_LARGE = 1_000_000  # tokenizers with no declared limit report ~1e30
 
 
-def check_lengths(p, tokenizer) -> None:
+def check_lengths(p, tokenizer, causal_lm: bool = False) -> None:
     limit = tokenizer.model_max_length
     for key in ("max_source_length", "max_target_length"):
         value = getattr(p.data, key)
         if limit < VERY_LARGE and value > limit:
             raise ParamsError(f"data.{key}", f"{value} is beyond the model's maximum of {limit} tokens.")
-    added = tokenizer.num_special_tokens_to_add()
+    added = 1 if causal_lm else tokenizer.num_special_tokens_to_add()  # a causal LM's labels end in one end token
     if p.data.max_target_length <= added:
         raise ParamsError("data.max_target_length", f"{p.data.max_target_length} token(s) hold only the tokenizer's "
                           f"{added} special token(s) (the end-of-sequence token): every summary would be cut to "
@@ -49,7 +49,8 @@ def main() -> None:
     # Every check before anything is written: a failed prepare leaves no output behind.
     vocab.check_files(p.model.name)
     tokenizer = models.load_tokenizer(p.model.name, sources.used(used["model"]))
-    check_lengths(p, tokenizer)
+    kind = models.family_of(p.model.name, sources.used(used["model"]))
+    check_lengths(p, tokenizer, kind == family.CAUSAL)
     vocab.check_sample(p.model.name, tokenizer, [row["dialogue"] for row in raw["train"]])
     for split, rows in raw.items():  # each dialogue as summarize and serve check it
         dialogue.check_split(split, rows, tokenizer)
@@ -58,7 +59,7 @@ def main() -> None:
     # how many dialogues each split has before any subsample: the card states a score's share of its split
     used["dialogues"] = {split: len(dialogsum.group([r["id"] for r in rows], [r["dialogue"] for r in rows],
                                                             f"split {split!r}")) for split, rows in raw.items()}
-    tokenize = tokenizer_for(p, tokenizer, models.family_of(p.model.name, sources.used(used["model"])))
+    tokenize = tokenizer_for(p, tokenizer, kind)
     for split, rows in raw.items():
         rows = dialogsum.subsample(rows, getattr(p.data, f"max_{split}_samples"), p.data.seed, f"split {split!r}")
         splits[split] = tokenize(rows)

@@ -379,3 +379,21 @@ def test_a_template_that_repeats_the_message_is_refused(tiny_causal):
     tok.chat_template = "{% for m in messages %}{{ m['content'] }} again: {{ m['content'] }}{% endfor %}"
     with pytest.raises(ParamsError, match="repeats the user's message.*chat_template to off"):
         causal.template_parts(tok)
+
+
+@pytest.mark.parametrize("template", ["{% for %}", "{{ raise_exception('system messages only') }}",
+                                      "{{ messages[5]['content'] }}"], ids=["syntax", "raises", "undefined"])
+def test_a_broken_chat_template_is_one_message(tiny_causal, template):
+    tok = AutoTokenizer.from_pretrained(str(tiny_causal["qwen2"]))
+    tok.chat_template = template
+    with pytest.raises(ParamsError, match="model.chat_template.*cannot render"):
+        causal_tokens.renderer(tok, True)
+
+
+def test_a_target_length_that_holds_only_the_end_token_is_refused(tiny_causal):
+    tok = AutoTokenizer.from_pretrained(str(tiny_causal["qwen2"]))
+    p = SimpleNamespace(data=SimpleNamespace(max_source_length=64, max_target_length=1))
+    with pytest.raises(ParamsError, match="data.max_target_length"):
+        prepare.check_lengths(p, tok, causal_lm=True)
+    p.data.max_target_length = 2
+    prepare.check_lengths(p, tok, causal_lm=True)

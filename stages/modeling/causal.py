@@ -31,8 +31,7 @@ def uses_template(tokenizer, setting: str) -> bool:
 def template_parts(tokenizer) -> tuple[str, str, bool]:
     """(text before, text after) the user's message in the chat template, with the assistant's turn opened, and
     whether the template trims the message (Llama 3's does): the prompt is then trimmed too, as it would render."""
-    text = tokenizer.apply_chat_template([{"role": "user", "content": f" {SENTINEL} "}], tokenize=False,
-                                         add_generation_prompt=True, **FIXED)
+    text = render(tokenizer, [{"role": "user", "content": f" {SENTINEL} "}], add_generation_prompt=True)
     before, found, after = text.partition(SENTINEL)
     if not found or SENTINEL in after:
         raise ParamsError("model.chat_template", "the tokenizer's chat template " + (
@@ -42,15 +41,25 @@ def template_parts(tokenizer) -> tuple[str, str, bool]:
     return (before, after, True) if trims else (before[:-1], after[1:], False)
 
 
+def render(tokenizer, messages: list[dict], **kwargs) -> str:
+    """The chat template's text for `messages`; a template that cannot render them is one message, not a
+    traceback from jinja."""
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, **FIXED, **kwargs)
+    except Exception as error:  # noqa: BLE001 - jinja's syntax and runtime errors, and the template's own raises
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise ParamsError("model.chat_template", f"the tokenizer's chat template cannot render a user's message "
+                          f"({type(error).__name__}: {first}); fix chat_template in the model's tokenizer files, "
+                          "or set model.chat_template to off.") from None
+
+
 def end_id(tokenizer, templated: bool) -> int:
     """The token that ends an answer: the chat template's end of turn (Qwen's <|im_end|>, Llama 3's <|eot_id|>)
     where prompts use the template and it closes the assistant's turn with a special token; else EOS."""
     if templated:
         try:
-            text = tokenizer.apply_chat_template([{"role": "user", "content": "x"},
-                                                  {"role": "assistant", "content": SENTINEL}], tokenize=False,
-                                                 **FIXED)
-        except Exception:  # noqa: BLE001 - a template that cannot render an answer: EOS, as without one
+            text = render(tokenizer, [{"role": "user", "content": "x"}, {"role": "assistant", "content": SENTINEL}])
+        except ParamsError:  # a template that cannot render an answer: EOS, as without one
             text = ""
         rest = text.partition(SENTINEL)[2]
         if rest:
