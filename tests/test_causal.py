@@ -397,3 +397,17 @@ def test_a_target_length_that_holds_only_the_end_token_is_refused(tiny_causal):
         prepare.check_lengths(p, tok, causal_lm=True)
     p.data.max_target_length = 2
     prepare.check_lengths(p, tok, causal_lm=True)
+
+
+def test_a_llama_without_template_decodes_answers_only_batched_as_alone(causal_prepared):
+    root, raw = causal_prepared["llama"]
+    tok = base_tokenizer(root)
+    model = decode.ready(models.load_model(root / "models" / "base"), "fp32")
+    prompts = [list(r) for r in dialogsum.load_prepared("test", root / "data" / "prepared")["input_ids"][:6:3]]
+    prompts.append(prompts[0][:30])
+    cfg = SimpleNamespace(**{**raw["generate"], "batch_size": 3, "max_new_tokens": 5})
+    batched = decode.summarize(model, tok, prompts, cfg, progress=False)
+    alone = [decode.summarize(model, tok, [p], SimpleNamespace(**{**vars(cfg), "batch_size": 1}), progress=False)[0]
+             for p in prompts]
+    out = decode._generate(model, tok, prompts, cfg)
+    assert batched == alone and out.shape[1] <= 5  # five new tokens at most: never the prompt
