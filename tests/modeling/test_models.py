@@ -14,7 +14,7 @@ FLAN_T5_BASE = dict(vocab_size=32128, d_model=768, d_kv=64, d_ff=2048, num_layer
 
 def lora(r=32, modules=("q", "v")):
     return LoraParams(r=r, alpha=32, dropout=0.05, target_modules=list(modules), use_dora=False, use_rslora=False,
-                      loraplus_lr_ratio=None)
+                      loraplus_lr_ratio=None, quantize=None)
 
 
 def expected_lora_params(config: T5Config, r: int) -> int:
