@@ -1,7 +1,6 @@
 """Writing files: atomic writes and line-checked JSONL, so no stage leaves a half-written output; and where a
 CLI may write, so no command replaces a file the user made."""
 import errno
-import hashlib
 import json
 import os
 import re
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from . import declared
 from .errors import UserError
+from .hashing import sha256
 
 
 def _tmp_sibling(path: Path) -> Path:
@@ -459,14 +459,6 @@ def writable(path: Path, option: str) -> None:
     except OSError as error:
         raise UserError(f"{option} {path}: cannot write in {parent} ({error.strerror or error}); choose another "
                         "path.") from None
-
-
-def sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def record_of(path) -> Path:

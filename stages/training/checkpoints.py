@@ -1,6 +1,5 @@
 """Resuming an interrupted training run, but only from a checkpoint made with the same inputs."""
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -11,24 +10,13 @@ from transformers import Seq2SeqTrainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from ..data import dialogsum
+from ..io import hashing
+from ..io.files import write_failure
 from ..modeling import models
 from . import progress
-from ..io.files import write_failure
 
 FINGERPRINT = "fingerprint.json"
 CODE = Path(__file__).resolve().parent
-
-
-def _hash_files(root: Path, pattern="*") -> str:
-    """Content hash of a file or of every file under a folder that matches `pattern` (names included)."""
-    digest = hashlib.sha256()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob(pattern) if p.is_file())
-    for path in files:
-        digest.update(str(path.relative_to(root) if path != root else path.name).encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint(cfg, model) -> dict:
@@ -43,9 +31,9 @@ def fingerprint(cfg, model) -> dict:
         "params": dataclasses.asdict(cfg),
         "model_config": model.config.to_dict() if hasattr(model.config, "to_dict") else str(model.config),
         "adapter_config": {name: c.to_dict() for name, c in peft_config.items()},
-        "data": _hash_files(dialogsum.PREPARED) if dialogsum.PREPARED.exists() else None,
-        "base": _hash_files(models.BASE) if models.BASE.exists() else None,
-        "code": _hash_files(CODE, "*.py"),  # not __pycache__, which other stages add to
+        "data": hashing.folder(dialogsum.PREPARED) if dialogsum.PREPARED.exists() else None,
+        "base": hashing.folder(models.BASE) if models.BASE.exists() else None,
+        "code": hashing.folder(CODE, "*.py"),  # not __pycache__, which other stages add to
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     }
 
