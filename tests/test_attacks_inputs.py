@@ -386,7 +386,8 @@ def test_identical_non_latin_summaries_are_warned_not_reported_as_fact(tmp_path,
     predictions = tmp_path / "pred.jsonl"
     predictions.write_text("".join(json.dumps({"id": r["id"], "prediction": r["summary"]}, ensure_ascii=False) + "\n"
                                    for r in references))
-    modes = evaluate.score_file(predictions, records.read_references(path), str(path))
+    refs = records.read_references(path)
+    modes = evaluate.score(evaluate.matched(predictions, refs, str(path)), refs, str(path))
     warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "2 of 3 references" in warned[0] and "66.7%" in warned[0]
     assert modes["flat"].values[:, 0].tolist() == [0.0, 0.0, 1.0]  # what rouge_score gives: hence the warning

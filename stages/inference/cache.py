@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..io import files, hashing
 from ..io.errors import UserError, pull_hint
-from ..io.files import MARKER, alive, atomic_path, mark, unclaimed
+from ..io.files import MARKER, atomic_path, mark, unclaimed
 
 ROOT = Path("models/.engines")
 LEGACY = "engine.json"  # the record of conversions made before each file's sha256 was kept (FORMAT 1)
@@ -123,8 +123,8 @@ def remove_stale(root: Path, sources: list[str], weights: str) -> list[Path]:
                 (record is None and legacy and legacy.get("sources") == sources):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
-    for tmp in root.glob(".*.tmp-*"):  # conversions killed midway, whatever their name
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        files.remove_stale(root)  # conversions killed midway, whatever their name
+    except OSError:
+        pass  # one that cannot be removed is tried again next time
     return removed

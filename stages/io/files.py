@@ -1,6 +1,7 @@
 """Writing files: atomic writes and line-checked JSONL, so no stage leaves a half-written output; and where a
 CLI may write, so no command replaces a file the user made."""
 import errno
+import glob
 import json
 import os
 import re
@@ -37,12 +38,22 @@ def alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale(path: Path) -> None:
-    """Temp copies left by a killed process (a half-written model can be a gigabyte)."""
-    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+def remove_stale(folder, name: str = "*") -> None:
+    """The temp copies of `name` (of anything, by default) in `folder` that a killed process left (a
+    half-written model can be a gigabyte)."""
+    for tmp in Path(folder).glob(f".{glob.escape(name) if name != '*' else name}.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not alive(int(pid)):
             _remove(tmp)
+
+
+def discard(folder) -> None:
+    """Remove `folder`, renaming it aside first: a kill mid-delete never leaves a half-deleted folder under its
+    name, looking current."""
+    folder = Path(folder)
+    trash = folder.with_name(f".{folder.name}.discard-{os.getpid()}")
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 @contextmanager
@@ -51,7 +62,7 @@ def atomic_path(path):
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(path)
+        remove_stale(path.parent, path.name)
         tmp = _tmp_sibling(path)
         _remove(tmp)
     except OSError as error:

@@ -16,7 +16,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import declared, hashing, params
+from . import declared, errors, hashing, params
 from .errors import UserError
 
 SMALL = 1 << 20  # files up to 1 MiB (code, params, JSON) are compared by content; larger ones as DVC's state
@@ -83,7 +83,7 @@ def start(name: str) -> params.Params:
     once, and note what the stage declares in dvc.yaml as it is now. (Under DVC the `stages` package has
     already tied the process to its parent: stages/io/parent.py.)"""
     global _watch
-    _watch = None
+    _watch, errors.hint = None, running_hint
     try:
         raw = params.read()
         values = params.parse(raw)

@@ -54,10 +54,6 @@ def num(value) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else repr(value)
 
 
-def signed(value) -> str:
-    return ("+" if value >= 0 else "") + num(value)
-
-
 def sample(record: Record, model: str) -> str:
     """How much of the split was scored: '100 of 500 dialogues', 'all 500 dialogues', or '100 dialogues' where
     prepare did not record the split's size. Stated wherever a score is."""
@@ -193,7 +189,7 @@ def _rouge_row(name: str, scores: dict) -> str:
 
 def _results(record: Record, subject: Subject) -> list[str]:
     model = METRICS_OF[subject.kind]
-    e, g = record.params.evaluate, record.params.generate
+    e = record.params.evaluate
     head = "| model | " + " | ".join(TITLES[k] for k in KEYS) + " |"
     rule = "|---" * (len(KEYS) + 1) + "|"
     order = [model, OTHER[model], "base", *(b for b in ("lead3", "longest3") if b in record.detail)]

@@ -1,7 +1,7 @@
 """The upload to the Hugging Face Hub through huggingface_hub's HTTP API (HF_ENDPOINT, when set, is the Hub).
 
 The token comes from where huggingface_hub looks (HF_TOKEN, HF_TOKEN_PATH, the file `hf auth login` writes)
-and is never printed: every message that leaves here has it replaced (stages/io/net.py's scrub, which also
+and is never printed: every message that leaves here has it replaced (stages/io/secrets.py's scrub, which also
 hides a password in HF_ENDPOINT). Every request has net.timeout_s() to answer: a Hub that never answers is
 one error, not a hang. A publish is one commit holding the
 whole folder, so an interrupted one leaves the repo as it was, and a rerun uploads only what is missing; a
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import net
+from ..io import net, secrets
 from ..io.errors import UserError
 from ..io.text import terminal
 from . import folder as published
@@ -22,7 +22,7 @@ from . import folder as published
 NO_TOKEN = ("no Hugging Face token found, and publishing needs one with write access: create one at "
             "https://huggingface.co/settings/tokens and either set HF_TOKEN=<token> in the environment or run "
             "`hf auth login` once (it stores the token for later runs); then run the same command again.")
-HIDDEN = net.TOKEN_HIDDEN
+HIDDEN = secrets.TOKEN_HIDDEN
 
 
 def check_endpoint() -> None:
@@ -54,7 +54,7 @@ def token() -> str:
 
 
 def scrub(text: str, secret: str | None) -> str:
-    return net.scrub(text, secret)
+    return secrets.scrub(text, secret)
 
 
 def endpoint() -> str:

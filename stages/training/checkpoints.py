@@ -1,7 +1,6 @@
 """Resuming an interrupted training run, but only from a checkpoint made with the same inputs."""
 import dataclasses
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from transformers import Seq2SeqTrainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from ..data import dialogsum
-from ..io import hashing
+from ..io import files, hashing
 from ..io.files import write_failure
 from ..modeling import models
 from . import progress
@@ -75,12 +74,8 @@ def resume_point(scratch, stamp: dict) -> str | None:
             if scratch.exists():
                 print(f"discarding {scratch}: its checkpoints were made with other params, data, code or "
                       "library versions; training starts from step 0")
-                # Rename first, so a kill mid-delete never leaves a half-deleted scratch that looks current.
-                trash = scratch.with_name(f".{scratch.name}.discard-{os.getpid()}")
-                os.replace(scratch, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            scratch.mkdir(parents=True, exist_ok=True)
-            stored.write_text(_canonical(stamp), encoding="utf-8")
+                files.discard(scratch)
+            files.write_text(stored, _canonical(stamp))
         return None
     checkpoint = last_complete(scratch)
     if checkpoint is not None:
