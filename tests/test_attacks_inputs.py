@@ -23,7 +23,7 @@ from stages.training import adapters
 from stages import evaluate, prepare, summarize
 from stages.data import dialogsum, prompts, sources
 from stages.modeling import identity, models
-from stages.io import params, files
+from stages.io import params, proof
 from stages.scoring import records, rouge
 from stages.io.errors import ParamsError, UserError, run
 
@@ -230,7 +230,7 @@ def test_export_replaces_its_own_folder_and_force_replaces_others(at, capsys):
     out = at / "exported"
     shutil.rmtree(out, ignore_errors=True)
     summarize.main(["export", "--out", str(out)])
-    assert (out / files.MARKER).is_file() and (out / "model.safetensors").is_file()
+    assert (out / proof.MARKER).is_file() and (out / "model.safetensors").is_file()
     summarize.main(["export", "--out", str(out)])  # the second run: our folder, as we left it, is replaced
     (out / "NOTES.txt").write_text("my notes on this model")  # the case: a file the user added since
     before = listing(out)
@@ -240,10 +240,10 @@ def test_export_replaces_its_own_folder_and_force_replaces_others(at, capsys):
     (out / "config.json").write_text('{"edited": "by hand"}')
     assert "config.json changed since" in fails(capsys, summarize.main, ["export", "--out", str(out)])
     assert (out / "config.json").read_text() == '{"edited": "by hand"}'
-    (out / files.MARKER).unlink()
+    (out / proof.MARKER).unlink()
     assert "holds other files" in fails(capsys, summarize.main, ["export", "--out", str(out)])
     summarize.main(["export", "--out", str(out), "--force"])
-    assert (out / files.MARKER).is_file()
+    assert (out / proof.MARKER).is_file()
     file = at / "a-file"
     file.write_text("x")
     assert "is a file" in fails(capsys, summarize.main, ["export", "--out", str(file), "--force"])

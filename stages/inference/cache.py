@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..io import files, hashing
 from ..io.errors import UserError, pull_hint
-from ..io.files import MARKER, atomic_path, mark, unclaimed
+from ..io.files import atomic_path, mark
+from ..io.proof import MARKER, unclaimed
 
 ROOT = Path("models/.engines")
 LEGACY = "engine.json"  # the record of conversions made before each file's sha256 was kept (FORMAT 1)

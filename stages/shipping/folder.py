@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from ..io.errors import UserError, pull_hint
-from ..io.files import unsigned
+from ..io.proof import unsigned
 from . import card
 
 # stages/modeling/models.py's paths, named here so that publishing a full model or an adapter never imports torch

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from project import ROOT, env
-from stages.io import files
+from stages.io import files, proof
 from stages.io.errors import UserError
 
 NEVER = "not even with --force"  # the door's answer for what --force must not replace either
@@ -258,7 +258,7 @@ def remove(path: Path) -> None:
         path.unlink()
     elif path.is_dir():
         shutil.rmtree(path)
-    record = files.record_of(path)
+    record = proof.record_of(path)
     if record.exists():
         record.unlink()
 
