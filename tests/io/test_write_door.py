@@ -147,11 +147,11 @@ def _page(proj, path):
 
 
 def _dry_run_folder(proj, path):
-    from stages.shipping import card
+    from stages.shipping import signature
 
     (proj / path).mkdir()
     (proj / path / "config.json").write_text("{}\n")
-    (proj / path / "README.md").write_text(card.sign("---\nlicense: mit\n---\n\n# a model\n"))
+    (proj / path / "README.md").write_text(signature.sign("---\nlicense: mit\n---\n\n# a model\n"))
     files.sign_folder(proj / path, "test")
 
 
