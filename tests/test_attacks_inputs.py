@@ -1,7 +1,7 @@
 """Issue 10, the input side: hostile and careless inputs to prepare, evaluate and summarize.
 
 Each attack asserts the exit code, one `error:` line and no traceback, and what is on disk afterwards.
-CLIs run in-process through stages.errors.run (the same wrapper `python -m stages.x` uses): no subprocess
+CLIs run in-process through stages.io.errors.run (the same wrapper `python -m stages.x` uses): no subprocess
 start-up, the same exit code and stderr.
 """
 import io

@@ -32,7 +32,7 @@ def _logits(model):
 
 def test_untied_head_survives_tie_weights(untied_model):
     model = models.load_model(untied_model)
-    assert weights.checkpoint_has_head(untied_model)  # the tiny model, like flan-t5, has its own lm_head
+    assert weights.checkpoint_has_head(untied_model)  # this copy of the tiny model, like flan-t5, has its own lm_head
     before = _logits(model)
     model.tie_weights()
     assert not _tied(model)
@@ -52,7 +52,7 @@ def test_tied_checkpoint_stays_tied(tmp_path, tiny_model):
 
 
 def test_plain_load_is_broken_by_tie_weights(untied_model):
-    """Why stages.ties exists: without it, tie_weights() replaces the head with the embedding."""
+    """Why weights.keep_head_untied exists: without it, tie_weights() replaces the head with the embedding."""
     model = AutoModelForSeq2SeqLM.from_pretrained(untied_model)
     assert not _tied(model)
     model.tie_weights()
