@@ -11,7 +11,6 @@ random weights, its record of that (`built`). prepare adds each split's size in 
 score on a subsample can say what share of the split it covers.
 """
 import hashlib
-import json
 import re
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from ..io import hashing, net
 from ..io.errors import UserError
 from ..io.files import write_json
+from ..io.jsonl import read_object
 from ..scratch import model as scratch
 
 SOURCES = Path("data/sources.json")
@@ -98,11 +98,8 @@ def fingerprint(kind: str, folder, hashes: dict | None = None) -> str:
 def built(folder) -> dict | None:
     """What stages/scratch recorded of a model it built from random weights ({weights, parameters, seed}), or
     None: a folder without that record, or with one that is not what scratch writes."""
-    try:
-        found = json.loads((Path(folder).expanduser() / scratch.RECORD).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(found, dict) or found.get("weights") != "random":
+    found = read_object(Path(folder).expanduser() / scratch.RECORD)
+    if found is None or found.get("weights") != "random":
         return None
     parameters, seed = found.get("parameters"), found.get("seed")
     if type(parameters) is not int or parameters <= 0 or type(seed) is not int:

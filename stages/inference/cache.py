@@ -19,6 +19,7 @@ from pathlib import Path
 from ..io import files, hashing
 from ..io.errors import UserError, pull_hint
 from ..io.files import atomic_path, mark
+from ..io.jsonl import read_object
 from ..io.proof import MARKER, unclaimed
 
 ROOT = Path("models/.engines")
@@ -67,11 +68,8 @@ def safe_name(name: str) -> str:
 
 
 def _record(folder: Path, name: str = MARKER) -> dict | None:
-    try:
-        record = json.loads((folder / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and MADE_BY in (record.get("written_by"), record.get("made_by")) else None
+    record = read_object(folder / name) or {}
+    return record if MADE_BY in (record.get("written_by"), record.get("made_by")) else None
 
 
 def damage(folder: Path, wanted: str) -> str | None:

@@ -2,7 +2,7 @@
 here has its credentials removed (stages/io/secrets.py) and its control characters escaped (stages/io/text.py)."""
 import sys
 
-from .interrupts import python_interrupts
+from .startup import python_interrupts
 from .secrets import scrub, scrub_logs
 from .text import terminal
 

@@ -110,11 +110,6 @@ def _unwritable(path: Path, error: OSError) -> UserError:
                      "fix permissions there, or choose another path.")
 
 
-def _size(path: Path) -> int:
-    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
-    return sum(f.stat().st_size for f in files)
-
-
 def _human(n: int) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if n >= scale:
@@ -124,7 +119,7 @@ def _human(n: int) -> str:
 
 def wrote(*paths) -> None:
     """A stage's last line: what it wrote and how large it is. A path may be a glob ("plots/*.png")."""
-    sizes = {str(p): sum(map(_size, Path().glob(str(p)))) if "*" in str(p) else _size(Path(p)) for p in paths}
+    sizes = {str(p): sum(map(dir_size, Path().glob(str(p)))) if "*" in str(p) else dir_size(p) for p in paths}
     print("wrote " + ", ".join(f"{p} ({_human(n)})" for p, n in sizes.items()), flush=True)
 
 

@@ -69,6 +69,16 @@ def _lone_surrogate(value, where: str = "") -> str | None:
     return None
 
 
+def read_object(path) -> dict | None:
+    """The JSON object file `path` holds (a record this project wrote); None where it cannot be read, is not JSON
+    or holds no object."""
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def read_jsonl(path) -> list[dict]:
     """Read JSON Lines, naming the file and line of anything that does not parse."""
     path = Path(path)

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from .hashing import sha256
+from .jsonl import read_object
 
 MARKER = "written_by_stages.json"  # in a folder a CLI writes, and beside a file as .NAME.<MARKER>: the proof
 
@@ -36,10 +37,7 @@ def files_in(folder: Path) -> dict[str, Path]:
 def unclaimed(folder) -> str | None:
     """Why `folder` is not exactly what a CLI here wrote (a file added, changed or removed since); None if it is."""
     folder = Path(folder)
-    try:
-        listed = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("files")
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-        listed = None
+    listed = (read_object(folder / MARKER) or {}).get("files")
     if not isinstance(listed, dict):
         return f"it has no {MARKER} listing the files this command wrote"
     present = files_in(folder)
@@ -60,11 +58,8 @@ def unsigned(folder_path) -> str | None:
     """Why `folder_path` is not exactly the files its record beside it lists (sign_folder), each unchanged; None
     when it is: no file added, edited or removed since, no folder inside it."""
     folder = Path(folder_path)
-    try:
-        record = json.loads(record_of(folder).read_text(encoding="utf-8"))
-        listed = record["files"] if record.get("folder") == folder.name else None
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
-        listed = None
+    record = read_object(record_of(folder)) or {}
+    listed = record.get("files") if record.get("folder") == folder.name else None
     if not isinstance(listed, dict):
         return f"no {record_of(folder).name} beside it listing the files this command wrote"
     present = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..io import hashing
 from ..io.errors import UserError
+from ..io.jsonl import read_object
 from . import readme
 
 FILE = "base_model.json"
@@ -52,10 +53,7 @@ def source(folder) -> dict:
     for another folder, its path."""
     if Path(folder).resolve() != Path("models/base").resolve():
         return {"name": str(folder)}
-    try:
-        recorded = json.loads(SOURCES.read_text(encoding="utf-8")).get("model")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
+    recorded = (read_object(SOURCES) or {}).get("model")
     return recorded if isinstance(recorded, dict) and recorded.get("name") else {"name": str(folder)}
 
 
@@ -73,11 +71,7 @@ def record(adapter_folder, base_folder) -> dict:
 
 def recorded(adapter_folder) -> dict:
     """The adapter's base_model.json ({} where it has none or it does not read as an object)."""
-    try:
-        found = json.loads((Path(adapter_folder) / FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+    return read_object(Path(adapter_folder) / FILE) or {}
 
 
 def _describe(identity: dict) -> str:
