@@ -53,10 +53,6 @@ def token() -> str:
     return found
 
 
-def scrub(text: str, secret: str | None) -> str:
-    return secrets.scrub(text, secret)
-
-
 def endpoint() -> str:
     """The Hub's URL as it may be printed (a password in HF_ENDPOINT replaced)."""
     from huggingface_hub import constants
@@ -85,7 +81,7 @@ def _explain(error: Exception, repo_id: str, doing: str, secret: str) -> str:
         if isinstance(cause, HfHubHTTPError) and cause.response is not None:
             status = cause.response.status_code
             # what the Hub said, scrubbed before it is cut short (a cut token would no longer match)
-            said = " ".join(scrub(cause.server_message or str(cause) or "no detail", secret).split())[:300]
+            said = " ".join(secrets.scrub(cause.server_message or str(cause) or "no detail", secret).split())[:300]
             if status == 401:
                 return (f"the Hub did not accept the token (HTTP 401 while {doing}): it is wrong, expired or revoked. "
                         "Set a valid token with write access in HF_TOKEN, or run `hf auth login --force`; then run "
@@ -133,7 +129,7 @@ def _talking(secret: str, repo_id: str, doing: str):
     except KeyboardInterrupt:
         raise
     except Exception as error:  # noqa: BLE001 - every failure of a network call becomes one message
-        raise UserError(scrub(_explain(error, repo_id, doing, secret), secret)) from None
+        raise UserError(secrets.scrub(_explain(error, repo_id, doing, secret), secret)) from None
 
 
 @contextmanager
