@@ -22,7 +22,8 @@ def test_the_recorded_digests_keep_the_forms_they_were_recorded_in(tmp_path):
     folder, sha = _folder(tmp_path), lambda data: hashlib.sha256(data).hexdigest()
     weights = sha(b"b.safetensors\0v" + b"model.safetensors\0" + b"w" * 3000)  # base_model.json's weights_sha256
     assert identity.fingerprint(folder) == {"weights_sha256": weights, "weights_bytes": 3001}
-    tokenizer = sha(b"spiece.model\0" + hashlib.sha256(b"s").digest() + b"tokenizer.json\0" + hashlib.sha256(b"t").digest())
+    tokenizer = sha(b"spiece.model\0" + hashlib.sha256(b"s").digest()
+                    + b"tokenizer.json\0" + hashlib.sha256(b"t").digest())
     assert identity.tokenizer_fingerprint(folder) == tokenizer
     listed = sorted(FILES)
     assert sources.file_hashes("model", folder)["sub/x.bin"] == {"sha256": sha(b"x"),
