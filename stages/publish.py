@@ -81,7 +81,7 @@ def hub_ref(entry: dict, given: str | None, option: str, key: str, example: str)
     return ref
 
 
-def subject_of(args, sources: dict) -> subjects.Subject:
+def subject_of(args, sources: dict, chat_template: str = "auto") -> subjects.Subject:
     for part in ("model", "data"):
         if not isinstance(sources.get(part), dict) or not (sources[part].get("local") or sources[part].get("name")):
             raise UserError(f"data/sources.json has no {part} entry: rerun `dvc repro prepare`, commit, then publish.")
@@ -98,7 +98,8 @@ def subject_of(args, sources: dict) -> subjects.Subject:
         base = hub_ref(sources["model"], args.base_model, "--base-model", "model.name",
                        "google/flan-t5-base@7bcac572ce56db69c1ea7c8af255c5d7c9672fc2")
     dataset = hub_ref(sources["data"], args.dataset, "--dataset", "data.source", "knkarthick/dialogsum")
-    return subjects.Subject(kind, args.repo_id, base, dataset)
+    # the base model's family and prompt format, from models/base: the card's task, tags and usage snippet
+    return subjects.Subject(kind, args.repo_id, base, dataset, **subjects.model_of_run(chat_template))
 
 
 def dry_run(args, target: Path, run_record, subject) -> None:
@@ -194,7 +195,7 @@ def main(argv=None) -> None:
         stale.check_pushed()
     stale.warn_unpublished(commit)
     run_record = record.read(commit, stale.dirty())
-    subject = subject_of(args, run_record.sources)
+    subject = subject_of(args, run_record.sources, run_record.params.model.chat_template)
     if args.dry_run:
         dry_run(args, target, run_record, subject)
     else:

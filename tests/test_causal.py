@@ -411,3 +411,37 @@ def test_a_llama_without_template_decodes_answers_only_batched_as_alone(causal_p
              for p in prompts]
     out = decode._generate(model, tok, prompts, cfg)
     assert batched == alone and out.shape[1] <= 5  # five new tokens at most: never the prompt
+
+
+@pytest.mark.parametrize("kind", ["full", "merged"])
+def test_the_cards_snippet_for_a_causal_lm_writes_the_summary_the_pipeline_writes(livened, kind, monkeypatch):
+    from stages import summarize
+    from stages.io import params
+    from stages.shipping import card, subjects, usage
+
+    monkeypatch.chdir(livened)
+    raw = yaml.safe_load((livened / "params.yaml").read_text())
+    raw["generate"].update(max_new_tokens=12)
+    p = params.parse(raw)
+    found = subjects.model_of_run("auto", livened / "models" / "base")
+    assert found == {"model_type": "qwen2", "chat": "template"}
+    ref = subjects.HubRef("someone/tiny-qwen", "main", declared=True)
+    subject = subjects.Subject(kind, "me/tiny-qwen-dialogsum", ref, ref, **found)
+    gen = {"engine": "torch", "precision": "fp32", "dialogues": 6}
+    record = SimpleNamespace(params=p, generate={"full": gen, "lora": gen})
+    lines = usage.section(record, subject)
+    code = "\n".join(lines[lines.index("```python") + 1:-1])
+    code = code.replace(repr(subject.repo_id), repr(str(livened / "models/base")))  # the local model, not the Hub
+    assert "AutoModelForCausalLM" in code and "apply_chat_template" in code
+    printed = []
+    monkeypatch.setattr("builtins.print", printed.append)
+    exec(compile(code, "card", "exec"), {})  # noqa: S102 - the card's own snippet, on the local model
+    tok = models.load_tokenizer(livened / "models" / "base")
+    ids = summarize.prompt_ids(tok, {"x": usage.EXAMPLE}, p.data, "auto").input_ids
+    model = decode.ready(models.load_model(livened / "models" / "base"), "fp32")
+    assert printed == decode.summarize(model, tok, ids, p.generate, progress=False) and printed[0]
+    data = card.metadata(SimpleNamespace(**vars(record), rouge={m: dict.fromkeys(("rouge1", "rouge2", "rougeL",
+                                                                                    "rougeLsum"), 0.1)
+                                                                for m in ("full", "lora")},
+                                         sources={}), subject)
+    assert data.pipeline_tag == "text-generation" and "qwen2" in data.tags and data.base_model == ref.id

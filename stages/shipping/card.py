@@ -33,12 +33,13 @@ def metadata(record: Record, subject: Subject) -> ModelCardData:
         metric_args={"scoring": PRIMARY, "use_stemmer": True, "dialogues": record.generate[model]["dialogues"],
                      **{k: v for k, v in usage.generate_kwargs(g).items() if k != "do_sample"}},
     ) for key in KEYS]
-    tags = ["summarization", "dialogue-summarization", "dialogsum", "t5", "dvc"]
+    tags = ["summarization", "dialogue-summarization", "dialogsum", subject.model_type, "dvc"]
     if model == "lora":
         tags += ["lora", "peft"] if subject.kind == "adapter" else ["lora", "merged-lora"]
     return ModelCardData(
         language="en", license=terms.LICENSE, library_name="peft" if subject.kind == "adapter" else "transformers",
-        base_model=subject.base.id, datasets=[subject.dataset.id], pipeline_tag="summarization", tags=tags,
+        base_model=subject.base.id, datasets=[subject.dataset.id], tags=tags,
+        pipeline_tag="text-generation" if subject.causal else "summarization",  # the Hub's task for its widget
         model_name=subject.repo_id, eval_results=results,
         # a merged adapter is a fine-tune of its base (the Hub's "merge" is a merge of several models)
         base_model_relation=None if subject.base.id is None else

@@ -1,6 +1,7 @@
 """What a card is about: the model published (its kind, repo and the Hub base model and data it claims), and the
 values every section prints as the run's files hold them, with how much of the split was scored."""
 from dataclasses import dataclass
+from pathlib import Path
 
 from .record import Record, split_dialogues
 
@@ -22,6 +23,37 @@ class Subject:
     repo_id: str
     base: HubRef
     dataset: HubRef
+    model_type: str = "t5"  # the base model's config.json model_type: a causal LM's is llama or qwen2
+    chat: str | None = None  # a causal LM's prompts: "template" (its chat template), "dated" (one that writes a
+    # date, given the fixed one), None (the prompt text alone)
+
+    @property
+    def causal(self) -> bool:
+        from ..modeling.family import CAUSAL_TYPES
+
+        return self.model_type in CAUSAL_TYPES
+
+
+def model_of_run(setting: str, base: Path = Path("models/base")) -> dict:
+    """Subject's model_type and chat for the run's base model (models/base, as prepare wrote it), read from its
+    files without loading anything: {} where there is no such folder."""
+    import json
+
+    from ..modeling.family import CAUSAL_TYPES
+
+    config = base / "config.json"
+    if not config.is_file():
+        return {}
+    model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type") or "t5"
+    if model_type not in CAUSAL_TYPES or setting == "off":
+        return {"model_type": model_type}
+    text = ""  # the chat template: transformers 5 saves it as chat_template.jinja, older ones in tokenizer_config
+    if (base / "chat_template.jinja").is_file():
+        text = (base / "chat_template.jinja").read_text(encoding="utf-8")
+    elif (base / "tokenizer_config.json").is_file():
+        text = str(json.loads((base / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template") or "")
+    chat = None if not text else "dated" if "date_string" in text else "template"
+    return {"model_type": model_type, "chat": chat}
 
 
 def num(value) -> str:

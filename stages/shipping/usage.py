@@ -33,13 +33,25 @@ def _call(g) -> str:
     return ", ".join(f"{k}={num(v)}" for k, v in generate_kwargs(g).items())
 
 
+def _inputs(subject: Subject) -> list[str]:
+    """The snippet's prompt encoding: the prompt text (flan-t5, or a causal LM without its chat template), or the
+    user's turn of the chat template with the assistant's turn opened, as prepare encoded it."""
+    if not subject.chat:
+        return ["    inputs = tokenizer(PROMPT.format(dialogue=dialogue), return_tensors=\"pt\").to(model.device)"]
+    dated = ", date_string=\"26 Jul 2024\"" if subject.chat == "dated" else ""  # the template's own fixed date
+    return ["    messages = [{\"role\": \"user\", \"content\": PROMPT.format(dialogue=dialogue)}]",
+            f"    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,"
+            f" return_tensors=\"pt\"{dated}).to(model.device)"]
+
+
 def section(record: Record, subject: Subject) -> list[str]:
     model = METRICS_OF[subject.kind]
     g, d = record.params.generate, record.params.data
     engine, kind = decoded_with(record.generate[model])
     bf16 = engine == "torch" and kind == "bf16"  # CTranslate2's float32 writes what transformers' float32 writes
     dtype = "torch.bfloat16" if bf16 else "torch.float32"
-    code = ["import torch", "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer"]
+    auto = "AutoModelForCausalLM" if subject.causal else "AutoModelForSeq2SeqLM"
+    code = ["import torch", f"from transformers import {auto}, AutoTokenizer"]
     if subject.kind == "adapter":
         code.insert(1, "from peft import PeftModel")
     code += ["", f"REPO = {subject.repo_id!r}"]
@@ -47,16 +59,17 @@ def section(record: Record, subject: Subject) -> list[str]:
         code += [f"BASE = {subject.base.id!r}", f"BASE_REVISION = {subject.base.revision!r}"]
     code += [f"PROMPT = {d.prompt!r}", "", "tokenizer = AutoTokenizer.from_pretrained(REPO)"]
     if subject.kind == "adapter":
-        code += ["base = AutoModelForSeq2SeqLM.from_pretrained(BASE, revision=BASE_REVISION)",
+        code += [f"base = {auto}.from_pretrained(BASE, revision=BASE_REVISION)",
                  "# merged in fp32 before any cast, as the evaluation generated",
                  f"model = PeftModel.from_pretrained(base, REPO).merge_and_unload().to({dtype}).eval()"]
     else:
-        code += [f"model = AutoModelForSeq2SeqLM.from_pretrained(REPO).to({dtype}).eval()"]
-    code += ["", "", "def summarize(dialogue: str) -> str:",
-             "    inputs = tokenizer(PROMPT.format(dialogue=dialogue), return_tensors=\"pt\").to(model.device)",
+        code += [f"model = {auto}.from_pretrained(REPO).to({dtype}).eval()"]
+    code += ["", "", "def summarize(dialogue: str) -> str:", *_inputs(subject),
              f"    output = model.generate(**inputs, {_call(g)})",
-             "    return tokenizer.decode(output[0], skip_special_tokens=True).strip()", "", "",
-             f"print(summarize({EXAMPLE!r}))"]
+             "    return tokenizer.decode(output[0], skip_special_tokens=True).strip()" if not subject.causal else
+             "    answer = output[0, inputs[\"input_ids\"].shape[1]:]  # the new tokens: never the prompt",
+             *(["    return tokenizer.decode(answer, skip_special_tokens=True).strip()"] if subject.causal else []),
+             "", "", f"print(summarize({EXAMPLE!r}))"]
     needs = "`pip install torch transformers peft`" if subject.kind == "adapter" else "`pip install torch transformers`"
     if engine == "ctranslate2":
         same = ("the same summaries" if kind == "float32" else
