@@ -445,3 +445,13 @@ def test_the_cards_snippet_for_a_causal_lm_writes_the_summary_the_pipeline_write
                                                                 for m in ("full", "lora")},
                                          sources={}), subject)
     assert data.pipeline_tag == "text-generation" and "qwen2" in data.tags and data.base_model == ref.id
+
+
+def test_under_fsdp_the_memory_is_stated_not_refused(causal_prepared, monkeypatch):
+    from stages.training import memory
+
+    model = models.load_model(causal_prepared["qwen2"][0] / "models" / "base")
+    monkeypatch.setattr(memory, "available", lambda kind: (1000, "RAM available"))
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    said = memory.check("train_full", SimpleNamespace(gradient_checkpointing=False), model, 4, 100, "fp32", "cpu", True)
+    assert "FSDP shards" in said

@@ -8,6 +8,7 @@ The activation figure is an estimate from the model's shape, not a measurement: 
 layer with gradient checkpointing, and the logits three times over (the output, its fp32 copy in the loss, its
 gradient). metrics/train_full.json records the peak measured afterwards. flan-t5's runs are stated but never
 refused here: they ran before this estimate existed, and stay as they were."""
+import os
 from pathlib import Path
 
 from ..io.errors import UserError
@@ -67,6 +68,8 @@ def check(stage: str, cfg, model, micro: int, tokens: int, precision: str, kind:
     if free is None:
         return said
     said += f"; {free / GB:.1f} GB {where}"
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true"):
+        return said + " (FSDP shards the weights, gradients and AdamW states over the processes: less each)"
     if causal and parts["total"] > free:
         raise UserError(f"{stage}: {said}: it cannot fit. Lower {stage}.batch_size (raise "
                         f"{stage}.gradient_accumulation_steps to keep the effective batch), set "
