@@ -455,3 +455,14 @@ def test_under_fsdp_the_memory_is_stated_not_refused(causal_prepared, monkeypatc
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     said = memory.check("train_full", SimpleNamespace(gradient_checkpointing=False), model, 4, 100, "fp32", "cpu", True)
     assert "FSDP shards" in said
+
+
+def test_compare_says_each_runs_mean_summary_length():
+    from stages.experiments import verdict
+
+    counts = {"dialogues": 6, "distinct_summaries": 6, "most_common_share": 0.17, "empty_share": 0.0}
+    result = {"a": "t5", "b": "qwen", "outputs": {"lora": {"a": {**counts, "mean_words": 9.5},
+                                                           "b": {**counts, "mean_words": 31.25}}}}
+    assert "mean summary words (A / B): lora 9.5 / 31.2" in verdict.output_lines(result, "mean_ref")
+    result["outputs"]["lora"]["a"].pop("mean_words")  # a run compared from before the figure existed
+    assert not any("mean summary words" in line for line in verdict.output_lines(result, "mean_ref"))

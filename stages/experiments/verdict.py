@@ -32,6 +32,11 @@ def output_lines(result: dict, mode: str) -> list[str]:
         for side in ("a", "b"):
             note = verdicts.degenerate_note(f"{model} in {result[side]}", sides[side])
             lines += [f"note: {note}"] if note else []
+    words = [f"{model} {sides['a']['mean_words']:.1f} / {sides['b']['mean_words']:.1f}"
+             for model, sides in result.get("outputs", {}).items()
+             if all("mean_words" in (sides.get(side) or {}) for side in "ab")]
+    if words:  # length moves ROUGE: a chatty LLM against a terse flan-t5 shows here (nothing is cleaned)
+        lines.append(f"mean summary words (A / B): {'; '.join(words)}")
     found = result.get("baselines") or {}
     best = verdicts.better_baseline(found, mode)
     if not best:
