@@ -1,14 +1,37 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
+# One thread in every test process, set before torch loads (it reads these once) and inherited by every subprocess a
+# test starts: on a shared CPU, OpenMP threads spin against each other (40 tiny training steps: 6 s at one thread,
+# 37 s at two on a loaded 2-core machine), and one thread keeps float sums in one order. A test that needs more
+# says so with @pytest.mark.threads(n).
+os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tiny  # noqa: E402
+
+torch.set_num_threads(1)  # in case a plugin loaded torch before the variables above were set
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "threads(n): run this test with n torch threads (every other test: one)")
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads(request):
+    """n threads for a test marked threads(n); back to one after every test, whatever the test set."""
+    marker = request.node.get_closest_marker("threads")
+    torch.set_num_threads(marker.args[0] if marker else 1)
+    yield
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
