@@ -136,10 +136,10 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError(f"tests/conftest.py SLOW names tests that do not exist: {missing}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prepared(tmp_path_factory, tiny_model, tiny_corpus):
     """A folder with params.yaml pointed at the tiny fixtures and `prepare` run in it (data/prepared, models/base),
-    made once per test module; returns (folder, raw params)."""
+    made once per session: tests copy what they change; returns (folder, raw params)."""
     import yaml
 
     from project import tiny_params

@@ -149,6 +149,14 @@ def test_metrics_show_lists_at_most_40_numbers(repo):
     assert set(data["metrics/rouge.json"]["data"]["base"]) == set(ROUGE)  # README's base.rouge1 and so on
 
 
+def test_plots_show_draws_validation_rouge_of_full_and_lora_on_one_chart(repo):
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)
+    name = next(key for key in shown["data"] if key.startswith("Validation ROUGE-L"))
+    assert not [e for e in shown.get("errors", []) if e.get("name") == name], shown["errors"]
+    chart = json.dumps(shown["data"][name])
+    assert "train_full/plots/metrics/eval/rougeL.tsv" in chart and "train_lora/plots/metrics/eval/rougeL.tsv" in chart
+
+
 def _find_experiment(shown: list, name: str) -> dict:
     for commit in shown:
         for experiment in commit.get("experiments") or []:
