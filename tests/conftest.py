@@ -44,6 +44,16 @@ def tiny_model(tmp_path_factory, tiny_corpus) -> Path:
     return tiny.write_model(tmp_path_factory.mktemp("model"), tiny_corpus)
 
 
+@pytest.fixture(scope="session")
+def lively_model(tmp_path_factory, tiny_model) -> Path:
+    """The tiny model with decisive random weights (tiny.liven, seed 2): summaries of varied words and lengths,
+    where the untrained one writes only padding and a briefly trained one a single string for every input. Tests
+    that compare summaries use it, so a broken comparison cannot pass on empty or identical strings. Read-only."""
+    import shutil
+
+    return tiny.liven(shutil.copytree(tiny_model, tmp_path_factory.mktemp("lively") / "model"), seed=2)
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch) -> Path:
     """Run a test from an empty folder, as a stage runs from the project root."""

@@ -16,12 +16,11 @@ def settings(batch_size, num_beams=1, early_stopping=None, max_new_tokens=6):
                            early_stopping=early_stopping)
 
 
-@pytest.fixture(scope="module")
-def lively(tiny_model, tmp_path_factory):
-    """The tiny model with decisive random weights: summaries of varied words and lengths (the untrained one
-    writes only padding, which would make every comparison below vacuous)."""
-    folder = shutil.copytree(tiny_model, tmp_path_factory.mktemp("lively") / "model")
-    return tiny.liven(folder, seed=2)
+@pytest.fixture
+def lively(lively_model):
+    """Summaries of varied words and lengths (conftest.py): the untrained model writes only padding, which would
+    make every comparison below vacuous."""
+    return lively_model
 
 
 def loaded(folder):
