@@ -27,9 +27,8 @@ def project(tmp_path_factory, lively_model, tiny_corpus):
     the livened tiny model: on the untrained one both adapters write one string for every dialogue, and the
     comparisons of summaries below would pass whatever order or adapter they came from."""
     root = make_project(tmp_path_factory.mktemp("summarize") / "project", lively_model, tiny_corpus)
-    here, threads = os.getcwd(), torch.get_num_threads()
+    here = os.getcwd()
     os.chdir(root)
-    torch.set_num_threads(1)  # a 300k-parameter model: more threads only contend with parallel work
     try:
         prepare.main()
         for rank in (4, 2):  # r=2 last, so it is the models/lora the pipeline's `lora` means
@@ -43,7 +42,6 @@ def project(tmp_path_factory, lively_model, tiny_corpus):
         yield root
     finally:
         os.chdir(here)
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -27,14 +27,11 @@ def shipped(pipeline_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("card")
     repo = clone_of(pipeline_run.repo, root / "repo", push=False)  # a dry run does not look at the remote
     folders = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
         for kind, args in KINDS.items():
             folders[kind] = root / f"dry-{kind}"
             publish.main([*args, "--repo-id", REPO_ID, *CLAIMS, "--dry-run", str(folders[kind])])
-    torch.set_num_threads(threads)
     return repo, folders
 
 
@@ -165,15 +162,10 @@ def snippet_summaries(readme: Path, folder: Path, repo: Path, kind: str, dialogu
         code = code.replace(f"BASE = {BASE_ID!r}", f"BASE = {str(repo / 'models/base')!r}")
     else:
         assert "peft" not in code  # a standalone model loads with transformers alone
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        namespace = {}
-        exec(compile(code, "card snippet", "exec"), namespace)  # noqa: S102 - the snippet users copy, run as is
-        assert capsys.readouterr().out.strip()  # it printed a summary of its example
-        return [namespace["summarize"](dialogue) for dialogue in dialogues]
-    finally:
-        torch.set_num_threads(threads)
+    namespace = {}
+    exec(compile(code, "card snippet", "exec"), namespace)  # noqa: S102 - the snippet users copy, run as is
+    assert capsys.readouterr().out.strip()  # it printed a summary of its example
+    return [namespace["summarize"](dialogue) for dialogue in dialogues]
 
 
 def scored(repo: Path, model: str, corpus: Path, count: int = 3) -> tuple[list[str], list[str]]:
