@@ -75,6 +75,30 @@ def pipeline_run(tmp_path_factory, tiny_model, tiny_corpus) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="session")
+def decoded_again(pipeline_run, tmp_path_factory) -> SimpleNamespace:
+    """The shared run decoded another way on branch `short-summaries` of a clone sharing its DVC cache: summaries
+    cut at 3 tokens, by CTranslate2 in float32 with 2 beams stopping early, committed after `dvc repro`. `.repo`,
+    `.status` (`dvc status` of the clone before the change), `.repro` (the rerun). One rerun of training and
+    generation serves two slow tests: what a decoding change reruns and what `dvc metrics/plots diff` show
+    (test_pipeline.py), and a CTranslate2 beam-search run published (shipping/test_card.py)."""
+    import yaml
+
+    from project import run, write_params
+    from publishing import clone_of
+    repo = clone_of(pipeline_run.repo, tmp_path_factory.mktemp("decoded") / "repo", push=False)
+    status = run(["dvc", "status"], repo).stdout
+    run(["git", "checkout", "-q", "-b", "short-summaries"], repo)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["generate"].update(max_new_tokens=3, engine="ctranslate2", compute_type="float32", num_beams=2,
+                           early_stopping=True)
+    write_params(repo, raw)
+    rerun = run(["dvc", "repro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "short summaries, decoded by CTranslate2 with 2 beams"], repo)
+    return SimpleNamespace(repo=repo, status=status, repro=rerun)
+
+
+@pytest.fixture(scope="session")
 def lora_experiment(pipeline_run) -> subprocess.CompletedProcess:
     """Experiment `lora-r4` (lora.r=4) beside the shared run, made in a temp copy: the workspace stays main."""
     from project import run
@@ -106,7 +130,8 @@ SLOW = (
     "test_benchmarks.py",
     "test_stage_errors.py",  # a fresh `python -m stages.<stage>` per case: 15-30 s each of imports
     "test_distributed.py::test_two_processes_train_like_one",
-    # each runs stages beyond the shared run (3 and 4 of them); the shared run itself stays in the fast set
+    # each runs stages beyond the shared run (the lora experiment's 3, decoded_again's 6: both session fixtures,
+    # shared with test_team/test_register and test_card); the shared run itself stays in the fast set
     "test_pipeline.py::test_lora_experiment_reruns_only_lora_stages",
     "test_pipeline.py::test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge",
     # whole stages run in-process or as subprocesses on a fresh project, 8-13 s each
@@ -120,7 +145,7 @@ SLOW = (
     "test_publish.py::test_a_branch_and_a_private_repo",
     "test_publish.py::test_a_dropped_connection_leaves_the_repo_as_it_was_and_a_rerun_publishes",
     "test_publish.py::test_a_publish_killed_mid_upload_leaves_no_commit_and_a_rerun_publishes",
-    # the shared run decoded again by CTranslate2 with beams (`dvc repro` of training and generation), then published
+    # the shared run decoded again (decoded_again: `dvc repro` of training and generation), then published
     "test_card.py::test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_scored_summaries",
     # the real `dvc repro` and a `dvc exp run` beside it, then `dvc checkout`: 15-25 s of DVC start-ups
     "test_stage.py::test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params",

@@ -185,19 +185,13 @@ def test_the_usage_snippet_runs_on_the_folder_and_gives_the_pipelines_summaries(
     assert snippet_summaries(folders[kind] / "README.md", folders[kind], repo, kind, dialogues, capsys) == expected
 
 
-def test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_scored_summaries(pipeline_run, tiny_corpus,
-                                                                                            tmp_path, capsys):
-    """The run decoded by CTranslate2 (float32, 2 beams stopping early) is published like any other: the card
-    names the engine, and its transformers snippet writes the summaries the evaluation scored."""
-    from project import run, write_params
-
-    repo = clone_of(pipeline_run.repo, tmp_path / "repo", push=False)
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
-    raw["generate"].update(engine="ctranslate2", compute_type="float32", num_beams=2, early_stopping=True)
-    write_params(repo, raw)
-    run(["dvc", "repro"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "decoded by CTranslate2, 2 beams"], repo)
+def test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_scored_summaries(decoded_again,
+                                                                                            tiny_corpus, tmp_path,
+                                                                                            capsys):
+    """The run decoded by CTranslate2 (float32, 2 beams stopping early; conftest.py's decoded_again, whose
+    summaries are also cut at 3 tokens) is published like any other: the card names the engine, and its
+    transformers snippet writes the summaries the evaluation scored."""
+    repo = decoded_again.repo
     assert metrics(repo, "generate_lora.json")["engine"] == "ctranslate2"
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
