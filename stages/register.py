@@ -8,7 +8,7 @@ the current commit: only when the pipeline is up to date (`dvc status` clean), g
 and every output is in the DVC remote that the commit's .dvc/config names (asked of that remote). The artifact's
 meta in dvc.yaml is then filled in from this run's files and committed, and the commit is tagged NAME@VERSION
 (GTO's convention). With --stage the version is also assigned to STAGE (tag NAME#STAGE#N); an already registered
-VERSION with --stage is promoted (or rolled back to), nothing else is done. Nothing is pushed: where there is a
+VERSION with --stage is promoted (or rolled back to) once it is checked to be fetchable still, nothing else is done. Nothing is pushed: where there is a
 git remote, the last line prints the `git push` that shares the tags. Two runs in one repository take turns (a
 lock): the second checks everything again once the first is done.
 """
@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .io import files
 from .io.errors import UserError, run
 from .registry import artifacts, fetchable, tags
 from .training import lock
@@ -77,7 +78,7 @@ def new_version(name: str, artifact: dict, version: str, registered: dict[str, s
             tags.git("commit", "-q", "-m", f"Register {name}@{version}: meta from this run's files", "--",
                      str(artifacts.DVC_YAML))
         except UserError:  # no git identity, a hook said no: leave dvc.yaml as it was, so git stays clean
-            artifacts.DVC_YAML.write_text(text, encoding="utf-8")
+            files.write_text(artifacts.DVC_YAML, text)
             raise
     print(f"{name}@{version}: {artifact['path']} of commit {tags.git('rev-parse', '--short', 'HEAD').strip()} "
           f"on {branch}", file=sys.stderr)
@@ -126,6 +127,11 @@ def register_or_assign(args, artifact: dict) -> None:
         if current and tags.commit_of(current) == tags.commit_of(f"{args.name}@{args.version}"):
             print(f"{args.name}@{args.version} is in {args.stage} already (tag {current}): nothing to do.")
             return
+        if not made:  # an existing version: its files may have left the remote since it was registered
+            try:
+                fetchable.check(artifact["path"], tags.commit_of(f"{args.name}@{args.version}"))
+            except UserError as reason:
+                raise UserError(f"{args.name}@{args.version} not promoted to {args.stage}: {reason}") from None
         made.append(tags.assign(args.name, args.version, args.stage))
     branch, remote = tags.upstream()
     print(f"tagged {' '.join(made)}")

@@ -13,6 +13,13 @@ os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+import absl.logging  # noqa: E402,F401 - see below
+import gto.log  # noqa: E402,F401
+
+# Both at once, before any test: gto's import runs logging.config.dictConfig, which closes every logging handler
+# that exists then, and absl's (rouge_score imports absl) closes its stream unless that is sys.stderr at the time.
+# Imported in that order inside a test, the stream was pytest's capture file, not the test's, so the whole run's
+# capture broke ("lost sys.stderr") after a register test ran in one process with a scoring one.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
