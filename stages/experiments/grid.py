@@ -1,0 +1,73 @@
+"""The runs of a sweep: `-S` settings expanded as `dvc exp run --queue` expands them (a comma list or
+range() is swept, several swept keys give every combination), each with a name made from its settings and
+the params it will run with."""
+import hashlib
+import json
+import re
+import tempfile
+from pathlib import Path
+
+from .runs import flat_params
+from ..io.errors import UserError
+
+PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")  # a name prefix is part of a git ref: nothing else
+
+
+def expand(settings: list[str]) -> list[list[str]]:
+    """One list of `-S` values per run, in DVC's own order. Only params.yaml is swept (the stages read no other
+    params file)."""
+    from dvc.exceptions import InvalidArgumentError
+    from dvc.utils.cli_parse import to_path_overrides
+    from dvc.utils.hydra import get_hydra_sweeps, to_hydra_overrides
+    from hydra.errors import HydraException
+
+    if not settings:
+        raise UserError("no settings to sweep: give one or more -S, e.g. -S 'lora.r=4,8,16'.")
+    by_file = to_path_overrides(settings)
+    if set(by_file) != {"params.yaml"}:
+        raise UserError(f"-S names {', '.join(sorted(set(by_file) - {'params.yaml'}))}: the stages read only "
+                        "params.yaml; write the setting as KEY=VALUE without a file name.")
+    try:
+        swept = any(o.is_sweep_override() for o in to_hydra_overrides(by_file["params.yaml"]))
+        runs = get_hydra_sweeps(by_file) if swept else [by_file]
+    except (InvalidArgumentError, HydraException) as error:
+        raise UserError(f"cannot read the -S settings ({_short(error)}); write them as `dvc exp run -S` takes "
+                        "them: KEY=VALUE, KEY=A,B,C or KEY=range(START,STOP), a text with commas or spaces "
+                        "in quotes: KEY='a, b'.") from None
+    return [run["params.yaml"] for run in runs]
+
+
+def name(prefix: str, settings: list[str]) -> str:
+    """The run's experiment name: the prefix and a digest of its settings. The same settings give the same
+    name, so a sweep run twice from one commit finds its runs done; any text in a value stays out of the ref."""
+    digest = hashlib.sha256(json.dumps(sorted(settings)).encode()).hexdigest()[:10]
+    return f"{prefix}-{digest}"
+
+
+def check_prefix(prefix: str) -> str:
+    if not PREFIX.fullmatch(prefix):
+        raise UserError(f"--prefix {prefix!r}: use 1 to 40 letters, digits, '-' or '_', starting with a letter "
+                        "or digit (it begins every experiment's name, which is a git ref).")
+    return prefix
+
+
+def planned_params(params_yaml: str, settings: list[str]) -> dict:
+    """The flat params a run will have: the commit's params.yaml with the settings applied by DVC's own code."""
+    from dvc.exceptions import DvcException
+    from dvc.utils.hydra import apply_overrides
+    from dvc.utils.serialize import load_yaml
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "params.yaml"
+        path.write_text(params_yaml, encoding="utf-8")
+        try:
+            apply_overrides(path, settings)
+        except DvcException as error:
+            raise UserError(f"the settings {settings} do not apply to params.yaml ({_short(error)}); a key "
+                            "that is not in params.yaml is added with +KEY=VALUE, as `dvc exp run -S`.") from None
+        return flat_params(load_yaml(path))
+
+
+def _short(error: BaseException) -> str:
+    cause = error.__cause__ or error
+    return " ".join(str(cause).split())[:300] or type(cause).__name__

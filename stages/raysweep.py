@@ -1,0 +1,161 @@
+"""A sweep on a Ray cluster, every run a DVC experiment of this repository (docs/scale.md).
+
+    ray start --head --port 6379 --num-gpus 8                    # once, on the head machine (others: --address)
+    git push && python -m stages.raysweep --address HEAD:6379 -S 'lora.r=4,8,16' -S 'train_lora.learning_rate=1e-3,3e-3'
+
+Each run is a Ray task holding `--gpus-per-run` GPUs (Ray sets its CUDA_VISIBLE_DEVICES), on any machine of the
+cluster: it clones the launch commit from the git remote, runs `dvc exp run --pull -n NAME -S ...`, pushes
+the outputs to the DVC remote and then the experiment to the git remote. This command pulls them back, so
+`dvc exp show` and `python -m stages.sweep` show them as local runs. Runs that exist with the same params are
+skipped; a run whose machine dies is retried; a run that fails is reported and the others go on.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .experiments import grid, origin, raylaunch, runs
+from .io import files
+from .io.errors import UserError, run
+from .io.text import terminal
+from .scoring import rouge
+
+COMMAND = "python -m stages.raysweep"
+METRICS = ("metrics/rouge.json", "metrics/efficiency.json")  # read back from each run for the progress lines
+
+
+def launch_settings(args) -> dict:
+    """GPUs and CPUs per run and retries: how the cluster runs the sweep, not what a run computes, so they are
+    options here rather than params every experiment would record."""
+    if not 0 <= args.gpus_per_run <= 64:
+        raise UserError(f"--gpus-per-run {args.gpus_per_run:g}: give 0 (CPU machines) to 64; 1 runs one "
+                        "experiment per GPU, a fraction such as 0.5 puts two on one GPU.")
+    if not 0 < args.cpus_per_run <= 1024 if args.gpus_per_run == 0 else not 0 <= args.cpus_per_run <= 1024:
+        raise UserError(f"--cpus-per-run {args.cpus_per_run:g}: give 0 to 1024 (above 0 where --gpus-per-run "
+                        "is 0: a run must ask for something, or Ray would start them all at once).")
+    if not 0 <= args.retries <= 20:
+        raise UserError(f"--retries {args.retries}: give 0 to 20 (attempts after a machine or worker dies).")
+    return {"gpus": args.gpus_per_run, "cpus": args.cpus_per_run, "retries": args.retries}
+
+
+def plan(settings: list[str], prefix: str, point: dict, params_yaml: str, known: list[dict]) -> list[dict]:
+    """A run per combination of settings: name, settings, params, and `skipped` where an experiment of the
+    commit (`known`: {name, params, score}) already has exactly these params."""
+    out, names = [], set()
+    for each in grid.expand(settings):
+        name = grid.name(prefix, each)
+        if name in names:
+            continue  # the same settings twice in the grid: one run
+        names.add(name)
+        params = grid.planned_params(params_yaml, each)
+        same = next((k for k in known if k["params"] == params), None)
+        clash = next((k for k in known if k["name"] == name and k["params"] != params), None)
+        if clash:
+            raise UserError(f"an experiment named {name} with other params already exists; sweep with another "
+                            "--prefix rather than replace it.")
+        run_ = {"name": name, "settings": each, "status": "skipped" if same else "queued",
+                "spec": {"name": name, "settings": each, "commit": point["commit"], "git_url": point["git_url"],
+                         "identity": point["identity"], "metrics": METRICS}}
+        if same:
+            run_.update(existing=same["name"], score=same.get("score"))
+        out.append(run_)
+    return out
+
+
+def known_experiments(remote: str, commit: str, model: str, metric: str) -> list[dict]:
+    """Every experiment of `commit`, local or on the git remote (the remote's refs are fetched, not their
+    outputs), with its flat params and score."""
+    import subprocess
+
+    fetched = subprocess.run([sys.executable, "-m", "dvc", "exp", "pull", "--no-cache", "--rev", commit, remote],
+                             capture_output=True, text=True, timeout=origin.GIT_TIMEOUT * 5)
+    if fetched.returncode != 0 and "no experiments" not in (fetched.stderr + fetched.stdout).lower():
+        raise UserError(f"cannot list the experiments on {remote!r}: {fetched.stderr.strip()[-600:]}")
+    known = []
+    for state in runs.states(runs.exp_show(["--rev", commit])):
+        if state.get("name") and state.get("rev") not in (commit, "workspace"):
+            known.append({"name": state["name"], "params": runs.params(state), "score": raylaunch.state_score(state, model, metric)})
+    return known
+
+
+def summary(plan_: list[dict], model: str, metric: str) -> str:
+    lines = ["summary:"]
+    for r in plan_:
+        score = f"{model} {metric} {r['score']:.4f}" if r.get("score") is not None else "no score"
+        where = f" on {r['ip']} GPU {','.join(r['gpus']) or '-'}" if r.get("ip") else ""
+        took = f" in {r['seconds']:.0f} s" if r.get("seconds") else ""
+        extra = {"skipped": f" (experiment {r.get('existing')} has these params)",
+                 "failed": f" at `{r.get('step', '?')}`", "done": f", {score}{where}{took}"}.get(r["status"], "")
+        lines.append(terminal(f"  {r['status']:<9} {r['name']}  {' '.join(r['settings'])}{extra}"))
+        if r["status"] == "failed":
+            lines += [terminal(f"      | {line}") for line in r.get("tail") or []]
+    return "\n".join(lines)
+
+
+def write_summary(path: Path, plan_: list[dict]) -> None:
+    keep = ("name", "settings", "status", "existing", "score", "node", "ip", "gpus", "cuda", "seconds", "step",
+            "tail")
+    files.write_json(path, [{k: r[k] for k in keep if k in r} for r in plan_])
+    files.sign(path, COMMAND)
+
+
+def main(argv=None) -> None:
+    cli = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
+    cli.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUES",
+                     help="as `dvc exp run --queue -S`: KEY=A,B,C or KEY=range(1,5) is swept; several -S give "
+                          "every combination")
+    cli.add_argument("--address", default=os.environ.get("RAY_ADDRESS") or "auto",
+                     help="the Ray head, HOST:PORT (default $RAY_ADDRESS, else auto: a cluster started here)")
+    cli.add_argument("--gpus-per-run", type=float, default=1.0, help="GPUs each run holds (default 1; 0 on CPUs)")
+    cli.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs each run holds (default 1)")
+    cli.add_argument("--retries", type=int, default=2,
+                     help="attempts after a run's worker or machine dies (default 2); a run that fails is not retried")
+    cli.add_argument("--prefix", default="ray", help="experiment names are PREFIX-<digest of the settings>")
+    cli.add_argument("--git-remote", default="origin", help="the git remote every machine clones (default origin)")
+    cli.add_argument("--model", choices=("base", "full", "lora"), default="lora", help="whose score progress shows")
+    cli.add_argument("--metric", choices=rouge.KEYS, default="rougeL", help="the score progress shows")
+    cli.add_argument("--connect-timeout", type=float, default=60.0, help="seconds to wait for the cluster")
+    cli.add_argument("--no-cache", action="store_true",
+                     help="pull back the experiments without their outputs (dvc exp pull --no-cache)")
+    cli.add_argument("--dry-run", action="store_true", help="list the runs and which exist; start nothing")
+    cli.add_argument("--summary", type=Path, help="also write every run's outcome here as JSON")
+    cli.add_argument("--force", action="store_true", help="replace --summary's file even if this did not write it")
+    args = cli.parse_args(argv)
+    limits = launch_settings(args)
+    prefix = grid.check_prefix(args.prefix)
+    if args.summary:
+        files.target(args.summary, "--summary", args.force)
+    grid.expand(args.set_param)  # a typo in -S stops here, before any git or DVC work
+    point = origin.launch_point(args.git_remote)
+    origin.dvc_remote()
+    params_yaml = origin.git("show", f"{point['commit']}:params.yaml")
+    known = known_experiments(args.git_remote, point["commit"], args.model, args.metric)
+    runs_ = plan(args.set_param, prefix, point, params_yaml, known)
+    queued = [r for r in runs_ if r["status"] == "queued"]
+    print(terminal(f"{len(runs_)} run(s) from commit {point['commit'][:10]}: {len(queued)} to run, "
+                   f"{len(runs_) - len(queued)} already done"))
+    if args.dry_run:
+        print(summary(runs_, args.model, args.metric))
+        return
+    interrupted = False
+    if queued:
+        raylaunch.connect(args.address, args.connect_timeout)
+        try:
+            raylaunch.launch(runs_, limits["gpus"], limits["cpus"], limits["retries"], args.model, args.metric,
+                             show=lambda line: print(terminal(line), flush=True))
+        except KeyboardInterrupt:
+            interrupted = True
+    done = [r["name"] for r in runs_ if r["status"] == "done"]
+    raylaunch.pull(args.git_remote, done, cache=not args.no_cache)
+    print(summary(runs_, args.model, args.metric))
+    if args.summary:
+        write_summary(args.summary, runs_)
+    if interrupted:
+        print(f"interrupted: {len(done)} run(s) finished and pulled: {' '.join(done) or 'none'}", file=sys.stderr)
+        sys.exit(130)
+    if any(r["status"] in ("failed", "cancelled") for r in runs_):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run(main, sys.argv[1:])
