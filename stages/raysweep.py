@@ -59,18 +59,30 @@ def plan(settings: list[str], prefix: str, point: dict, params_yaml: str, known:
         if same:
             run_.update(existing=same["name"], score=same.get("score"))
         out.append(run_)
+    swept = {key for key in {_key(s) for r in out for s in r["settings"]}
+             if len({s for r in out for s in r["settings"] if _key(s) == key}) > 1}
+    for run_ in out:  # what tells the runs apart; the settings all runs share are said once, at the start
+        run_["label"] = " ".join(s for s in run_["settings"] if _key(s) in swept) or " ".join(run_["settings"])
+        run_["shared"] = [s for s in run_["settings"] if _key(s) not in swept]
     return out
+
+
+def _shared(runs_: list[dict]) -> str:
+    common = runs_[0]["shared"] if len(runs_) > 1 else []
+    return f"; every run with {' '.join(common)}" if common else ""
+
+
+def _key(setting: str) -> str:
+    return setting.partition("=")[0]
 
 
 def known_experiments(remote: str, commit: str, model: str, metric: str) -> list[dict]:
     """Every experiment of `commit`, local or on the git remote (the remote's refs are fetched, not their
     outputs), with its flat params and score."""
-    import subprocess
-
-    fetched = subprocess.run([sys.executable, "-m", "dvc", "exp", "pull", "--no-cache", "--rev", commit, remote],
-                             capture_output=True, text=True, timeout=origin.GIT_TIMEOUT * 5)
-    if fetched.returncode != 0 and "no experiments" not in (fetched.stderr + fetched.stdout).lower():
-        raise UserError(f"cannot list the experiments on {remote!r}: {fetched.stderr.strip()[-600:]}")
+    # the remote's experiment refs of this commit, as `dvc exp pull --no-cache` fetches them (git refs only);
+    # never forced: a local experiment of the same name stays as it is
+    refs = f"refs/exps/{commit[:2]}/{commit[2:]}/"
+    origin.git("fetch", "--quiet", remote, f"{refs}*:{refs}*", timeout=origin.GIT_TIMEOUT, check=False)
     known = []
     for state in runs.states(runs.exp_show(["--rev", commit])):
         if state.get("name") and state.get("rev") not in (commit, "workspace"):
@@ -86,7 +98,7 @@ def summary(plan_: list[dict], model: str, metric: str) -> str:
         took = f" in {r['seconds']:.0f} s" if r.get("seconds") else ""
         extra = {"skipped": f" (experiment {r.get('existing')} has these params)",
                  "failed": f" at `{r.get('step', '?')}`", "done": f", {score}{where}{took}"}.get(r["status"], "")
-        lines.append(terminal(f"  {r['status']:<9} {r['name']}  {' '.join(r['settings'])}{extra}"))
+        lines.append(terminal(f"  {r['status']:<9} {r['name']}  {r['label']}{extra}"))
         if r["status"] == "failed":
             lines += [terminal(f"      | {line}") for line in r.get("tail") or []]
     return "\n".join(lines)
@@ -133,7 +145,7 @@ def main(argv=None) -> None:
     runs_ = plan(args.set_param, prefix, point, params_yaml, known)
     queued = [r for r in runs_ if r["status"] == "queued"]
     print(terminal(f"{len(runs_)} run(s) from commit {point['commit'][:10]}: {len(queued)} to run, "
-                   f"{len(runs_) - len(queued)} already done"))
+                   f"{len(runs_) - len(queued)} already done{_shared(runs_)}"))
     if args.dry_run:
         print(summary(runs_, args.model, args.metric))
         return

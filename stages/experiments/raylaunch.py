@@ -145,7 +145,7 @@ def progress(plan: list[dict], model: str, metric: str, gpus: float, cpus: float
     line = (f"[{time.strftime('%H:%M:%S')}] done {count['done']}, failed {count['failed']}, skipped "
             f"{count['skipped']}, running {running}, queued {count['queued'] - running} of {len(plan)}")
     if best:
-        line += f"; best {model} {metric} {best['score']:.4f} ({best['name']}: {' '.join(best['settings'])})"
+        line += f"; best {model} {metric} {best['score']:.4f} ({best['name']}: {best['label']})"
     return line
 
 

@@ -49,20 +49,22 @@ def run(spec: dict) -> dict:
     clone, log = folder / "repo", folder / "log.txt"
     env = _env(spec)
     try:
+        dvc = [sys.executable, "-m", "dvc"]
         steps = [
-            ["git", "clone", "--quiet", "--no-checkout", spec["git_url"], str(clone)],
-            ["git", "-C", str(clone), "-c", "advice.detachedHead=false", "checkout", "--quiet", spec["commit"]],
-            [sys.executable, "-m", "dvc", "exp", "run", "--pull", "-n", spec["name"],
-             *[arg for setting in spec["settings"] for arg in ("-S", setting)]],
+            ("git clone", ["git", "clone", "--quiet", "--no-checkout", spec["git_url"], str(clone)]),
+            ("git checkout", ["git", "-C", str(clone), "-c", "advice.detachedHead=false", "checkout", "--quiet",
+                              spec["commit"]]),
+            ("dvc exp run", [*dvc, "exp", "run", "--pull", "-n", spec["name"],
+                             *[arg for setting in spec["settings"] for arg in ("-S", setting)]]),
             # the outputs first, the experiment's git ref last: a ref on the remote always has its data there
-            [sys.executable, "-m", "dvc", "push"],
-            [sys.executable, "-m", "dvc", "exp", "push", "--no-cache", "--force", "origin", spec["name"]],
+            ("dvc push", [*dvc, "push"]),
+            ("dvc exp push", [*dvc, "exp", "push", "--no-cache", "--force", "origin", spec["name"]]),
         ]
-        for step in steps:
-            code = _call(step, clone if clone.is_dir() and step[0] != "git" else folder, env, log)
+        for label, step in steps:
+            code = _call(step, clone if label.startswith("dvc") else folder, env, log)
             if code != 0:
                 return out | {"status": "failed", "code": code, "seconds": time.time() - started,
-                              "step": " ".join(step[:4]), "tail": _tail(log)}
+                              "step": label, "tail": _tail(log)}
         metrics = {}
         for path in spec.get("metrics", ()):
             try:

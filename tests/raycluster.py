@@ -1,0 +1,55 @@
+"""A Ray cluster on loopback addresses for the tests: nodes started by `ray start --block` as child processes
+of the test, each in its own process group, stopped by pid."""
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from project import BIN, env
+
+HEAD_IP, NODE_IP = "127.0.0.2", "127.0.0.3"  # two "machines" (Ray maps 127.0.0.1 itself to the host's address)
+
+
+def ray_env() -> dict:
+    return {**env(), "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",  # stop at once: nothing to drain in a test
+            "RAY_DEDUP_LOGS": "0"}
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def start_node(args: list[str], log: Path, timeout: float = 90) -> subprocess.Popen:
+    """`ray start ARGS --block`, returned once it says the node runs; its log in `log`."""
+    with open(log, "wb") as sink:
+        node = subprocess.Popen([str(BIN / "ray"), "start", *args, "--block", "--disable-usage-stats"],
+                                stdout=sink, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if b"Ray runtime started" in log.read_bytes():
+            return node
+        if node.poll() is not None:
+            break
+        time.sleep(0.5)
+    stop_node(node)
+    raise AssertionError(f"ray start {' '.join(args)} did not start:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_node(node: subprocess.Popen) -> None:
+    """SIGTERM to `ray start --block`, which stops the node's processes; its process group killed after."""
+    if node.poll() is None:
+        node.terminate()
+        try:
+            node.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait(timeout=30)
+    try:
+        os.killpg(node.pid, signal.SIGKILL)  # anything of this node still in its group
+    except ProcessLookupError:
+        pass
