@@ -24,11 +24,19 @@ def free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def start_node(args: list[str], log: Path, timeout: float = 90) -> subprocess.Popen:
-    """`ray start ARGS --block`, returned once it says the node runs; its log in `log`."""
+def spawn_node(args: list[str], log: Path) -> subprocess.Popen:
+    """`ray start ARGS --block`, its output in `log`; wait_started() waits for it."""
     with open(log, "wb") as sink:
-        node = subprocess.Popen([str(BIN / "ray"), "start", *args, "--block", "--disable-usage-stats"],
+        return subprocess.Popen([str(BIN / "ray"), "start", *args, "--block", "--disable-usage-stats"],
                                 stdout=sink, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True)
+
+
+def start_node(args: list[str], log: Path, timeout: float = 90) -> subprocess.Popen:
+    return wait_started(spawn_node(args, log), args, log, timeout)
+
+
+def wait_started(node: subprocess.Popen, args: list[str], log: Path, timeout: float = 90) -> subprocess.Popen:
+    """`node` once its log says the node runs; stopped, and the test failed with its log, if it does not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if b"Ray runtime started" in log.read_bytes():

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from project import ROOT, env, run
-from raycluster import HEAD_IP, NODE_IP, free_port, ray_env, start_node, stop_node
+from raycluster import HEAD_IP, NODE_IP, free_port, ray_env, spawn_node, start_node, stop_node, wait_started
 from stages import raysweep
 from stages.experiments import grid, raylaunch
 from stages.io.errors import UserError
@@ -157,10 +157,12 @@ def test_four_runs_on_two_gpus_a_killed_worker_and_a_failing_run(ray_head, tmp_p
 @pytest.mark.slow
 def test_a_second_machine_joins_and_takes_runs(ray_head, tmp_path):
     folder = Path(tempfile.mkdtemp(prefix="ray2-", dir="/tmp"))
-    node = start_node(["--address", ray_head, "--node-ip-address", NODE_IP, "--num-gpus", "2", "--num-cpus", "2",
-                       "--object-store-memory", "100000000"], folder / "node.log")
+    args = ["--address", ray_head, "--node-ip-address", NODE_IP, "--num-gpus", "2", "--num-cpus", "2",
+            "--object-store-memory", "100000000"]
+    node = spawn_node(args, folder / "node.log")
     try:
-        repo = make_sweep_project(tmp_path)
+        repo = make_sweep_project(tmp_path)  # while the node starts
+        wait_started(node, args, folder / "node.log")
         # two GPUs a run: each machine holds one at a time, so two runs at once are on two machines
         done = sweep(repo, "--address", ray_head, "-S", "lora.r=6,7", "--gpus-per-run", "2",
                      "--summary", "summary.json")

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 TAIL = 20  # log lines a failed run reports
+PUSH = ("import sys; from dvc.cli import main; "
+        "sys.exit(main(['push']) or main(['exp', 'push', '--no-cache', '--force', 'origin', sys.argv[1]]))")
 # Runs between the Ray worker and DVC: when the worker dies (killed, its machine lost), the kernel sends this
 # process SIGTERM and it kills DVC's whole process group, so no stage of a dead attempt runs on beside its retry.
 GUARD = """
@@ -57,8 +59,8 @@ def run(spec: dict) -> dict:
             ("dvc exp run", [*dvc, "exp", "run", "--pull", "-n", spec["name"],
                              *[arg for setting in spec["settings"] for arg in ("-S", setting)]]),
             # the outputs first, the experiment's git ref last: a ref on the remote always has its data there
-            ("dvc push", [*dvc, "push"]),
-            ("dvc exp push", [*dvc, "exp", "push", "--no-cache", "--force", "origin", spec["name"]]),
+            # (`dvc exp push` alone sends the ref first); one Python for both, DVC's own command line twice
+            ("dvc push, dvc exp push", [sys.executable, "-c", PUSH, spec["name"]]),
         ]
         for label, step in steps:
             code = _call(step, clone if label.startswith("dvc") else folder, env, log)
