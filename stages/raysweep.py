@@ -158,10 +158,10 @@ def main(argv=None) -> None:
         except KeyboardInterrupt:
             interrupted = True
     done = [r["name"] for r in runs_ if r["status"] == "done"]
-    raylaunch.pull(args.git_remote, done, cache=not args.no_cache)
-    print(summary(runs_, args.model, args.metric))
+    print(summary(runs_, args.model, args.metric), flush=True)
     if args.summary:
         write_summary(args.summary, runs_)
+    raylaunch.pull(args.git_remote, done, cache=not args.no_cache)
     if interrupted:
         print(f"interrupted: {len(done)} run(s) finished and pulled: {' '.join(done) or 'none'}", file=sys.stderr)
         sys.exit(130)

@@ -89,21 +89,24 @@ def launch(plan: list[dict], gpus: float, cpus: float, retries: int, model: str,
                 show(progress(plan, model, metric, gpus, cpus))
     except KeyboardInterrupt:
         show(f"interrupted: cancelling {len(pending)} run(s) not finished ...")
-        for ref in pending:
+        for ref in pending:  # a KeyboardInterrupt in each task: it stops its DVC and removes its clone
+            ray.cancel(ref)
+        _, left = ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_S / 2)
+        for ref in left:  # then its worker killed, the run's processes with it (raytask.GUARD)
             ray.cancel(ref, force=True)
-        ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_S)
-        for run in pending.values():
-            run["status"] = "cancelled"
+        ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_S / 2)
+        for ref, run in pending.items():  # one may have finished, pushed, before the cancel reached it
+            _finish(run, ref, retries, model, metric, timeout=0)
         raise
     return plan
 
 
-def _finish(run: dict, ref, retries: int, model: str, metric: str) -> None:
+def _finish(run: dict, ref, retries: int, model: str, metric: str, timeout=None) -> None:
     import ray
 
     try:
-        result = ray.get(ref)
-    except ray.exceptions.TaskCancelledError:
+        result = ray.get(ref, timeout=timeout)
+    except (ray.exceptions.TaskCancelledError, ray.exceptions.GetTimeoutError):
         run["status"] = "cancelled"
         return
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.RayTaskError,

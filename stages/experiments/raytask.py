@@ -50,6 +50,8 @@ def run(spec: dict) -> dict:
     (folder / "worker.pid").write_text(str(os.getpid()))
     clone, log = folder / "repo", folder / "log.txt"
     env = _env(spec)
+    if not out["gpus"]:  # Ray leaves a run without GPUs the machine's whole CUDA_VISIBLE_DEVICES: none it booked
+        env["CUDA_VISIBLE_DEVICES"] = ""
     try:
         dvc = [sys.executable, "-m", "dvc"]
         steps = [
