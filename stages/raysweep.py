@@ -141,6 +141,7 @@ def main(argv=None) -> None:
     point = origin.launch_point(args.git_remote)
     origin.dvc_remote()
     params_yaml = origin.git("show", f"{point['commit']}:params.yaml")
+    plan(args.set_param, prefix, point, params_yaml, [])  # settings that do not apply stop before DVC starts
     known = known_experiments(args.git_remote, point["commit"], args.model, args.metric)
     runs_ = plan(args.set_param, prefix, point, params_yaml, known)
     queued = [r for r in runs_ if r["status"] == "queued"]
