@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .experiments import grid, origin, raylaunch, runs
 from .io import files
-from .io.errors import UserError, run
+from .io import params
+from .io.errors import ParamsError, UserError, run
 from .io.text import terminal
 from .scoring import rouge
 
@@ -25,17 +26,17 @@ METRICS = ("metrics/rouge.json", "metrics/efficiency.json")  # read back from ea
 
 
 def launch_settings(args) -> dict:
-    """GPUs and CPUs per run and retries: how the cluster runs the sweep, not what a run computes, so they are
-    options here rather than params every experiment would record."""
-    if not 0 <= args.gpus_per_run <= 64:
-        raise UserError(f"--gpus-per-run {args.gpus_per_run:g}: give 0 (CPU machines) to 64; 1 runs one "
-                        "experiment per GPU, a fraction such as 0.5 puts two on one GPU.")
-    if not 0 < args.cpus_per_run <= 1024 if args.gpus_per_run == 0 else not 0 <= args.cpus_per_run <= 1024:
-        raise UserError(f"--cpus-per-run {args.cpus_per_run:g}: give 0 to 1024 (above 0 where --gpus-per-run "
-                        "is 0: a run must ask for something, or Ray would start them all at once).")
-    if not 0 <= args.retries <= 20:
-        raise UserError(f"--retries {args.retries}: give 0 to 20 (attempts after a machine or worker dies).")
-    return {"gpus": args.gpus_per_run, "cpus": args.cpus_per_run, "retries": args.retries}
+    """GPUs and CPUs per run and retries: params.yaml's `sweep` section, an option given here in place of its key."""
+    flags = {"gpus_per_run": args.gpus_per_run, "cpus_per_run": args.cpus_per_run, "retries": args.retries}
+    given = {key: value for key, value in flags.items() if value is not None}
+    try:
+        sweep = params.section("sweep", **given)
+    except ParamsError as error:
+        key = error.key.removeprefix("sweep.")
+        if key in given:  # the option's value, not the file's: name the option
+            raise UserError(f"--{key.replace('_', '-')}{str(error).split(error.key, 1)[1]}") from None
+        raise
+    return {"gpus": sweep.gpus_per_run, "cpus": sweep.cpus_per_run, "retries": sweep.retries}
 
 
 def plan(settings: list[str], prefix: str, point: dict, params_yaml: str, known: list[dict]) -> list[dict]:
@@ -118,10 +119,11 @@ def main(argv=None) -> None:
                           "every combination")
     cli.add_argument("--address", default=os.environ.get("RAY_ADDRESS") or "auto",
                      help="the Ray head, HOST:PORT (default $RAY_ADDRESS, else auto: a cluster started here)")
-    cli.add_argument("--gpus-per-run", type=float, default=1.0, help="GPUs each run holds (default 1; 0 on CPUs)")
-    cli.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs each run holds (default 1)")
-    cli.add_argument("--retries", type=int, default=2,
-                     help="attempts after a run's worker or machine dies (default 2); a run that fails is not retried")
+    cli.add_argument("--gpus-per-run", type=float, help="GPUs each run holds (default: params.yaml sweep.gpus_per_run)")
+    cli.add_argument("--cpus-per-run", type=float, help="CPUs each run holds (default: sweep.cpus_per_run)")
+    cli.add_argument("--retries", type=int,
+                     help="attempts after a run's worker or machine dies (default: sweep.retries); a run that fails "
+                          "is not retried")
     cli.add_argument("--prefix", default="ray", help="experiment names are PREFIX-<digest of the settings>")
     cli.add_argument("--git-remote", default="origin", help="the git remote every machine clones (default origin)")
     cli.add_argument("--model", choices=("base", "full", "lora"), default="lora", help="whose score progress shows")
@@ -133,12 +135,12 @@ def main(argv=None) -> None:
     cli.add_argument("--summary", type=Path, help="also write every run's outcome here as JSON")
     cli.add_argument("--force", action="store_true", help="replace --summary's file even if this did not write it")
     args = cli.parse_args(argv)
-    limits = launch_settings(args)
     prefix = grid.check_prefix(args.prefix)
     if args.summary:
         files.target(args.summary, "--summary", args.force)
     grid.expand(args.set_param)  # a typo in -S stops here, before any git or DVC work
     point = origin.launch_point(args.git_remote)
+    limits = launch_settings(args)  # from the launch commit's params.yaml: the work tree is that commit
     origin.dvc_remote()
     params_yaml = origin.git("show", f"{point['commit']}:params.yaml")
     plan(args.set_param, prefix, point, params_yaml, [])  # settings that do not apply stop before DVC starts

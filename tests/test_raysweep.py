@@ -54,6 +54,7 @@ DVC_YAML = {"stages": {"record": {"cmd": "python record.py", "deps": ["record.py
                                   "outs": ["models/lora"],
                                   "metrics": [{"metrics/rouge.json": {"cache": False}},
                                               {"metrics/run.json": {"cache": False}}]}}}
+SWEEP_YAML = "sweep:\n  gpus_per_run: 1\n  cpus_per_run: 1\n  retries: 2\n"  # as the project's params.yaml
 HOSTILE = "it's \"quoted\"; rm -rf / $(touch pwned) `id`\nsecond line, with a comma"
 
 
@@ -88,7 +89,8 @@ def make_sweep_project(root: Path) -> Path:
     (repo / "record.py").write_text(RECORD)
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
     (repo / "params.yaml").write_text(yaml.safe_dump({
-        "lora": {"r": 8}, "record": {"seconds": 1, "fail_at": 5, "kill_at": 3, "marks": str(marks), "note": ""}}))
+        "lora": {"r": 8}, "record": {"seconds": 1, "fail_at": 5, "kill_at": 3, "marks": str(marks), "note": ""},
+        **yaml.safe_load(SWEEP_YAML)}))
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["dvc", "init", "-q"], repo)
     run(["dvc", "remote", "add", "-d", "storage", str(storage)], repo)
@@ -200,7 +202,7 @@ def small_repo(root: Path, storage: str | None = "/srv/dvc-store", push: bool = 
 
     repo = root / "repo"
     repo.mkdir(parents=True)
-    (repo / "params.yaml").write_text("lora:\n  r: 8\nrecord:\n  note: ''\n")
+    (repo / "params.yaml").write_text("lora:\n  r: 8\nrecord:\n  note: ''\n" + SWEEP_YAML)
     run(["git", "init", "-q", "-b", "main"], repo)
     Repo.init(str(repo)).close()
     if storage:
@@ -227,6 +229,12 @@ def _no_origin(repo):
     run(["git", "remote", "remove", "origin"], repo)
 
 
+def _commit(repo, params_yaml):
+    (repo / "params.yaml").write_text(params_yaml)
+    run(["git", "commit", "-qam", "params"], repo)
+    run(["git", "push", "-q", "origin", "main"], repo)
+
+
 def _local_override(repo):
     (repo / ".dvc" / "config.local").write_text("['remote \"storage\"']\n    url = /elsewhere\n")
 
@@ -240,8 +248,11 @@ REFUSED = [  # (what is done to a good repo, arguments, what the message says)
     (None, ["-S", "lora.r=[1,"], "cannot read the -S settings"),
     (None, ["-S", "lora.nothing=1"], "do not apply to params.yaml"),
     (None, ["--prefix", "../x"], "--prefix '../x'"),
-    (None, ["--gpus-per-run", "-1"], "--gpus-per-run -1"),
-    (None, ["--gpus-per-run", "0", "--cpus-per-run", "0"], "a run must ask for something"),
+    (None, ["--gpus-per-run", "-1"], "--gpus-per-run: must be in [0, 64], got -1.0."),
+    (None, ["--gpus-per-run", "0", "--cpus-per-run", "0"], "--cpus-per-run: must be above 0 where gpus_per_run is 0"),
+    (lambda repo: _commit(repo, "lora:\n  r: 8\n"), [], "params.yaml: sweep: missing"),
+    (lambda repo: _commit(repo, "lora:\n  r: 8\n" + SWEEP_YAML.replace("2\n", "-2\n")), [],
+     "params.yaml: sweep.retries: must be in [0, 20], got -2."),
 ]
 
 

@@ -238,6 +238,22 @@ class EvaluateParams:
 
 
 @section
+class SweepParams:
+    """How `python -m stages.raysweep` runs a sweep on a Ray cluster (no stage reads these; --gpus-per-run,
+    --cpus-per-run and --retries override them for one sweep)."""
+    gpus_per_run: Number = Field(ge=0, le=64, description="GPUs each run holds (Ray sets its CUDA_VISIBLE_DEVICES); "
+                                                          "0 on CPU machines, a fraction shares a GPU")
+    cpus_per_run: Number = Field(ge=0, le=1024, description="CPUs each run holds; above 0 where gpus_per_run is 0")
+    retries: int = Field(ge=0, le=20, description="attempts after a run's worker or machine dies; a run that fails is "
+                                                  "not retried")
+
+    def __post_init__(self):
+        if self.gpus_per_run == 0 and self.cpus_per_run == 0:
+            raise Rule("cpus_per_run", "must be above 0 where gpus_per_run is 0: a run that asks for nothing would "
+                                       "all start at once on one machine.")
+
+
+@section
 class Params:
     model: ModelParams
     data: DataParams
@@ -246,11 +262,22 @@ class Params:
     lora: LoraParams
     generate: GenerateParams
     evaluate: EvaluateParams
+    sweep: SweepParams
 
 
 def load(path="params.yaml") -> Params:
     """Read and validate params.yaml; every key must be known and every value sane."""
     return parse(read(path))
+
+
+def section(name: str, path="params.yaml", **overrides):
+    """One section of params.yaml validated alone, `overrides` (a command's options) in place of its keys: for a
+    command that reads only its own section (stages.raysweep, which also runs in projects of other stages)."""
+    raw = read(path)
+    if name not in raw:
+        raise ParamsError(name, "missing; every key must be set in params.yaml (null where allowed).")
+    values = raw[name] | overrides if isinstance(raw[name], dict) else raw[name]
+    return _validated(Params.__pydantic_fields__[name].annotation, values, name)
 
 
 def parse(raw) -> Params:
