@@ -3,10 +3,10 @@
     ray start --head --port 6379 --num-gpus 8                    # once, on the head machine (others: --address)
     git push && python -m stages.raysweep --address HEAD:6379 -S 'lora.r=4,8,16' -S 'train_lora.learning_rate=1e-3,3e-3'
 
-Each run is a Ray task holding `--gpus-per-run` GPUs (Ray sets its CUDA_VISIBLE_DEVICES), on any machine of the
-cluster: it clones the launch commit from the git remote, runs `dvc exp run --pull -n NAME -S ...`, pushes
-the outputs to the DVC remote and then the experiment to the git remote. This command pulls them back, so
-`dvc exp show` and `python -m stages.sweep` show them as local runs. Runs that exist with the same params are
+Each run is a Ray task holding sweep.gpus_per_run GPUs of params.yaml (Ray sets its CUDA_VISIBLE_DEVICES), on
+any machine of the cluster: it clones the launch commit from the git remote, runs `dvc exp run --pull -n NAME
+-S ...`, pushes the outputs to the DVC remote and then the experiment to the git remote. This command pulls
+them back, so `dvc exp show` and `python -m stages.sweep` show them as local runs. Runs that exist with the same params are
 skipped; a run whose machine dies is retried; a run that fails is reported and the others go on.
 """
 import argparse
@@ -30,7 +30,7 @@ def launch_settings(args) -> dict:
     flags = {"gpus_per_run": args.gpus_per_run, "cpus_per_run": args.cpus_per_run, "retries": args.retries}
     given = {key: value for key, value in flags.items() if value is not None}
     try:
-        sweep = params.section("sweep", **given)
+        sweep = params.read_section("sweep", **given)
     except ParamsError as error:
         key = error.key.removeprefix("sweep.")
         if key in given:  # the option's value, not the file's: name the option
@@ -87,7 +87,8 @@ def known_experiments(remote: str, commit: str, model: str, metric: str) -> list
     known = []
     for state in runs.states(runs.exp_show(["--rev", commit])):
         if state.get("name") and state.get("rev") not in (commit, "workspace"):
-            known.append({"name": state["name"], "params": runs.params(state), "score": raylaunch.state_score(state, model, metric)})
+            known.append({"name": state["name"], "params": runs.params(state),
+                          "score": raylaunch.state_score(state, model, metric)})
     return known
 
 

@@ -270,7 +270,7 @@ def load(path="params.yaml") -> Params:
     return parse(read(path))
 
 
-def section(name: str, path="params.yaml", **overrides):
+def read_section(name: str, path="params.yaml", **overrides):
     """One section of params.yaml validated alone, `overrides` (a command's options) in place of its keys: for a
     command that reads only its own section (stages.raysweep, which also runs in projects of other stages)."""
     raw = read(path)
