@@ -6,8 +6,8 @@
 Each run is a Ray task holding sweep.gpus_per_run GPUs of params.yaml (Ray sets its CUDA_VISIBLE_DEVICES), on
 any machine of the cluster: it clones the launch commit from the git remote, runs `dvc exp run --pull -n NAME
 -S ...`, pushes the outputs to the DVC remote and then the experiment to the git remote. This command pulls
-them back, so `dvc exp show` and `python -m stages.sweep` show them as local runs. Runs that exist with the same params are
-skipped; a run whose machine dies is retried; a run that fails is reported and the others go on.
+them back, so `dvc exp show` and `python -m stages.sweep` show them as local runs. Runs that exist with the
+same params are skipped; a run whose machine dies is retried; a run that fails is reported and the others go on.
 """
 import argparse
 import os
