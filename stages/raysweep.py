@@ -18,6 +18,7 @@ from .experiments import grid, origin, raylaunch, runs
 from .io import files
 from .io import params
 from .io.errors import ParamsError, UserError, run
+from .io.net import scrub
 from .io.text import terminal
 from .scoring import rouge
 
@@ -39,33 +40,34 @@ def launch_settings(args) -> dict:
     return {"gpus": sweep.gpus_per_run, "cpus": sweep.cpus_per_run, "retries": sweep.retries}
 
 
-def plan(settings: list[str], prefix: str, point: dict, params_yaml: str, known: list[dict]) -> list[dict]:
-    """A run per combination of settings: name, settings, params, and `skipped` where an experiment of the
-    commit (`known`: {name, params, score}) already has exactly these params."""
+def plan(settings: list[str], prefix: str, point: dict, base: dict) -> list[dict]:
+    """A run per combination of settings: its name, settings and the params it will have."""
     out, names = [], set()
     for each in grid.expand(settings):
         name = grid.name(prefix, each)
         if name in names:
             continue  # the same settings twice in the grid: one run
         names.add(name)
-        params = grid.planned_params(params_yaml, each)
-        same = next((k for k in known if k["params"] == params), None)
-        clash = next((k for k in known if k["name"] == name and k["params"] != params), None)
-        if clash:
-            raise UserError(f"an experiment named {name} with other params already exists; sweep with another "
-                            "--prefix rather than replace it.")
-        run_ = {"name": name, "settings": each, "status": "skipped" if same else "queued",
-                "spec": {"name": name, "settings": each, "commit": point["commit"], "git_url": point["git_url"],
-                         "identity": point["identity"], "metrics": METRICS}}
-        if same:
-            run_.update(existing=same["name"], score=same.get("score"))
-        out.append(run_)
+        out.append({"name": name, "settings": each, "status": "queued", "params": grid.planned_params(base, each),
+                    "spec": {"name": name, "settings": each, "commit": point["commit"], "git_url": point["git_url"],
+                             "identity": point["identity"], "metrics": METRICS}})
     swept = {key for key in {_key(s) for r in out for s in r["settings"]}
              if len({s for r in out for s in r["settings"] if _key(s) == key}) > 1}
     for run_ in out:  # what tells the runs apart; the settings all runs share are said once, at the start
         run_["label"] = " ".join(s for s in run_["settings"] if _key(s) in swept) or " ".join(run_["settings"])
         run_["shared"] = [s for s in run_["settings"] if _key(s) not in swept]
     return out
+
+
+def skip_known(runs_: list[dict], known: list[dict]) -> None:
+    """Mark `skipped` every run an experiment of the commit (`known`: {name, params, score}) has the params of."""
+    for run_ in runs_:
+        same = next((k for k in known if k["params"] == run_["params"]), None)
+        if any(k["name"] == run_["name"] and k["params"] != run_["params"] for k in known):
+            raise UserError(f"an experiment named {run_['name']} with other params already exists; sweep with "
+                            "another --prefix rather than replace it.")
+        if same:
+            run_.update(status="skipped", existing=same["name"], score=same.get("score"))
 
 
 def _shared(runs_: list[dict]) -> str:
@@ -102,14 +104,17 @@ def summary(plan_: list[dict], model: str, metric: str) -> str:
                  "failed": f" at `{r.get('step', '?')}`", "done": f", {score}{where}{took}"}.get(r["status"], "")
         lines.append(terminal(f"  {r['status']:<9} {r['name']}  {r['label']}{extra}"))
         if r["status"] == "failed":
-            lines += [terminal(f"      | {line}") for line in r.get("tail") or []]
+            lines += [terminal(f"      | {scrub(line)}") for line in r.get("tail") or []]  # a URL's token
     return "\n".join(lines)
 
 
 def write_summary(path: Path, plan_: list[dict]) -> None:
     keep = ("name", "settings", "status", "existing", "score", "node", "ip", "gpus", "cuda", "seconds", "step",
             "tail")
-    files.write_json(path, [{k: r[k] for k in keep if k in r} for r in plan_])
+    out = [{k: r[k] for k in keep if k in r} for r in plan_]
+    for r in out:
+        r["tail"] = [scrub(line) for line in r.get("tail") or []]
+    files.write_json(path, out)
     files.sign(path, COMMAND)
 
 
@@ -143,10 +148,9 @@ def main(argv=None) -> None:
     point = origin.launch_point(args.git_remote)
     limits = launch_settings(args)  # from the launch commit's params.yaml: the work tree is that commit
     origin.dvc_remote()
-    params_yaml = origin.git("show", f"{point['commit']}:params.yaml")
-    plan(args.set_param, prefix, point, params_yaml, [])  # settings that do not apply stop before DVC starts
-    known = known_experiments(args.git_remote, point["commit"], args.model, args.metric)
-    runs_ = plan(args.set_param, prefix, point, params_yaml, known)
+    base = grid.read_params(origin.git("show", f"{point['commit']}:params.yaml"))
+    runs_ = plan(args.set_param, prefix, point, base)  # settings that do not apply stop before DVC starts
+    skip_known(runs_, known_experiments(args.git_remote, point["commit"], args.model, args.metric))
     queued = [r for r in runs_ if r["status"] == "queued"]
     print(terminal(f"{len(runs_)} run(s) from commit {point['commit'][:10]}: {len(queued)} to run, "
                    f"{len(runs_) - len(queued)} already done{_shared(runs_)}"))

@@ -278,16 +278,18 @@ def test_the_grid_is_dvcs_and_a_hostile_value_stays_one_value(tmp_path):
     runs = grid.expand(["lora.r=4,8", "lora.alpha=range(16,48,16)", hostile_setting()])
     assert [r[:2] for r in runs] == [["lora.r=4", "lora.alpha=16"], ["lora.r=4", "lora.alpha=32"],
                                      ["lora.r=8", "lora.alpha=16"], ["lora.r=8", "lora.alpha=32"]]
-    params = grid.planned_params("lora:\n  r: 8\n  alpha: 8\nrecord:\n  note: ''\n", runs[3])
+    params = grid.planned_params(grid.read_params("lora:\n  r: 8\n  alpha: 8\nrecord:\n  note: ''\n"), runs[3])
     assert params == {"lora.r": 8, "lora.alpha": 32, "record.note": HOSTILE}
     names = [grid.name("ray", r) for r in runs]
     assert len(set(names)) == 4 and all(re.fullmatch(r"ray-[0-9a-f]{10}", n) for n in names)
     assert grid.name("ray", list(reversed(runs[0]))) == names[0]  # the order of the -S options is no difference
     point = {"commit": "c" * 40, "git_url": "/origin", "identity": None}
     known = [{"name": "by-hand", "params": {"lora.r": 4, "lora.alpha": 16, "record.note": HOSTILE}, "score": 0.3}]
-    base = "lora:\n  r: 8\n  alpha: 8\nrecord:\n  note: ''\n"
-    planned = raysweep.plan(["lora.r=4,8,4", "lora.alpha=16", hostile_setting()], "ray", point, base, known)
+    base = grid.read_params("lora:\n  r: 8\n  alpha: 8\nrecord:\n  note: ''\n")
+    planned = raysweep.plan(["lora.r=4,8,4", "lora.alpha=16", hostile_setting()], "ray", point, base)
+    raysweep.skip_known(planned, known)
     assert [(r["status"], r["label"]) for r in planned] == [("skipped", "lora.r=4"), ("queued", "lora.r=8")]
     assert planned[0]["existing"] == "by-hand" and planned[1]["spec"]["settings"][2] == hostile_setting()
     with pytest.raises(UserError, match="with other params already exists"):
-        raysweep.plan(["lora.r=8"], "ray", point, base, [{"name": grid.name("ray", ["lora.r=8"]), "params": {}}])
+        raysweep.skip_known(raysweep.plan(["lora.r=8"], "ray", point, base),
+                            [{"name": grid.name("ray", ["lora.r=8"]), "params": {}}])

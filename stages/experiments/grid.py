@@ -4,8 +4,6 @@ the params it will run with."""
 import hashlib
 import json
 import re
-import tempfile
-from pathlib import Path
 
 from .runs import flat_params
 from ..io.errors import UserError
@@ -51,21 +49,34 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def planned_params(params_yaml: str, settings: list[str]) -> dict:
-    """The flat params a run will have: the commit's params.yaml with the settings applied by DVC's own code."""
+def read_params(params_yaml: str) -> dict:
+    """The commit's params.yaml as DVC reads it (YAML 1.2: 1e-3 is a number)."""
     from dvc.exceptions import DvcException
-    from dvc.utils.hydra import apply_overrides
-    from dvc.utils.serialize import load_yaml
+    from dvc.utils.serialize import parse_yaml
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "params.yaml"
-        path.write_text(params_yaml, encoding="utf-8")
-        try:
-            apply_overrides(path, settings)
-        except DvcException as error:
-            raise UserError(f"the settings {settings} do not apply to params.yaml ({_short(error)}); a key "
-                            "that is not in params.yaml is added with +KEY=VALUE, as `dvc exp run -S`.") from None
-        return flat_params(load_yaml(path))
+    try:
+        return parse_yaml(params_yaml, "params.yaml") or {}
+    except DvcException as error:
+        raise UserError(f"the commit's params.yaml is not valid YAML ({_short(error)}); fix and commit it.") from None
+
+
+def planned_params(base: dict, settings: list[str]) -> dict:
+    """The flat params a run will have: `base` (read_params) with the settings applied as DVC applies `-S`
+    (dvc.utils.hydra.apply_overrides, in memory rather than on the file)."""
+    from dvc.utils.collections import to_omegaconf
+    from dvc.utils.hydra import to_hydra_overrides
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+    from omegaconf import OmegaConf
+
+    try:
+        config = OmegaConf.create(to_omegaconf(base), flags={"allow_objects": True})
+        OmegaConf.set_struct(config, True)
+        ConfigLoaderImpl._apply_overrides_to_config(to_hydra_overrides(settings), config)
+    except (ConfigCompositionException, OverrideParseException) as error:
+        raise UserError(f"the settings {settings} do not apply to params.yaml ({_short(error)}); a key "
+                        "that is not in params.yaml is added with +KEY=VALUE, as `dvc exp run -S`.") from None
+    return flat_params(OmegaConf.to_object(config))
 
 
 def _short(error: BaseException) -> str:

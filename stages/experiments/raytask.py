@@ -65,7 +65,7 @@ def run(spec: dict) -> dict:
             ("dvc push, dvc exp push", [sys.executable, "-c", PUSH, spec["name"]]),
         ]
         for label, step in steps:
-            code = _call(step, clone if label.startswith("dvc") else folder, env, log)
+            code = _call(label, step, clone if label.startswith("dvc") else folder, env, log)
             if code != 0:
                 return out | {"status": "failed", "code": code, "seconds": time.time() - started,
                               "step": label, "tail": _tail(log)}
@@ -94,9 +94,9 @@ def _env(spec: dict) -> dict:
     return env
 
 
-def _call(args: list[str], cwd: Path, env: dict, log: Path) -> int:
+def _call(label: str, args: list[str], cwd: Path, env: dict, log: Path) -> int:
     with open(log, "ab") as sink:
-        sink.write(("$ " + " ".join(args[:6]) + "\n").encode())
+        sink.write(f"$ {label}\n".encode())  # not the arguments: the git URL may hold a token
         sink.flush()
         process = subprocess.Popen([sys.executable, "-c", GUARD, str(os.getpid()), *args], cwd=cwd, env=env,
                                    stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
