@@ -2,6 +2,7 @@
 this CPU machine, a git remote and a DVC remote in folders, and a one-stage pipeline that records what each
 run saw (CUDA_VISIBLE_DEVICES, start and end) in its metrics; the refusals on their own, without a cluster."""
 import json
+import os
 import re
 import shutil
 import socket
@@ -39,7 +40,7 @@ RECORD = textwrap.dedent('''\
             pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
             if open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"ray::"):
                 os.kill(pid, 9)
-                time.sleep(60)  # the guard kills this process with the worker
+                time.sleep(120)  # the guard kills this process with the worker
     time.sleep(rec["seconds"])
     os.makedirs("metrics", exist_ok=True)
     os.makedirs("models/lora", exist_ok=True)
@@ -107,6 +108,17 @@ def sweep(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=timeout)
 
 
+def processes_in_clones() -> list[str]:
+    """The working folders of the processes working in a run's clone."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            found += [os.readlink(proc / "cwd")] if proc.name.isdigit() else []
+        except OSError:
+            continue  # gone, or another user's
+    return [cwd for cwd in found if "/raysweep-" in cwd]
+
+
 def experiments(repo: Path) -> dict:
     """{name: data} of every experiment `dvc exp show --json` lists."""
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
@@ -148,6 +160,10 @@ def test_four_runs_on_two_gpus_a_killed_worker_and_a_failing_run(ray_head, tmp_p
     refs = run(["git", "ls-remote", str(tmp_path / "origin.git"), "refs/exps/*"], repo).stdout.splitlines()
     assert len(refs) == 4, refs
     assert not (Path("/") / "pwned").exists() and not (repo / "pwned").exists()
+    # Nothing of any attempt is left: no process in a run's clone (the killed one's stage was sleeping), no clone.
+    names = {r["name"] for r in runs.values()}
+    assert not [p for p in processes_in_clones() if any(n in p for n in names)]
+    assert not [f for f in Path(tempfile.gettempdir()).glob("raysweep-*") if any(n in f.name for n in names)]
 
     # The same grid again: every run exists with its params, so nothing is started (no cluster is even asked).
     again = sweep(repo, "--address", "127.0.0.1:1", "-S", "lora.r=1,2,3,4", "-S", hostile_setting())
