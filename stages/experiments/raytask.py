@@ -19,6 +19,8 @@ PUSH = ("import sys; from dvc.cli import main; "
         "sys.exit(main(['push']) or main(['exp', 'push', '--no-cache', '--force', 'origin', sys.argv[1]]))")
 # Runs between the Ray worker and DVC: when the worker dies (killed, its machine lost), the kernel sends this
 # process SIGTERM and it kills DVC's whole process group, so no stage of a dead attempt runs on beside its retry.
+# (Ray 2.60 on Linux also kills a dead worker's processes; this does not rely on it.) A cancelled run's
+# KeyboardInterrupt stops DVC through it too.
 GUARD = """
 import ctypes, os, signal, subprocess, sys
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
