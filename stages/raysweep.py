@@ -48,7 +48,9 @@ def plan(settings: list[str], prefix: str, point: dict, base: dict) -> list[dict
         if name in names:
             continue  # the same settings twice in the grid: one run
         names.add(name)
-        out.append({"name": name, "settings": each, "status": "queued", "params": grid.planned_params(base, each),
+        values = grid.planned_params(base, each)
+        _check(values, each, base)
+        out.append({"name": name, "settings": each, "status": "queued", "params": runs.flat_params(values),
                     "spec": {"name": name, "settings": each, "commit": point["commit"], "git_url": point["git_url"],
                              "identity": point["identity"], "metrics": METRICS}})
     swept = {key for key in {_key(s) for r in out for s in r["settings"]}
@@ -57,6 +59,19 @@ def plan(settings: list[str], prefix: str, point: dict, base: dict) -> list[dict
         run_["label"] = " ".join(s for s in run_["settings"] if _key(s) in swept) or " ".join(run_["settings"])
         run_["shared"] = [s for s in run_["settings"] if _key(s) not in swept]
     return out
+
+
+def _check(values: dict, settings: list[str], base: dict) -> None:
+    """A run whose params the stages would refuse is refused here, before the cluster runs it; checked where the
+    commit's own params.yaml passes the stages' checks (a project of other stages is left to them)."""
+    try:
+        params.parse(values)
+    except ParamsError as error:
+        try:
+            params.parse(base)
+        except UserError:
+            return
+        raise UserError(f"the run with {' '.join(settings)} would stop at once: {error}") from None
 
 
 def skip_known(runs_: list[dict], known: list[dict]) -> None:

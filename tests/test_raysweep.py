@@ -295,7 +295,7 @@ def test_the_grid_is_dvcs_and_a_hostile_value_stays_one_value(tmp_path):
     assert [r[:2] for r in runs] == [["lora.r=4", "lora.alpha=16"], ["lora.r=4", "lora.alpha=32"],
                                      ["lora.r=8", "lora.alpha=16"], ["lora.r=8", "lora.alpha=32"]]
     params = grid.planned_params(grid.read_params("lora:\n  r: 8\n  alpha: 8\nrecord:\n  note: ''\n"), runs[3])
-    assert params == {"lora.r": 8, "lora.alpha": 32, "record.note": HOSTILE}
+    assert params == {"lora": {"r": 8, "alpha": 32}, "record": {"note": HOSTILE}}
     names = [grid.name("ray", r) for r in runs]
     assert len(set(names)) == 4 and all(re.fullmatch(r"ray-[0-9a-f]{10}", n) for n in names)
     assert grid.name("ray", list(reversed(runs[0]))) == names[0]  # the order of the -S options is no difference
@@ -309,3 +309,12 @@ def test_the_grid_is_dvcs_and_a_hostile_value_stays_one_value(tmp_path):
     with pytest.raises(UserError, match="with other params already exists"):
         raysweep.skip_known(raysweep.plan(["lora.r=8"], "ray", point, base),
                             [{"name": grid.name("ray", ["lora.r=8"]), "params": {}}])
+
+
+def test_a_run_the_stages_would_refuse_is_refused_before_the_cluster_runs_it():
+    point = {"commit": "c" * 40, "git_url": "/origin", "identity": None}
+    base = grid.read_params((ROOT / "params.yaml").read_text())
+    assert len(raysweep.plan(["lora.r=4,8"], "ray", point, base)) == 2
+    with pytest.raises(UserError, match=re.escape("the run with lora.r=0 would stop at once: params.yaml: lora.r: "
+                                                  "must be")):
+        raysweep.plan(["lora.r=8,0"], "ray", point, base)

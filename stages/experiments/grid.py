@@ -5,7 +5,6 @@ import hashlib
 import json
 import re
 
-from .runs import flat_params
 from ..io.errors import UserError
 
 PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")  # a name prefix is part of a git ref: nothing else
@@ -61,7 +60,7 @@ def read_params(params_yaml: str) -> dict:
 
 
 def planned_params(base: dict, settings: list[str]) -> dict:
-    """The flat params a run will have: `base` (read_params) with the settings applied as DVC applies `-S`
+    """The params a run will have (nested, as params.yaml): `base` (read_params) with the settings applied as DVC applies `-S`
     (dvc.utils.hydra.apply_overrides, in memory rather than on the file)."""
     from dvc.utils.collections import to_omegaconf
     from dvc.utils.hydra import to_hydra_overrides
@@ -76,7 +75,7 @@ def planned_params(base: dict, settings: list[str]) -> dict:
     except (ConfigCompositionException, OverrideParseException) as error:
         raise UserError(f"the settings {settings} do not apply to params.yaml ({_short(error)}); a key "
                         "that is not in params.yaml is added with +KEY=VALUE, as `dvc exp run -S`.") from None
-    return flat_params(OmegaConf.to_object(config))
+    return OmegaConf.to_object(config)
 
 
 def _short(error: BaseException) -> str:
