@@ -14,16 +14,13 @@ import os
 import sys
 from pathlib import Path
 
-from .experiments import grid, origin, raylaunch, runs
-from .io import files
-from .io import params
+from .experiments import grid, origin, raylaunch, raysummary, sweepplan
+from .io import files, params
 from .io.errors import ParamsError, UserError, run
-from .io.net import scrub
 from .io.text import terminal
 from .scoring import rouge
 
 COMMAND = "python -m stages.raysweep"
-METRICS = ("metrics/rouge.json", "metrics/efficiency.json")  # read back from each run for the progress lines
 
 
 def launch_settings(args) -> dict:
@@ -38,99 +35,6 @@ def launch_settings(args) -> dict:
             raise UserError(f"--{key.replace('_', '-')}{str(error).split(error.key, 1)[1]}") from None
         raise
     return {"gpus": sweep.gpus_per_run, "cpus": sweep.cpus_per_run, "retries": sweep.retries}
-
-
-def plan(settings: list[str], prefix: str, point: dict, base: dict) -> list[dict]:
-    """A run per combination of settings: its name, settings and the params it will have."""
-    out, names = [], set()
-    for each in grid.expand(settings):
-        name = grid.name(prefix, each)
-        if name in names:
-            continue  # the same settings twice in the grid: one run
-        names.add(name)
-        values = grid.planned_params(base, each)
-        _check(values, each, base)
-        out.append({"name": name, "settings": each, "status": "queued", "params": runs.flat_params(values),
-                    "spec": {"name": name, "settings": each, "commit": point["commit"], "git_url": point["git_url"],
-                             "identity": point["identity"], "metrics": METRICS}})
-    swept = {key for key in {_key(s) for r in out for s in r["settings"]}
-             if len({s for r in out for s in r["settings"] if _key(s) == key}) > 1}
-    for run_ in out:  # what tells the runs apart; the settings all runs share are said once, at the start
-        run_["label"] = " ".join(s for s in run_["settings"] if _key(s) in swept) or " ".join(run_["settings"])
-        run_["shared"] = [s for s in run_["settings"] if _key(s) not in swept]
-    return out
-
-
-def _check(values: dict, settings: list[str], base: dict) -> None:
-    """A run whose params the stages would refuse is refused here, before the cluster runs it; checked where the
-    commit's own params.yaml passes the stages' checks (a project of other stages is left to them)."""
-    try:
-        params.parse(values)
-    except ParamsError as error:
-        try:
-            params.parse(base)
-        except UserError:
-            return
-        raise UserError(f"the run with {' '.join(settings)} would stop at once: {error}") from None
-
-
-def skip_known(runs_: list[dict], known: list[dict]) -> None:
-    """Mark `skipped` every run an experiment of the commit (`known`: {name, params, score}) has the params of."""
-    for run_ in runs_:
-        same = next((k for k in known if k["params"] == run_["params"]), None)
-        if any(k["name"] == run_["name"] and k["params"] != run_["params"] for k in known):
-            raise UserError(f"an experiment named {run_['name']} with other params already exists; sweep with "
-                            "another --prefix rather than replace it.")
-        if same:
-            run_.update(status="skipped", existing=same["name"], score=same.get("score"))
-
-
-def _shared(runs_: list[dict]) -> str:
-    common = runs_[0]["shared"] if len(runs_) > 1 else []
-    return f"; every run with {' '.join(common)}" if common else ""
-
-
-def _key(setting: str) -> str:
-    return setting.partition("=")[0]
-
-
-def known_experiments(remote: str, commit: str, model: str, metric: str) -> list[dict]:
-    """Every experiment of `commit`, local or on the git remote (the remote's refs are fetched, not their
-    outputs), with its flat params and score."""
-    # the remote's experiment refs of this commit, as `dvc exp pull --no-cache` fetches them (git refs only);
-    # never forced: a local experiment of the same name stays as it is
-    refs = f"refs/exps/{commit[:2]}/{commit[2:]}/"
-    origin.git("fetch", "--quiet", remote, f"{refs}*:{refs}*", timeout=origin.GIT_TIMEOUT, check=False)
-    known = []
-    for state in runs.states(runs.exp_show(["--rev", commit])):
-        if state.get("name") and state.get("rev") not in (commit, "workspace"):
-            known.append({"name": state["name"], "params": runs.params(state),
-                          "score": raylaunch.state_score(state, model, metric)})
-    return known
-
-
-def summary(plan_: list[dict], model: str, metric: str) -> str:
-    lines = ["summary:"]
-    for r in plan_:
-        score = f"{model} {metric} {r['score']:.4f}" if r.get("score") is not None else "no score"
-        where = f" on {r['ip']} GPU {','.join(r['gpus']) or '-'}" if r.get("ip") else ""
-        took = f" in {r['seconds']:.0f} s" if r.get("seconds") else ""
-        extra = {"skipped": f" (experiment {r.get('existing')} has these params)",
-                 "failed": f" at `{r.get('step', '?')}`", "done": f", {score}{where}{took}"}.get(r["status"], "")
-        lines.append(terminal(f"  {r['status']:<9} {r['name']}  {r['label']}{extra}"))
-        if r["status"] == "failed":
-            lines += [terminal(f"      | {scrub(line)}") for line in r.get("tail") or []]  # a URL's token
-    return "\n".join(lines)
-
-
-def write_summary(path: Path, plan_: list[dict]) -> None:
-    keep = ("name", "settings", "status", "existing", "score", "node", "ip", "gpus", "cuda", "seconds", "step",
-            "tail")
-    out = [{k: r[k] for k in keep if k in r} for r in plan_]
-    for r in out:
-        r["tail"] = [scrub(line) for line in r.get("tail") or []]
-    files.write_json(path, out)
-    files.sign(path, COMMAND)
 
 
 def main(argv=None) -> None:
@@ -164,13 +68,13 @@ def main(argv=None) -> None:
     limits = launch_settings(args)  # from the launch commit's params.yaml: the work tree is that commit
     origin.dvc_remote()
     base = grid.read_params(origin.git("show", f"{point['commit']}:params.yaml"))
-    runs_ = plan(args.set_param, prefix, point, base)  # settings that do not apply stop before DVC starts
-    skip_known(runs_, known_experiments(args.git_remote, point["commit"], args.model, args.metric))
+    runs_ = sweepplan.plan(args.set_param, prefix, point, base)  # settings that do not apply stop before DVC starts
+    sweepplan.skip_known(runs_, sweepplan.known_experiments(args.git_remote, point["commit"], args.model, args.metric))
     queued = [r for r in runs_ if r["status"] == "queued"]
     print(terminal(f"{len(runs_)} run(s) from commit {point['commit'][:10]}: {len(queued)} to run, "
-                   f"{len(runs_) - len(queued)} already done{_shared(runs_)}"))
+                   f"{len(runs_) - len(queued)} already done{sweepplan.shared(runs_)}"))
     if args.dry_run:
-        print(summary(runs_, args.model, args.metric))
+        print(raysummary.summary(runs_, args.model, args.metric))
         return
     interrupted = False
     if queued:
@@ -181,9 +85,9 @@ def main(argv=None) -> None:
         except KeyboardInterrupt:
             interrupted = True
     done = [r["name"] for r in runs_ if r["status"] == "done"]
-    print(summary(runs_, args.model, args.metric), flush=True)
+    print(raysummary.summary(runs_, args.model, args.metric), flush=True)
     if args.summary:
-        write_summary(args.summary, runs_)
+        raysummary.write(args.summary, runs_, COMMAND)
     raylaunch.pull(args.git_remote, done, cache=not args.no_cache)
     if interrupted:
         print(f"interrupted: {len(done)} run(s) finished and pulled: {' '.join(done) or 'none'}", file=sys.stderr)

@@ -18,7 +18,7 @@ import yaml
 from project import ROOT, env, run
 from raycluster import HEAD_IP, NODE_IP, free_port, ray_env, spawn_node, start_node, stop_node, wait_started
 from stages import raysweep
-from stages.experiments import grid, raylaunch
+from stages.experiments import grid, raylaunch, sweepplan
 from stages.io.errors import UserError
 
 # What the stage writes, and how it is made to fail or to kill its Ray worker (a machine lost mid-run).
@@ -302,19 +302,19 @@ def test_the_grid_is_dvcs_and_a_hostile_value_stays_one_value(tmp_path):
     point = {"commit": "c" * 40, "git_url": "/origin", "identity": None}
     known = [{"name": "by-hand", "params": {"lora.r": 4, "lora.alpha": 16, "record.note": HOSTILE}, "score": 0.3}]
     base = grid.read_params("lora:\n  r: 8\n  alpha: 8\nrecord:\n  note: ''\n")
-    planned = raysweep.plan(["lora.r=4,8,4", "lora.alpha=16", hostile_setting()], "ray", point, base)
-    raysweep.skip_known(planned, known)
+    planned = sweepplan.plan(["lora.r=4,8,4", "lora.alpha=16", hostile_setting()], "ray", point, base)
+    sweepplan.skip_known(planned, known)
     assert [(r["status"], r["label"]) for r in planned] == [("skipped", "lora.r=4"), ("queued", "lora.r=8")]
     assert planned[0]["existing"] == "by-hand" and planned[1]["spec"]["settings"][2] == hostile_setting()
     with pytest.raises(UserError, match="with other params already exists"):
-        raysweep.skip_known(raysweep.plan(["lora.r=8"], "ray", point, base),
+        sweepplan.skip_known(sweepplan.plan(["lora.r=8"], "ray", point, base),
                             [{"name": grid.name("ray", ["lora.r=8"]), "params": {}}])
 
 
 def test_a_run_the_stages_would_refuse_is_refused_before_the_cluster_runs_it():
     point = {"commit": "c" * 40, "git_url": "/origin", "identity": None}
     base = grid.read_params((ROOT / "params.yaml").read_text())
-    assert len(raysweep.plan(["lora.r=4,8"], "ray", point, base)) == 2
+    assert len(sweepplan.plan(["lora.r=4,8"], "ray", point, base)) == 2
     with pytest.raises(UserError, match=re.escape("the run with lora.r=0 would stop at once: params.yaml: lora.r: "
                                                   "must be")):
-        raysweep.plan(["lora.r=8,0"], "ray", point, base)
+        sweepplan.plan(["lora.r=8,0"], "ray", point, base)
