@@ -10,7 +10,6 @@ stages/scratch/experiment.py, the model's and the data's revision pinned to thei
 params.yaml keeps its committed values; the experiment holds the changes.
 """
 import argparse
-import hashlib
 import shlex
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from .data import dialogsum, dialogue, sources
 from .io.errors import UserError, run
-from .io import files
+from .io import files, hashing
 from .io.files import atomic_path
 from .scratch import experiment, model
 
@@ -92,7 +91,7 @@ BUILT_FROM = "built_from.sha256"  # the train split the tokenizer was learned fr
 
 
 def fingerprint(data: Path) -> str:
-    return hashlib.sha256((data / "train.jsonl").read_bytes()).hexdigest()
+    return hashing.sha256(data / "train.jsonl")
 
 
 def pins(model_dir: Path, data: Path) -> dict[str, str]:

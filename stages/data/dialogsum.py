@@ -6,7 +6,7 @@ import datasets
 
 from ..io import net
 from ..io.errors import UserError, pull_hint
-from ..io.files import read_jsonl
+from ..io.jsonl import read_jsonl
 
 SPLITS = ("train", "validation", "test")
 REQUIRED = ("id", "dialogue", "summary")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from ..data import dialogsum
 from ..io.errors import UserError
-from ..io.files import jsonl_lines, read_jsonl
+from ..io.jsonl import jsonl_lines, read_jsonl
 
 FORMATS = {".jsonl": "JSONL", ".json": "JSONL", ".csv": "CSV"}
 
