@@ -120,13 +120,13 @@ def _finish(run: dict, ref, retries: int, model: str, metric: str, timeout=None)
 
 def score(metrics: dict, model: str, metric: str):
     """`metric` of `model` from the run's metrics files (read as `dvc exp show` would give them), or None."""
-    from ..io import files
+    from ..io import jsonl
 
     parsed = {}
     for path, text in metrics.items():
         try:
-            parsed[path] = {"data": files.loads(text)}
-        except files.BadJSON:
+            parsed[path] = {"data": jsonl.loads(text)}
+        except jsonl.BadJSON:
             continue
     return state_score({"data": {"metrics": parsed}}, model, metric)
 
