@@ -25,10 +25,14 @@ def free_port(host: str) -> int:
 
 
 def spawn_node(args: list[str], log: Path) -> subprocess.Popen:
-    """`ray start ARGS --block`, its output in `log`; wait_started() waits for it."""
+    """`ray start ARGS --block`, its output in `log`; its runs' temporary folder (their clones, the machine's
+    DVC cache) beside the log, so the test's folder holds everything; wait_started() waits for it."""
+    tmp = log.parent / "tmp"
+    tmp.mkdir(exist_ok=True)
     with open(log, "wb") as sink:
         return subprocess.Popen([str(BIN / "ray"), "start", *args, "--block", "--disable-usage-stats"],
-                                stdout=sink, stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True)
+                                stdout=sink, stderr=subprocess.STDOUT, env={**ray_env(), "TMPDIR": str(tmp)},
+                                start_new_session=True)
 
 
 def start_node(args: list[str], log: Path, timeout: float = 90) -> subprocess.Popen:

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -74,7 +75,7 @@ def ray_head():
                        "--num-cpus", "2", "--include-dashboard", "false", "--object-store-memory", "100000000",
                        "--temp-dir", str(folder)], folder / "head.log")
     try:
-        yield f"{HEAD_IP}:{port}"
+        yield SimpleNamespace(address=f"{HEAD_IP}:{port}", tmp=folder / "tmp")  # tmp: the runs' temporary folder
     finally:
         stop_node(head)
         shutil.rmtree(folder, ignore_errors=True)
@@ -130,7 +131,7 @@ def experiments(repo: Path) -> dict:
 def test_four_runs_on_two_gpus_a_killed_worker_and_a_failing_run(ray_head, tmp_path):
     repo = make_sweep_project(tmp_path)
     grid = ["-S", "lora.r=1,2,3,4,5", "-S", hostile_setting()]
-    done = sweep(repo, "--address", ray_head, *grid, "--retries", "2", "--summary", "summary.json")
+    done = sweep(repo, "--address", ray_head.address, *grid, "--retries", "2", "--summary", "summary.json")
     report = done.stdout + done.stderr
     assert done.returncode == 1, report  # one run failed
     assert "done 4, failed 1, skipped 0, running 0, queued 0 of 5" in done.stdout, report
@@ -163,7 +164,8 @@ def test_four_runs_on_two_gpus_a_killed_worker_and_a_failing_run(ray_head, tmp_p
     # Nothing of any attempt is left: no process in a run's clone (the killed one's stage was sleeping), no clone.
     names = {r["name"] for r in runs.values()}
     assert not [p for p in processes_in_clones() if any(n in p for n in names)]
-    assert not [f for f in Path(tempfile.gettempdir()).glob("raysweep-*") if any(n in f.name for n in names)]
+    assert not [f.name for f in ray_head.tmp.glob("raysweep-*") if f.name != "raysweep-cache"]
+    assert list((ray_head.tmp / "raysweep-cache" / "files" / "md5").glob("*/*"))  # the machine's one DVC cache
 
     # The same grid again: every run exists with its params, so nothing is started (no cluster is even asked).
     again = sweep(repo, "--address", "127.0.0.1:1", "-S", "lora.r=1,2,3,4", "-S", hostile_setting())
@@ -175,14 +177,14 @@ def test_four_runs_on_two_gpus_a_killed_worker_and_a_failing_run(ray_head, tmp_p
 @pytest.mark.slow
 def test_a_second_machine_joins_and_takes_runs(ray_head, tmp_path):
     folder = Path(tempfile.mkdtemp(prefix="ray2-", dir="/tmp"))
-    args = ["--address", ray_head, "--node-ip-address", NODE_IP, "--num-gpus", "2", "--num-cpus", "2",
+    args = ["--address", ray_head.address, "--node-ip-address", NODE_IP, "--num-gpus", "2", "--num-cpus", "2",
             "--object-store-memory", "100000000"]
     node = spawn_node(args, folder / "node.log")
     try:
         repo = make_sweep_project(tmp_path)  # while the node starts
         wait_started(node, args, folder / "node.log")
         # two GPUs a run: each machine holds one at a time, so two runs at once are on two machines
-        done = sweep(repo, "--address", ray_head, "-S", "lora.r=6,7", "--gpus-per-run", "2",
+        done = sweep(repo, "--address", ray_head.address, "-S", "lora.r=6,7", "--gpus-per-run", "2",
                      "--summary", "summary.json")
     finally:
         stop_node(node)

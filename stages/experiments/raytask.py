@@ -5,6 +5,7 @@ This module travels to the workers by value (stages/experiments/raylaunch.py reg
 so it imports nothing from the project: a worker needs Ray, git and the project's requirements, not a copy of
 this repository. Every command is a list of arguments, never a shell line: a setting's text reaches DVC whole.
 """
+import json
 import os
 import shutil
 import signal
@@ -67,6 +68,8 @@ def run(spec: dict) -> dict:
             ("dvc push, dvc exp push", [sys.executable, "-c", PUSH, spec["name"]]),
         ]
         for label, step in steps:
+            if label == "dvc exp run":
+                _share_cache(clone, base / "raysweep-cache")
             code = _call(label, step, clone if label.startswith("dvc") else folder, env, log)
             if code != 0:
                 return out | {"status": "failed", "code": code, "seconds": time.time() - started,
@@ -80,6 +83,17 @@ def run(spec: dict) -> dict:
         return out | {"status": "done", "seconds": time.time() - started, "metrics": metrics}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _share_cache(clone: Path, cache: Path) -> None:
+    """One DVC cache for every run on this machine (this clone's .dvc/config.local, which git never holds): the
+    base model and the prepared data are pulled once per machine, not once per run. DVC writes each object to a
+    temporary name and renames it, so runs side by side share it safely."""
+    if any(char in str(cache) for char in "\"'#\n\\"):
+        return  # a path .dvc/config cannot hold as written: each run keeps its own cache
+    cache.mkdir(exist_ok=True)
+    with open(clone / ".dvc" / "config.local", "a", encoding="utf-8") as config:
+        config.write(f"[cache]\n    dir = {json.dumps(str(cache))}\n")
 
 
 def _env(spec: dict) -> dict:
