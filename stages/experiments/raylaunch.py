@@ -78,8 +78,8 @@ def launch(plan: list[dict], gpus: float, cpus: float, retries: int, model: str,
                            name=f"raysweep {run['name']}")
             pending[task.options(**options).remote(run["spec"])] = run
     if pending and not capacity(gpus, cpus):
-        show(f"note: no machine of the cluster has {gpus:g} GPUs and {cpus:g} CPUs free for a run now; the runs "
-             "wait until one joins (Ctrl-C to stop).")
+        show(f"note: no machine of the cluster has {gpus:g} GPUs and {cpus:g} CPUs, what a run asks for; the runs "
+             "wait until one joins (an autoscaler may add one; Ctrl-C to stop).")
     show(progress(plan, model, metric, gpus, cpus))
     try:
         while pending:
@@ -88,6 +88,8 @@ def launch(plan: list[dict], gpus: float, cpus: float, retries: int, model: str,
                 _finish(pending.pop(ref), ref, retries, model, metric)
                 show(progress(plan, model, metric, gpus, cpus))
     except KeyboardInterrupt:
+        if not pending:
+            raise
         show(f"interrupted: cancelling {len(pending)} run(s) not finished ...")
         for ref in pending:  # a KeyboardInterrupt in each task: it stops its DVC and removes its clone
             ray.cancel(ref)
@@ -109,10 +111,13 @@ def _finish(run: dict, ref, retries: int, model: str, metric: str, timeout=None)
     except (ray.exceptions.TaskCancelledError, ray.exceptions.GetTimeoutError):
         run["status"] = "cancelled"
         return
-    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.RayTaskError,
-            ray.exceptions.RaySystemError, ray.exceptions.ObjectLostError) as error:
-        run.update(status="failed", step="ray", tail=[f"{type(error).__name__} after {retries + 1} attempt(s): "
-                                                       + " ".join(str(error).split())[:600]])
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError,
+            ray.exceptions.RaySystemError) as error:  # Ray's retries are spent
+        run.update(status="failed", step="ray", tail=[f"its worker or machine died {retries + 1} time(s): "
+                                                       f"{type(error).__name__}: " + " ".join(str(error).split())[:600]])
+        return
+    except ray.exceptions.RayTaskError as error:  # the task itself raised (not retried): say what
+        run.update(status="failed", step="ray", tail=str(error).splitlines()[-20:])
         return
     run.update(result)
     run["score"] = score(result.get("metrics") or {}, model, metric)
