@@ -113,8 +113,9 @@ def _finish(run: dict, ref, retries: int, model: str, metric: str, timeout=None)
         return
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError,
             ray.exceptions.RaySystemError) as error:  # Ray's retries are spent
-        run.update(status="failed", step="ray", tail=[f"its worker or machine died {retries + 1} time(s): "
-                                                       f"{type(error).__name__}: " + " ".join(str(error).split())[:600]])
+        said = " ".join(str(error).split())[:600]
+        run.update(status="failed", step="ray",
+                   tail=[f"its worker or machine died {retries + 1} time(s): {type(error).__name__}: {said}"])
         return
     except ray.exceptions.RayTaskError as error:  # the task itself raised (not retried): say what
         run.update(status="failed", step="ray", tail=str(error).splitlines()[-20:])
