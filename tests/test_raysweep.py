@@ -34,8 +34,8 @@ RECORD = textwrap.dedent('''\
         print("the record stage fails on purpose", file=sys.stderr)
         sys.exit(3)
     marker = os.path.join(rec["marks"], f"killed-{r}")
-    if r == rec["kill_at"] and not os.path.exists(marker):
-        open(marker, "w").close()
+    if r == rec["doomed_at"] or (r == rec["kill_at"] and not os.path.exists(marker)):
+        open(marker, "a").write("killed\\n")
         pid = os.getpid()
         while pid > 1:  # up to the Ray worker running this attempt
             pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
@@ -91,7 +91,8 @@ def make_sweep_project(root: Path) -> Path:
     (repo / "record.py").write_text(RECORD)
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
     (repo / "params.yaml").write_text(yaml.safe_dump({
-        "lora": {"r": 8}, "record": {"seconds": 1, "fail_at": 5, "kill_at": 3, "marks": str(marks), "note": ""},
+        "lora": {"r": 8}, "record": {"seconds": 1, "fail_at": 5, "kill_at": 3, "doomed_at": 6, "marks": str(marks),
+                                      "note": ""},
         **yaml.safe_load(SWEEP_YAML)}))
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["dvc", "init", "-q"], repo)
@@ -130,11 +131,11 @@ def experiments(repo: Path) -> dict:
 @pytest.mark.slow  # a Ray cluster, DVC three times in every run
 def test_four_runs_on_two_gpus_a_killed_worker_and_a_failing_run(ray_head, tmp_path):
     repo = make_sweep_project(tmp_path)
-    grid = ["-S", "lora.r=1,2,3,4,5", "-S", hostile_setting()]
-    done = sweep(repo, "--address", ray_head.address, *grid, "--retries", "2", "--summary", "summary.json")
+    grid = ["-S", "lora.r=1,2,3,4,5,6", "-S", hostile_setting()]
+    done = sweep(repo, "--address", ray_head.address, *grid, "--retries", "1", "--summary", "summary.json")
     report = done.stdout + done.stderr
-    assert done.returncode == 1, report  # one run failed
-    assert "done 4, failed 1, skipped 0, running 0, queued 0 of 5" in done.stdout, report
+    assert done.returncode == 1, report  # runs failed
+    assert "done 4, failed 2, skipped 0, running 0, queued 0 of 6" in done.stdout, report
     assert "best lora rougeL 0.0400" in done.stdout, report
     runs = {json.dumps(r["settings"][:1]): r for r in json.loads((repo / "summary.json").read_text())}
     failed = runs['["lora.r=5"]']
@@ -155,8 +156,11 @@ def test_four_runs_on_two_gpus_a_killed_worker_and_a_failing_run(ray_head, tmp_p
     for gpu in ("0", "1"):  # never two runs at once on one GPU
         spans = sorted((start, end) for _, cuda, start, end in seen if cuda == gpu)
         assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])), spans
-    assert (tmp_path / "marks" / "killed-3").exists()  # r=3's first worker was killed; the retry landed it
-    assert runs['["lora.r=3"]']["status"] == "done"
+    assert (tmp_path / "marks" / "killed-3").read_text() == "killed\n"  # r=3's first worker was killed; the
+    assert runs['["lora.r=3"]']["status"] == "done"                          # retry landed it
+    doomed = runs['["lora.r=6"]']  # its worker killed on every attempt: 1 + --retries 1, then reported
+    assert (tmp_path / "marks" / "killed-6").read_text() == "killed\n" * 2
+    assert doomed["status"] == "failed" and "its worker or machine died 2 time(s)" in doomed["tail"][0], doomed
     # On the git remote: exactly the four experiments that succeeded, nothing of the failed one.
     refs = run(["git", "ls-remote", str(tmp_path / "origin.git"), "refs/exps/*"], repo).stdout.splitlines()
     assert len(refs) == 4, refs
@@ -164,7 +168,9 @@ def test_four_runs_on_two_gpus_a_killed_worker_and_a_failing_run(ray_head, tmp_p
     # Nothing of any attempt is left: no process in a run's clone (the killed one's stage was sleeping), no clone.
     names = {r["name"] for r in runs.values()}
     assert not [p for p in processes_in_clones() if any(n in p for n in names)]
-    assert not [f.name for f in ray_head.tmp.glob("raysweep-*") if f.name != "raysweep-cache"]
+    # (a run whose last attempt's worker died leaves its clone to the next run on that machine to remove)
+    left = [f.name for f in ray_head.tmp.glob("raysweep-*") if f.name != "raysweep-cache"]
+    assert not [name for name in left if doomed["name"] not in name], left
     assert list((ray_head.tmp / "raysweep-cache" / "files" / "md5").glob("*/*"))  # the machine's one DVC cache
 
     # The same grid again: every run exists with its params, so nothing is started (no cluster is even asked).
@@ -184,7 +190,7 @@ def test_a_second_machine_joins_and_takes_runs(ray_head, tmp_path):
         repo = make_sweep_project(tmp_path)  # while the node starts
         wait_started(node, args, folder / "node.log")
         # two GPUs a run: each machine holds one at a time, so two runs at once are on two machines
-        done = sweep(repo, "--address", ray_head.address, "-S", "lora.r=6,7", "--gpus-per-run", "2",
+        done = sweep(repo, "--address", ray_head.address, "-S", "lora.r=7,8", "--gpus-per-run", "2",
                      "--summary", "summary.json")
     finally:
         stop_node(node)

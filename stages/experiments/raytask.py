@@ -48,7 +48,7 @@ def run(spec: dict) -> dict:
     out = {"name": spec["name"], "node": context.get_node_id(), "ip": ray.util.get_node_ip_address(),
            "gpus": [str(g) for g in ray.get_gpu_ids()], "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}
     base = Path(spec.get("workdir") or tempfile.gettempdir())
-    _remove_dead(base, spec["name"])
+    _remove_dead(base)
     folder = Path(tempfile.mkdtemp(prefix=f"raysweep-{spec['name']}-", dir=base))
     (folder / "worker.pid").write_text(str(os.getpid()))
     clone, log = folder / "repo", folder / "log.txt"
@@ -131,9 +131,9 @@ def _tail(log: Path) -> list[str]:
         return []
 
 
-def _remove_dead(base: Path, name: str) -> None:
-    """The folders earlier attempts of this run left on this machine, whose worker died with them."""
-    for folder in base.glob(f"raysweep-{name}-*"):
+def _remove_dead(base: Path) -> None:
+    """The folders that attempts of any run left on this machine when their worker died (its pid gone)."""
+    for folder in base.glob("raysweep-*-*"):
         try:
             pid = int((folder / "worker.pid").read_text())
             os.kill(pid, 0)
