@@ -209,7 +209,7 @@ def train_set(tiny_model, tiny_corpus):
     from stages.io import params
 
     p = params.load(Path(__file__).resolve().parents[2] / "params.yaml")
-    rows = dialogsum.load_raw(str(tiny_corpus), "main")["train"]
+    rows = dialogsum.read_jsonl(tiny_corpus / "train.jsonl")
     tokenized = dialogsum.tokenize(rows, models.load_tokenizer(tiny_model), p.data.prompt, p.data.max_source_length,
                               p.data.max_target_length)
     return dialogsum.model_inputs(tokenized)
