@@ -116,11 +116,12 @@ def _check_text(text: str, references: list[str], layout: Layout, where: str) ->
 
     why = dialogue.text_problem(text)
     if why:
-        raise UserError(f"{where}: the dialogue (column {layout.columns['dialogue']!r}) {why}; fix or drop that row.")
+        raise UserError(f"{where}: dialogue column {layout.columns['dialogue']!r} {why}; fix or drop that row.")
     for summary in references:
         why = dialogue.text_problem(summary)
         if why:
-            raise UserError(f"{where}: a summary ({', '.join(layout.summary_columns())}) {why}; fix or drop that row.")
+            raise UserError(f"{where}: summary column {' or '.join(map(repr, layout.summary_columns()))} {why}; "
+                            "fix or drop that row.")
 
 
 def text_id(dialogue: str) -> str:
