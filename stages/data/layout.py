@@ -5,7 +5,8 @@ table's rows through it:
   dialogue  text, kept as it is (turns one per line); or a list of turns: strings, or objects whose fields
             data.turns names ("{speaker}: {text}"), or one object of lists (as `datasets` stores a sequence of
             objects); each turn on its own line, line breaks inside a turn made spaces.
-  summary   one column or a list of columns (`[ref_a, ref_b]`, a null in one of them is no reference); a column
+  summary   one column or a list of columns (`[ref_a, ref_b]`, a null or empty cell in one of them is no
+            reference); a column
             may hold text or a list of texts. Rows sharing an id are one dialogue's references (their dialogue text
             must agree, whitespace aside).
   id        text or an integer; without an id column, an id made from the dialogue text (the same text, the same id).
@@ -92,8 +93,8 @@ def _references(row: dict, layout: Layout, where: str) -> list[str]:
     found = []
     for column in columns:
         value = row[column]
-        if value is None and len(columns) > 1:
-            continue  # fewer references on this row than columns
+        if len(columns) > 1 and (value is None or isinstance(value, str) and not value.strip()):
+            continue  # fewer references on this row than columns (a CSV has no null: an empty cell)
         several = isinstance(value, list)
         values = value if several else [value]
         if several and not value:
