@@ -52,7 +52,7 @@ def _turn(item, template: str, fields: list[str], where: str, number: int) -> st
     if isinstance(item, str):
         return item
     if not isinstance(item, dict):
-        raise UserError(f"{where}: turn {number} of the dialogue is {type(item).__name__}; a turn is text or an "
+        raise UserError(f"{where}: turn {number} of the dialogue is {_kind(item)}; a turn is text or an "
                         f"object with the fields data.turns names ({', '.join(fields)}).")
     lacks = [name for name in fields if name not in item]
     bad = [name for name in fields if name in item and (not isinstance(item[name], (str, int)) or

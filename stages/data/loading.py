@@ -43,6 +43,9 @@ def split_files(source: str, layout: Layout) -> dict[str, Path]:
     found = {}
     for split, name in wanted(layout).items():
         path = folder / name
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise UserError(f"data.splits.{split} {name!r} is outside data.source {folder}: name a file inside it "
+                            "(its fingerprint pins the folder's files), or point data.source at the folder above.")
         if path.suffix.lower() in formats.FORMATS:
             candidates = [path] if path.is_file() else []
         else:
@@ -109,14 +112,15 @@ def warn_shared_ids(splits: dict[str, list[dict]]) -> int:
     """A warning when a validation or test dialogue has a train dialogue's id but other text: reports and
     predictions keyed by id would mix them up (the same text under one id is a text overlap, which prepare
     names as such). Returns how many were found."""
-    def by_name(rows):
-        groups = dialogsum.group([r["id"] for r in rows], [r["dialogue"] for r in rows], "")
+    def by_name(split):
+        rows = splits[split]
+        groups = dialogsum.group([r["id"] for r in rows], [r["dialogue"] for r in rows], f"split {split!r}")
         return {name: dialogsum.normal(rows[g[0]]["dialogue"])
                 for name, g in zip(dialogsum.names([r["id"] for r in rows], groups), groups)}
 
-    train, total = by_name(splits["train"]), 0
+    train, total = by_name("train"), 0
     for split in ("validation", "test"):
-        clash = [name for name, text in by_name(splits[split]).items() if name in train and train[name] != text]
+        clash = [name for name, text in by_name(split).items() if name in train and train[name] != text]
         if clash:
             print(f"warning: {split}: {len(clash)} dialogue id(s) (first {clash[0]!r}) are also ids of other train "
                   "dialogues: ids name dialogues in predictions and reports, so give each dialogue its own id "
