@@ -197,3 +197,27 @@ def test_ids_shared_across_splits_and_long_dialogues(tmp_path, capsys):
                                        "test.jsonl": jsonl([{**ROW, "dialogue": "A: other"}])}))
     assert "test: 1 dialogue id(s) (first 'a') are also ids of other train dialogues" in capsys.readouterr().err
     assert len(splits["train"][1]["dialogue"]) == len(long)
+
+
+@pytest.mark.parametrize("given, card, recorded, warned", [
+    ({"license": None, "name": None}, {"license": "cc-by-nc-nd-4.0", "pretty_name": "SAMSum"},
+     {"license": "cc-by-nc-nd-4.0", "title": "SAMSum"}, False),  # read from the Hub dataset's card
+    ({"license": "mit", "name": "Mine"}, {"license": ["cc-by-nc-sa-4.0"]}, {"license": "mit", "title": "Mine"}, True),
+    ({"license": None, "name": "Mine"}, None, {"title": "Mine"}, False),  # a card that says nothing: not invented
+])
+def test_the_licence_and_name_come_from_params_else_the_hub_card(monkeypatch, capsys, given, card, recorded, warned):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    class Api:
+        def dataset_info(self, repo, revision, timeout):
+            assert (repo, revision) == ("someone/chats", "a" * 40)
+            return SimpleNamespace(card_data=None if card is None else huggingface_hub.DatasetCardData(**card))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Api)  # the network call itself, stood in for
+    data = SimpleNamespace(source="someone/chats", **given)
+    assert loading.about(data, {"name": "someone/chats"}, "a" * 40) == recorded
+    assert ("the card of dataset 'someone/chats' says 'cc-by-nc-sa-4.0'" in capsys.readouterr().err) == warned
+    assert loading.about(data, {"name": "/data/x", "local": True}, "x") == {k: v for k, v in recorded.items()
+                                                                            if given[{"title": "name"}.get(k, k)]}
