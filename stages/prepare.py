@@ -1,4 +1,5 @@
-"""Stage prepare: validate DialogSum, snapshot the base model, tokenize prompts into data/prepared."""
+"""Stage prepare: read and validate the dialogues (DialogSum, or your own: docs/data.md), snapshot the base model,
+tokenize prompts into data/prepared."""
 import datasets
 
 from .data import checks, dialogue, dialogsum, loading, sources, vocab

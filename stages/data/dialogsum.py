@@ -1,4 +1,5 @@
-"""DialogSum in, tokenized splits out: loading, validation, which rows are one dialogue, prompting, subsampling."""
+"""DialogSum's rows (id, dialogue, summary, topic; one row per reference) to tokenized splits: validation, which
+rows are one dialogue, prompting, subsampling. Any source is mapped onto these rows first (stages/data/loading.py)."""
 import re
 from pathlib import Path
 
