@@ -1,24 +1,20 @@
-"""docs/params.md, generated from the params code so the reference cannot drift from it.
+"""docs/params.md, generated from the params models so the reference cannot drift from them.
 
-Every key comes from the dataclasses in stages/io/params.py, its default and comment from params.yaml (and the
-field's own comment), its bounds from the checks in each dataclass's check() method, read as code (ast): a new
-key or a new check shows up here without editing this file. `python -m stages.params_doc` rewrites the page;
-`--check` exits 1 if the page is out of date (tests/test_docs.py runs it).
+Every key, its type, bounds and meaning come from the JSON schema of the pydantic sections in stages/io/params.py
+(a ceiling's reason from its CEILINGS table), its default from params.yaml: a new field shows up here without
+editing this file. `python -m stages.params_doc` rewrites the page; `--check` exits 1 if the page is out of date
+(tests/test_docs.py runs it).
 """
 import argparse
-import ast
 import dataclasses
-import inspect
 import json
-import re
 import sys
-import textwrap
-import typing
 from pathlib import Path
 
 import yaml
+from pydantic import TypeAdapter
 
-from .io import files, params as params_module
+from .io import files, params
 from .io.errors import run
 
 PAGE = Path("docs/params.md")
@@ -28,216 +24,56 @@ HEADER = f"""# params.yaml reference
 
 {GENERATED}
 
-`params.yaml` is the single source of truth. Every key below is required. When a stage starts it validates the
-file: an unknown or missing key, a wrong type or a value outside its bounds stops the stage with one `error:`
-line naming the key, before any heavy work. "Default" is the value in the repository's `params.yaml`.
-Change a value for one experiment with `dvc exp run -S section.key=value`.
+`params.yaml` is the single source of truth. Every key below is required unless its row says it may be left out.
+When a stage starts it validates the file: an unknown or missing key, a wrong type or a value outside its bounds
+stops the stage with one `error:` line naming the key, before any heavy work. "Default" is the value in the
+repository's `params.yaml`. Change a value for one experiment with `dvc exp run -S section.key=value`.
+
+Numbers must be finite: `.inf` and `.nan`, which YAML allows, are refused for every key. Types are strict: `true`
+is no integer and `"16"` no number, but a float may be written `1e-3` (which YAML 1.1 reads as a string).
 """
+# JSON schema's names for bounds; pydantic keeps its own (ge, le) on a float with a validator that may be null.
+LIMITS = {"exclusiveMinimum": "gt", "minimum": "ge", "exclusiveMaximum": "lt", "maximum": "le",
+          "gt": "gt", "ge": "ge", "lt": "lt", "le": "le"}
+TYPES = {"integer": "int", "number": "float", "string": "string", "boolean": "bool", "null": "null"}
 
 
-def yaml_comments(text: str) -> dict[tuple[str, str], str]:
-    """(section, key) -> the comment on the key's line in params.yaml, with comment-only lines after it."""
-    comments, section, key = {}, None, None
-    for line in text.splitlines():
-        top = re.match(r"^(\w+):", line)
-        field = re.match(r"^  (\w+):(.*)$", line)
-        if top:
-            section, key = top.group(1), None
-        elif field and section:
-            key = field.group(1)
-            comment = _trailing_comment(field.group(2))
-            if comment:
-                comments[(section, key)] = comment
-        elif key and re.match(r"^\s{3,}#", line):  # a comment continued under the key's own comment
-            comments[(section, key)] = f"{comments.get((section, key), '')} {line.strip()[1:].strip()}".strip()
-        else:
-            key = None
-    return comments
+def table(section: str, cls, defaults: dict) -> list[str]:
+    """The section's heading, docstring and one row per key, from its JSON schema."""
+    schema = TypeAdapter(cls).json_schema()
+    lines = [f"## `{section}`", ""] + ([schema["description"], ""] if schema.get("description") else [])
+    lines += ["| key | type | default | bounds | meaning |", "|---|---|---|---|---|"]
+    for name, field in schema["properties"].items():
+        rules, ceiling = bounds(name, field)
+        meaning = field.get("description", "")
+        if ceiling:
+            meaning += f" (at most {ceiling.split(' ', 1)[1]}: {params.CEILINGS[name]})"
+        if name not in schema.get("required", ()):
+            meaning += f" (may be left out: {show_default(field.get('default'))})"
+        shown = defaults[name] if name in defaults else field.get("default", ...)  # ...: required, not in the file
+        cells = [f"`{section}.{name}`", type_name(field), "none" if shown is ... else show_default(shown),
+                 "; ".join(rules + [ceiling] * bool(ceiling)) or "any", meaning]
+        lines.append("| " + " | ".join(_cell(c.strip()) for c in cells) + " |")
+    return lines + [""]
 
 
-def _trailing_comment(rest: str) -> str:
-    quote = None
-    for i, char in enumerate(rest):
-        if quote:
-            if char == "\\" and quote == '"':
-                continue
-            if char == quote and rest[i - 1] != "\\":
-                quote = None
-        elif char in "\"'":
-            quote = char
-        elif char == "#" and (i == 0 or rest[i - 1].isspace()):
-            return rest[i + 1:].strip()
-    return ""
+def bounds(name: str, field: dict) -> tuple[list[str], str | None]:
+    """The rules the schema states for a key ("one of a, b", "> 0, or null", "in [0, 1)"), and its ceiling."""
+    arms = field.get("anyOf", [field])
+    bound, ceiling = params.rules(name, {LIMITS[k]: v for arm in arms for k, v in arm.items() if k in LIMITS})
+    found = [f"one of {', '.join(arm['enum'])}" for arm in arms if "enum" in arm]
+    found += ["not empty" for arm in arms if arm.get("minLength") == 1] + [bound] * (bound is not None)
+    if found and any(arm.get("type") == "null" for arm in arms):
+        found[-1] += ", or null"
+    return found, ceiling
 
 
-def field_comments(cls) -> dict[str, str]:
-    """field -> the comment beside it (or on the lines just above it) in the dataclass."""
-    comments, above = {}, []
-    for line in inspect.getsource(cls).splitlines():
-        stripped = line.strip()
-        field = re.match(r"^(\w+):\s*[^#=]+?(?:#\s*(.*))?$", stripped)
-        if stripped.startswith("#"):
-            above.append(stripped[1:].strip())
-            continue
-        if field and not stripped.startswith("def "):
-            text = " ".join(above + ([field.group(2)] if field.group(2) else []))
-            if text:
-                comments[field.group(1)] = text
-        above = []
-    return comments
-
-
-def bounds(cls, section: str) -> dict[str, list[str]]:
-    """field -> the rules check() enforces on it, read from check()'s code."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls.check)))
-    except (OSError, TypeError, AttributeError):
-        return {}
-    found: dict[str, list[str]] = {}
-    names = {f.name for f in dataclasses.fields(cls)}
-    _walk(tree.body[0].body, {"key": section}, [], found, names, section)
-    return found
-
-
-def _walk(statements, env, conditions, found, names, section):
-    for statement in statements:
-        if isinstance(statement, ast.For) and isinstance(statement.target, ast.Name):
-            values = _eval(statement.iter, env)
-            if isinstance(values, (list, tuple)):
-                for value in values:
-                    _walk(statement.body, {**env, statement.target.id: value}, conditions, found, names, section)
-                continue
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and \
-                isinstance(statement.targets[0], ast.Name):
-            value = _eval(statement.value, env)
-            if value is not None:
-                env = {**env, statement.targets[0].id: value}
-            continue
-        if isinstance(statement, ast.If):
-            _walk(statement.body, env, conditions + [statement.test], found, names, section)
-            _walk(statement.orelse, env, conditions + [ast.UnaryOp(ast.Not(), statement.test)], found, names,
-                  section)
-            continue
-        for node in ast.walk(statement):
-            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
-                _record_raise(node.exc, env, conditions, found, names, section)
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.startswith("_"):
-                _record_helper(node, env, conditions, found, names)
-
-
-def _record_helper(call, env, conditions, found, names):
-    args = [_eval(arg, env) for arg in call.args]
-    fields = [a for a in args if isinstance(a, str) and a in names]
-    fields += [a.attr for a in call.args if isinstance(a, ast.Attribute) and a.attr in names]
-    if not fields:
-        return
-    extra = [arg for arg, value in zip(call.args, args)
-             if not (isinstance(value, str) and value in names) and not _is_plumbing(arg)]
-    keywords = {k.arg: _eval(k.value, env) for k in call.keywords}
-    rule = _describe(call.func.id, [_show(_eval(a, env), a) for a in extra], keywords)
-    for field in fields:
-        _add(found, field, rule, conditions)
-
-
-def _is_plumbing(node) -> bool:
-    """The section name and `self` every helper takes first, or `self.field` already counted as the field."""
-    return (isinstance(node, ast.Name) and node.id in ("key", "self", "section")) or \
-        (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self")
-
-
-def _describe(helper: str, extra: list[str], keywords: dict) -> str:
-    if helper == "_positive":
-        return "> 0"
-    if helper == "_nonnegative":
-        return ">= 0"
-    if helper == "_nonempty":
-        return "not empty"
-    if helper == "_within" and len(extra) == 2:
-        return f"in [{extra[0]}, {extra[1]}{')' if keywords.get('high_open') else ']'}"
-    if helper == "_precision":
-        return "one of " + ", ".join(params_module.PRECISIONS) + " (never fp16: T5 overflows)"
-    if helper == "_one_of" and len(extra) == 1:
-        return "one of " + ", ".join(ast.literal_eval(extra[0]))
-    words = helper.strip("_").replace("_", " ")
-    return " ".join([words, *extra]).strip()
-
-
-def _record_raise(call, env, conditions, found, names, section):
-    if not call.args:
-        return
-    where = _eval(call.args[0], env)
-    if not isinstance(where, str) or not where.startswith(f"{section}."):
-        return
-    field = where[len(section) + 1:].split("[")[0]
-    if field not in names:
-        return
-    message = _message(call.args[1]) if len(call.args) > 1 else "checked"
-    _add(found, field, message, [c for c in conditions if not _mentions_only(c, field)])
-
-
-def _message(node) -> str:
-    if isinstance(node, ast.JoinedStr):
-        text = "".join(v.value if isinstance(v, ast.Constant) else "…" for v in node.values)
-    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-        text = node.value
-    elif isinstance(node, ast.BinOp):  # "..." "..." split over lines with +
-        text = _message(node.left) + _message(node.right)
-    else:
-        return "checked"
-    text = re.sub(r"\s*\((?:got|not|found) …[^)]*\)", "", text)  # the offending value, not the rule
-    text = re.sub(r",? (?:got|not|found) …[^.;]*", "", text)
-    return text.strip().rstrip(".;")
-
-
-def _mentions_only(condition, field) -> bool:
-    """`if self.x not in (...)` before `raise` on x restates the rule itself: no extra condition to show."""
-    return all(isinstance(n, ast.Attribute) and n.attr == field or not isinstance(n, ast.Attribute)
-               for n in ast.walk(condition))
-
-
-def _add(found, field, rule, conditions):
-    rule = rule or "checked"
-    for condition in conditions:
-        text = ast.unparse(condition)
-        if re.fullmatch(r".* is not None", text):
-            rule = f"{rule}, or null"
-        else:
-            rule = f"{rule} when {text.replace('self.', '')}"
-    if rule not in found.setdefault(field, []):
-        found[field].append(rule)
-
-
-def _eval(node, env):
-    try:
-        return eval(compile(ast.Expression(node), "<check>", "eval"), vars(params_module), dict(env))
-    except Exception:
-        return None
-
-
-def _show(value, node) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 2**16 and \
-            isinstance(node, (ast.Name, ast.Attribute, ast.BinOp)):
-        return f"{ast.unparse(node)} = {value:,}"
-    return ast.unparse(node) if value is None else repr(value)
-
-
-def ceilings() -> dict[str, tuple[float, str]]:
-    """field name -> (largest value allowed, why), from a CEILINGS table in params.py where there is one."""
-    found = {}
-    for name, value in (getattr(params_module, "CEILINGS", None) or {}).items():
-        limit, why = value if isinstance(value, tuple) else (value, "")
-        found[name] = (limit, why)
-    return found
-
-
-def type_name(hint) -> str:
-    args = typing.get_args(hint)
-    if type(None) in args:
-        inner = [a for a in args if a is not type(None)]
-        return f"{type_name(inner[0])} or null"
-    if typing.get_origin(hint) is list:
-        return f"list of {type_name(args[0])}"
-    return {int: "int", float: "float", str: "string", bool: "bool"}.get(hint, str(hint))
+def type_name(field: dict) -> str:
+    if "anyOf" in field:
+        return " or ".join(type_name(arm) for arm in field["anyOf"])
+    if field.get("type") == "array":
+        return f"list of {type_name(field.get('items', {}))}"
+    return TYPES.get(field.get("type"), "any")
 
 
 def show_default(value) -> str:
@@ -255,40 +91,10 @@ def _cell(text: str) -> str:
 
 
 def render(params_yaml: Path = Path("params.yaml")) -> str:
-    text = params_yaml.read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
-    comments = yaml_comments(text)
-    hints = typing.get_type_hints(params_module.Params)
-    ceiling = ceilings()
+    defaults = yaml.safe_load(params_yaml.read_text(encoding="utf-8")) or {}
     lines = [HEADER]
-    if "isfinite" in inspect.getsource(params_module):
-        lines += ["Numbers must be finite: `.inf` and `.nan`, which YAML allows, are refused for every key.", ""]
-    for section in dataclasses.fields(params_module.Params):
-        cls = hints[section.name]
-        by_field = field_comments(cls)
-        rules = bounds(cls, section.name)
-        siblings = [s.name for s in dataclasses.fields(params_module.Params) if hints[s.name] is cls]
-        lines += [f"## `{section.name}`", ""]
-        if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
-            lines += [cls.__doc__.strip(), ""]
-        lines += ["| key | type | default | bounds | meaning |", "|---|---|---|---|---|"]
-        field_hints = typing.get_type_hints(cls)
-        for field in dataclasses.fields(cls):
-            meaning = comments.get((section.name, field.name)) or next(
-                (comments[(s, field.name)] for s in siblings if (s, field.name) in comments), "")
-            meaning = meaning or by_field.get(field.name, "")  # params.yaml's comment first: users read it
-            default = raw.get(section.name, {}).get(field.name)
-            rule = list(rules.get(field.name, []))
-            if field.name in ceiling:
-                limit, why = ceiling[field.name]
-                shown = f"{int(limit):,}" if float(limit).is_integer() else f"{limit:g}"
-                rule.append(f"<= {shown}")
-                if why:
-                    meaning = f"{meaning} (at most {shown}: {why})" if meaning else f"at most {shown}: {why}"
-            lines.append("| " + " | ".join(_cell(c.strip()) for c in [
-                f"`{section.name}.{field.name}`", type_name(field_hints[field.name]), show_default(default),
-                "; ".join(rule) or "any", meaning]) + " |")
-        lines.append("")
+    for section in dataclasses.fields(params.Params):
+        lines += table(section.name, section.type, defaults.get(section.name) or {})
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ the current commit: only when the pipeline is up to date (`dvc status` clean), g
 and every output is in the DVC remote that the commit's .dvc/config names (asked of that remote). The artifact's
 meta in dvc.yaml is then filled in from this run's files and committed, and the commit is tagged NAME@VERSION
 (GTO's convention). With --stage the version is also assigned to STAGE (tag NAME#STAGE#N); an already registered
-VERSION with --stage is promoted (or rolled back to), nothing else is done. Nothing is pushed: where there is a
+VERSION with --stage is promoted (or rolled back to) once it is checked to be fetchable still, nothing else is done. Nothing is pushed: where there is a
 git remote, the last line prints the `git push` that shares the tags. Two runs in one repository take turns (a
 lock): the second checks everything again once the first is done.
 """
@@ -126,6 +126,11 @@ def register_or_assign(args, artifact: dict) -> None:
         if current and tags.commit_of(current) == tags.commit_of(f"{args.name}@{args.version}"):
             print(f"{args.name}@{args.version} is in {args.stage} already (tag {current}): nothing to do.")
             return
+        if not made:  # an existing version: its files may have left the remote since it was registered
+            try:
+                fetchable.check(artifact["path"], tags.commit_of(f"{args.name}@{args.version}"))
+            except UserError as reason:
+                raise UserError(f"{args.name}@{args.version} not promoted to {args.stage}: {reason}") from None
         made.append(tags.assign(args.name, args.version, args.stage))
     branch, remote = tags.upstream()
     print(f"tagged {' '.join(made)}")

@@ -3,8 +3,14 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import absl.logging  # noqa: F401 - see below
+import gto.log  # noqa: F401
 import pytest
 
+# Both at once, before any test: gto's import runs logging.config.dictConfig, which closes every logging handler
+# that exists then, and absl's (rouge_score imports absl) closes its stream unless that is sys.stderr at the time.
+# Imported in that order inside a test, the stream was pytest's capture file, not the test's, so the whole run's
+# capture broke ("lost sys.stderr") after a register test ran in one process with a scoring one.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

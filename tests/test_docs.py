@@ -1,19 +1,18 @@
 """The docs stay true: the params page matches the code, and every command they show exists with its options."""
 import argparse
-import ast
 import dataclasses
 import importlib.util
 import re
 import runpy
 import shlex
 import sys
-import typing
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from unittest import mock
 
 import pytest
+from pydantic import Field
 
 from project import ROOT
 from stages import params_doc
@@ -29,51 +28,47 @@ def test_params_page_matches_the_code():
 
 def test_params_page_lists_every_key_with_its_default_and_bounds():
     page = (ROOT / "docs/params.md").read_text(encoding="utf-8")
-    hints = typing.get_type_hints(params.Params)
     for section in dataclasses.fields(params.Params):
-        for field in dataclasses.fields(hints[section.name]):
+        for field in dataclasses.fields(section.type):
             row = next((line for line in page.splitlines() if line.startswith(f"| `{section.name}.{field.name}` |")),
                        None)
             assert row, f"{section.name}.{field.name} missing from docs/params.md"
     rows = {line.split("|")[1].strip(" `"): [c.strip() for c in line.split("|")[2:-1]]
             for line in page.splitlines() if line.startswith("| `")}
-    # bounds from check() come first; an upper bound from a ceilings table may follow after "; "
-    assert rows["lora.r"][1] == "`32`" and rows["lora.r"][2].split("; ")[0] == "> 0"
-    assert rows["train_full.warmup_ratio"][2].split("; ")[0] == "in [0, 1)"
-    assert rows["data.max_test_samples"][2].split("; ")[0] == "> 0, or null"
-    assert rows["train_full.epochs"][2].split("; ")[0] == "> 0 when max_steps <= 0"
+    # the schema's bounds come first; a ceiling (an upper bound with a reason in CEILINGS) follows after "; "
+    assert rows["lora.r"][1] == "`32`" and rows["lora.r"][2] == "> 0; <= 1,024"
+    assert "at most 1,024: " + params.CEILINGS["r"] in rows["lora.r"][3]
+    assert rows["train_full.warmup_ratio"][2] == "in [0, 1)"
+    assert rows["data.max_test_samples"][:3] == ["int or null", "`null`", "> 0, or null"]
+    assert rows["train_full.pad_to_multiple_of"][2] == "> 0, or null; <= 512"
+    assert rows["train_full.epochs"][2] == "<= 100" and "> 0 unless max_steps > 0" in rows["train_full.epochs"][3]
     assert "one of auto, bf16, fp32" in rows["generate.precision"][2]
-    assert rows["evaluate.resamples"][2].startswith("use at least 100 resamples")
+    assert "never fp16" in rows["train_lora.precision"][3]
+    assert rows["evaluate.resamples"][2] == ">= 100; <= 1,000,000"
+    assert rows["model.name"][2] == "not empty" and rows["lora.loraplus_lr_ratio"][2] == "in [1, 1,000], or null"
+    assert rows["lora.target_modules"][0] == "list of string or string"
 
 
-def test_bounds_of_checks_the_generator_has_never_seen():
-    """Another module adds a key with a new helper or a raise: the page shows it without edits here."""
-    @dataclass(frozen=True)
+def test_a_new_field_shows_up_with_its_type_bounds_and_meaning(monkeypatch):
+    """A later param is one line in its section: the page shows it without edits to the generator."""
+    @params.section
     class Future:
-        rate: float  # how fast
-        name: str
-        depth: int
+        """What the future holds."""
+        rate: params.Number = Field(gt=0, le=10, description="how fast")
+        depth: int | None = Field(ge=1, le=2**20, description="how deep")
+        mode: Literal["a", "b"] = Field(description="which")
+        extra: bool = Field(default=False, description="optional")
 
-        def check(self, key):
-            _at_most(key, self, "rate", 10.0)  # noqa: F821 - read as code, never run
-            if self.name not in ("a", "b"):
-                raise params.ParamsError(f"{key}.name", f"must be 'a' or 'b', got {self.name!r}.")
-            for field in ("depth",):
-                _within(key, self, field, 1, 2**20)  # noqa: F821
-
-    found = params_doc.bounds(Future, "future")
-    assert found == {"rate": ["at most 10.0"], "name": ["must be 'a' or 'b'"], "depth": ["in [1, 2 ** 20 = 1,048,576]"]}
-    assert params_doc.field_comments(Future) == {"rate": "how fast"}
-
-
-def test_a_ceilings_table_in_params_shows_as_upper_bounds(monkeypatch):
-    """params.py may hold a declarative CEILINGS table (key name -> (largest value, why)) beside check()."""
-    monkeypatch.setattr(params, "CEILINGS", {"r": (1024, "wider than the model"), "learning_rate": 1.0},
-                        raising=False)
-    rows = {line.split("|")[1].strip(" `"): line for line in params_doc.render(ROOT / "params.yaml").splitlines()
+    monkeypatch.setitem(params.CEILINGS, "rate", "faster diverges")
+    lines = params_doc.table("future", Future, {"rate": 2.5})
+    assert lines[:3] == ["## `future`", "", "What the future holds."]
+    rows = {line.split("|")[1].strip(" `"): [c.strip() for c in line.split("|")[2:-1]] for line in lines
             if line.startswith("| `")}
-    assert "> 0; <= 1,024" in rows["lora.r"] and "at most 1,024: wider than the model" in rows["lora.r"]
-    assert "<= 1 |" in rows["train_lora.learning_rate"]
+    assert rows == {
+        "future.rate": ["float", "`2.5`", "> 0; <= 10", "how fast (at most 10: faster diverges)"],
+        "future.depth": ["int or null", "none", "in [1, 1,048,576], or null", "how deep"],
+        "future.mode": ["string", "none", "one of a, b", "which"],
+        "future.extra": ["bool", "`false`", "any", "optional (may be left out: `false`)"]}
 
 
 def test_check_mode_reports_a_stale_page(tmp_path, monkeypatch, capsys):

@@ -18,7 +18,7 @@ import yaml
 from project import ROOT, clone_of, env, run
 from stages import register
 from stages.io.errors import UserError
-from stages.registry import artifacts, tags
+from stages.registry import artifacts, fetchable, tags
 from stages.shipping import stale
 
 REGISTER = [sys.executable, "-m", "stages.register"]
@@ -142,6 +142,7 @@ def stubbed(in_tmp, monkeypatch):
 
     new_run("0")
     monkeypatch.setattr(register, "pipeline_state", lambda path: None)
+    monkeypatch.setattr(fetchable, "check", lambda path, commit="HEAD": None)  # a promotion's check
     monkeypatch.setattr(artifacts, "meta", lambda artifact, version: dict(META, version=version))
     return SimpleNamespace(repo=in_tmp, run=new_run)
 
@@ -559,3 +560,11 @@ def test_a_version_nobody_could_fetch_is_refused_naming_the_fix(pipeline_run, tm
     assert tags.versions("lora") == {"v1.0.0": "lora@v1.0.0"}
     in_git = run(["git", "ls-tree", "-r", "--name-only", "lora@v1.0.0", "--", "models", "data/predictions"], work)
     assert in_git.stdout.split() == ["data/predictions/.gitignore", "models/.gitignore"]
+    # promoting a version checks again that it can be fetched: here the remote lost its files since
+    gone = storage.rename(tmp_path / "gone")
+    with pytest.raises(UserError, match=r"lora@v1.0.0 not promoted to prod: \d+ output\(s\) are not in DVC remote"):
+        register.main(["lora", "v1.0.0", "--stage", "prod"])
+    assert tags.stage_tag("lora", "prod") is None
+    gone.rename(storage)
+    register.main(["lora", "v1.0.0", "--stage", "prod"])
+    assert tags.stage_tag("lora", "prod")

@@ -1,13 +1,21 @@
-"""params.yaml, validated into typed objects: a bad key stops a stage before any heavy work."""
-import dataclasses
-import math
+"""params.yaml, validated into typed objects: a bad key stops a stage before any heavy work.
+
+Each section is a frozen pydantic dataclass: every key required and known, types strict (true is no integer, "16"
+no number), numbers finite. A new param is one line in its section, e.g.
+`warmup_steps: int = Field(ge=0, le=10_000_000, description="...")` (a float: `Number`, not float, so that 1e-3,
+a string to YAML 1.1, counts); docs/params.md is generated from these fields (`python -m stages.params_doc`).
+A rule across keys goes in the section's __post_init__ as a `Rule`. Every failure is one ParamsError naming the key.
+"""
+import reprlib
 import string
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic.dataclasses import dataclass
 
 from .errors import ParamsError, UserError
 
@@ -19,178 +27,217 @@ ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")  # as stages/scoring/ro
 SELECT_METRICS = ("eval_loss", *ROUGE_KEYS, "last")  # what picks the saved model (stages/training/selection.py)
 MAX_SEED = 2**32 - 1  # numpy's limit: set_seed() fails deep inside the Trainer beyond it
 
-# Ceilings no real run needs to pass, by key name in any section: each stops a typo (an extra zero, 1e9) from
-# diverging or running for hours before anyone notices. key -> (largest value allowed, why).
+# Why a key's ceiling (its le=) is where it is, by key name in any section: each stops a typo (an extra zero, 1e9)
+# from diverging or running for hours before anyone notices; beyond it the message says so.
 CEILINGS = {
-    "learning_rate": (1.0, "Adam moves each weight by about the learning rate per step; T5 fine-tunes use 1e-5 "
-                           "(full) to 1e-2 (LoRA), and beyond 1 every step rewrites the weights"),
-    "epochs": (100, "DialogSum fine-tunes converge within a few epochs"),
-    "max_steps": (10_000_000, "ten million optimizer steps is months on one GPU"),
-    "batch_size": (4096, "more examples than fit in any GPU's memory at once"),
-    "eval_batch_size": (4096, "more examples than fit in any GPU's memory at once"),
-    "gradient_accumulation_steps": (1024, "an effective batch beyond a million examples is the whole corpus many times"),
-    "logging_steps": (10_000_000, "as max_steps"),
-    "eval_steps": (10_000_000, "as max_steps"),
-    "save_steps": (10_000_000, "as max_steps"),
-    "dataloader_workers": (64, "more worker processes than cores only adds memory"),
-    "pad_to_multiple_of": (512, "tensor cores want multiples of 8 to 64"),
-    "max_source_length": (4096, "flan-t5 was trained on 512 input tokens; DialogSum dialogues fit in 1024"),
-    "max_target_length": (1024, "DialogSum summaries are under 200 tokens"),
-    "max_new_tokens": (1024, "DialogSum summaries are under 200 tokens; a runaway limit costs minutes per batch"),
-    "num_beams": (32, "summarization uses 1 to 8 beams; each beam multiplies decoding time and memory"),
-    "r": (1024, "the rank of a LoRA update beyond flan-t5-base's 768-wide layers adds nothing"),
-    "alpha": (4096, "scaling alpha/r beyond a few dozen is a learning rate typo"),
-    "resamples": (1_000_000, "intervals are stable to 3 digits at 10,000; a million already takes minutes"),
+    "learning_rate": "Adam moves each weight by about the learning rate per step; T5 fine-tunes use 1e-5 (full) to "
+                     "1e-2 (LoRA), and beyond 1 every step rewrites the weights",
+    "epochs": "DialogSum fine-tunes converge within a few epochs",
+    "max_steps": "ten million optimizer steps is months on one GPU",
+    "batch_size": "more examples than fit in any GPU's memory at once",
+    "eval_batch_size": "more examples than fit in any GPU's memory at once",
+    "gradient_accumulation_steps": "an effective batch beyond a million examples is the whole corpus many times",
+    "logging_steps": "as max_steps",
+    "eval_steps": "as max_steps",
+    "save_steps": "as max_steps",
+    "dataloader_workers": "more worker processes than cores only adds memory",
+    "pad_to_multiple_of": "tensor cores want multiples of 8 to 64",
+    "max_source_length": "flan-t5 was trained on 512 input tokens; DialogSum dialogues fit in 1024",
+    "max_target_length": "DialogSum summaries are under 200 tokens",
+    "max_new_tokens": "DialogSum summaries are under 200 tokens; a runaway limit costs minutes per batch",
+    "num_beams": "summarization uses 1 to 8 beams; each beam multiplies decoding time and memory",
+    "r": "the rank of a LoRA update beyond flan-t5-base's 768-wide layers adds nothing",
+    "alpha": "scaling alpha/r beyond a few dozen is a learning rate typo",
+    "resamples": "intervals are stable to 3 digits at 10,000; a million already takes minutes",
 }
+STEPS = 10_000_000  # the ceiling of every step count
 
 
-@dataclass(frozen=True)
+class Rule(ValueError):
+    """A rule across keys of a section, broken: `field` is the key the message names."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _number(value):
+    """YAML 1.1 reads 1e-3 (no dot) as a string: take it as the number the user meant."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e308:
+        raise ValueError(f"must be a finite number, got {_shown(value)}.")  # float() would overflow
+    return value
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty.")
+    return value
+
+
+def _no_fp16(value):
+    if value == "fp16":
+        raise ValueError("fp16 is not offered: T5 overflows to NaN in fp16; use bf16 or fp32.")
+    return value
+
+
+def _one_dialogue(prompt: str) -> str:
+    fields = _prompt_fields(prompt)
+    if fields != ["dialogue"]:
+        raise ValueError("the template must contain {dialogue} exactly once and no other {field} "
+                         f"(found {fields or 'none'}); write literal braces as {{{{ and }}}}.")
+    return prompt
+
+
+def _modules(value):
+    if isinstance(value, str) and value != "all-linear":
+        raise ValueError(f"the one name allowed instead of a list is all-linear, got {value!r}; or give a list "
+                         "such as [q, v].")
+    if not (value and all(value)):
+        raise ValueError("give a non-empty list of module names, such as [q, v].")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Name = Annotated[str, AfterValidator(_nonempty), WithJsonSchema({"type": "string", "minLength": 1})]
+Precision = Annotated[Literal[PRECISIONS], BeforeValidator(_no_fp16)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+section = dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False))
+
+
+@section
 class ModelParams:
-    name: str
-    revision: str
+    """The base model every stage starts from."""
+    name: Name = Field(description="a Hub id or a local directory (config + safetensors + tokenizer)")
+    revision: Name = Field(description="Hub commit; for a local directory, sha256:... of its files (prepare prints "
+                                       "it, then checks it), so DVC reruns when they change")
 
-    def check(self, key):
-        _nonempty(key, self, "name", "revision")
 
-
-@dataclass(frozen=True)
+@section
 class DataParams:
-    source: str
-    revision: str
-    prompt: str
-    max_source_length: int
-    max_target_length: int
-    # Counted in distinct dialogues: a test dialogue keeps all of its references.
-    max_train_samples: int | None
-    max_validation_samples: int | None
-    max_test_samples: int | None
-    seed: int
-
-    def check(self, key):
-        _nonempty(key, self, "source", "revision")
-        fields = _prompt_fields(self.prompt)
-        if fields != ["dialogue"]:
-            raise ParamsError(
-                f"{key}.prompt",
-                "the template must contain {dialogue} exactly once and no other {field} "
-                f"(found {fields or 'none'}); write literal braces as {{{{ and }}}}.",
-            )
-        _positive(key, self, "max_source_length", "max_target_length")
-        for split in ("train", "validation", "test"):
-            name = f"max_{split}_samples"
-            if getattr(self, name) is not None:
-                _positive(key, self, name)
-        _within(key, self, "seed", 0, MAX_SEED)
+    """The corpus and how each dialogue becomes a model input."""
+    source: Name = Field(description="a Hub id or a directory with train/validation/test .jsonl")
+    revision: Name = Field(description="Hub revision; pin a commit sha for exact reproducibility (a local "
+                                       "directory: sha256:... of its split files, as model.revision)")
+    prompt: Annotated[str, AfterValidator(_one_dialogue)] = Field(
+        description="the template each dialogue is put in: {dialogue} exactly once and no other {field}; write "
+                    "literal braces as {{ and }}")
+    max_source_length: int = Field(gt=0, le=4096, description="tokens; longer dialogues are truncated")
+    max_target_length: int = Field(gt=0, le=1024, description="tokens of a reference summary")
+    max_train_samples: int | None = Field(gt=0, description="null = all; counted in distinct dialogues")
+    max_validation_samples: int | None = Field(gt=0, description="null = all")
+    max_test_samples: int | None = Field(gt=0, description="null = all; a test dialogue keeps all its references")
+    seed: Seed = Field(description="which dialogues a subsample picks")
 
 
-@dataclass(frozen=True)
+@section
 class TrainParams:
-    learning_rate: float
-    epochs: float
-    max_steps: int  # > 0 overrides epochs, for smoke runs
-    batch_size: int  # effective batch = batch_size * gradient_accumulation_steps, whatever the process count
-    eval_batch_size: int
-    gradient_accumulation_steps: int
-    warmup_ratio: float
-    weight_decay: float
-    logging_steps: int
-    eval_steps: int  # 0 evaluates only at the end
-    save_steps: int  # trainer checkpoints to resume from after a crash
-    seed: int
-    precision: str  # bf16 where the hardware has it, else fp32; never fp16 for T5
-    group_by_length: bool
-    pad_to_multiple_of: int | None
-    dataloader_workers: int
-    # Evidence for choosing the model (stages/training/selection.py) and memory for speed.
-    rouge_samples: int | None  # validation dialogues summarized and scored at each evaluation; null = all, 0 = none
-    select_metric: str  # what picks the saved model: eval_loss, a ROUGE variant, or last
-    early_stopping_patience: int  # evaluations without improvement before stopping; 0 = never stop early
-    early_stopping_min_delta: float  # the least change in select_metric that counts as an improvement
-    gradient_checkpointing: bool  # recompute activations in the backward pass: less memory, slower steps
+    """One training stage (train_full fine-tunes every weight, train_lora an adapter); both take the same keys."""
+    learning_rate: Number = Field(gt=0, le=1, description="peak learning rate of AdamW")
+    epochs: Number = Field(le=100, description="passes over the training set; > 0 unless max_steps > 0")
+    max_steps: int = Field(le=STEPS, description="> 0 overrides epochs (smoke runs)")
+    batch_size: int = Field(gt=0, le=4096, description="effective batch = batch_size x gradient_accumulation_steps, "
+                                                       "on any number of devices; also caps the per-device "
+                                                       "micro-batch (stages/training/loop.py)")
+    eval_batch_size: int = Field(gt=0, le=4096, description="examples per evaluation batch")
+    gradient_accumulation_steps: int = Field(gt=0, le=1024, description="micro-batches per optimizer step")
+    warmup_ratio: Number = Field(ge=0, lt=1, description="share of the steps the learning rate warms up over")
+    weight_decay: Number = Field(ge=0, le=1, description="AdamW's decoupled weight decay")
+    logging_steps: int = Field(gt=0, le=STEPS, description="steps between logged losses")
+    eval_steps: int = Field(ge=0, le=STEPS, description="steps between evaluations; 0 = at the end only")
+    save_steps: int = Field(ge=0, le=STEPS, description="steps between checkpoints for resuming an interrupted run; "
+                                                        "0 = none")
+    seed: Seed = Field(description="of the initialization, shuffling and dropout")
+    precision: Precision = Field(description="auto = bf16 where native (GPU >= 8.0, CPU avx512_bf16/amx_bf16), else "
+                                             "fp32; never fp16 (T5 overflows to NaN)")
+    group_by_length: bool = Field(description="batches of similar length waste less padding")
+    pad_to_multiple_of: int | None = Field(gt=0, le=512, description="tensor-core friendly dynamic padding; null = "
+                                                                     "exact")
+    dataloader_workers: int = Field(ge=0, le=64, description="worker processes loading batches; 0 = the main one")
+    rouge_samples: int | None = Field(ge=0, description="validation dialogues summarized and ROUGE-scored at each "
+                                                        "evaluation (seeded subset, generate.* decoding); null = "
+                                                        "all, 0 = loss only")
+    select_metric: Literal[SELECT_METRICS] = Field(description="what picks the saved model: the best eval_loss or "
+                                                               "ROUGE variant (which needs rouge_samples above 0), "
+                                                               "or the last")
+    early_stopping_patience: int = Field(ge=0, description="evaluations without improvement before stopping; 0 = "
+                                                           "off (else it needs eval_steps > 0 and a select_metric "
+                                                           "other than last)")
+    early_stopping_min_delta: Number = Field(ge=0, description="smallest change of select_metric that counts as an "
+                                                               "improvement")
+    gradient_checkpointing: bool = Field(description="recompute activations in the backward pass: about 30-37% "
+                                                     "less memory, slower steps")
 
-    def check(self, key):
-        _positive(key, self, "learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
-                  "logging_steps")
-        if self.max_steps <= 0:
-            _positive(key, self, "epochs")
-        _within(key, self, "warmup_ratio", 0, 1, high_open=True)
-        _within(key, self, "weight_decay", 0, 1)
-        _nonnegative(key, self, "eval_steps", "save_steps", "dataloader_workers")
-        if self.pad_to_multiple_of is not None:
-            _positive(key, self, "pad_to_multiple_of")
-        _within(key, self, "seed", 0, MAX_SEED)
-        _precision(key, self.precision)
-        _selection(key, self)
+    def __post_init__(self):
+        if self.max_steps <= 0 and not self.epochs > 0:
+            raise Rule("epochs", f"must be > 0 while max_steps <= 0 (a max_steps > 0 overrides epochs), got "
+                                 f"{self.epochs!r}.")
+        if self.select_metric in ROUGE_KEYS and self.rouge_samples == 0:
+            raise Rule("select_metric", f"{self.select_metric} needs validation ROUGE: set rouge_samples above 0 "
+                                        "(or null), or select on eval_loss.")
+        if self.early_stopping_patience and self.select_metric == "last":
+            raise Rule("early_stopping_patience", "early stopping watches select_metric, which is last: set "
+                                                  "select_metric to eval_loss or a ROUGE variant, or patience to 0.")
+        if self.early_stopping_patience and self.eval_steps == 0:
+            raise Rule("early_stopping_patience", "needs evaluations during training: set eval_steps above 0, or "
+                                                  "patience to 0.")
 
 
-@dataclass(frozen=True)
+@section
 class LoraParams:
-    r: int
-    alpha: int
-    dropout: float
-    target_modules: list[str] | str  # module names, or "all-linear"
-    # Variants (stages/training/adapters.py): weight-decomposed LoRA, rank-stabilized scaling, LoRA+ learning rate for B.
-    use_dora: bool
-    use_rslora: bool
-    loraplus_lr_ratio: float | None  # B matrices learn this many times faster; null = plain LoRA
-
-    def check(self, key):
-        _positive(key, self, "r", "alpha")
-        _within(key, self, "dropout", 0, 1, high_open=True)
-        if isinstance(self.target_modules, str):
-            if self.target_modules != "all-linear":
-                raise ParamsError(f"{key}.target_modules", f"the one name allowed instead of a list is all-linear, "
-                                                           f"got {self.target_modules!r}; or give a list such as [q, v].")
-        elif not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
-            raise ParamsError(f"{key}.target_modules", "give a non-empty list of module names, such as [q, v].")
-        if self.loraplus_lr_ratio is not None:
-            _within(key, self, "loraplus_lr_ratio", 1, 1000)
+    """The LoRA adapter train_lora trains, and its variants (stages/training/adapters.py)."""
+    r: int = Field(gt=0, le=1024, description="rank of the update")
+    alpha: int = Field(gt=0, le=4096, description="the update is scaled by alpha / r")
+    dropout: Number = Field(ge=0, lt=1, description="dropout on the adapter's input")
+    target_modules: Annotated[list[str] | str, AfterValidator(_modules)] = Field(
+        description="linear layer names, or all-linear (every linear layer but the output head)")
+    use_dora: bool = Field(description="DoRA: weight-decomposed LoRA (magnitude vector + LoRA direction)")
+    use_rslora: bool = Field(description="rsLoRA: scale alpha / sqrt(r) instead of alpha / r (stable at high r)")
+    loraplus_lr_ratio: Number | None = Field(ge=1, le=1000, description="LoRA+: B matrices get learning_rate x this "
+                                                                        "(the paper suggests 16); null = off")
 
 
-@dataclass(frozen=True)
+@section
 class GenerateParams:
-    split: str
-    max_new_tokens: int  # without it generate() stops at 20 tokens
-    num_beams: int
-    # beam search: true stops once num_beams summaries have ended, false is transformers' heuristic; null = the
-    # model's generation config (transformers' default: false). Greedy search ignores it.
-    early_stopping: bool | None
-    batch_size: int
-    precision: str  # the torch engine's
-    engine: str  # torch (transformers' generate) or ctranslate2 (the model converted, then decoded alike)
-    compute_type: str  # the ctranslate2 engine's
+    """How the generate stages and validation during training write summaries."""
+    split: Literal["validation", "test"] = Field(description="the split summarized")
+    max_new_tokens: int = Field(gt=0, le=1024, description="the longest summary; without it generate() stops at 20")
+    num_beams: int = Field(gt=0, le=32, description="1 = greedy")
+    early_stopping: bool | None = Field(description="beam search: true stops once num_beams summaries have ended; "
+                                                    "null = the model's generation config (transformers' default, "
+                                                    "false, which ctranslate2 refuses with beams)")
+    batch_size: int = Field(gt=0, le=4096, description="dialogues per batch")
+    precision: Precision = Field(description="the torch engine's, also what validation summaries during training "
+                                             "decode in, so the checkpoint is chosen on the decoding reported")
+    engine: Literal[ENGINES] = Field(description="torch (transformers' generate) or ctranslate2 (converted once into "
+                                                 "models/.engines; same decoding or a refusal)")
+    compute_type: Literal[COMPUTE_TYPES] = Field(description="the ctranslate2 engine's: auto = int8 on a CPU, bfloat16 "
+                                                             "on a GPU that has it, else float32; a type the device "
+                                                             "lacks is refused")
 
-    def check(self, key):
-        if self.split not in ("validation", "test"):
-            raise ParamsError(f"{key}.split", f"must be 'validation' or 'test', not {self.split!r}.")
-        _positive(key, self, "max_new_tokens", "num_beams", "batch_size")
-        _precision(key, self.precision)
-        _one_of(key, self, "engine", ENGINES)
-        _one_of(key, self, "compute_type", COMPUTE_TYPES)
+    def __post_init__(self):
         if self.engine == "ctranslate2" and self.num_beams > 1 and self.early_stopping is False:
             # null is checked against the model's generation config when the engine loads (stages/inference/ct2.py)
-            raise ParamsError(f"{key}.early_stopping", "cannot be false for ctranslate2 with beams: transformers' "
-                                                       "stopping heuristic has no CTranslate2 equivalent, so the "
-                                                       "summaries would differ from torch's; set it to true (both "
-                                                       "engines stop once num_beams summaries have ended), num_beams "
-                                                       "to 1, or engine to torch.")
+            raise Rule("early_stopping", "cannot be false for ctranslate2 with beams: transformers' stopping "
+                                         "heuristic has no CTranslate2 equivalent, so the summaries would differ from "
+                                         "torch's; set it to true (both engines stop once num_beams summaries have "
+                                         "ended), num_beams to 1, or engine to torch.")
 
 
-@dataclass(frozen=True)
+@section
 class EvaluateParams:
-    resamples: int  # bootstrap resamples of dialogues, and random sign flips of the paired test
-    seed: int
-    confidence: float  # of the bootstrap intervals, e.g. 0.95
-
-    def check(self, key):
-        if self.resamples < 100:
-            raise ParamsError(f"{key}.resamples", f"use at least 100 resamples (1000 or more for "
-                                                  f"stable intervals), got {self.resamples!r}.")
-        _within(key, self, "seed", 0, MAX_SEED)
-        _within(key, self, "confidence", 0.5, 1, high_open=True)
+    """The statistics of stages/evaluate.py."""
+    resamples: int = Field(ge=100, le=1_000_000, description="bootstrap resamples of dialogues (intervals) and sign "
+                                                             "flips (p-values); 1000 or more for stable intervals")
+    seed: Seed = Field(description="of the resampling")
+    confidence: Number = Field(ge=0.5, lt=1, description="of the bootstrap intervals")
 
 
-@dataclass(frozen=True)
+@section
 class Params:
     model: ModelParams
     data: DataParams
@@ -206,9 +253,126 @@ def load(path="params.yaml") -> Params:
     return parse(read(path))
 
 
-def _unique_keys(node, prefix="") -> None:
+def parse(raw) -> Params:
+    """params.yaml's values (as read() returns them) validated, or one ParamsError naming the first bad key."""
+    return _validated(Params, raw)
+
+
+def _validated(cls, raw, prefix=""):
+    """cls built from a mapping of YAML values, its sections first (strict: a section must be one already)."""
+    if not isinstance(raw, dict):
+        raise ParamsError(prefix or "(top level)", f"expected a mapping of keys, got {_shown(raw)}.")
+    fields, values = cls.__pydantic_fields__, {}
+    for key, value in raw.items():
+        if key not in fields:  # by hand: pydantic would take some names (`__dataclass_self__`) for its own
+            raise ParamsError(_join(prefix, key), f"unknown key; known keys here are: {', '.join(fields)}.")
+        kind = fields[key].annotation
+        values[key] = _validated(kind, value, _join(prefix, key)) if hasattr(kind, "__pydantic_fields__") else value
+    try:
+        return cls(**values)
+    except ValidationError as error:
+        raise _explained(error.errors()[0], fields, raw, prefix) from None
+
+
+def _explained(error: dict, fields: dict, values: dict, prefix: str) -> ParamsError:
+    """pydantic's first error as one paragraph naming the key."""
+    kind, loc = error["type"], error["loc"]
+    problem = error.get("ctx", {}).get("error")
+    if isinstance(problem, Rule):
+        return ParamsError(_join(prefix, problem.field), str(problem))
+    name = loc[0]
+    key = _join(prefix, name)
+    if kind == "missing":
+        return ParamsError(key, "missing; every key must be set in params.yaml (null where allowed).")
+    value, field = values[name], fields[name]
+    if problem is not None:
+        return ParamsError(key, str(problem))
+    if kind == "finite_number":
+        return ParamsError(key, f"must be a finite number, got {_shown(value)}.")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return ParamsError(key, _out_of_bounds(name, bounds(field), value, above=kind.startswith("less")))
+    if kind == "literal_error" and isinstance(value, str):
+        return ParamsError(key, f"must be one of {', '.join(typing.get_args(field.annotation))}, got {value!r}.")
+    return ParamsError(key, f"expected {_expected(field.annotation)}, got {_shown(value)}.")
+
+
+def bounds(field) -> dict:
+    """A field's bounds: {'gt': 0, 'le': 4096} and the like."""
+    return {k: getattr(m, k) for m in field.metadata for k in ("gt", "ge", "lt", "le") if hasattr(m, k)}
+
+
+def _out_of_bounds(name: str, limits: dict, value, above: bool) -> str:
+    bound, ceiling = rules(name, limits)
+    if above and ceiling:
+        return (f"{_shown(value)} is beyond the ceiling of {ceiling.split(' ', 1)[1]} ({CEILINGS[name]}); this is "
+                "most likely a typo.")
+    return f"must be {bound}, got {_shown(value)}."
+
+
+def rules(name: str, limits: dict) -> tuple[str | None, str | None]:
+    """A key's bounds in words, ('> 0', '<= 4,096') or ('in [0, 1)', None): an upper bound with a reason in
+    CEILINGS is a ceiling, a guard against typos written apart from the range of sane values."""
+    low, high = limits.get("gt", limits.get("ge")), limits.get("lt", limits.get("le"))
+    lower = None if low is None else f"{'>' if 'gt' in limits else '>='} {number_text(low)}"
+    upper = None if high is None else f"{'<' if 'lt' in limits else '<='} {number_text(high)}"
+    if upper and name in CEILINGS:
+        return lower, upper
+    if lower and upper:
+        return (f"in {'(' if 'gt' in limits else '['}{number_text(low)}, {number_text(high)}"
+                f"{')' if 'lt' in limits else ']'}"), None
+    return lower or upper, None
+
+
+def number_text(number) -> str:
+    """4,096 and 1e-05 rather than 4096 and 1e-05: digits a reader can count."""
+    return f"{number:,}" if isinstance(number, int) else f"{number:g}"
+
+
+def _expected(kind) -> str:
+    """What a type accepts, in words: 'an integer or null'."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Annotated:
+        return _expected(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_expected(arg) for arg in args)
+    if origin is list:
+        return f"a list of {_expected(args[0])[2:]}s"
+    if origin is Literal:
+        return "a string"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}[kind]
+
+
+def _shown(value) -> str:
+    """A value as the message quotes it, cut short: YAML's aliases can make a list of a billion items."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxlong = 2, 6, 6, 80, 40
+
+
+def _join(prefix, key):
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _prompt_fields(prompt: str) -> list[str]:
+    """Each {field} of the template as written, with any !conversion or :format (only a plain {dialogue}
+    passes); a lone { or } is a field that can never be filled."""
+    try:
+        parsed = list(string.Formatter().parse(prompt))
+    except ValueError as error:  # "Single '{' encountered in format string"
+        return [f"unbalanced brace ({error})"]
+    return [name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            for _, name, spec, conversion in parsed if name is not None]
+
+
+def _unique_keys(node, prefix="", seen_nodes=None) -> None:
     """Refuse a key given twice in one mapping: YAML loaders keep the last silently, so `r: 32` above `r: 4`
     would train with 4 while the file seems to say 32."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias, checked at its anchor: `&x [*x]` holds itself, `[*a, *a]` doubles
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen = {}
         for key_node, value_node in node.value:
@@ -221,10 +385,10 @@ def _unique_keys(node, prefix="") -> None:
                                        f"and {line}; YAML would silently keep the last. Delete the one you do not "
                                        "mean.")
             seen[key_node.tag, key_node.value] = line
-            _unique_keys(value_node, key)
+            _unique_keys(value_node, key, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _unique_keys(item, f"{prefix}[{index}]")
+            _unique_keys(item, f"{prefix}[{index}]", seen_nodes)
 
 
 def read(path="params.yaml") -> dict:
@@ -262,164 +426,3 @@ def read(path="params.yaml") -> dict:
     finally:
         loader.dispose()
     return raw if raw is not None else {}
-
-
-def parse(raw: dict) -> Params:
-    params = _build(Params, raw, "")
-    for section in dataclasses.fields(Params):
-        values = getattr(params, section.name)
-        values.check(section.name)
-        _ceilings(section.name, values)
-    return params
-
-
-def _ceilings(section, obj):
-    for name, (ceiling, why) in CEILINGS.items():
-        value = getattr(obj, name, None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > ceiling:
-            raise ParamsError(f"{section}.{name}", f"{value!r} is beyond the ceiling of {ceiling:g} ({why}); "
-                                                   "this is most likely a typo.")
-
-
-def _build(cls, raw, prefix):
-    if not isinstance(raw, dict):
-        raise ParamsError(prefix or "(top level)", f"expected a mapping of keys, got {raw!r}.")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in known:
-            raise ParamsError(_join(prefix, key), f"unknown key; known keys here are: {', '.join(known)}.")
-    for key in known:
-        if key not in raw:
-            raise ParamsError(_join(prefix, key), "missing; every key must be set in params.yaml (null where allowed).")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, value in raw.items():
-        key = _join(prefix, name)
-        kind = hints[name]
-        if dataclasses.is_dataclass(kind):
-            values[name] = _build(kind, value, key)
-        else:
-            values[name] = _coerce(key, kind, value)
-    return cls(**values)
-
-
-def _coerce(key, kind, value):
-    arms = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else ()
-    if type(None) not in arms and len(arms) > 1:  # e.g. list[str] | str: the first arm the value fits
-        for arm in arms:
-            try:
-                return _coerce(key, arm, value)
-            except ParamsError:
-                pass
-        raise ParamsError(key, f"expected one of {' or '.join(getattr(a, '__name__', str(a)) for a in arms)}, "
-                               f"got {value!r}.")
-    optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
-    if optional:
-        if value is None:
-            return None
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-    if typing.get_origin(kind) is list:
-        if not isinstance(value, list):
-            raise ParamsError(key, f"expected a list, got {value!r}.")
-        return [_coerce(f"{key}[{i}]", typing.get_args(kind)[0], item) for i, item in enumerate(value)]
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif kind is float:
-        # YAML 1.1 reads 1e-3 as a string; accept it as the number the user meant.
-        number = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                pass
-        if number is not None:
-            if not math.isfinite(number):  # .inf and .nan are valid YAML, never a valid setting
-                raise ParamsError(key, f"must be a finite number, got {value!r}.")
-            return number
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
-    raise ParamsError(key, f"expected {expected}{' or null' if optional else ''}, got {value!r}.")
-
-
-def _join(prefix, key):
-    return f"{prefix}.{key}" if prefix else str(key)
-
-
-def _nonempty(section, obj, *names):
-    for name in names:
-        if not getattr(obj, name).strip():
-            raise ParamsError(f"{section}.{name}", "must not be empty.")
-
-
-def _positive(section, obj, *names):
-    for name in names:
-        if not getattr(obj, name) > 0:
-            raise ParamsError(f"{section}.{name}", f"must be greater than 0, got {getattr(obj, name)!r}.")
-
-
-def _nonnegative(section, obj, *names):
-    for name in names:
-        if getattr(obj, name) < 0:
-            raise ParamsError(f"{section}.{name}", f"must be 0 or more, got {getattr(obj, name)!r}.")
-
-
-def _within(section, obj, name, low, high, high_open=False):
-    value = getattr(obj, name)
-    if not (low <= value < high if high_open else low <= value <= high):
-        bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
-        raise ParamsError(f"{section}.{name}", f"must be in {bound}, got {value!r}.")
-
-
-def _one_of(section, obj, name, allowed):
-    value = getattr(obj, name)
-    if value not in allowed:
-        raise ParamsError(f"{section}.{name}", f"must be one of {', '.join(allowed)}, got {value!r}.")
-
-
-def _precision(section, value):
-    if value == "fp16":
-        raise ParamsError(f"{section}.precision", "fp16 is not offered: T5 overflows to NaN in fp16; use bf16 or fp32.")
-    if value not in PRECISIONS:
-        raise ParamsError(f"{section}.precision", f"must be one of {', '.join(PRECISIONS)}, got {value!r}.")
-
-
-def _prompt_fields(prompt: str) -> list[str]:
-    """Each {field} of the template as written, with any !conversion or :format (only a plain {dialogue}
-    passes); a lone { or } is a field that can never be filled."""
-    try:
-        parsed = list(string.Formatter().parse(prompt))
-    except ValueError as error:  # "Single '{' encountered in format string"
-        return [f"unbalanced brace ({error})"]
-    return [name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-            for _, name, spec, conversion in parsed if name is not None]
-
-
-def _selection(key, cfg):
-    """The model-selection params of a training stage, which only make sense together."""
-    if cfg.select_metric not in SELECT_METRICS:
-        raise ParamsError(f"{key}.select_metric", f"must be one of {', '.join(SELECT_METRICS)}, got "
-                                                  f"{cfg.select_metric!r}.")
-    if cfg.rouge_samples is not None:
-        _nonnegative(key, cfg, "rouge_samples")
-    if cfg.select_metric in ROUGE_KEYS and cfg.rouge_samples == 0:
-        raise ParamsError(f"{key}.select_metric", f"{cfg.select_metric} needs validation ROUGE: set "
-                                                  f"{key}.rouge_samples above 0 (or null), or select on eval_loss.")
-    _nonnegative(key, cfg, "early_stopping_patience")
-    if not (math.isfinite(cfg.early_stopping_min_delta) and cfg.early_stopping_min_delta >= 0):
-        raise ParamsError(f"{key}.early_stopping_min_delta", f"must be a finite number >= 0, got "
-                                                             f"{cfg.early_stopping_min_delta!r}.")
-    if cfg.early_stopping_patience and cfg.select_metric == "last":
-        raise ParamsError(f"{key}.early_stopping_patience", "early stopping watches select_metric, which is last: "
-                                                            "set select_metric to eval_loss or a ROUGE variant, or "
-                                                            "patience to 0.")
-    if cfg.early_stopping_patience and cfg.eval_steps == 0:
-        raise ParamsError(f"{key}.early_stopping_patience", f"needs evaluations during training: set "
-                                                            f"{key}.eval_steps above 0, or patience to 0.")

@@ -11,9 +11,9 @@ from ..io.errors import UserError
 from . import artifacts, tags
 
 
-def check(path: str) -> None:
-    """Refuse HEAD as a version of the artifact at `path` unless `dvc artifacts get` could fetch it."""
-    commit = tags.git("rev-parse", "HEAD").strip()
+def check(path: str, commit: str = "HEAD") -> None:
+    """Refuse `commit` as a version of the artifact at `path` unless `dvc artifacts get` could fetch it."""
+    commit = tags.git("rev-parse", commit).strip()
     check_dvc_tracked(path, commit)
     check_in_remote(commit, path)
 
@@ -25,7 +25,7 @@ def check_dvc_tracked(path: str, commit: str) -> None:
         raise UserError(f"{path} is not a DVC output at commit {short} (its dvc.lock has no entry for it), so "
                         "`dvc artifacts get` would find nothing to fetch: run `dvc repro`, commit dvc.lock "
                         "(`git add -A && git commit`), `dvc push`, then register.")
-    outputs = cached_outputs()
+    outputs = cached_outputs(commit)
     # (with no path at all, ls-tree would list every file)
     in_git = tags.git("ls-tree", "-r", "-z", "--name-only", commit, "--", *outputs).split("\0") if outputs else []
     in_git = [file for file in in_git if file]
@@ -41,11 +41,11 @@ def check_dvc_tracked(path: str, commit: str) -> None:
                         ".gitignore entries again), `dvc push`, then register.")
 
 
-def cached_outputs() -> list[str]:
-    """The outputs dvc.yaml has DVC cache (not `cache: false`), as paths from the project root."""
+def cached_outputs(commit: str) -> list[str]:
+    """The outputs that `commit`'s dvc.yaml gives DVC cache (not `cache: false`), as paths from the project root."""
     from dvc.repo import Repo
 
-    with Repo(".") as repo:
+    with Repo(".", rev=commit) as repo:
         return sorted(os.path.relpath(out.fs_path, repo.root_dir) for out in repo.index.outs
                       if out.use_cache and out.is_in_repo)
 
@@ -87,7 +87,8 @@ def check_in_remote(commit: str, path: str | None = None) -> None:
     from ..shipping import stale
 
     name, url = committed_remote(commit)
-    _, missing = stale.missing_outputs("register", remote=name, remote_config={"url": url})
+    # the outputs of `commit` (a promoted version's, not only HEAD's), asked of the remote that commit names
+    _, missing = stale.missing_outputs("register", rev=commit, remote=name, remote_config={"url": url})
     if not missing:
         return
     here, there = this_clone_pushes_to()
@@ -99,7 +100,7 @@ def check_in_remote(commit: str, path: str | None = None) -> None:
                f"modify --local --unset {name} url` removes that)")
     else:
         fix = "`dvc push`"
-    partial = sorted({out for out in cached_outputs() if out not in missing and
+    partial = sorted({out for out in cached_outputs(commit) if out not in missing and
                       any(file.startswith(out + "/") for file in missing)})
     if partial:  # files lost from the remote under a folder whose listing is still there
         listings = [f"{url.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}" for md5 in

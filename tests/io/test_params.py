@@ -161,6 +161,20 @@ def test_a_control_character_is_one_message_with_its_line(in_tmp, character):
                                  "allow (a control character, which an editor may not show); delete it.")
 
 
+def test_yaml_aliases_that_hold_themselves_or_multiply_are_read_at_once(in_tmp):
+    """`&x [*x]` once sent the duplicate-key check into endless recursion, and nine nested aliases (a billion
+    items) into hours of walking; each alias is checked once, and the message quotes the value cut short."""
+    laughs = "[&a [x, x, x, x, x, x, x, x, x, x]" + "".join(
+        f", &{b} [{', '.join([f'*{a}'] * 10)}]" for a, b in zip("abcdefgh", "bcdefghi")) + "]"
+    (in_tmp / "params.yaml").write_text(_repository_text().replace("[q, v]", laughs, 1))
+    with pytest.raises(ParamsError, match="lora.target_modules: expected a list of strings or a string") as caught:
+        params.load()
+    assert len(str(caught.value)) < 400
+    (in_tmp / "params.yaml").write_text("colour: &x [*x]\n")
+    with pytest.raises(ParamsError, match="colour: unknown key"):
+        params.load()
+
+
 def test_a_bom_is_not_data(in_tmp):
     (in_tmp / "params.yaml").write_text("\ufeff" + _repository_text(), encoding="utf-8")
     assert params.load() == params.load(ROOT / "params.yaml")
@@ -199,6 +213,42 @@ def test_values_beyond_the_ceiling_are_refused(path, value):
 
 
 def test_every_ceiling_names_a_real_key_and_the_defaults_are_under_it():
-    fields = {f.name for section in dataclasses.fields(params.Params) for f in dataclasses.fields(section.type)}
-    assert set(params.CEILINGS) <= fields
+    sections = [section.type for section in dataclasses.fields(params.Params)]
+    fields = {name: field for cls in sections for name, field in cls.__pydantic_fields__.items()}
+    assert set(params.CEILINGS) <= set(fields)
+    for cls in sections:  # a reason without a ceiling would never be shown
+        assert all({"le", "lt"} & set(params.bounds(field)) for name, field in cls.__pydantic_fields__.items()
+                   if name in params.CEILINGS), cls
     params.load(Path(__file__).resolve().parents[2] / "params.yaml")  # the shipped defaults pass
+
+
+def test_every_section_is_strict_frozen_and_closed():
+    """A section added without `@params.section` would take "16" for 16 and keys nobody reads."""
+    for section in dataclasses.fields(params.Params):
+        config = section.type.__pydantic_config__
+        assert (config["strict"], config["extra"], config["allow_inf_nan"]) == (True, "forbid", False), section.name
+        assert section.type.__dataclass_params__.frozen
+
+
+@pytest.mark.parametrize("path, value, key, expected", [
+    ("model.__dataclass_self__", 1, "model.__dataclass_self__", "unknown key"),  # a name pydantic's init takes
+    ("lora", {1: 2}, "lora.1", "unknown key; known keys here are: r, alpha"),  # YAML's `1:` is a number
+    ("train_full.learning_rate", 10**400, "train_full.learning_rate", "must be a finite number"),  # float() overflows
+    ("data.max_source_length", 10**400, "data.max_source_length", "is beyond the ceiling of 4,096"),
+    ("lora.target_modules", [1], "lora.target_modules", "expected a list of strings or a string, got [1]"),
+    ("lora.target_modules", [""], "lora.target_modules", "non-empty list"),
+    ("model.name", "  ", "model.name", "must not be empty"),
+    ("generate.engine", None, "generate.engine", "expected a string, got None"),
+    ("train_full.max_steps", 2.0, "train_full.max_steps", "expected an integer, got 2.0"),
+    ("lora.use_dora", 1, "lora.use_dora", "expected true or false, got 1"),
+    ("data", [1], "data", "expected a mapping of keys, got [1]"),
+], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
+def test_hostile_values_are_one_paragraph_naming_the_key(path, value, key, expected):
+    error = rejected(with_value(path, value))
+    assert error.key == key and expected in str(error) and len(str(error)) < 400
+
+
+def test_a_float_written_as_yaml_1_1_reads_it_is_a_number():
+    """`1e-3` (no dot) is a string to YAML 1.1: as before, it counts as the number it spells."""
+    p = params.parse(with_value("train_lora.learning_rate", "1e-3"))
+    assert p.train_lora.learning_rate == 0.001 and p.train_full.epochs == 1.0 and type(p.train_full.epochs) is float
