@@ -5,6 +5,7 @@ A validation split set to null is carved from train: data.validation_size of its
 a count), chosen by data.seed, all references of a dialogue together; prepare records how in data/sources.json.
 A test split is never carved: scores on dialogues the user did not set aside would be no test.
 """
+import dataclasses
 import random
 import sys
 from pathlib import Path
@@ -149,19 +150,9 @@ def load(source: str, revision: str, layout: Layout, seed: int) -> tuple[dict[st
 
 
 def layout_of(data) -> Layout:
-    """The Layout params.yaml's data section gives (the one place that reads data.splits, .columns, .turns,
-    .validation_size and .config)."""
-    def given(key, default):
-        value = getattr(data, key, None)
-        return default if value is None else value
-
-    def as_dict(value):
-        return value if isinstance(value, dict) else dict(value)
-
-    return Layout(splits={**layouts.SPLITS, **as_dict(given("splits", {}))},
-                  columns={**layouts.COLUMNS, **as_dict(given("columns", {}))},
-                  turns=given("turns", layouts.TURNS), validation_size=given("validation_size", layouts.VALIDATION_SIZE),
-                  config=getattr(data, "config", None))
+    """The Layout params.yaml's data section gives: data.splits, .columns, .turns, .validation_size, .config."""
+    return Layout(splits=dataclasses.asdict(data.splits), columns=dataclasses.asdict(data.columns), turns=data.turns,
+                  validation_size=data.validation_size, config=data.config)
 
 
 def about(data, source_entry: dict, revision: str) -> dict:
@@ -169,7 +160,7 @@ def about(data, source_entry: dict, revision: str) -> dict:
     card says; a given licence the card contradicts is warned about (a preset's licence left on other data)."""
     from . import sources
 
-    given = {"license": getattr(data, "license", None), "title": getattr(data, "name", None)}
+    given = {"license": data.license, "title": data.name}
     card = {} if source_entry.get("local") else sources.hub_card(data.source, revision)
     if given["license"] and card.get("license") and card["license"].lower() != given["license"].lower():
         print(f"warning: data.license is {given['license']!r}, but the card of dataset {data.source!r} says "
