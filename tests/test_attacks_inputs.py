@@ -499,11 +499,12 @@ def test_prepare_loads_the_resolved_sha_and_records_it(in_tmp, tiny_model, tiny_
         return real
 
     monkeypatch.setattr(loading, "hub_load", hub_load)
-    monkeypatch.setattr(sources, "hub_card", lambda repo, revision: {"license": "mit"})
+    monkeypatch.setattr(sources, "hub_card", lambda repo, revision: {})  # the dataset card: nothing said
     prepare.main()
     assert seen == {"source": "org/dialogs", "revision": "d" * 40}
     recorded = json.loads((in_tmp / sources.SOURCES).read_text())
-    assert recorded["data"] == {"name": "org/dialogs", "revision": "main", "sha": "d" * 40, "license": "mit"}
+    assert recorded["data"] == {"name": "org/dialogs", "revision": "main", "sha": "d" * 40,
+                                "license": "cc-by-nc-sa-4.0", "title": "DialogSum"}  # data.license, data.name
     assert {k: recorded["model"][k] for k in ("name", "local")} == {"name": str(tiny_model), "local": True}
     assert recorded["model"]["built"]["weights"] == "random"  # the tiny model's scratch.json, carried for the card
     assert recorded["dialogues"] == {"train": 24, "validation": 8, "test": 6}  # each split's size before subsamples
