@@ -11,6 +11,9 @@ from ..io.errors import UserError
 from ..io.files import BadJSON, jsonl_lines, loads, read_jsonl
 
 FORMATS = {".jsonl": "JSON Lines", ".json": "JSON", ".csv": "CSV", ".parquet": "Parquet"}
+# The longest CSV field a data file may hold: past stages/data/dialogue.py's MAX_CHARS, which then names a dialogue
+# that is too long (csv's own default, 131,072, would stop it with "field larger than field limit").
+FIELD_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,15 @@ def _json(path: Path) -> Table:
     return Table(str(path), "row", list(range(1, len(value) + 1)), value)
 
 
-def csv_rows(path: Path, what: str = "row") -> list[tuple[int, dict]]:
-    """(line, row) of each record of a CSV file with a header; a quoted field may span lines."""
-    start = 1
+def csv_rows(path: Path, what: str = "row", field_limit: int | None = None) -> list[tuple[int, dict]]:
+    """(line, row) of each record of a CSV file with a header; a quoted field may span lines. `field_limit`: the
+    longest field read (csv's own default, 131,072 characters, where None)."""
+    if not path.is_file():
+        raise UserError(f"{path} does not exist or is not a file.")
+    start, default = 1, csv.field_size_limit()
     try:
+        if field_limit:
+            csv.field_size_limit(field_limit)
         with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel starts its CSV with a BOM
             reader = csv.DictReader(handle)
             reader.fieldnames  # noqa: B018 - reads the header (line 1) now, so an error in it is named as line 1
@@ -96,6 +104,8 @@ def csv_rows(path: Path, what: str = "row") -> list[tuple[int, dict]]:
         raise UserError(f"{path}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.") from None
     except csv.Error as error:
         raise UserError(f"{path}, line {start}: not valid CSV ({error}).") from None
+    finally:
+        csv.field_size_limit(default)
     if not rows:
         raise UserError(f"{path} has no rows: expected a header line and one row per {what}.")
     return rows
@@ -104,7 +114,7 @@ def csv_rows(path: Path, what: str = "row") -> list[tuple[int, dict]]:
 def _csv(path: Path) -> Table:
     if path.read_bytes()[:1] in (b"{", b"["):
         raise UserError(f"{path} reads as JSON, not CSV: name it .jsonl or .json as its content is.")
-    found = csv_rows(path, "dialogue (or reference)")
+    found = csv_rows(path, "dialogue (or reference)", field_limit=FIELD_LIMIT)
     return Table(str(path), "line", [line for line, _ in found], [row for _, row in found])
 
 
