@@ -22,7 +22,7 @@ import yaml
 from project import env, tiny_params, write_params
 from stages.training import adapters
 from stages import evaluate, prepare, summarize
-from stages.data import dialogsum, loading, prompts, sources
+from stages.data import dialogsum, formats, loading, prompts, sources
 from stages.modeling import identity, models
 from stages.io import params, files
 from stages.scoring import records, rouge
@@ -491,7 +491,7 @@ def test_prepare_loads_the_resolved_sha_and_records_it(in_tmp, tiny_model, tiny_
     monkeypatch.setattr(sources, "hub_sha", lambda kind, repo, revision: "d" * 40)
     monkeypatch.setattr(sources.resolve, "__defaults__", (sources.hub_sha, None))
     seen = {}
-    real = {split: datasets.Dataset.from_list(dialogsum.read_jsonl(tiny_corpus / f"{split}.jsonl"))
+    real = {split: datasets.Dataset.from_list(formats.read(tiny_corpus / f"{split}.jsonl").rows)
             for split in dialogsum.SPLITS}
 
     def hub_load(source, config, revision):  # the download itself, stood in for

@@ -6,7 +6,6 @@ from pathlib import Path
 import datasets
 
 from ..io.errors import UserError, pull_hint
-from ..io.files import read_jsonl
 
 SPLITS = ("train", "validation", "test")
 REQUIRED = ("id", "dialogue", "summary")
