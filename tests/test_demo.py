@@ -318,7 +318,8 @@ def test_a_hostile_data_path_and_new_data_under_it_reach_prepare(tmp_path, tiny_
 
     exp_run()
     recorded = json.loads((repo / "data/sources.json").read_text())["data"]
-    assert recorded == {"name": str(data), "local": True, "revision": sources.fingerprint("dataset", data)}
+    assert recorded == {"name": str(data), "local": True, "revision": sources.fingerprint("dataset", data),
+                        "license": "cc-by-nc-sa-4.0", "title": "DialogSum"}  # data.license, data.name
     train = data / "train.jsonl"
     train.write_text(train.read_text().replace("#Person1#", "#Person2#", 1))
     run(["dvc", "exp", "remove", "try-it"], repo)
