@@ -15,7 +15,7 @@ import time
 
 import common
 import flops
-import train
+import train_worker
 from common import dialogsum, torch
 
 from stages.inference import decode
@@ -52,7 +52,7 @@ def training_runs(args, precisions) -> list[dict]:
             for precision in precisions:
                 setting = {**base, "method": method, "precision": precision}
                 print(f"train {method} {precision}, repeat {repeat + 1}/{args.repeats} ...", flush=True)
-                result = train.run_fresh(setting, args.timeout, fresh=not args.quick)
+                result = train_worker.run_fresh(setting, args.timeout, fresh=not args.quick)
                 runs.append({"repeat": repeat, **result, "load_average": common.load_average()})
                 print(f"    {result['steady_samples_per_s'] or result['samples_per_s']} samples/s, "
                       f"load {common.load_average()}", flush=True)

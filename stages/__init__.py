@@ -6,8 +6,10 @@ publish, serve, demo, params_doc). The subpackages hold what they share, each na
 data, modeling, inference, training, scoring and reporting for the pipeline; experiments, shipping, serving
 and scratch for the commands (see each package's docstring)."""
 from .io import logs  # noqa: F401  first: quiet logs need to be set up before libraries load
+from .io import net as _net  # noqa: E402
 from .io import startup as _startup  # noqa: E402
 
+_net.hub_environment()  # huggingface_hub reads its download timeouts when it is imported
 _startup.check_environment()
 _startup.quiet_interrupts()
 from .io import parent as _parent  # noqa: E402

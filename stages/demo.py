@@ -11,7 +11,6 @@ stages/scratch/experiment.py, the model's and the data's revision pinned to thei
 params.yaml keeps its committed values; the experiment holds the changes.
 """
 import argparse
-import hashlib
 import shlex
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 from .data import dialogue, loading, sources
 from .data.layout import Layout
 from .io.errors import UserError, run
-from .io import files, params
+from .io import files, hashing, params
 from .io.files import atomic_path
 from .scratch import experiment, model
 
@@ -100,7 +99,7 @@ BUILT_FROM = "built_from.sha256"  # the train split the tokenizer was learned fr
 
 
 def fingerprint(data: Path, layout: Layout | None = None) -> str:
-    return hashlib.sha256(split_files(data, layout or Layout())["train"].read_bytes()).hexdigest()
+    return hashing.sha256(split_files(data, layout or Layout())["train"])
 
 
 def pins(model_dir: Path, data: Path, layout: Layout | None = None) -> dict[str, str]:

@@ -87,10 +87,6 @@ def references_from(path, split: str) -> tuple[list[dict], str]:
     return rows, f"the {split} split in {dialogsum.PREPARED}"
 
 
-def score_file(predictions_path, references: list[dict], references_name: str) -> dict[str, rouge.PerDialogue]:
-    return score(matched(predictions_path, references, references_name), references, references_name)
-
-
 def matched(predictions_path, references: list[dict], references_name: str) -> list[str]:
     """The file's prediction for each reference row (records.match), after warning of unscorable references."""
     predictions = records.read_predictions(predictions_path)

@@ -22,7 +22,7 @@ from .io import files, net
 from .io.errors import UserError, run
 from .io.files import atomic_path, dir_size
 from .io.text import revision_problem
-from .shipping import card, claim, folder, hub, record, stale
+from .shipping import card, claim, folder, hub, record, signature, stale, subjects
 
 KINDS = ("full", "lora")
 BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}")
@@ -59,20 +59,20 @@ def _valid_revision(revision: str | None, where: str, fix: str) -> None:
                         f"({problem}); {fix}.")
 
 
-def hub_ref(entry: dict, given: str | None, option: str, key: str, example: str) -> card.HubRef:
+def hub_ref(entry: dict, given: str | None, option: str, key: str, example: str) -> subjects.HubRef:
     """The Hub id and revision the run read (data/sources.json), or the publisher's word for a local copy."""
     claimed = None
     if given:
         name, at, revision = given.partition("@")
         _valid_id(name, option, example)
         _valid_revision(revision if at else None, f"{option} {given!r}", f"write it as {example}, or drop '@...'")
-        claimed = card.HubRef(name, revision or None, declared=True)
+        claimed = subjects.HubRef(name, revision or None, declared=True)
     if entry.get("local"):
         if claimed is None:
             raise UserError(f"{key} was a local folder, so the card cannot name the Hub repo it is a copy of: give "
                             f"{option} ID[@REVISION], for example {option} {example}.")
         return claimed
-    ref = card.HubRef(entry["name"], entry.get("sha") or entry.get("revision"), declared=False)
+    ref = subjects.HubRef(entry["name"], entry.get("sha") or entry.get("revision"), declared=False)
     _valid_id(ref.id, f"data/sources.json's {key}", example)  # a hand-edited record: the card prints it
     _valid_revision(ref.revision, f"data/sources.json's {key} entry", "rerun `dvc repro prepare`, commit, then publish")
     if claimed and (claimed.id != ref.id or (claimed.revision and claimed.revision != ref.revision)):
@@ -81,7 +81,7 @@ def hub_ref(entry: dict, given: str | None, option: str, key: str, example: str)
     return ref
 
 
-def subject_of(args, sources: dict) -> card.Subject:
+def subject_of(args, sources: dict) -> subjects.Subject:
     for part in ("model", "data"):
         if not isinstance(sources.get(part), dict) or not (sources[part].get("local") or sources[part].get("name")):
             raise UserError(f"data/sources.json has no {part} entry: rerun `dvc repro prepare`, commit, then publish.")
@@ -93,12 +93,12 @@ def subject_of(args, sources: dict) -> card.Subject:
                             "parameters, stages/scratch) and is on no Hub, so nobody could load the adapter: publish "
                             "`lora --merged` (the adapter merged into it: a standalone model) or `full`; or upload "
                             "that base model to the Hub and give --base-model ID@COMMIT.")
-        base = card.HubRef(None, None, declared=False)  # the card names it as what it is: random weights
+        base = subjects.HubRef(None, None, declared=False)  # the card names it as what it is: random weights
     else:
         base = hub_ref(sources["model"], args.base_model, "--base-model", "model.name",
                        "google/flan-t5-base@7bcac572ce56db69c1ea7c8af255c5d7c9672fc2")
     dataset = hub_ref(sources["data"], args.dataset, "--dataset", "data.source", "knkarthick/dialogsum")
-    return card.Subject(kind, args.repo_id, base, dataset)
+    return subjects.Subject(kind, args.repo_id, base, dataset)
 
 
 def dry_run(args, target: Path, run_record, subject) -> None:
@@ -130,7 +130,7 @@ def publish(args, secret, run_record, subject) -> None:
         local.mkdir()
         folder.write(local, subject.kind, subject.base, card.render(run_record, subject))
         remote = api.open(args.repo_id, args.revision, args.private)
-        found = card.state(remote.readme)
+        found = signature.state(remote.readme)
         if found in ("edited", "foreign") and not args.force:
             why = ("was edited by hand outside its Notes section" if found == "edited"
                    else "was not written by this command")
@@ -138,7 +138,7 @@ def publish(args, secret, run_record, subject) -> None:
                             "publishing would overwrite that text. Put text you want kept in the card's Notes "
                             "section (between its notes lines), which every publish carries over, or add --force to "
                             "replace the card (its Notes are still kept).")
-        kept = card.notes(remote.readme)
+        kept = signature.notes(remote.readme)
         (local / folder.README).write_text(card.render(run_record, subject, kept), encoding="utf-8")
         message = f"Publish {subject.kind} model from git {run_record.commit[:12]} (python -m stages.publish)"
         done = api.commit(local, args.repo_id, args.revision, remote, message)

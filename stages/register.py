@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .io import files
 from .io.errors import UserError, run
 from .registry import artifacts, fetchable, tags
 from .training import lock
@@ -77,7 +78,7 @@ def new_version(name: str, artifact: dict, version: str, registered: dict[str, s
             tags.git("commit", "-q", "-m", f"Register {name}@{version}: meta from this run's files", "--",
                      str(artifacts.DVC_YAML))
         except UserError:  # no git identity, a hook said no: leave dvc.yaml as it was, so git stays clean
-            artifacts.DVC_YAML.write_text(text, encoding="utf-8")
+            files.write_text(artifacts.DVC_YAML, text)
             raise
     print(f"{name}@{version}: {artifact['path']} of commit {tags.git('rev-parse', '--short', 'HEAD').strip()} "
           f"on {branch}", file=sys.stderr)

@@ -21,7 +21,8 @@ from .inference.engines import load_engine
 from .modeling import identity, models, readme
 from .io import params, files, text
 from .io.errors import UserError, run
-from .io.files import atomic_path, read_jsonl, write_jsonl
+from .io.files import atomic_path, write_jsonl
+from .io.jsonl import read_jsonl
 
 
 def load(spec: str, precision: str):

@@ -47,7 +47,7 @@ def tiny_params(model_dir: Path, corpus_dir: Path) -> dict:
     params["lora"]["r"] = 8
     params["generate"].update(max_new_tokens=16, batch_size=4)
     # `auto` is bf16 on CPUs with native bf16 (avx512_bf16, amx_bf16): the tests' numbers must not depend on
-    # which CPU runs them. bf16 on the CPU is tested on its own (tests/test_hardware.py).
+    # which CPU runs them. bf16 on the CPU is tested on its own (tests/modeling/test_hardware.py).
     for section in ("train_full", "train_lora", "generate"):
         params[section]["precision"] = "fp32"
     return params

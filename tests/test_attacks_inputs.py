@@ -1,7 +1,7 @@
 """Issue 10, the input side: hostile and careless inputs to prepare, evaluate and summarize.
 
 Each attack asserts the exit code, one `error:` line and no traceback, and what is on disk afterwards.
-CLIs run in-process through stages.errors.run (the same wrapper `python -m stages.x` uses): no subprocess
+CLIs run in-process through stages.io.errors.run (the same wrapper `python -m stages.x` uses): no subprocess
 start-up, the same exit code and stderr.
 """
 import io
@@ -24,7 +24,7 @@ from stages.training import adapters
 from stages import evaluate, prepare, summarize
 from stages.data import dialogsum, formats, loading, prompts, sources
 from stages.modeling import identity, models
-from stages.io import params, files
+from stages.io import params, proof
 from stages.scoring import records, rouge
 from stages.io.errors import ParamsError, UserError, run
 
@@ -231,7 +231,7 @@ def test_export_replaces_its_own_folder_and_force_replaces_others(at, capsys):
     out = at / "exported"
     shutil.rmtree(out, ignore_errors=True)
     summarize.main(["export", "--out", str(out)])
-    assert (out / files.MARKER).is_file() and (out / "model.safetensors").is_file()
+    assert (out / proof.MARKER).is_file() and (out / "model.safetensors").is_file()
     summarize.main(["export", "--out", str(out)])  # the second run: our folder, as we left it, is replaced
     (out / "NOTES.txt").write_text("my notes on this model")  # the issue's case: a file the user added since
     before = listing(out)
@@ -241,10 +241,10 @@ def test_export_replaces_its_own_folder_and_force_replaces_others(at, capsys):
     (out / "config.json").write_text('{"edited": "by hand"}')
     assert "config.json changed since" in fails(capsys, summarize.main, ["export", "--out", str(out)])
     assert (out / "config.json").read_text() == '{"edited": "by hand"}'
-    (out / files.MARKER).unlink()
+    (out / proof.MARKER).unlink()
     assert "holds other files" in fails(capsys, summarize.main, ["export", "--out", str(out)])
     summarize.main(["export", "--out", str(out), "--force"])
-    assert (out / files.MARKER).is_file()
+    assert (out / proof.MARKER).is_file()
     file = at / "a-file"
     file.write_text("x")
     assert "is a file" in fails(capsys, summarize.main, ["export", "--out", str(file), "--force"])
@@ -387,7 +387,8 @@ def test_identical_non_latin_summaries_are_warned_not_reported_as_fact(tmp_path,
     predictions = tmp_path / "pred.jsonl"
     predictions.write_text("".join(json.dumps({"id": r["id"], "prediction": r["summary"]}, ensure_ascii=False) + "\n"
                                    for r in references))
-    modes = evaluate.score_file(predictions, records.read_references(path), str(path))
+    refs = records.read_references(path)
+    modes = evaluate.score(evaluate.matched(predictions, refs, str(path)), refs, str(path))
     warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "2 of 3 references" in warned[0] and "66.7%" in warned[0]
     assert modes["flat"].values[:, 0].tolist() == [0.0, 0.0, 1.0]  # what rouge_score gives: hence the warning

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from stages import compare
+from stages.experiments import forest, pairing, revision, verdict
 from stages.scoring import rouge, stats
 from stages.io.errors import UserError
 from stages.experiments.runs import flat_params
@@ -43,8 +44,8 @@ class FakeRun:
 def test_param_diff_names_changed_added_and_removed_keys():
     a = flat_params({"lora": {"r": 8, "target_modules": ["q", "v"]}, "generate": {"num_beams": 1}})
     b = flat_params({"lora": {"r": 4, "target_modules": ["q", "v"]}, "extra": {"x": 1}})
-    assert compare.param_diff(a, b) == {"extra.x": (None, 1), "generate.num_beams": (1, None), "lora.r": (8, 4)}
-    assert compare.param_diff(a, dict(a)) == {}
+    assert pairing.param_diff(a, b) == {"extra.x": (None, 1), "generate.num_beams": (1, None), "lora.r": (8, 4)}
+    assert pairing.param_diff(a, dict(a)) == {}
 
 
 def test_flat_params_drops_a_per_file_layer():
@@ -55,27 +56,27 @@ def test_different_dialogues_are_refused_naming_them():
     fewer = references(order=range(4))
     with pytest.raises(UserError, match=r"main and exp were scored on different dialogues \(6 and 4 dialogues; "
                                         r"2 only in main \(first 'test_4_0'\)\)"):
-        compare.check_same_dialogues(references(), fewer, "main", "exp")
+        pairing.check_same_dialogues(references(), fewer, "main", "exp")
     other = references(texts=[text + " Bye." for text in DIALOGUES])
     with pytest.raises(UserError, match="6 only in main.*6 only in exp"):
-        compare.check_same_dialogues(references(), other, "main", "exp")
+        pairing.check_same_dialogues(references(), other, "main", "exp")
 
 
 def test_a_stray_space_is_the_same_dialogue_and_dialogue_ids_pair_runs():
     spaced = references()
     spaced[3] = dict(spaced[3], dialogue=spaced[3]["dialogue"] + " ")
-    compare.check_same_dialogues(references(), spaced, "a", "b")
+    pairing.check_same_dialogues(references(), spaced, "a", "b")
     dialogsum_ids = [dict(row, id=f"test_{i // 2}_{i % 2 + 1}") for i, row in enumerate(references())]
     renamed = [dict(row, id=row["id"].replace("test_", "dlg_")) for row in dialogsum_ids]
     with pytest.raises(UserError, match="6 only in a.*6 only in b"):  # other dialogue ids: other dialogues
-        compare.check_same_dialogues(dialogsum_ids, renamed, "a", "b")
+        pairing.check_same_dialogues(dialogsum_ids, renamed, "a", "b")
 
 
 def test_different_references_for_the_same_dialogues_are_refused():
     changed = references()
     changed[5] = dict(changed[5], summary="something else")
     with pytest.raises(UserError, match=r"different reference summaries for 1 of them \(first 'test_2_0'\)"):
-        compare.check_same_dialogues(references(), changed, "a", "b")
+        pairing.check_same_dialogues(references(), changed, "a", "b")
 
 
 def test_paired_difference_lines_up_dialogues_given_in_another_order():
@@ -83,7 +84,7 @@ def test_paired_difference_lines_up_dialogues_given_in_another_order():
     worse = dict(good, lora=["nothing to see"] * 6)
     a = FakeRun("a", references(), good, {"lora.r": 8}, commit="1" * 40)
     b = FakeRun("b", references(order=[5, 4, 3, 2, 1, 0]), worse, {"lora.r": 4}, commit="2" * 40)
-    result = compare.compare_runs(a, b, resamples=200, seed=0, confidence=0.9)
+    result = pairing.compare_runs(a, b, resamples=200, seed=0, confidence=0.9)
     lora = result["models"]["lora"]["mean_ref"]
     assert lora["rouge1_diff"] < 0 and lora["rouge1_low"] <= lora["rouge1_diff"] <= lora["rouge1_high"] < 0
     assert lora["rouge1_p"] == pytest.approx(2 / 64)  # all 6 dialogues worse: exact test, 2 of 64 flips as extreme
@@ -92,7 +93,7 @@ def test_paired_difference_lines_up_dialogues_given_in_another_order():
     assert (full["rouge1_diff"], full["rouge1_p"]) == (0, 1)
     assert result["params_diff"] == {"lora.r": [8, 4]} and result["dialogues"] == 6
     assert "full: the same summaries in both runs" in " ".join(result["notes"])
-    text = compare.table(result, "mean_ref")
+    text = verdict.table(result, "mean_ref")
     assert "b minus a" in text and "params that differ: lora.r 8 -> 4" in text
 
 
@@ -113,7 +114,7 @@ def made_up_result(cells: dict, a="a", b="b") -> dict:
 def test_holm_adjusts_within_the_mode_and_the_table_calls_significant_only_below_alpha():
     good = {model: SUMMARIES for model in ("base", "full", "lora")}
     worse = dict(good, lora=["nothing to see"] * 6, full=SUMMARIES[:3] + ["talks"] * 3)
-    result = compare.compare_runs(FakeRun("a", references(), good), FakeRun("b", references(), worse),
+    result = pairing.compare_runs(FakeRun("a", references(), good), FakeRun("b", references(), worse),
                                   resamples=200, seed=0, confidence=0.9)
     for mode in rouge.MODES:  # one family per mode: 3 models x 4 variants
         raw = np.array([[m[mode][f"{key}_p"] for key in rouge.KEYS] for m in result["models"].values()])
@@ -121,11 +122,11 @@ def test_holm_adjusts_within_the_mode_and_the_table_calls_significant_only_below
         assert adjusted == pytest.approx(stats.holm(raw), abs=1e-5)
     assert result["models"]["lora"]["mean_ref"]["rouge1_p_holm"] > 0.1  # 2/64 x 12 comparisons: not significant
     assert "none of the 12 differences is significant after Holm's correction (p_holm < 0.1)" in \
-        compare.table(result, "mean_ref")
+        verdict.table(result, "mean_ref")
 
     made = made_up_result({("lora", "rouge1"): (-0.05, 0.049), ("lora", "rouge2"): (0.05, 0.05),
                            ("base", "rougeL"): (0.02, 0.0001)}, a="main", b="exp")
-    text = compare.table(made, "mean_ref")
+    text = verdict.table(made, "mean_ref")
     assert "8 comparisons" in text and text.count(" higher") == 2
     assert "significant after Holm's correction (p_holm < 0.05): base rougeL (exp higher); lora rouge1 (main " \
            "higher)" in text  # and not lora rouge2, whose p_holm is 0.05
@@ -133,7 +134,7 @@ def test_holm_adjusts_within_the_mode_and_the_table_calls_significant_only_below
 
 def test_names_with_dollar_signs_are_drawn_as_text_not_mathtext(in_tmp):
     made = made_up_result({("lora", "rouge1"): (-0.05, 0.049)}, a="x$a_$", b="main")  # "main minus x$a_$ ..."
-    compare.forest(made, "mean_ref", in_tmp / "forest.png")
+    forest.forest(made, "mean_ref", in_tmp / "forest.png")
     assert (in_tmp / "forest.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -143,7 +144,7 @@ def test_generation_speed_and_engine_of_both_runs_are_shown_side_by_side():
                             "lora": {"s_per_dialogue": 0.5, "precision": "fp32"}})  # a run from before engines
     b = FakeRun("ct2", references(), {"base": SUMMARIES, "lora": SUMMARIES},
                 generation={"base": {"s_per_dialogue": 0.125, "engine": "ctranslate2", "compute_type": "int8"}})
-    text = compare.table(compare.compare_runs(a, b, resamples=50, seed=0, confidence=0.9), "mean_ref")
+    text = verdict.table(pairing.compare_runs(a, b, resamples=50, seed=0, confidence=0.9), "mean_ref")
     assert ("speed  base   A 0.5000 s/dialogue (torch float32), B 0.1250 s/dialogue (ctranslate2 int8): "
             "B 4.00x as fast") in text
     assert "speed  lora" not in text  # B recorded no speed for lora: nothing to set side by side
@@ -152,15 +153,15 @@ def test_generation_speed_and_engine_of_both_runs_are_shown_side_by_side():
 def test_a_model_missing_in_one_run_is_left_out_and_none_at_all_is_refused():
     a = FakeRun("a", references(), {"base": SUMMARIES, "lora": SUMMARIES})
     b = FakeRun("b", references(), {"base": SUMMARIES})
-    result = compare.compare_runs(a, b, resamples=50, seed=0, confidence=0.9)
+    result = pairing.compare_runs(a, b, resamples=50, seed=0, confidence=0.9)
     assert list(result["models"]) == ["base"] and "lora: no predictions in b; left out" in result["notes"]
     with pytest.raises(UserError, match="no model has predictions in both a and c"):
-        compare.compare_runs(a, FakeRun("c", references(), {}), resamples=50, seed=0, confidence=0.9)
+        pairing.compare_runs(a, FakeRun("c", references(), {}), resamples=50, seed=0, confidence=0.9)
 
 
 def test_the_same_commit_twice_is_said():
     runs = [FakeRun(name, references(), {"base": SUMMARIES}, commit="f" * 40) for name in ("main", "HEAD")]
-    result = compare.compare_runs(*runs, resamples=50, seed=0, confidence=0.9)
+    result = pairing.compare_runs(*runs, resamples=50, seed=0, confidence=0.9)
     assert result["notes"][0] == f"main and HEAD are the same commit ({'f' * 7}): nothing can differ"
 
 
@@ -228,7 +229,7 @@ MACHINE = {"cpu_model": "AMD EPYC 7B13", "cpu_count": 2, "load_average_1min": 0.
 ])
 def test_speed_from_other_machines_or_load_is_not_comparable(a, b, said):
     generation = {"base": {"a": dict(a, s_per_dialogue=0.5), "b": dict(b, s_per_dialogue=0.125)}}
-    line, = compare.speed_lines(generation)
+    line, = verdict.speed_lines(generation)
     assert line.split(" s/dialogue (torch): ")[-1].startswith(said), line
     assert ("x as fast" in line) == ("not comparable" not in line)
 
@@ -238,11 +239,11 @@ def test_a_run_writing_one_summary_is_named_and_never_simply_higher():
     baseline and A's: the table says what each wrote, and that A's does not beat the baseline."""
     a = FakeRun("main", references(), {"lora": ["nothing to see here at all"] * 6})
     b = FakeRun("exp", references(), {"lora": ["person one talks about it"] * 6})
-    result = compare.compare_runs(a, b, resamples=200, seed=0, confidence=0.9)
+    result = pairing.compare_runs(a, b, resamples=200, seed=0, confidence=0.9)
     assert result["outputs"]["lora"]["b"]["distinct_summaries"] == 1
     assert set(result["baselines"]) == {"lead3", "longest3"}
     made = dict(result, models={"lora": {"mean_ref": dict(result["models"]["lora"]["mean_ref"], rouge1_p_holm=0.01)}})
-    text = compare.table(made, "mean_ref")
+    text = verdict.table(made, "mean_ref")
     assert "lora rouge1 (exp higher, but lora in exp writes one summary for most dialogues)" in text
     assert "note: lora in exp writes one summary for most dialogues (100% of 6): 1 distinct summary in all." in text
     assert "note: lora in main writes one summary for most dialogues" in text
@@ -258,10 +259,10 @@ def test_hostile_run_names_params_and_engines_print_on_their_own_lines_without_e
     made["params_diff"] = {f"key{name}": [name, "=1"]}
     made["notes"] = [f"{name}: no predictions"]
     made["generation"] = {"lora": {"a": {"s_per_dialogue": 0.5, "engine": name}, "b": {"s_per_dialogue": 0.5}}}
-    text = compare.table(made, "mean_ref")
+    text = verdict.table(made, "mean_ref")
     assert not [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f or c == "\u202e"]
     assert len([line for line in text.splitlines() if line.startswith("note:")]) == 1
-    assert len(text.splitlines()) == len(compare.table(made_up_result({}), "mean_ref").splitlines()) + 2
+    assert len(text.splitlines()) == len(verdict.table(made_up_result({}), "mean_ref").splitlines()) + 2
 
 
 @pytest.mark.parametrize("failing", ["isdir", "exists", "info", "get"])
@@ -277,7 +278,7 @@ def test_a_run_whose_data_is_in_neither_the_cache_nor_the_remote_is_one_message(
                 return {"isdir": True, "exists": True, "info": {"md5": "x"}}.get(name)
             return call
 
-    run = compare.Run.__new__(compare.Run)
+    run = revision.Run.__new__(revision.Run)
     run.fs, run.name, run.params, run.scratch = Unfetched(), "HEAD~1", {}, tmp_path
     with pytest.raises(UserError, match="HEAD~1.*dvc pull|HEAD~1.*dvc push"):
         run.references()

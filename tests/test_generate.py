@@ -97,7 +97,7 @@ def test_every_row_of_a_dialogue_gets_its_one_summary_by_id(prepared, tmp_path, 
 
     from stages import generate
     from stages.data import dialogsum
-    from stages.io.files import read_jsonl
+    from stages.io.jsonl import read_jsonl
 
     root = shutil.copytree(prepared[0], tmp_path / "project")
     monkeypatch.chdir(root)

@@ -11,7 +11,7 @@ from project import run
 from publishing import (BASE_ID, BASE_REVISION, CLAIMS, TOKEN, clone_of, folder_bytes, hub_env, no_secret,
                         one_paragraph, popen, publish, same_but_the_check)
 from servers import Silent
-from stages.shipping import card
+from stages.shipping import signature
 
 REPO_ID = "tester/flan-t5-dialogsum"
 
@@ -99,7 +99,7 @@ def test_a_card_edited_on_the_hub_is_not_overwritten_and_its_notes_are_kept(repo
     original = files["README.md"].decode()
 
     # Text in the Notes section is the user's: it survives a publish, which then has nothing to change.
-    noted = original.replace(card.NOTES_END, "Also tried on our support chats: fine.\n" + card.NOTES_END)
+    noted = original.replace(signature.NOTES_END, "Also tried on our support chats: fine.\n" + signature.NOTES_END)
     hub._new_commit(REPO_ID, "main", {**files, "README.md": noted.encode()}, hub.head(REPO_ID))
     done = publish(["full", "--repo-id", REPO_ID, *CLAIMS], repo, environ)
     assert done.returncode == 0 and "nothing was committed" in done.stdout, done.stderr
@@ -114,7 +114,7 @@ def test_a_card_edited_on_the_hub_is_not_overwritten_and_its_notes_are_kept(repo
     assert forced.returncode == 0, forced.stderr
     now = hub.files(REPO_ID)["README.md"].decode()
     assert "lawyer" not in now and "Also tried on our support chats: fine." in now
-    assert card.state(now) == "generated"
+    assert signature.state(now) == "generated"
 
 
 def test_publishing_another_kind_to_the_repo_replaces_the_model_files_and_keeps_the_users(repo, hub, tmp_path):

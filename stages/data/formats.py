@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io.errors import UserError
-from ..io.files import BadJSON, jsonl_lines, loads, read_jsonl
+from ..io.jsonl import BadJSON, jsonl_lines, loads, read_jsonl
 
 FORMATS = {".jsonl": "JSON Lines", ".json": "JSON", ".csv": "CSV", ".parquet": "Parquet"}
 # The longest CSV field a data file may hold: past stages/data/dialogue.py's MAX_CHARS, which then names a dialogue

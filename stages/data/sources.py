@@ -11,14 +11,14 @@ random weights, its record of that (`built`). prepare adds each split's size in 
 score on a subsample can say what share of the split it covers.
 """
 import hashlib
-import json
 import re
 import sys
 from pathlib import Path
 
-from ..io import net
+from ..io import hashing, net
 from ..io.errors import UserError
 from ..io.files import write_json
+from ..io.jsonl import read_object
 from ..scratch import model as scratch
 
 SOURCES = Path("data/sources.json")
@@ -103,35 +103,22 @@ def file_hashes(kind: str, folder, files=None) -> dict[str, dict]:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
-    found = {}
-    for path in _files(kind, folder, files):
-        content, blob = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % path.stat().st_size)  # noqa: S324 - git's id
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                content.update(chunk)
-                blob.update(chunk)
-        found[path.relative_to(folder).as_posix()] = {"sha256": content.hexdigest(), "git": blob.hexdigest()}
-    return found
+    return {path.relative_to(folder).as_posix(): hashing.blob_ids(path) for path in _files(kind, folder, files)}
 
 
 def fingerprint(kind: str, folder, hashes: dict | None = None) -> str:
     """'sha256:<hex>' of what prepare reads from a local folder: a dataset's three split files, or every file of
     a model folder but hidden ones (.git, caches), each by its path in the folder and its content."""
     hashes = file_hashes(kind, folder) if hashes is None else hashes
-    digest = hashlib.sha256()
-    for name, found in hashes.items():
-        digest.update(f"{name}\0{found['sha256']}\n".encode())
-    return f"sha256:{digest.hexdigest()}"
+    return "sha256:" + hashlib.sha256("".join(f"{name}\0{found['sha256']}\n" for name, found in hashes.items())
+                                      .encode()).hexdigest()
 
 
 def built(folder) -> dict | None:
     """What stages/scratch recorded of a model it built from random weights ({weights, parameters, seed}), or
     None: a folder without that record, or with one that is not what scratch writes."""
-    try:
-        found = json.loads((Path(folder).expanduser() / scratch.RECORD).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(found, dict) or found.get("weights") != "random":
+    found = read_object(Path(folder).expanduser() / scratch.RECORD)
+    if found is None or found.get("weights") != "random":
         return None
     parameters, seed = found.get("parameters"), found.get("seed")
     if type(parameters) is not int or parameters <= 0 or type(seed) is not int:

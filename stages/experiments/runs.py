@@ -8,7 +8,7 @@ import sys
 from ..reporting import report
 from ..scoring import rouge
 from ..reporting.report import PRIMARY  # the scoring mode metrics/rouge.json holds
-from ..io import files
+from ..io import jsonl
 from ..io.errors import UserError
 
 COSTS = ("trainable_params", "train_runtime_s", "peak_memory_bytes")  # what the sweep weighs ROUGE against
@@ -144,8 +144,8 @@ def parse(text: str | bytes, source: str) -> list[dict]:
             raise UserError(f"{source}: not UTF-8, UTF-16 or UTF-32 text ({error.reason} at byte {error.start}); "
                             "save the output of `dvc exp show --json` as UTF-8.") from None
     try:
-        value = files.loads(text)  # the one reader of JSON a user gives (deep nesting, huge numbers, a key twice)
-    except files.BadJSON as error:
+        value = jsonl.loads(text)  # the one reader of JSON a user gives (deep nesting, huge numbers, a key twice)
+    except jsonl.BadJSON as error:
         raise UserError(f"{source}: {error}; save the output of `dvc exp show --json`.") from None
     if not isinstance(value, list):
         raise UserError(f"{source}: expected the list `dvc exp show --json` prints, got {type(value).__name__}.")

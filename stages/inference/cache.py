@@ -16,26 +16,41 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..io import files
+from ..io import files, hashing
 from ..io.errors import UserError, pull_hint
-from ..io.files import MARKER, alive, atomic_path, mark, sha256, unclaimed
+from ..io.files import atomic_path, mark
+from ..io.jsonl import read_object
+from ..io.proof import MARKER, unclaimed
 
 ROOT = Path("models/.engines")
 LEGACY = "engine.json"  # the record of conversions made before each file's sha256 was kept (FORMAT 1)
 MADE_BY = "stages.inference: a CTranslate2 conversion, rebuilt when its sources change"
 FORMAT = 2  # raise when the conversion writes something different from the same sources
+LIBRARIES = ("ctranslate2", "transformers", "torch", "peft")  # what shapes the converted bytes; peft merges adapters
+
+
+def versions() -> dict:
+    """The installed version of each of LIBRARIES ("absent" for one that is not installed)."""
+    from importlib import metadata
+
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found
 
 
 def weights_fingerprint(folders: list[Path], tokenizer) -> str:
-    """A hash of every file in `folders` (names and bytes) and of the tokenizer's vocabulary."""
+    """A hash of every file in `folders` (stages/io/hashing.py folder) and of the tokenizer's vocabulary."""
     total = hashlib.sha256()
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
             raise UserError(f"{folder} does not exist: run `dvc repro` (prepare writes models/base, train_full "
                             f"models/full, train_lora models/lora){pull_hint()}, or give a folder that holds a model.")
-        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            total.update(f"{file.relative_to(folder).as_posix()}\0{sha256(file)}\0".encode())
+        total.update(f"{hashing.folder(folder)}\0".encode())
     vocabulary = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     specials = [tokenizer.pad_token, tokenizer.eos_token, tokenizer.unk_token]
     total.update(json.dumps([vocabulary, specials], ensure_ascii=False).encode())
@@ -53,11 +68,8 @@ def safe_name(name: str) -> str:
 
 
 def _record(folder: Path, name: str = MARKER) -> dict | None:
-    try:
-        record = json.loads((folder / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and MADE_BY in (record.get("written_by"), record.get("made_by")) else None
+    record = read_object(folder / name) or {}
+    return record if MADE_BY in (record.get("written_by"), record.get("made_by")) else None
 
 
 def damage(folder: Path, wanted: str) -> str | None:
@@ -110,8 +122,8 @@ def remove_stale(root: Path, sources: list[str], weights: str) -> list[Path]:
                 (record is None and legacy and legacy.get("sources") == sources):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
-    for tmp in root.glob(".*.tmp-*"):  # conversions killed midway, whatever their name
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        files.remove_stale(root)  # conversions killed midway, whatever their name
+    except OSError:
+        pass  # one that cannot be removed is tried again next time
     return removed

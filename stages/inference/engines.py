@@ -52,7 +52,6 @@ def load_engine(spec, p, root: Path = cache.ROOT) -> Engine:
 def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) -> ct2.CTranslate2Engine:
     """`split`: (workers, threads each) on a CPU instead of ct2.workers' choice (the benchmark compares them)."""
     ctranslate2 = ct2.module()
-    import transformers
 
     where = ct2.device(models.device().type, ctranslate2.get_cuda_device_count())
     compute_type, reason = ct2.resolve(cfg.compute_type, where, set(ctranslate2.get_supported_compute_types(where)),
@@ -60,14 +59,12 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) 
     config_folder = specs.config_folder(spec)
     config = ct2.generation_config(config_folder)
     options = ct2.decoding_options(config, cfg, f"the generation config of {config_folder}")
-    versions = {"ctranslate2": ctranslate2.__version__, "transformers": transformers.__version__,
-                "torch": torch.__version__, "peft": _version("peft")}  # peft merges an adapter
     name = spec if spec in dialogsum.MODELS else Path(spec).resolve().name
 
     def build(out: Path) -> None:
         ct2.convert(specs.fp32_model(spec), tokenizer, config, out, compute_type, config_folder)
 
-    folder = cache.cached(name, specs.weight_folders(spec), tokenizer, compute_type, versions, build, root)
+    folder = cache.cached(name, specs.weight_folders(spec), tokenizer, compute_type, cache.versions(), build, root)
     try:
         return ct2.CTranslate2Engine(folder, tokenizer, cfg, options, compute_type, reason, where,
                                      torch.get_num_threads(), split)
@@ -76,12 +73,3 @@ def load_ctranslate2(spec, cfg, tokenizer, root: Path = cache.ROOT, split=None) 
         raise UserError(f"CTranslate2 cannot load the converted model in {folder} ({first}); run again, which "
                         "converts it anew if its files changed since it was written; if this repeats, set "
                         "generate.engine to torch.") from None
-
-
-def _version(package: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "absent"

@@ -1,9 +1,17 @@
 """Errors a user can fix, printed as one paragraph instead of a traceback; every message and traceback printed
-here has its credentials removed (stages/io/net.py) and its control characters escaped (stages/io/text.py)."""
+here has its credentials removed (stages/io/secrets.py) and its control characters escaped (stages/io/text.py)."""
 import sys
 
-from .net import scrub, scrub_logs
+from .startup import python_interrupts
+from .secrets import scrub, scrub_logs
 from .text import terminal
+
+
+def _no_hint() -> str:
+    return ""
+
+
+hint = _no_hint  # what run() adds to a message: stages/io/stage.py sets it (how to restore what DVC deleted)
 
 
 class UserError(Exception):
@@ -18,19 +26,15 @@ class ParamsError(UserError):
 
 def run(main, *args) -> None:
     """Run a stage's main(); turn a UserError into one message and exit code 1."""
-    from .startup import python_interrupts
-
     python_interrupts()
     sys.excepthook = _scrubbed_traceback
     scrub_logs()
     try:
         main(*args)
     except UserError as error:
-        from .stage import running_hint  # under `dvc repro`: how to get the outputs DVC deleted back
-
-        message, hint = str(error), running_hint()
-        if hint and hint.strip() not in message:
-            message += hint
+        message, extra = str(error), hint()
+        if extra and extra.strip() not in message:
+            message += extra
         # On a terminal a progress bar may be mid-line: start the message on a line of its own.
         print(f"{chr(10) if sys.stderr.isatty() else ''}error: {shown(message)}", file=sys.stderr)
         sys.exit(1)

@@ -12,12 +12,11 @@ and DVC, seeing the stage fail, records nothing.
     with stage.writing():             # around the writes of the stage's outputs
         ...
 """
-import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import declared, params
+from . import declared, errors, hashing, params
 from .errors import UserError
 
 SMALL = 1 << 20  # files up to 1 MiB (code, params, JSON) are compared by content; larger ones as DVC's state
@@ -84,7 +83,7 @@ def start(name: str) -> params.Params:
     once, and note what the stage declares in dvc.yaml as it is now. (Under DVC the `stages` package has
     already tied the process to its parent: stages/io/parent.py.)"""
     global _watch
-    _watch = None
+    _watch, errors.hint = None, running_hint
     try:
         raw = params.read()
         values = params.parse(raw)
@@ -212,6 +211,6 @@ def _signature(path: Path) -> tuple:
         info = path.stat()
         if info.st_size > SMALL:
             return ("stat", info.st_size, info.st_mtime_ns, info.st_ino)
-        return ("sha256", hashlib.sha256(path.read_bytes()).hexdigest())
+        return ("sha256", hashing.sha256(path))
     except OSError as error:
         return ("unreadable", error.errno)

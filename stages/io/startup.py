@@ -6,6 +6,8 @@ import signal
 import sys
 from urllib.parse import urlsplit
 
+from .secrets import scrub  # a password in HF_ENDPOINT is not printed
+
 
 def endpoint_problem() -> str | None:
     """Why HF_ENDPOINT, when set, is unusable: huggingface_hub parses it on import, and a bad port fails there."""
@@ -20,17 +22,12 @@ def endpoint_problem() -> str | None:
         good = False
     if good:
         return None
-    from .net import scrub  # a password in the URL is not printed
-
     return (f"HF_ENDPOINT is set to {scrub(value)[:200]!r}, which is not an http(s) URL such as "
             "https://huggingface.co: unset it to use the Hub, or set it to the URL of the server that stands for it; then run the same "
             "command again.")
 
 
 def check_environment() -> None:
-    from . import net
-
-    net.hub_environment()  # huggingface_hub reads its download timeouts when it is imported
     problem = endpoint_problem()
     if problem:  # before errors.run() exists: print its one paragraph here
         print(f"error: {problem}", file=sys.stderr)

@@ -11,12 +11,13 @@ The record also holds the sha256 of the base's tokenizer files: an adapter folde
 base's is used for it only where that hash proves it is the one the adapter was trained with (models.py
 own_tokenizer). Every other model is encoded with the tokenizer in its own folder.
 """
-import hashlib
 import json
 import sys
 from pathlib import Path
 
+from ..io import hashing
 from ..io.errors import UserError
+from ..io.jsonl import read_object
 from . import readme
 
 FILE = "base_model.json"
@@ -26,24 +27,13 @@ SOURCES = Path("data/sources.json")  # what prepare read (stages/data/sources.py
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
 BPE_FILES = ("vocab.json", "merges.txt")
 CONFIG_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
-_CHUNK = 1 << 20
-_hashed: dict[tuple, dict] = {}  # one hash per file state in a process: several adapters share one base
 
 
 def fingerprint(folder) -> dict:
     """{weights_sha256, weights_bytes} of the *.safetensors files in `folder`, in name order."""
-    files = sorted(Path(folder).glob("*.safetensors"))
-    state = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    key = (str(Path(folder).resolve()), state)
-    if key not in _hashed:
-        digest = hashlib.sha256()
-        for path in files:
-            digest.update(path.name.encode() + b"\0")
-            with path.open("rb") as handle:
-                for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                    digest.update(chunk)
-        _hashed[key] = {"weights_sha256": digest.hexdigest(), "weights_bytes": sum(s for _, s, _ in state)}
-    return _hashed[key]
+    names = hashing.weights(folder)  # hashed once per process while unchanged: several adapters share one base
+    return {"weights_sha256": hashing.digest(folder, names),
+            "weights_bytes": sum((Path(folder) / name).stat().st_size for name in names)}
 
 
 def has_tokenizer(folder) -> bool:
@@ -54,12 +44,8 @@ def has_tokenizer(folder) -> bool:
 
 def tokenizer_fingerprint(folder) -> str:
     """sha256 of the tokenizer files in `folder` (names and bytes, in name order)."""
-    digest = hashlib.sha256()
-    for name in sorted(TOKENIZER_FILES + BPE_FILES + CONFIG_FILES):
-        path = Path(folder) / name
-        if path.is_file():
-            digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    names = [name for name in sorted(TOKENIZER_FILES + BPE_FILES + CONFIG_FILES) if (Path(folder) / name).is_file()]
+    return hashing.digest(folder, names, lambda name, hex: name.encode() + b"\0" + bytes.fromhex(hex))
 
 
 def source(folder) -> dict:
@@ -67,10 +53,7 @@ def source(folder) -> dict:
     for another folder, its path."""
     if Path(folder).resolve() != Path("models/base").resolve():
         return {"name": str(folder)}
-    try:
-        recorded = json.loads(SOURCES.read_text(encoding="utf-8")).get("model")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
+    recorded = (read_object(SOURCES) or {}).get("model")
     return recorded if isinstance(recorded, dict) and recorded.get("name") else {"name": str(folder)}
 
 
@@ -88,11 +71,7 @@ def record(adapter_folder, base_folder) -> dict:
 
 def recorded(adapter_folder) -> dict:
     """The adapter's base_model.json ({} where it has none or it does not read as an object)."""
-    try:
-        found = json.loads((Path(adapter_folder) / FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+    return read_object(Path(adapter_folder) / FILE) or {}
 
 
 def _describe(identity: dict) -> str:

@@ -150,13 +150,6 @@ def linear_names(model) -> list[str]:
                    if isinstance(module, torch.nn.Linear)})
 
 
-def add_lora(model, lora):
-    """Wrap a model with a fresh LoRA adapter (variants per params lora: stages/training/adapters.py)."""
-    from ..training import adapters
-
-    return adapters.add(model, lora)
-
-
 def load_adapter(model, path=LORA, name="default"):
     """Wrap a base model with the adapter in `path`, or add it under `name` to a model already wrapped
     (adapters share the one base model; PeftModel.set_adapter switches between them)."""

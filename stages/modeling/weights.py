@@ -70,7 +70,3 @@ def keep_head_untied(model, path):
         model._tied_weights_keys = {k: v for k, v in model._tied_weights_keys.items() if k != HEAD}
         model.all_tied_weights_keys = model.get_expanded_tied_weights_keys(all_submodels=True)
     return model
-
-
-def head_is_tied(model) -> bool:
-    return model.get_output_embeddings().weight is model.get_input_embeddings().weight

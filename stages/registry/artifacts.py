@@ -14,6 +14,7 @@ import yaml
 from ..data.sources import SOURCES
 from ..io.errors import UserError
 from ..io.files import atomic_path
+from ..io.jsonl import read_object
 
 DVC_YAML = Path("dvc.yaml")
 DVC_LOCK = Path("dvc.lock")
@@ -112,11 +113,8 @@ def meta(artifact: dict, version: str) -> dict:
 def generated_with(model: str) -> dict | None:
     """How the scored summaries were made, as the generate stage recorded it: {engine, compute_type, precision,
     device}; precision is torch's (fp32, bf16), None for an engine that records none."""
-    try:
-        found = json.loads(Path(GENERATE.format(model)).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(found, dict) or not found.get("engine"):
+    found = read_object(GENERATE.format(model))
+    if found is None or not found.get("engine"):
         return None
     return {key: found.get(key) for key in ("engine", "compute_type", "precision", "device")}
 

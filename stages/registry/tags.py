@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..io import net
+from ..io import secrets
 from ..io.errors import UserError
 
 
@@ -81,7 +81,7 @@ def fetch() -> str | None:
                 "were fetched.")
     reason = next((line.partition(":")[2].strip() for line in lines if line.startswith(("fatal:", "error:"))),
                   lines[-1] if lines else f"git fetch exited {done.returncode}")
-    return (f"could not fetch {remote}'s tags ({net.scrub(reason)}): versions registered elsewhere since the last "
+    return (f"could not fetch {remote}'s tags ({secrets.scrub(reason)}): versions registered elsewhere since the last "
             "fetch are not checked.")
 
 

@@ -4,7 +4,6 @@ machine the summaries were generated on, and the date.
 
 Only the report and the page carry it, never the DVC metrics, so `dvc metrics diff` between two identical runs
 stays empty. It is read tolerantly: outside git, or with git missing, the report says "unknown" and goes on."""
-import json
 import os
 import subprocess
 from datetime import datetime, timezone
@@ -13,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from ..experiments.runs import flat_params
+from ..io.jsonl import read_object
 
 # Set by `dvc exp run` (also --temp and queued runs) for every stage it runs: dvc/repo/experiments/queue/base.py.
 EXPERIMENT = "DVC_EXP_NAME"
@@ -48,11 +48,8 @@ def machines(models, metrics=Path("metrics")) -> dict[str, str]:
     where it ran on a GPU, else the CPU model; models whose file records none are left out."""
     out = {}
     for model in models:
-        try:
-            record = json.loads((Path(metrics) / f"generate_{model}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and (record.get("gpu") or record.get("cpu_model")):
+        record = read_object(Path(metrics) / f"generate_{model}.json") or {}
+        if record.get("gpu") or record.get("cpu_model"):
             out[model] = str(record.get("gpu") or record.get("cpu_model"))
     return out
 

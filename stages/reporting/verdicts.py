@@ -9,8 +9,6 @@ from .report import TITLES
 # of them (a handful of strings rotated). Either way the ROUGE is that of a few fixed strings, not of summaries.
 MOST = 0.5
 FEW = 0.10
-RULE = (f"one summary for more than {MOST:.0%} of the dialogues, or no more distinct summaries than {FEW:.0%} of "
-        "the dialogues")
 DECIDING = "rougeL"  # which baseline is the better one: the higher ROUGE-L in the primary mode
 
 

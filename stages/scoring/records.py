@@ -3,7 +3,7 @@ from pathlib import Path
 
 from ..data import dialogsum, formats
 from ..io.errors import UserError
-from ..io.files import jsonl_lines, read_jsonl
+from ..io.jsonl import jsonl_lines, read_jsonl
 
 FORMATS = {".jsonl": "JSONL", ".json": "JSONL", ".csv": "CSV"}
 

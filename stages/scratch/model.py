@@ -51,7 +51,9 @@ def tokenizer_from(texts, vocab: int, max_length: int = 512):
 
 def model_of(shape: Shape, vocab_size: int, seed: int):
     """Randomly initialised T5 (seeded); by default the embedding is the vocabulary rounded up to a multiple of
-    64, as flan-t5's 32128 rows hold its 32100 tokens."""
+    64, as flan-t5's 32128 rows hold its 32100 tokens. Its output layer is the input embedding (tied, stored
+    once): transformers 5 ties every T5's, and tie_word_embeddings=False only leaves the decoder's outputs
+    unscaled, as flan-t5's are."""
     import torch
     from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
 
@@ -62,8 +64,8 @@ def model_of(shape: Shape, vocab_size: int, seed: int):
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
     if shape.small_head:
-        # transformers 5 ties T5's output layer to the embedding, which T5's init draws at std 1: logits of std
-        # ~sqrt(d_model) on random hidden states. RMSNorm after the embedding makes its scale free elsewhere.
+        # The tied output layer is the embedding, which T5's init draws at std 1: logits of std ~sqrt(d_model) on
+        # random hidden states. RMSNorm after the embedding makes its scale free elsewhere.
         with torch.no_grad():
             model.lm_head.weight.normal_(0.0, shape.d_model ** -0.5)
     model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..io import files
+from ..io import jsonl
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,8 @@ def parse(body: bytes, content_type: str, limits: Limits, models: list[str]) -> 
     except UnicodeDecodeError as error:
         raise Problem(400, f"the body is not UTF-8 (byte {error.start}: {error.reason}); send JSON as UTF-8") from None
     try:
-        value = files.loads(text)  # the one reader of JSON a user gives: deep, huge numbers, a key twice
-    except files.BadJSON as error:
+        value = jsonl.loads(text)  # the one reader of JSON a user gives: deep, huge numbers, a key twice
+    except jsonl.BadJSON as error:
         raise Problem(400, f"the body is {error}") from None
     if not isinstance(value, dict):
         raise Problem(422, f'the body is a JSON {_kind(value)}; send an object: {{"dialogues": ["..."], '

@@ -9,7 +9,7 @@ claim as not verified.
 from dataclasses import replace
 
 from ..io.errors import UserError
-from .card import HubRef
+from .subjects import HubRef
 
 WEIGHTS = ".safetensors"
 

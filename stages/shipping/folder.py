@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 from ..io.errors import UserError, pull_hint
-from ..io.files import unsigned
-from . import card
+from ..io.proof import unsigned
+from . import signature, subjects
 
 # stages/modeling/models.py's paths, named here so that publishing a full model or an adapter never imports torch
 BASE, FULL, LORA = Path("models/base"), Path("models/full"), Path("models/lora")
@@ -62,7 +62,7 @@ def _full(dest: Path) -> None:
     _copy(sorted(p.name for p in source.glob("model-*.safetensors")), source, dest)
 
 
-def _adapter(dest: Path, base: card.HubRef) -> None:
+def _adapter(dest: Path, base: subjects.HubRef) -> None:
     source = _source(LORA, "adapter_model.safetensors", "train_lora")
     _source(source, "adapter_config.json", "train_lora")
     config = json.loads((source / "adapter_config.json").read_text(encoding="utf-8"))
@@ -80,7 +80,7 @@ def _merged(dest: Path) -> None:
     models.load_merged(LORA).save_pretrained(dest)  # safetensors
 
 
-def write(dest: Path, kind: str, base: card.HubRef, readme: str) -> None:
+def write(dest: Path, kind: str, base: subjects.HubRef, readme: str) -> None:
     """Fill the empty folder `dest` with what is published for `kind` (full, adapter or merged)."""
     {"full": _full, "adapter": lambda d: _adapter(d, base), "merged": _merged}[kind](dest)
     _tokenizer(dest)
@@ -110,6 +110,6 @@ def not_written_here(folder: Path) -> str | None:
         text = (folder / README).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return f"{README} does not read as text"
-    if card.state(text) != "generated" or card.notes(text):
+    if signature.state(text) != "generated" or signature.notes(text):
         return f"{README} was edited by hand"
     return None

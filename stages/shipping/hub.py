@@ -1,7 +1,7 @@
 """The upload to the Hugging Face Hub through huggingface_hub's HTTP API (HF_ENDPOINT, when set, is the Hub).
 
 The token comes from where huggingface_hub looks (HF_TOKEN, HF_TOKEN_PATH, the file `hf auth login` writes)
-and is never printed: every message that leaves here has it replaced (stages/io/net.py's scrub, which also
+and is never printed: every message that leaves here has it replaced (stages/io/secrets.py's scrub, which also
 hides a password in HF_ENDPOINT). Every request has net.timeout_s() to answer: a Hub that never answers is
 one error, not a hang. A publish is one commit holding the
 whole folder, so an interrupted one leaves the repo as it was, and a rerun uploads only what is missing; a
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import net
+from ..io import net, secrets
 from ..io.errors import UserError
 from ..io.text import terminal
 from . import folder as published
@@ -22,7 +22,7 @@ from . import folder as published
 NO_TOKEN = ("no Hugging Face token found, and publishing needs one with write access: create one at "
             "https://huggingface.co/settings/tokens and either set HF_TOKEN=<token> in the environment or run "
             "`hf auth login` once (it stores the token for later runs); then run the same command again.")
-HIDDEN = net.TOKEN_HIDDEN
+HIDDEN = secrets.TOKEN_HIDDEN
 
 
 def check_endpoint() -> None:
@@ -53,10 +53,6 @@ def token() -> str:
     return found
 
 
-def scrub(text: str, secret: str | None) -> str:
-    return net.scrub(text, secret)
-
-
 def endpoint() -> str:
     """The Hub's URL as it may be printed (a password in HF_ENDPOINT replaced)."""
     from huggingface_hub import constants
@@ -85,7 +81,7 @@ def _explain(error: Exception, repo_id: str, doing: str, secret: str) -> str:
         if isinstance(cause, HfHubHTTPError) and cause.response is not None:
             status = cause.response.status_code
             # what the Hub said, scrubbed before it is cut short (a cut token would no longer match)
-            said = " ".join(scrub(cause.server_message or str(cause) or "no detail", secret).split())[:300]
+            said = " ".join(secrets.scrub(cause.server_message or str(cause) or "no detail", secret).split())[:300]
             if status == 401:
                 return (f"the Hub did not accept the token (HTTP 401 while {doing}): it is wrong, expired or revoked. "
                         "Set a valid token with write access in HF_TOKEN, or run `hf auth login --force`; then run "
@@ -133,7 +129,7 @@ def _talking(secret: str, repo_id: str, doing: str):
     except KeyboardInterrupt:
         raise
     except Exception as error:  # noqa: BLE001 - every failure of a network call becomes one message
-        raise UserError(scrub(_explain(error, repo_id, doing, secret), secret)) from None
+        raise UserError(secrets.scrub(_explain(error, repo_id, doing, secret), secret)) from None
 
 
 @contextmanager

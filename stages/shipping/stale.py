@@ -4,7 +4,7 @@ gives back the very model with `git checkout` + `dvc pull`."""
 import subprocess
 import sys
 
-from ..io import net
+from ..io import net, secrets
 from ..io.errors import UserError
 
 # What the card reads and cites (stages/shipping/record.py): they must be what the named git commit holds.
@@ -178,7 +178,7 @@ def _compare(send, options: dict) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops this one
-    net.scrub_logs()  # DVC's warnings go to the same stderr as the command's: no credentials in them
+    secrets.scrub_logs()  # DVC's warnings go to the same stderr as the command's: no credentials in them
     try:
         repo = _repo(**options)
     except UserError as error:

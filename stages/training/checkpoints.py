@@ -1,8 +1,6 @@
 """Resuming an interrupted training run, but only from a checkpoint made with the same inputs."""
 import dataclasses
-import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -11,24 +9,13 @@ from transformers import Seq2SeqTrainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from ..data import dialogsum
+from ..io import files, hashing
+from ..io.files import write_failure
 from ..modeling import models
 from . import progress
-from ..io.files import write_failure
 
 FINGERPRINT = "fingerprint.json"
 CODE = Path(__file__).resolve().parent
-
-
-def _hash_files(root: Path, pattern="*") -> str:
-    """Content hash of a file or of every file under a folder that matches `pattern` (names included)."""
-    digest = hashlib.sha256()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob(pattern) if p.is_file())
-    for path in files:
-        digest.update(str(path.relative_to(root) if path != root else path.name).encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint(cfg, model) -> dict:
@@ -43,9 +30,9 @@ def fingerprint(cfg, model) -> dict:
         "params": dataclasses.asdict(cfg),
         "model_config": model.config.to_dict() if hasattr(model.config, "to_dict") else str(model.config),
         "adapter_config": {name: c.to_dict() for name, c in peft_config.items()},
-        "data": _hash_files(dialogsum.PREPARED) if dialogsum.PREPARED.exists() else None,
-        "base": _hash_files(models.BASE) if models.BASE.exists() else None,
-        "code": _hash_files(CODE, "*.py"),  # not __pycache__, which other stages add to
+        "data": hashing.folder(dialogsum.PREPARED) if dialogsum.PREPARED.exists() else None,
+        "base": hashing.folder(models.BASE) if models.BASE.exists() else None,
+        "code": hashing.folder(CODE, "*.py"),  # not __pycache__, which other stages add to
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     }
 
@@ -87,12 +74,8 @@ def resume_point(scratch, stamp: dict) -> str | None:
             if scratch.exists():
                 print(f"discarding {scratch}: its checkpoints were made with other params, data, code or "
                       "library versions; training starts from step 0")
-                # Rename first, so a kill mid-delete never leaves a half-deleted scratch that looks current.
-                trash = scratch.with_name(f".{scratch.name}.discard-{os.getpid()}")
-                os.replace(scratch, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            scratch.mkdir(parents=True, exist_ok=True)
-            stored.write_text(_canonical(stamp), encoding="utf-8")
+                files.discard(scratch)
+            files.write_text(stored, _canonical(stamp))
         return None
     checkpoint = last_complete(scratch)
     if checkpoint is not None:

@@ -2,8 +2,10 @@ import json
 
 import pytest
 
+from stages.io import proof
 from stages.io.errors import UserError
-from stages.io.files import atomic_path, read_jsonl, write_json, write_jsonl
+from stages.io.files import atomic_path, write_json, write_jsonl
+from stages.io.jsonl import read_jsonl
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -101,7 +103,7 @@ def test_a_signed_file_is_replaced_until_someone_edits_it(in_tmp):
     out = in_tmp / "out.jsonl"
     files.write_text(out, '{"id": "a", "summary": "ours"}\n')
     files.sign(out, "test")
-    assert files.record_of(out).name == ".out.jsonl.written_by_stages.json"
+    assert proof.record_of(out).name == ".out.jsonl.written_by_stages.json"
     files.target(out, "--out", False)  # the second run may replace it
     out.write_text('{"id": "a", "summary": "ours, then corrected by hand"}\n')
     with pytest.raises(UserError, match="or the file changed since"):
@@ -118,8 +120,8 @@ def test_a_record_names_its_own_file(in_tmp):
     (in_tmp / "a.json").write_text("{}")
     files.sign(in_tmp / "a.json", "test")
     (in_tmp / "b.json").write_text("{}")  # same bytes, and a copy of a's record beside it
-    files.record_of(in_tmp / "b.json").write_bytes(files.record_of(in_tmp / "a.json").read_bytes())
-    assert files.ours(in_tmp / "a.json") and not files.ours(in_tmp / "b.json")
+    proof.record_of(in_tmp / "b.json").write_bytes(proof.record_of(in_tmp / "a.json").read_bytes())
+    assert proof.ours(in_tmp / "a.json") and not proof.ours(in_tmp / "b.json")
 
 
 def test_devices_and_pipes_are_never_targets(in_tmp):
@@ -158,7 +160,7 @@ def test_a_marked_folder_is_replaced_only_while_nothing_in_it_changed(in_tmp):
     (out / "model.safetensors").unlink()
     with pytest.raises(UserError, match="model.safetensors was removed"):
         files.target(out, "--out", False, "folder")
-    (out / files.MARKER).write_text('{"written_by": "an older version, without a list"}')
+    (out / proof.MARKER).write_text('{"written_by": "an older version, without a list"}')
     with pytest.raises(UserError, match="listing the files"):
         files.target(out, "--out", False, "folder")
     files.target(out, "--out", True, "folder")

@@ -1,5 +1,5 @@
-"""The one door to the network (stages/io/net.py): credentials never printed, a Hub that never answers is one error
-after STAGES_NET_TIMEOUT, not a hang."""
+"""The one door to the network (stages/io/net.py): credentials never printed (stages/io/secrets.py), a Hub that
+never answers is one error after STAGES_NET_TIMEOUT, not a hang."""
 import subprocess
 import sys
 
@@ -8,7 +8,7 @@ import pytest
 from project import ROOT, env
 from publishing import TOKEN
 from servers import Silent, Trickle
-from stages.io import errors, net, startup
+from stages.io import errors, net, secrets, startup
 
 PASSWORD = "Pa55-w0rd-never-shown"
 
@@ -26,22 +26,22 @@ HOSTILE = [  # text as a library, a server or git may word it, each holding a se
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_scrub_removes_every_kind_of_credential(text):
-    out = net.scrub(text)
+    out = secrets.scrub(text)
     assert PASSWORD not in out and TOKEN not in out and "***" in out
 
 
 def test_scrub_keeps_the_text_around_a_secret():
-    assert net.scrub(f"(request had Authorization: Bearer {TOKEN}): try again") == \
+    assert secrets.scrub(f"(request had Authorization: Bearer {TOKEN}): try again") == \
         "(request had Authorization: Bearer hf_***): try again"
-    assert net.scrub(f"see http://u:{PASSWORD}@host:8080/path?q=1.") == "see http://***@host:8080/path?q=1."
+    assert secrets.scrub(f"see http://u:{PASSWORD}@host:8080/path?q=1.") == "see http://***@host:8080/path?q=1."
 
 
 def test_scrub_leaves_ordinary_text_and_hides_known_secrets_wherever_they_stand(monkeypatch):
     plain = "could not reach https://huggingface.co/api/models (ConnectError): basic transfer; hf_hub_download"
-    assert net.scrub(plain) == plain
+    assert secrets.scrub(plain) == plain
     monkeypatch.setenv("HF_ENDPOINT", f"https://dave:{PASSWORD}@mirror.example")
-    assert PASSWORD not in net.scrub(f"login failed for dave with {PASSWORD} (decoded)")
-    assert net.scrub("short secret", "ab") == "short secret"  # a 2-character secret would cut up every word
+    assert PASSWORD not in secrets.scrub(f"login failed for dave with {PASSWORD} (decoded)")
+    assert secrets.scrub("short secret", "ab") == "short secret"  # a 2-character secret would cut up every word
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "1e9"])
@@ -57,7 +57,7 @@ def test_an_endpoint_with_a_password_is_refused_without_printing_it(password, mo
     monkeypatch.setenv("HF_ENDPOINT", f"http://eve:{password}@127.0.0.1:99999")
     problem = startup.endpoint_problem()
     assert problem and "HF_ENDPOINT" in problem and password not in problem
-    assert password not in net.scrub(f"it was {password}")
+    assert password not in secrets.scrub(f"it was {password}")
 
 
 def test_every_user_error_and_traceback_is_printed_scrubbed_and_without_control_characters(capsys, monkeypatch):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from project import ROOT, env
-from stages.io import files
+from stages.io import files, proof
 from stages.io.errors import UserError
 
 NEVER = "not even with --force"  # the door's answer for what --force must not replace either
@@ -147,11 +147,11 @@ def _page(proj, path):
 
 
 def _dry_run_folder(proj, path):
-    from stages.shipping import card
+    from stages.shipping import signature
 
     (proj / path).mkdir()
     (proj / path / "config.json").write_text("{}\n")
-    (proj / path / "README.md").write_text(card.sign("---\nlicense: mit\n---\n\n# a model\n"))
+    (proj / path / "README.md").write_text(signature.sign("---\nlicense: mit\n---\n\n# a model\n"))
     files.sign_folder(proj / path, "test")
 
 
@@ -258,7 +258,7 @@ def remove(path: Path) -> None:
         path.unlink()
     elif path.is_dir():
         shutil.rmtree(path)
-    record = files.record_of(path)
+    record = proof.record_of(path)
     if record.exists():
         record.unlink()
 

@@ -20,6 +20,10 @@ def untied_model(tmp_path_factory, tiny_model):
     return folder
 
 
+def _tied(model) -> bool:
+    return model.get_output_embeddings().weight is model.get_input_embeddings().weight
+
+
 def _logits(model):
     ids = torch.tensor([[5, 6, 7, 1]])
     with torch.no_grad():
@@ -28,10 +32,10 @@ def _logits(model):
 
 def test_untied_head_survives_tie_weights(untied_model):
     model = models.load_model(untied_model)
-    assert weights.checkpoint_has_head(untied_model)  # the tiny model, like flan-t5, has its own lm_head
+    assert weights.checkpoint_has_head(untied_model)  # this copy of the tiny model, like flan-t5, has its own lm_head
     before = _logits(model)
     model.tie_weights()
-    assert not weights.head_is_tied(model)
+    assert not _tied(model)
     assert torch.equal(_logits(model), before)
     # The input embeddings stay shared between encoder, decoder and `shared`.
     assert model.encoder.embed_tokens.weight is model.shared.weight is model.decoder.embed_tokens.weight
@@ -44,15 +48,15 @@ def test_tied_checkpoint_stays_tied(tmp_path, tiny_model):
     assert not weights.checkpoint_has_head(tmp_path)
     loaded = models.load_model(tmp_path)
     loaded.tie_weights()
-    assert weights.head_is_tied(loaded)
+    assert _tied(loaded)
 
 
 def test_plain_load_is_broken_by_tie_weights(untied_model):
-    """Why stages.ties exists: without it, tie_weights() replaces the head with the embedding."""
+    """Why weights.keep_head_untied exists: without it, tie_weights() replaces the head with the embedding."""
     model = AutoModelForSeq2SeqLM.from_pretrained(untied_model)
-    assert not weights.head_is_tied(model)
+    assert not _tied(model)
     model.tie_weights()
-    assert weights.head_is_tied(model)
+    assert _tied(model)
 
 
 def test_fsdp_refuses_what_would_hang_before_training():

@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard
 from publishing import BASE_ID, BASE_REVISION, CLAIMS, KINDS, clone_of
 from stages import publish
 from stages.io.errors import UserError
-from stages.shipping import card, claim
+from stages.shipping import card, claim, signature, subjects
 
 REPO_ID = "tester/flan-t5-dialogsum"
 METRICS_OF = {"full": "full", "adapter": "lora", "merged": "lora"}
@@ -234,8 +234,8 @@ def test_the_card_names_how_each_run_decoded(at, generated, words):
     run = replace(run, generate={m: {**{k: v for k, v in run.generate[m].items()
                                         if k not in ("engine", "precision", "compute_type")}, **generated}
                                  for m in run.generate})
-    subject = card.Subject("full", REPO_ID, card.HubRef(BASE_ID, BASE_REVISION, True),
-                           card.HubRef("knkarthick/dialogsum", None, True))
+    subject = subjects.Subject("full", REPO_ID, subjects.HubRef(BASE_ID, BASE_REVISION, True),
+                           subjects.HubRef("knkarthick/dialogsum", None, True))
     text = card.render(run, subject)
     assert all(w in text for w in words), text.split("## Use")[1][:900]
     if "engine" in generated:
@@ -340,16 +340,16 @@ def test_the_dry_run_folder_replaces_only_its_own_earlier_output(at, tmp_path):
 
 
 def test_signature_tells_generated_edited_and_foreign_cards_apart_and_notes_survive():
-    text = card.sign("---\nlicense: mit\n---\n\n# x\n\n## Notes\n\n" + card.NOTES_START + "\n" + card.NOTES_END + "\n")
-    assert card.state(None) == "absent"
-    assert card.state(text) == "generated"
-    with_notes = text.replace(card.NOTES_END, "Evaluated on our own data too.\n" + card.NOTES_END)
-    assert card.state(with_notes) == "generated"  # the Notes section is the user's
-    assert card.notes(with_notes) == "Evaluated on our own data too."
-    assert card.state(text.replace("# x", "# y")) == "edited"
-    assert card.state(text.replace("license: mit", "license: apache-2.0")) == "edited"
-    assert card.state("# A card someone wrote\n") == "foreign"
-    assert card.notes("# A card someone wrote\n") == ""
+    text = signature.sign("---\nlicense: mit\n---\n\n# x\n\n## Notes\n\n" + signature.NOTES_START + "\n" + signature.NOTES_END + "\n")
+    assert signature.state(None) == "absent"
+    assert signature.state(text) == "generated"
+    with_notes = text.replace(signature.NOTES_END, "Evaluated on our own data too.\n" + signature.NOTES_END)
+    assert signature.state(with_notes) == "generated"  # the Notes section is the user's
+    assert signature.notes(with_notes) == "Evaluated on our own data too."
+    assert signature.state(text.replace("# x", "# y")) == "edited"
+    assert signature.state(text.replace("license: mit", "license: apache-2.0")) == "edited"
+    assert signature.state("# A card someone wrote\n") == "foreign"
+    assert signature.notes("# A card someone wrote\n") == ""
 
 
 def test_hub_sources_are_named_as_the_run_read_them_and_a_contradicting_claim_is_refused():
@@ -384,24 +384,24 @@ def test_a_revision_that_is_no_git_ref_or_hash_is_refused_before_it_reaches_the_
 def test_a_forged_notes_marker_earlier_in_a_card_neither_opens_nor_closes_its_notes():
     """A card an older version wrote with a revision holding a marker: later publishes kept the forged text."""
     head = "---\nlicense: mit\n---\n\n# x\n\n- base model: `google/flan-t5-base` at revision `{}`\n\n## Notes\n\n"
-    for forged in (card.NOTES_START, card.NOTES_END, card.NOTES_END + card.NOTES_START):
-        text = card.sign(head.format(forged) + f"{card.NOTES_START}\nreal notes\n{card.NOTES_END}\n")
-        assert card.notes(text) == "real notes"
-        assert card.state(text) == "generated"
-        assert card.state(text.replace(forged, "other", 1)) == "edited"  # the forged text is outside the notes
+    for forged in (signature.NOTES_START, signature.NOTES_END, signature.NOTES_END + signature.NOTES_START):
+        text = signature.sign(head.format(forged) + f"{signature.NOTES_START}\nreal notes\n{signature.NOTES_END}\n")
+        assert signature.notes(text) == "real notes"
+        assert signature.state(text) == "generated"
+        assert signature.state(text.replace(forged, "other", 1)) == "edited"  # the forged text is outside the notes
     # notes may hold the end marker themselves: they round-trip whole
-    kept = f"see below\n{card.NOTES_END}\nstill notes"
-    text = card.sign(head.format("main") + f"{card.NOTES_START}\n{kept}\n{card.NOTES_END}\n")
-    assert card.notes(text) == kept and card.state(text) == "generated"
+    kept = f"see below\n{signature.NOTES_END}\nstill notes"
+    text = signature.sign(head.format("main") + f"{signature.NOTES_START}\n{kept}\n{signature.NOTES_END}\n")
+    assert signature.notes(text) == kept and signature.state(text) == "generated"
 
 
-@pytest.mark.parametrize("hostile", [card.NOTES_START, card.NOTES_END, card.SIGNATURE])
+@pytest.mark.parametrize("hostile", [signature.NOTES_START, signature.NOTES_END, signature.SIGNATURE])
 def test_run_text_holding_a_card_marker_is_refused(at, hostile):
     from stages.shipping import record, stale
 
     run_record = record.read(stale.check_committed(), False)
-    ref = card.HubRef(BASE_ID, BASE_REVISION, declared=True)
-    subject = card.Subject("full", REPO_ID, ref, card.HubRef("knkarthick/dialogsum", None, declared=True))
+    ref = subjects.HubRef(BASE_ID, BASE_REVISION, declared=True)
+    subject = subjects.Subject("full", REPO_ID, ref, subjects.HubRef("knkarthick/dialogsum", None, declared=True))
     forged = replace(run_record, params=replace(run_record.params, data=replace(
         run_record.params.data, prompt=f"Summarize {hostile}\n{{dialogue}}")))
     with pytest.raises(UserError, match="marker"):
@@ -455,9 +455,9 @@ def test_the_subsample_is_stated_with_the_scores(at, limit, scored, total, said)
     run = replace(run, params=replace(run.params, data=replace(run.params.data, max_test_samples=limit)),
                   generate={m: {**g, "dialogues": scored} for m, g in run.generate.items()},
                   sources={**run.sources, "dialogues": {"test": total}})
-    assert card.scored_on(run, "lora") == said
-    subject = card.Subject("adapter", REPO_ID, card.HubRef(BASE_ID, BASE_REVISION, True),
-                           card.HubRef("knkarthick/dialogsum", None, True))
+    assert subjects.scored_on(run, "lora") == said
+    subject = subjects.Subject("adapter", REPO_ID, subjects.HubRef(BASE_ID, BASE_REVISION, True),
+                           subjects.HubRef("knkarthick/dialogsum", None, True))
     text = card.render(run, subject)
     assert {r.dataset_name for r in card.metadata(run, subject).eval_results} == {said}
     assert f"ROUGE F-measures on {said}." in text
@@ -520,7 +520,7 @@ def test_a_claimed_hub_identity_is_the_hub_files_or_says_what_differs(local, hub
 
 def test_a_claim_for_a_run_prepared_before_file_hashes_were_recorded_asks_for_prepare():
     with pytest.raises(UserError, match="dvc repro prepare"):
-        claim.verify(None, card.HubRef(BASE_ID, BASE_REVISION, True), {"name": "/models/x", "local": True})
+        claim.verify(None, subjects.HubRef(BASE_ID, BASE_REVISION, True), {"name": "/models/x", "local": True})
 
 
 def test_a_hub_base_is_named_as_prepare_read_it_and_a_verified_claim_as_checked(at):
@@ -528,11 +528,11 @@ def test_a_hub_base_is_named_as_prepare_read_it_and_a_verified_claim_as_checked(
 
     run = record.read("0" * 40, False)
     hub_run = replace(run, sources={**run.sources, "model": {"name": BASE_ID, "revision": "main", "sha": BASE_REVISION}})
-    dataset = card.HubRef("knkarthick/dialogsum", None, True)
+    dataset = subjects.HubRef("knkarthick/dialogsum", None, True)
     for sources_run, base, words in (
-            (hub_run, card.HubRef(BASE_ID, BASE_REVISION, False), "(read from the Hub by prepare"),
-            (run, card.HubRef(BASE_ID, BASE_REVISION, True, verified=True), "(the run read a local copy; publishing checked that its files")):
-        text = card.render(sources_run, card.Subject("adapter", REPO_ID, base, dataset))
+            (hub_run, subjects.HubRef(BASE_ID, BASE_REVISION, False), "(read from the Hub by prepare"),
+            (run, subjects.HubRef(BASE_ID, BASE_REVISION, True, verified=True), "(the run read a local copy; publishing checked that its files")):
+        text = card.render(sources_run, subjects.Subject("adapter", REPO_ID, base, dataset))
         provenance = text.split("## Provenance")[1]
         assert f"- base model: `{BASE_ID}` at revision `{BASE_REVISION}` {words}" in provenance
         assert "not verified" not in text

@@ -49,9 +49,9 @@ def test_branch_names_git_takes_pass():
 def test_a_readme_on_the_hub_that_is_not_utf8_is_a_card_of_someone_else():
     """It stopped the publish with a UnicodeDecodeError, even with --force; now it is a foreign card."""
     root = str(publish.__file__).rsplit("/", 2)[0]
-    read = ("import sys; sys.path.insert(0, sys.argv[1]); from stages.shipping import card, hub; "
+    read = ("import sys; sys.path.insert(0, sys.argv[1]); from stages.shipping import hub, signature; "
             "remote = hub.Hub(sys.argv[2]).open('tester/x', 'main', private=False); "
-            "print(card.state(remote.readme), repr(card.notes(remote.readme)))")
+            "print(signature.state(remote.readme), repr(signature.notes(remote.readme)))")
     with Hub(TOKEN) as stand_in:  # HF_ENDPOINT is read when huggingface_hub is imported: a fresh process
         stand_in.create("tester/x", private=False)
         files = {**stand_in.files("tester/x"), "README.md": b"\xff\xfe not UTF-8"}

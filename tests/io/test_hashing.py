@@ -1,0 +1,47 @@
+"""One way to hash files: the recorded digests keep their values, and a base model is read once per process."""
+import hashlib
+from types import SimpleNamespace
+
+from stages.data import sources
+from stages.inference import cache
+from stages.io import hashing
+from stages.modeling import identity
+
+FILES = {"model.safetensors": b"w" * 3000, "b.safetensors": b"v", "config.json": b"{}", "tokenizer.json": b"t",
+         "spiece.model": b"s", "sub/x.bin": b"x"}
+
+
+def _folder(tmp_path):
+    for name, data in FILES.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    return tmp_path
+
+
+def test_the_recorded_digests_keep_the_forms_they_were_recorded_in(tmp_path):
+    folder, sha = _folder(tmp_path), lambda data: hashlib.sha256(data).hexdigest()
+    weights = sha(b"b.safetensors\0v" + b"model.safetensors\0" + b"w" * 3000)  # base_model.json's weights_sha256
+    assert identity.fingerprint(folder) == {"weights_sha256": weights, "weights_bytes": 3001}
+    tokenizer = sha(b"spiece.model\0" + hashlib.sha256(b"s").digest()
+                    + b"tokenizer.json\0" + hashlib.sha256(b"t").digest())
+    assert identity.tokenizer_fingerprint(folder) == tokenizer
+    listed = sorted(FILES)
+    assert sources.file_hashes("model", folder)["sub/x.bin"] == {"sha256": sha(b"x"),
+                                                                 "git": hashlib.sha1(b"blob 1\0x").hexdigest()}
+    pin = sha("".join(f"{name}\0{sha(FILES[name])}\n" for name in listed).encode())
+    assert sources.fingerprint("model", folder) == f"sha256:{pin}"  # a local folder's revision in params.yaml
+
+
+def test_a_base_model_is_read_once_however_many_checks_ask(tmp_path, monkeypatch):
+    """Found: loading an adapter for CTranslate2 hashed the base's weights for the adapter check and again for
+    the cache key."""
+    folder, reads = _folder(tmp_path), []
+    read = hashing._read
+    monkeypatch.setattr(hashing, "_read", lambda path, *digests: reads.append(path.name) or read(path, *digests))
+    vocabulary = SimpleNamespace(get_vocab=dict, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    identity.fingerprint(folder)
+    key = cache.weights_fingerprint([folder], vocabulary)
+    identity.fingerprint(folder)
+    assert reads.count("model.safetensors") == 1 and reads.count("config.json") == 1
+    (folder / "model.safetensors").write_bytes(b"W" * 3001)  # changed: hashed anew, and the key changes
+    assert cache.weights_fingerprint([folder], vocabulary) != key and reads.count("model.safetensors") == 2
