@@ -63,7 +63,8 @@ def _json(path: Path) -> Table:
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.") from None
     except BadJSON as error:
-        hint = " (one JSON object per line is JSON Lines: name the file .jsonl)" if path.read_bytes()[:1] == b"{" else ""
+        lines = path.read_bytes()[:1] == b"{"
+        hint = " (one JSON object per line is JSON Lines: name the file .jsonl)" if lines else ""
         raise UserError(f"{path}: not a JSON file: {error}{hint}.") from None
     if isinstance(value, dict):
         raise UserError(f"{path} is one JSON object (keys {', '.join(list(value)[:5])}), not a list of rows: give a "

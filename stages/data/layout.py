@@ -58,8 +58,8 @@ def _turn(item, template: str, fields: list[str], where: str, number: int) -> st
     bad = [name for name in fields if name in item and (not isinstance(item[name], (str, int)) or
                                                           isinstance(item[name], bool))]
     if lacks or bad:
-        raise UserError(f"{where}: turn {number} of the dialogue {'lacks ' + ', '.join(lacks) if lacks else ''}"
-                        f"{' and ' if lacks and bad else ''}{'has a ' + ', '.join(bad) + ' that is not text' if bad else ''}"
+        wrong = [f"lacks {', '.join(lacks)}"] * bool(lacks) + [f"has a {', '.join(bad)} that is not text"] * bool(bad)
+        raise UserError(f"{where}: turn {number} of the dialogue {' and '.join(wrong)}"
                         f" (it has {', '.join(item) or 'no fields'}); data.turns is {template!r}: set it to name "
                         "the fields each turn has, such as '{role}: {content}'.")
     return template.format(**{name: item[name] for name in fields})

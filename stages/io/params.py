@@ -123,8 +123,8 @@ def _turn_template(template: str) -> str:
     bad = [field for field in fields if not field.isidentifier()]
     if not fields or bad:
         raise ValueError(f"a turn's template names each turn's fields, such as '{{speaker}}: {{text}}' or "
-                         f"'{{role}}: {{content}}' (found {', '.join(map(repr, bad)) if bad else 'none'}); write literal braces "
-                         "as {{ and }}.")
+                         f"'{{role}}: {{content}}' (found {', '.join(map(repr, bad)) if bad else 'none'}); write "
+                         "literal braces as {{ and }}.")
     return template
 
 

@@ -27,15 +27,16 @@ def metadata(record: Record, subject: Subject) -> ModelCardData:
     model = METRICS_OF[subject.kind]
     g = record.params.generate
     results = [EvalResult(
-        task_type="summarization", task_name="Summarization", dataset_type=subject.dataset.id or data_name(record.sources),
+        task_type="summarization", task_name="Summarization",
+        dataset_type=subject.dataset.id or data_name(record.sources),  # data of one's own: its name
         dataset_name=scored_on(record, model), dataset_split=g.split, dataset_revision=subject.dataset.revision,
         metric_type="rouge", metric_name=f"{TITLES[key]} ({PRIMARY})", metric_config=key,
         metric_value=record.rouge[model][key],
         metric_args={"scoring": PRIMARY, "use_stemmer": True, "dialogues": record.generate[model]["dialogues"],
                      **{k: v for k, v in usage.generate_kwargs(g).items() if k != "do_sample"}},
     ) for key in KEYS]
-    tags = ["summarization", "dialogue-summarization", *["dialogsum"] * (data_name(record.sources) == "DialogSum"), "t5",
-            "dvc"]
+    dialogsum = ["dialogsum"] if data_name(record.sources) == "DialogSum" else []
+    tags = ["summarization", "dialogue-summarization", *dialogsum, "t5", "dvc"]
     if model == "lora":
         tags += ["lora", "peft"] if subject.kind == "adapter" else ["lora", "merged-lora"]
     return ModelCardData(

@@ -59,12 +59,13 @@ def section(sources: dict, base: str) -> list[str]:
     the base model's weights come with."""
     name, spdx = data_name(sources), data_license(sources)
     recorded = (sources.get("data") or {}).get("license")
+    cited = " (citation below)" if name == "DialogSum" else ""
     if spdx in CREATIVE_COMMONS:
         title, terms = CREATIVE_COMMONS[spdx]
         lines = [f"The training and evaluation data, {name}, is licensed {title} ({', '.join(terms)}). This model is "
                  f"trained on it and published under the same licence, `{spdx}`, taking the cautious reading that a "
                  "model is an adaptation of its training data:", "",
-                 *[f"- **{term}**: {TERMS[term].format(name=name + (' (citation below)' if name == 'DialogSum' else ''))}"
+                 *[f"- **{term}**: {TERMS[term].format(name=name + cited)}"
                    for term in sorted(terms, key=list(TERMS).index)]]
     elif recorded:
         lines = [f"The training and evaluation data, {name}, is licensed `{spdx}`. This model is trained on it and "

@@ -51,7 +51,8 @@ def test_the_card_states_the_runs_data_and_licence(run_record, case, capsys):
         assert "was not recorded (set `data.license`" in section
     assert licence.warn(sources) == warned
     said = capsys.readouterr().err
-    assert ("forbids commercial use" in said) == warned and (not warned or "SAMSum, is licensed cc-by-nc-nd-4.0" in said)
+    assert ("forbids commercial use" in said) == warned
+    assert not warned or "SAMSum, is licensed cc-by-nc-nd-4.0" in said
 
 
 def test_dataset_none_is_only_for_a_local_folder_and_the_refusal_says_so():
