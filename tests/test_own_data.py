@@ -4,12 +4,7 @@ One whole pipeline on Parquet files with other column names, turns as objects, a
 (unequal: 1 to 3) and no validation split; and `dvc repro prepare` alone on a CSV of one's own."""
 import json
 
-import pytest
-
 from project import make_project, run, tiny_params
-
-TURNS = {"#Person1#", "#Person2#"}
-
 
 def corpus_rows(corpus, split):
     return [json.loads(line) for line in (corpus / f"{split}.jsonl").read_text().splitlines()]
@@ -39,7 +34,6 @@ def parquet_source(folder, corpus):
     return folder, [len(row["gists"]) for row in test]
 
 
-@pytest.mark.slow
 def test_the_pipeline_on_parquet_with_a_list_of_references_and_a_carved_validation(tmp_path, tiny_model,
                                                                                    tiny_corpus):
     source, counts = parquet_source(tmp_path / "own", tiny_corpus)
