@@ -97,7 +97,7 @@ def test_each_shape_gives_dialogsum_rows_with_references_grouped(tmp_path, shape
     else:
         assert record == {}
     if shape.startswith("jsonl"):  # turns one per line, a line break inside a turn made a space
-        assert splits["train"][0]["dialogue"] == "A: hello c0\nB: hi" or splits["validation"][0]["dialogue"]
+        assert {r["dialogue"] for r in train} == {f"A: hello c{i}\nB: hi" for i in range(10)}
         assert all(r["id"].startswith("text-") for r in train)
         assert test[0]["dialogue"] == "A: A: where is the bank B: over there\nB: ok"
     if shape.startswith("csv"):
