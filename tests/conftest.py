@@ -160,6 +160,8 @@ SLOW = (
     # the model registry and a team's experiments end to end: pushes, clones, a LoRA retrain (1-3 minutes each)
     "test_register.py::test_two_versions_come_back_byte_for_byte_and_prod_resolves",
     "test_team.py",
+    # your own data end to end: a whole `dvc repro` on Parquet with lists of references (docs/data.md)
+    "test_own_data.py::test_the_pipeline_on_parquet_with_a_list_of_references_and_a_carved_validation",
 )
 
 
