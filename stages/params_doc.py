@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
 from pydantic import TypeAdapter
 
 from .io import files, params
@@ -91,7 +90,8 @@ def _cell(text: str) -> str:
 
 
 def render(params_yaml: Path = Path("params.yaml")) -> str:
-    defaults = yaml.safe_load(params_yaml.read_text(encoding="utf-8")) or {}
+    defaults = params.read(params_yaml)  # a file stages would refuse gives no defaults: the same one message
+    params.parse(defaults)
     lines = [HEADER]
     for section in dataclasses.fields(params.Params):
         lines += table(section.name, section.type, defaults.get(section.name) or {})

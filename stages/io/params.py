@@ -394,6 +394,8 @@ def _unique_keys(node, prefix="", seen_nodes=None) -> None:
 def read(path="params.yaml") -> dict:
     """params.yaml as plain YAML values, before validation: UTF-8, valid YAML, no key given twice."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path} is not a file (a folder, or a device or pipe): make it the project's params.yaml.")
     if not path.is_file():
         raise UserError(f"{path} not found: run the stage from the project root, where params.yaml lives.")
     try:
@@ -423,6 +425,9 @@ def read(path="params.yaml") -> dict:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise UserError(f"{path} is not valid YAML{where}: {problem}; fix that line (check indentation and quotes).")
+    except RecursionError:  # the loaders recurse once per level: `[[[[...` a thousand deep
+        raise UserError(f"{path} nests lists or mappings too deeply for YAML's reader to follow; params.yaml needs "
+                        "no more than sections of keys and short lists.") from None
     finally:
         loader.dispose()
     return raw if raw is not None else {}

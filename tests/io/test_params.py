@@ -103,6 +103,9 @@ def test_empty_target_modules():
 @pytest.mark.parametrize("text, expected", [
     ("model: [unclosed\n", "not valid YAML at line"),
     ("- just\n- a list\n", "expected a mapping"),
+    # found: a RecursionError traceback from YAML's composer
+    ("model: " + "[" * 3000 + "]" * 3000 + "\n", "nests lists or mappings too deeply"),
+    ("model:\n" + "".join("  " * (i + 1) + "k:\n" for i in range(2000)), "nests lists or mappings too deeply"),
 ])
 def test_unreadable_file(in_tmp, text, expected):
     (in_tmp / "params.yaml").write_text(text)
@@ -182,6 +185,9 @@ def test_a_bom_is_not_data(in_tmp):
 
 def test_no_params_file(in_tmp):
     with pytest.raises(UserError, match="run the stage from the project root"):
+        params.load()
+    (in_tmp / "params.yaml").mkdir()  # found: "not found", for a file that is there (as a folder)
+    with pytest.raises(UserError, match="params.yaml is not a file"):
         params.load()
 
 
