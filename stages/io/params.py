@@ -26,6 +26,7 @@ COMPUTE_TYPES = ("auto", "int8", "float32", "int8_float32", "float16", "bfloat16
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")  # as stages/scoring/rouge.py scores them
 SELECT_METRICS = ("eval_loss", *ROUGE_KEYS, "last")  # what picks the saved model (stages/training/selection.py)
 MAX_SEED = 2**32 - 1  # numpy's limit: set_seed() fails deep inside the Trainer beyond it
+MAX_BYTES = 1 << 20  # of params.yaml: its keys and a prompt fit in a few KB
 
 # Why a key's ceiling (its le=) is where it is, by key name in any section: each stops a typo (an extra zero, 1e9)
 # from diverging or running for hours before anyone notices; beyond it the message says so.
@@ -399,6 +400,10 @@ def read(path="params.yaml") -> dict:
     if not path.is_file():
         raise UserError(f"{path} not found: run the stage from the project root, where params.yaml lives.")
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:  # YAML's reader takes minutes over 100 MB, and gives no answer until then
+            raise UserError(f"{path} is {size:,} bytes, where the project's is about 6 KB and no setting needs "
+                            f"more than a few lines (at most {MAX_BYTES:,} bytes are read): is it the right file?")
         data = path.read_bytes()
     except OSError as error:
         raise UserError(f"cannot read {path} ({error.strerror or error}); fix its permissions.") from None

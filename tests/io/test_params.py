@@ -189,6 +189,11 @@ def test_no_params_file(in_tmp):
     (in_tmp / "params.yaml").mkdir()  # found: "not found", for a file that is there (as a folder)
     with pytest.raises(UserError, match="params.yaml is not a file"):
         params.load()
+    (in_tmp / "params.yaml").rmdir()
+    with open(in_tmp / "params.yaml", "wb") as huge:  # found: 100 MB took minutes to be read, then refused
+        huge.truncate(params.MAX_BYTES + 1)  # sparse: nothing written
+    with pytest.raises(UserError, match="params.yaml is 1,048,577 bytes"):
+        params.load()
 
 
 @pytest.mark.parametrize("path, value", [
