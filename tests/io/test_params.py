@@ -105,7 +105,7 @@ def test_empty_target_modules():
     ("- just\n- a list\n", "expected a mapping"),
     # found: a RecursionError traceback from YAML's composer
     ("model: " + "[" * 3000 + "]" * 3000 + "\n", "nests lists or mappings too deeply"),
-    ("model:\n" + "".join("  " * (i + 1) + "k:\n" for i in range(2000)), "nests lists or mappings too deeply"),
+    ("model: " + "{k: " * 3000 + "1" + "}" * 3000 + "\n", "nests lists or mappings too deeply"),
 ])
 def test_unreadable_file(in_tmp, text, expected):
     (in_tmp / "params.yaml").write_text(text)
