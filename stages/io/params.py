@@ -266,7 +266,8 @@ def _validated(cls, raw, prefix=""):
     fields, values = cls.__pydantic_fields__, {}
     for key, value in raw.items():
         if key not in fields:  # by hand: pydantic would take some names (`__dataclass_self__`) for its own
-            raise ParamsError(_join(prefix, key), f"unknown key; known keys here are: {', '.join(fields)}.")
+            name = key if len(str(key)) <= _SHORT.maxstring else _shown(key)  # a 100 KB key, cut short
+            raise ParamsError(_join(prefix, name), f"unknown key; known keys here are: {', '.join(fields)}.")
         kind = fields[key].annotation
         values[key] = _validated(kind, value, _join(prefix, key)) if hasattr(kind, "__pydantic_fields__") else value
     try:
@@ -385,7 +386,8 @@ def _unique_keys(node, prefix="", seen_nodes=None) -> None:
                 raise ParamsError(key, f"given twice in one section, at lines {seen[key_node.tag, key_node.value]} "
                                        f"and {line}; YAML would silently keep the last. Delete the one you do not "
                                        "mean.")
-            seen[key_node.tag, key_node.value] = line
+            if isinstance(key_node, yaml.ScalarNode):  # a list or mapping as a key (`? [a, b]`) is no name
+                seen[key_node.tag, key_node.value] = line
             _unique_keys(value_node, key, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):

@@ -106,6 +106,7 @@ def test_empty_target_modules():
     # found: a RecursionError traceback from YAML's composer
     ("model: " + "[" * 3000 + "]" * 3000 + "\n", "nests lists or mappings too deeply"),
     ("model: " + "{k: " * 3000 + "1" + "}" * 3000 + "\n", "nests lists or mappings too deeply"),
+    ("model:\n  ? [a, b]\n  : 1\n", "found unhashable key"),  # found: a TypeError traceback (a list as a key)
 ])
 def test_unreadable_file(in_tmp, text, expected):
     (in_tmp / "params.yaml").write_text(text)
@@ -253,6 +254,7 @@ def test_every_section_is_strict_frozen_and_closed():
     ("train_full.max_steps", 2.0, "train_full.max_steps", "expected an integer, got 2.0"),
     ("lora.use_dora", 1, "lora.use_dora", "expected true or false, got 1"),
     ("data", [1], "data", "expected a mapping of keys, got [1]"),
+    ("lora", {"k" * 100_000: 1}, "lora." + repr("k" * 37 + "..." + "k" * 38), "unknown key"),  # found: 100 KB shown
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
 def test_hostile_values_are_one_paragraph_naming_the_key(path, value, key, expected):
     error = rejected(with_value(path, value))
