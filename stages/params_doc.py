@@ -42,7 +42,17 @@ def table(section: str, cls, defaults: dict) -> list[str]:
     schema = TypeAdapter(cls).json_schema()
     lines = [f"## `{section}`", ""] + ([schema["description"], ""] if schema.get("description") else [])
     lines += ["| key | type | default | bounds | meaning |", "|---|---|---|---|---|"]
+    return lines + rows(section, schema, schema, defaults) + [""]
+
+
+def rows(section: str, schema: dict, top: dict, defaults: dict) -> list[str]:
+    """One row per key; a key that is a section of its own (data.splits) gives a row per key of it."""
+    lines = []
     for name, field in schema["properties"].items():
+        if "$ref" in field:
+            nested = top["$defs"][field["$ref"].rsplit("/", 1)[-1]]
+            lines += rows(f"{section}.{name}", nested, top, defaults.get(name) or {})
+            continue
         rules, ceiling = bounds(name, field)
         meaning = field.get("description", "")
         if ceiling:
@@ -53,7 +63,7 @@ def table(section: str, cls, defaults: dict) -> list[str]:
         cells = [f"`{section}.{name}`", type_name(field), "none" if shown is ... else show_default(shown),
                  "; ".join(rules + [ceiling] * bool(ceiling)) or "any", meaning]
         lines.append("| " + " | ".join(_cell(c.strip()) for c in cells) + " |")
-    return lines + [""]
+    return lines
 
 
 def bounds(name: str, field: dict) -> tuple[list[str], str | None]:

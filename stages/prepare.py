@@ -1,7 +1,8 @@
-"""Stage prepare: validate DialogSum, snapshot the base model, tokenize prompts into data/prepared."""
+"""Stage prepare: read and validate the dialogues (DialogSum, or your own: docs/data.md), snapshot the base model,
+tokenize prompts into data/prepared."""
 import datasets
 
-from .data import checks, dialogue, dialogsum, sources, vocab
+from .data import checks, dialogue, dialogsum, loading, sources, vocab
 from .modeling import models
 from .io import stage
 from .io.errors import ParamsError, run
@@ -26,11 +27,16 @@ def check_lengths(p, tokenizer) -> None:
 
 def main() -> None:
     p = stage.start("prepare")
+    layout = loading.layout_of(p.data)
+    local = loading.is_local(p.data.source)
+    files = list(loading.split_files(p.data.source, layout).values()) if local else None
     used = {"model": sources.resolve("model", p.model.name, p.model.revision, dialogsum.is_local(p.model.name)),
-            "data": sources.resolve("dataset", p.data.source, p.data.revision, dialogsum.is_local(p.data.source))}
-    raw = dialogsum.load_raw(p.data.source, sources.used(used["data"]))
-    for split, rows in raw.items():
-        dialogsum.validate(split, rows)
+            "data": sources.resolve("dataset", p.data.source, p.data.revision, local, files=files)}
+    if layout.config:
+        used["data"]["config"] = layout.config
+    raw, made = loading.load(p.data.source, sources.used(used["data"]), layout, p.data.seed)
+    used["data"].update(made)  # a validation split carved from train: how
+    used["data"].update(loading.about(p.data, used["data"], sources.used(used["data"])))
 
     # Every check before anything is written: a failed prepare leaves no output behind.
     vocab.check_files(p.model.name)

@@ -22,7 +22,7 @@ from .io import files, net
 from .io.errors import UserError, run
 from .io.files import atomic_path, dir_size
 from .io.text import revision_problem
-from .shipping import card, claim, folder, hub, record, signature, stale, subjects
+from .shipping import card, claim, folder, hub, licence, record, signature, stale, subjects
 
 KINDS = ("full", "lora")
 BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}")
@@ -62,6 +62,8 @@ def _valid_revision(revision: str | None, where: str, fix: str) -> None:
 def hub_ref(entry: dict, given: str | None, option: str, key: str, example: str) -> subjects.HubRef:
     """The Hub id and revision the run read (data/sources.json), or the publisher's word for a local copy."""
     claimed = None
+    if given == "none" and option == "--dataset" and entry.get("local"):
+        return subjects.HubRef(None, None, declared=True)  # data of one's own: the card names no Hub dataset
     if given:
         name, at, revision = given.partition("@")
         _valid_id(name, option, example)
@@ -69,8 +71,10 @@ def hub_ref(entry: dict, given: str | None, option: str, key: str, example: str)
         claimed = subjects.HubRef(name, revision or None, declared=True)
     if entry.get("local"):
         if claimed is None:
+            none = (f", or {option} none for data of your own that is on no Hub (the card then names it by data.name)"
+                    if option == "--dataset" else "")
             raise UserError(f"{key} was a local folder, so the card cannot name the Hub repo it is a copy of: give "
-                            f"{option} ID[@REVISION], for example {option} {example}.")
+                            f"{option} ID[@REVISION], for example {option} {example}{none}.")
         return claimed
     ref = subjects.HubRef(entry["name"], entry.get("sha") or entry.get("revision"), declared=False)
     _valid_id(ref.id, f"data/sources.json's {key}", example)  # a hand-edited record: the card prints it
@@ -167,7 +171,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--base-model", metavar="ID[@REVISION]",
                      help="the Hub id of the base model, needed only when model.name was a local folder")
     cli.add_argument("--dataset", metavar="ID[@REVISION]",
-                     help="the Hub id of the data, needed only when data.source was a local folder")
+                     help="the Hub id of the data, needed only when data.source was a local folder; none for "
+                          "data of your own that is on no Hub")
     cli.add_argument("--force", action="store_true",
                      help="replace a --dry-run folder this command did not write, or a card on the Hub that was "
                           "edited outside its Notes section")
@@ -195,6 +200,7 @@ def main(argv=None) -> None:
     stale.warn_unpublished(commit)
     run_record = record.read(commit, stale.dirty())
     subject = subject_of(args, run_record.sources)
+    licence.warn(run_record.sources)  # a model of non-commercial data is non-commercial too: said before uploading
     if args.dry_run:
         dry_run(args, target, run_record, subject)
     else:

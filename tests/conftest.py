@@ -1,11 +1,20 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import absl.logging  # noqa: F401 - see below
-import gto.log  # noqa: F401
-import pytest
+# One thread in every test process, set before torch loads (it reads these once) and inherited by every subprocess a
+# test starts: on a shared CPU, OpenMP threads spin against each other (40 tiny training steps: 6 s at one thread,
+# 37 s at two on a loaded 2-core machine), and one thread keeps float sums in one order. A test that needs more
+# says so with @pytest.mark.threads(n).
+os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import absl.logging  # noqa: E402,F401 - see below
+import gto.log  # noqa: E402,F401
 
 # Both at once, before any test: gto's import runs logging.config.dictConfig, which closes every logging handler
 # that exists then, and absl's (rouge_score imports absl) closes its stream unless that is sys.stderr at the time.
@@ -16,6 +25,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tiny  # noqa: E402
 
+torch.set_num_threads(1)  # in case a plugin loaded torch before the variables above were set
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "threads(n): run this test with n torch threads (every other test: one)")
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads(request):
+    """n threads for a test marked threads(n); back to one after every test, whatever the test set."""
+    marker = request.node.get_closest_marker("threads")
+    torch.set_num_threads(marker.args[0] if marker else 1)
+    yield
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
@@ -25,6 +49,16 @@ def tiny_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, tiny_corpus) -> Path:
     return tiny.write_model(tmp_path_factory.mktemp("model"), tiny_corpus)
+
+
+@pytest.fixture(scope="session")
+def lively_model(tmp_path_factory, tiny_model) -> Path:
+    """The tiny model with decisive random weights (tiny.liven, seed 2): summaries of varied words and lengths,
+    where the untrained one writes only padding and a briefly trained one a single string for every input. Tests
+    that compare summaries use it, so a broken comparison cannot pass on empty or identical strings. Read-only."""
+    import shutil
+
+    return tiny.liven(shutil.copytree(tiny_model, tmp_path_factory.mktemp("lively") / "model"), seed=2)
 
 
 @pytest.fixture
@@ -45,6 +79,30 @@ def pipeline_run(tmp_path_factory, tiny_model, tiny_corpus) -> SimpleNamespace:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "trained"], repo)
     return SimpleNamespace(repo=repo, repro=first)
+
+
+@pytest.fixture(scope="session")
+def decoded_again(pipeline_run, tmp_path_factory) -> SimpleNamespace:
+    """The shared run decoded another way on branch `short-summaries` of a clone sharing its DVC cache: summaries
+    cut at 3 tokens, by CTranslate2 in float32 with 2 beams stopping early, committed after `dvc repro`. `.repo`,
+    `.status` (`dvc status` of the clone before the change), `.repro` (the rerun). One rerun of training and
+    generation serves two slow tests: what a decoding change reruns and what `dvc metrics/plots diff` show
+    (test_pipeline.py), and a CTranslate2 beam-search run published (shipping/test_card.py)."""
+    import yaml
+
+    from project import run, write_params
+    from publishing import clone_of
+    repo = clone_of(pipeline_run.repo, tmp_path_factory.mktemp("decoded") / "repo", push=False)
+    status = run(["dvc", "status"], repo).stdout
+    run(["git", "checkout", "-q", "-b", "short-summaries"], repo)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["generate"].update(max_new_tokens=3, engine="ctranslate2", compute_type="float32", num_beams=2,
+                           early_stopping=True)
+    write_params(repo, raw)
+    rerun = run(["dvc", "repro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "short summaries, decoded by CTranslate2 with 2 beams"], repo)
+    return SimpleNamespace(repo=repo, status=status, repro=rerun)
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +137,8 @@ SLOW = (
     "test_benchmarks.py",
     "test_stage_errors.py",  # a fresh `python -m stages.<stage>` per case: 15-30 s each of imports
     "test_distributed.py::test_two_processes_train_like_one",
-    # each runs stages beyond the shared run (3 and 4 of them); the shared run itself stays in the fast set
+    # each runs stages beyond the shared run (the lora experiment's 3, decoded_again's 6: both session fixtures,
+    # shared with test_team/test_register and test_card); the shared run itself stays in the fast set
     "test_pipeline.py::test_lora_experiment_reruns_only_lora_stages",
     "test_pipeline.py::test_decoding_params_rerun_what_decodes_and_metrics_diff_lists_rouge",
     # whole stages run in-process or as subprocesses on a fresh project, 8-13 s each
@@ -93,7 +152,7 @@ SLOW = (
     "test_publish.py::test_a_branch_and_a_private_repo",
     "test_publish.py::test_a_dropped_connection_leaves_the_repo_as_it_was_and_a_rerun_publishes",
     "test_publish.py::test_a_publish_killed_mid_upload_leaves_no_commit_and_a_rerun_publishes",
-    # the shared run decoded again by CTranslate2 with beams (`dvc repro` of training and generation), then published
+    # the shared run decoded again (decoded_again: `dvc repro` of training and generation), then published
     "test_card.py::test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_scored_summaries",
     # the real `dvc repro` and a `dvc exp run` beside it, then `dvc checkout`: 15-25 s of DVC start-ups
     "test_stage.py::test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params",
@@ -101,6 +160,8 @@ SLOW = (
     # the model registry and a team's experiments end to end: pushes, clones, a LoRA retrain (1-3 minutes each)
     "test_register.py::test_two_versions_come_back_byte_for_byte_and_prod_resolves",
     "test_team.py",
+    # your own data end to end: a whole `dvc repro` on Parquet with lists of references (docs/data.md)
+    "test_own_data.py::test_the_pipeline_on_parquet_with_a_list_of_references_and_a_carved_validation",
 )
 
 
@@ -119,10 +180,10 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError(f"tests/conftest.py SLOW names tests that do not exist: {missing}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prepared(tmp_path_factory, tiny_model, tiny_corpus):
     """A folder with params.yaml pointed at the tiny fixtures and `prepare` run in it (data/prepared, models/base),
-    made once per test module; returns (folder, raw params)."""
+    made once per session: tests copy what they change; returns (folder, raw params)."""
     import yaml
 
     from project import tiny_params

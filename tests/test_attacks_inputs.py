@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import datasets
 import pytest
 import torch
 import yaml
@@ -21,7 +22,7 @@ import yaml
 from project import env, tiny_params, write_params
 from stages.training import adapters
 from stages import evaluate, prepare, summarize
-from stages.data import dialogsum, prompts, sources
+from stages.data import dialogsum, formats, loading, prompts, sources
 from stages.modeling import identity, models
 from stages.io import params, proof
 from stages.scoring import records, rouge
@@ -489,19 +490,22 @@ def test_revisions_are_resolved_to_shas_and_branches_warned(capsys):
 def test_prepare_loads_the_resolved_sha_and_records_it(in_tmp, tiny_model, tiny_corpus, monkeypatch, capsys):
     prepare_with(in_tmp, tiny_model, "org/dialogs", data__revision="main")
     monkeypatch.setattr(sources, "hub_sha", lambda kind, repo, revision: "d" * 40)
-    monkeypatch.setattr(sources.resolve, "__defaults__", (sources.hub_sha,))
+    monkeypatch.setattr(sources.resolve, "__defaults__", (sources.hub_sha, None))
     seen = {}
-    real = {split: dialogsum.read_jsonl(tiny_corpus / f"{split}.jsonl") for split in dialogsum.SPLITS}
+    real = {split: datasets.Dataset.from_list(formats.read(tiny_corpus / f"{split}.jsonl").rows)
+            for split in dialogsum.SPLITS}
 
-    def load_raw(source, revision):
+    def hub_load(source, config, revision):  # the download itself, stood in for
         seen.update(source=source, revision=revision)
         return real
 
-    monkeypatch.setattr(dialogsum, "load_raw", load_raw)
+    monkeypatch.setattr(loading, "hub_load", hub_load)
+    monkeypatch.setattr(sources, "hub_card", lambda repo, revision: {})  # the dataset card: nothing said
     prepare.main()
     assert seen == {"source": "org/dialogs", "revision": "d" * 40}
     recorded = json.loads((in_tmp / sources.SOURCES).read_text())
-    assert recorded["data"] == {"name": "org/dialogs", "revision": "main", "sha": "d" * 40}
+    assert recorded["data"] == {"name": "org/dialogs", "revision": "main", "sha": "d" * 40,
+                                "license": "cc-by-nc-sa-4.0", "title": "DialogSum"}  # data.license, data.name
     assert {k: recorded["model"][k] for k in ("name", "local")} == {"name": str(tiny_model), "local": True}
     assert recorded["model"]["built"]["weights"] == "random"  # the tiny model's scratch.json, carried for the card
     assert recorded["dialogues"] == {"train": 24, "validation": 8, "test": 6}  # each split's size before subsamples

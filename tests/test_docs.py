@@ -30,9 +30,12 @@ def test_params_page_lists_every_key_with_its_default_and_bounds():
     page = (ROOT / "docs/params.md").read_text(encoding="utf-8")
     for section in dataclasses.fields(params.Params):
         for field in dataclasses.fields(section.type):
-            row = next((line for line in page.splitlines() if line.startswith(f"| `{section.name}.{field.name}` |")),
-                       None)
-            assert row, f"{section.name}.{field.name} missing from docs/params.md"
+            keys = [f"{field.name}.{sub.name}" for sub in dataclasses.fields(field.type)] \
+                if dataclasses.is_dataclass(field.type) else [field.name]  # a nested section: a row per key
+            for key in keys:
+                row = next((line for line in page.splitlines() if line.startswith(f"| `{section.name}.{key}` |")),
+                           None)
+                assert row, f"{section.name}.{key} missing from docs/params.md"
     rows = {line.split("|")[1].strip(" `"): [c.strip() for c in line.split("|")[2:-1]]
             for line in page.splitlines() if line.startswith("| `")}
     # the schema's bounds come first; a ceiling (an upper bound with a reason in CEILINGS) follows after "; "

@@ -1,12 +1,11 @@
-"""DialogSum in, tokenized splits out: loading, validation, which rows are one dialogue, prompting, subsampling."""
+"""DialogSum's rows (id, dialogue, summary, topic; one row per reference) to tokenized splits: validation, which
+rows are one dialogue, prompting, subsampling. Any source is mapped onto these rows first (stages/data/loading.py)."""
 import re
 from pathlib import Path
 
 import datasets
 
-from ..io import net
 from ..io.errors import UserError, pull_hint
-from ..io.jsonl import read_jsonl
 
 SPLITS = ("train", "validation", "test")
 REQUIRED = ("id", "dialogue", "summary")
@@ -19,34 +18,6 @@ PREDICTIONS = Path("data/predictions")
 
 def is_local(source: str) -> bool:
     return source.startswith((".", "/", "~")) or Path(source).exists()
-
-
-def load_raw(source: str, revision: str) -> dict[str, list[dict]]:
-    """Rows of each split, from a local directory of JSONL files or from the Hub."""
-    if is_local(source):
-        folder = Path(source).expanduser()
-        if not folder.is_dir():
-            raise UserError(f"params.yaml: data.source: {source} is not a directory. Point it at a folder holding "
-                            f"train.jsonl, validation.jsonl and test.jsonl, or at a Hub id such as knkarthick/dialogsum.")
-        missing = [s for s in SPLITS if not (folder / f"{s}.jsonl").is_file()]
-        if missing:
-            raise UserError(f"data.source {folder} lacks {', '.join(f'{s}.jsonl' for s in missing)}: "
-                            f"each of {', '.join(SPLITS)} must be a JSONL file with columns {', '.join(REQUIRED)}.")
-        return {split: read_jsonl(folder / f"{split}.jsonl") for split in SPLITS}
-    net.configure_hub()  # a Hub that never answers is an error after STAGES_NET_TIMEOUT, not a hang
-    try:
-        hub = datasets.load_dataset(source, revision=revision)
-    except Exception as error:  # connection, auth, missing repo or revision: all fixable by the user
-        raise UserError(
-            f"could not load dataset {source!r} at revision {revision!r} from the Hugging Face Hub "
-            f"({net.reason(error)}). Check the id and "
-            f"revision and your network, or set data.source to a local directory with train/validation/test "
-            f".jsonl files (for example /data/dialogsum){pull_hint('to fetch data/prepared')}."
-        ) from None
-    missing = [s for s in SPLITS if s not in hub]
-    if missing:
-        raise UserError(f"dataset {source!r} lacks the split(s) {', '.join(missing)}; it has {', '.join(hub)}.")
-    return {split: hub[split].to_list() for split in SPLITS}
 
 
 def validate(split: str, rows: list[dict]) -> None:

@@ -35,10 +35,11 @@ def hub_sha(kind: str, repo: str, revision: str) -> str:
     return info(repo, revision=revision, timeout=seconds).sha  # its default, None, would wait forever
 
 
-def resolve(kind: str, name: str, revision: str, local: bool, resolver=hub_sha) -> dict:
-    """{name, revision, sha} for a Hub id ({name, local: true} for a folder); warns about branch names."""
+def resolve(kind: str, name: str, revision: str, local: bool, resolver=hub_sha, files=None) -> dict:
+    """{name, revision, sha} for a Hub id ({name, local: true} for a folder: `files`, a dataset's split files in
+    it, default train/validation/test.jsonl); warns about branch names."""
     if local:
-        return local_entry(kind, name, revision)
+        return local_entry(kind, name, revision, files)
     if PIN.fullmatch(revision):  # e.g. the try-it experiment's params, with the source set back to the Hub
         key = "model" if kind == "model" else "data"
         raise UserError(f"{key}.revision {revision} is a local folder's fingerprint, but {key}."
@@ -59,6 +60,24 @@ def resolve(kind: str, name: str, revision: str, local: bool, resolver=hub_sha) 
     return {"name": name, "revision": revision, "sha": sha}
 
 
+def hub_card(repo: str, revision: str) -> dict:
+    """{license, title} from a Hub dataset's card (network); empty where the card says nothing or cannot be read."""
+    from huggingface_hub import HfApi
+
+    try:
+        seconds = net.configure_hub()
+        card = HfApi().dataset_info(repo, revision=revision, timeout=seconds).card_data
+    except Exception as error:  # noqa: BLE001 - offline: the run goes on, the card then says it is not known
+        print(f"warning: could not read the card of dataset {repo!r} ({type(error).__name__}): set data.license "
+              "and data.name so the model card can name the data's licence.", file=sys.stderr)
+        return {}
+    card = card.to_dict() if card is not None else {}
+    found = {"license": card.get("license"), "title": card.get("pretty_name")}
+    if isinstance(found["license"], list):
+        found["license"] = found["license"][0] if len(found["license"]) == 1 else "other"
+    return {key: value for key, value in found.items() if isinstance(value, str) and value}
+
+
 def record(sources: dict) -> None:
     write_json(SOURCES, sources)
 
@@ -68,23 +87,23 @@ def used(entry: dict) -> str | None:
     return entry.get("sha") or entry.get("revision")
 
 
-def _files(kind: str, folder: Path) -> list[Path]:
+def _files(kind: str, folder: Path, files=None) -> list[Path]:
     from .dialogsum import SPLITS
 
     if kind == "dataset":
-        return [folder / f"{split}.jsonl" for split in SPLITS]
+        return [Path(path) for path in files] if files else [folder / f"{split}.jsonl" for split in SPLITS]
     return sorted(path for path in folder.rglob("*") if path.is_file()
                   and not any(part.startswith(".") for part in path.relative_to(folder).parts))
 
 
-def file_hashes(kind: str, folder) -> dict[str, dict]:
+def file_hashes(kind: str, folder, files=None) -> dict[str, dict]:
     """{path in the folder: {sha256, git}} of what prepare reads from a local folder (see fingerprint): `git` is
     the git blob id, which the Hub gives for its files that are not in LFS, `sha256` what it gives for LFS files;
     so a claim that the folder is a copy of a Hub commit can be checked file by file (stages/shipping/claim.py)."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
-    return {path.relative_to(folder).as_posix(): hashing.blob_ids(path) for path in _files(kind, folder)}
+    return {path.relative_to(folder).as_posix(): hashing.blob_ids(path) for path in _files(kind, folder, files)}
 
 
 def fingerprint(kind: str, folder, hashes: dict | None = None) -> str:
@@ -107,12 +126,12 @@ def built(folder) -> dict | None:
     return {"weights": "random", "parameters": parameters, "seed": seed}
 
 
-def local_entry(kind: str, name: str, revision: str) -> dict:
+def local_entry(kind: str, name: str, revision: str, files=None) -> dict:
     """A local folder has no commit: its revision may pin the fingerprint of its content instead, which makes a
     changed folder a changed param (DVC reruns prepare) and a folder changed under an old pin an error."""
     key = "model.revision" if kind == "model" else "data.revision"
     try:
-        hashes = file_hashes(kind, name)
+        hashes = file_hashes(kind, name, files)
         now = fingerprint(kind, name, hashes)
     except OSError:  # not a folder, a split missing: loading it names what is wrong
         return {"name": name, "local": True}

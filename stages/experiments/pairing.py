@@ -15,12 +15,13 @@ def param_diff(a: dict, b: dict) -> dict[str, tuple]:
 
 
 def dialogues(references: list[dict], where: str = "the references") -> dict[tuple[str, str], tuple]:
-    """(dialogue id, text with whitespace normalised) -> (id of its first row, its references in order); rows
-    of one dialogue as the evaluate stage groups them (stages/data/dialogsum.py)."""
+    """(dialogue id, text with whitespace normalised) -> (id of its first row, its references sorted: every
+    scoring mode ignores their order); rows of one dialogue as the evaluate stage groups them
+    (stages/data/dialogsum.py)."""
     groups = records.groups(references, where)
     names = dialogsum.names([row["id"] for row in references], groups)
     return {(name, dialogsum.normal(references[rows[0]]["dialogue"])):
-            (references[rows[0]]["id"], tuple(references[i]["summary"] for i in rows))
+            (references[rows[0]]["id"], tuple(sorted(references[i]["summary"] for i in rows)))
             for name, rows in zip(names, groups)}
 
 

@@ -118,6 +118,63 @@ class ModelParams:
                                        "it, then checks it), so DVC reruns when they change")
 
 
+def _turn_template(template: str) -> str:
+    """A turn's template names the fields of each turn: {speaker}, {text}; no positional or nested field."""
+    fields = _prompt_fields(template)
+    bad = [field for field in fields if not field.isidentifier()]
+    if not fields or bad:
+        raise ValueError(f"a turn's template names each turn's fields, such as '{{speaker}}: {{text}}' or "
+                         f"'{{role}}: {{content}}' (found {', '.join(map(repr, bad)) if bad else 'none'}); write "
+                         "literal braces as {{ and }}.")
+    return template
+
+
+def _license(value: str) -> str:
+    if not all(char.isalnum() or char in ".-+" for char in value) or not value[:1].isalnum():
+        raise ValueError(f"an SPDX licence id such as cc-by-nc-sa-4.0, mit or apache-2.0, or other; got "
+                         f"{_shown(value)}.")
+    return value
+
+
+def _references(value):
+    if isinstance(value, list) and not value:
+        raise ValueError("give the summary column, or a non-empty list of them (one per reference).")
+    return value
+
+
+def _size(value):
+    if value >= 1 and value != int(value):
+        raise ValueError(f"a share of train's dialogues below 1 (0.1) or a count of them (200), got {_shown(value)}.")
+    return value
+
+
+@section
+class SplitsParams:
+    """Which split of a Hub dataset, or which file of a folder (`chats.csv`, or `chats` for the one data file so
+    named), holds each split (docs/data.md)."""
+    train: Name = Field(description="the dialogues trained on")
+    validation: Name | None = Field(description="null = carved from train (data.validation_size, data.seed)")
+    test: Name | None = Field(description="the dialogues scored; null is refused, saying how to set them aside (a "
+                                          "test split is never carved)")
+
+    def __post_init__(self):
+        if self.test is None:
+            raise Rule("test", "a test split is needed and is never carved: set a share of your dialogues, chosen at "
+                               "random, aside in a file of their own (test.jsonl) and name it here.")
+
+
+@section
+class ColumnsParams:
+    """Which of the source's columns holds what (docs/data.md)."""
+    id: Name | None = Field(description="each dialogue's id (text or integers); rows sharing one are one dialogue's "
+                                        "references; null = ids made from the dialogue text")
+    dialogue: Name = Field(description="text, one turn per line, or a list of turns (data.turns)")
+    summary: Annotated[Name | list[Name], AfterValidator(_references)] = Field(
+        description="the reference summary: a column of text or of lists of texts, or a list of columns, one per "
+                    "reference")
+    topic: Name | None = Field(description="optional text; null = none")
+
+
 @section
 class DataParams:
     """The corpus and how each dialogue becomes a model input."""
@@ -132,7 +189,21 @@ class DataParams:
     max_train_samples: int | None = Field(gt=0, description="null = all; counted in distinct dialogues")
     max_validation_samples: int | None = Field(gt=0, description="null = all")
     max_test_samples: int | None = Field(gt=0, description="null = all; a test dialogue keeps all its references")
-    seed: Seed = Field(description="which dialogues a subsample picks")
+    seed: Seed = Field(description="which dialogues a subsample picks, and a carved validation split")
+    config: Name | None = Field(description="a Hub dataset's configuration; null = its default")
+    splits: SplitsParams = Field(description="the source's split or file of train, validation and test")
+    validation_size: Annotated[Number, AfterValidator(_size)] = Field(
+        gt=0, le=1_000_000, description="carved from train when splits.validation is null: a share "
+                                                      "below 1, or a count of dialogues")
+    columns: ColumnsParams = Field(description="the source's column of id, dialogue, summary and topic")
+    turns: Annotated[str, AfterValidator(_turn_template)] = Field(
+        description="how a dialogue given as a list of turns is written, one turn per "
+                                                 "line; its fields are each turn's keys")
+    name: Name | None = Field(description="the data's name on the model card; null = a Hub "
+                                                        "dataset's card's")
+    license: Annotated[Name, AfterValidator(_license)] | None = Field(
+        description="the data's licence (an SPDX id, or other), the model card's licence; null = a "
+                                  "Hub dataset's card's")
 
 
 @section
@@ -239,6 +310,22 @@ class EvaluateParams:
 
 
 @section
+class SweepParams:
+    """How `python -m stages.raysweep` runs a sweep on a Ray cluster (no stage reads these; --gpus-per-run,
+    --cpus-per-run and --retries override them for one sweep)."""
+    gpus_per_run: Number = Field(ge=0, le=64, description="GPUs each run holds (Ray sets its CUDA_VISIBLE_DEVICES); "
+                                                          "0 on CPU machines, a fraction shares a GPU")
+    cpus_per_run: Number = Field(ge=0, le=1024, description="CPUs each run holds; above 0 where gpus_per_run is 0")
+    retries: int = Field(ge=0, le=20, description="attempts after a run's worker or machine dies; a run that fails is "
+                                                  "not retried")
+
+    def __post_init__(self):
+        if self.gpus_per_run == 0 and self.cpus_per_run == 0:
+            raise Rule("cpus_per_run", "must be above 0 where gpus_per_run is 0: a run that asks for nothing would "
+                                       "all start at once on one machine.")
+
+
+@section
 class Params:
     model: ModelParams
     data: DataParams
@@ -247,11 +334,22 @@ class Params:
     lora: LoraParams
     generate: GenerateParams
     evaluate: EvaluateParams
+    sweep: SweepParams
 
 
 def load(path="params.yaml") -> Params:
     """Read and validate params.yaml; every key must be known and every value sane."""
     return parse(read(path))
+
+
+def read_section(name: str, path="params.yaml", **overrides):
+    """One section of params.yaml validated alone, `overrides` (a command's options) in place of its keys: for a
+    command that reads only its own section (stages.raysweep, which also runs in projects of other stages)."""
+    raw = read(path)
+    if name not in raw:
+        raise ParamsError(name, "missing; every key must be set in params.yaml (null where allowed).")
+    values = raw[name] | overrides if isinstance(raw[name], dict) else raw[name]
+    return _validated(Params.__pydantic_fields__[name].annotation, values, name)
 
 
 def parse(raw) -> Params:

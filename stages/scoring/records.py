@@ -1,8 +1,7 @@
 """Predictions and references from JSONL or CSV files, checked row by row with the file's line numbers."""
-import csv
 from pathlib import Path
 
-from ..data import dialogsum
+from ..data import dialogsum, formats
 from ..io.errors import UserError
 from ..io.jsonl import jsonl_lines, read_jsonl
 
@@ -33,26 +32,7 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict]]:
-    if not path.is_file():
-        raise UserError(f"{path} does not exist or is not a file.")
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel starts its CSV with a BOM
-            reader, start = csv.DictReader(handle), 1
-            reader.fieldnames  # noqa: B018 - reads the header (line 1) now, so an error in it is named as line 1
-            rows, start = [], 2  # where the row being read starts
-            for row in reader:
-                if None in row:
-                    raise UserError(f"{path}, line {start}: more fields than the header has; quote fields "
-                                    "that contain commas.")
-                rows.append((start, row))
-                start = reader.line_num + 1  # a quoted field may span lines
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: not valid UTF-8 ({error.reason}); re-encode the file as UTF-8.") from None
-    except csv.Error as error:
-        raise UserError(f"{path}, line {start}: not valid CSV ({error}).") from None
-    if not rows:
-        raise UserError(f"{path} has no rows: expected a header line and one row per prediction.")
-    return rows
+    return formats.csv_rows(path, "prediction")
 
 
 def unique_ids(path, rows: list[tuple[int, dict]], key: str = "id") -> dict[str, tuple[int, dict]]:

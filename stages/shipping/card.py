@@ -14,7 +14,8 @@ from ..scoring.rouge import KEYS, MODES
 from ..scoring.stats import alpha
 from . import signature, terms, usage
 from .record import MODELS, Record, built
-from .subjects import DATASET_NAME, METRICS_OF, Subject, num, scored_on
+from .licence import data_license, data_name
+from .subjects import METRICS_OF, Subject, num, scored_on
 
 OTHER = {"full": "lora", "lora": "full"}
 NAMES = {"base": "zero-shot base model", "full": "full fine-tuning", "lora": "LoRA", "lead3": "lead-3 baseline",
@@ -26,19 +27,22 @@ def metadata(record: Record, subject: Subject) -> ModelCardData:
     model = METRICS_OF[subject.kind]
     g = record.params.generate
     results = [EvalResult(
-        task_type="summarization", task_name="Summarization", dataset_type=subject.dataset.id,
+        task_type="summarization", task_name="Summarization",
+        dataset_type=subject.dataset.id or data_name(record.sources),  # data of one's own: its name
         dataset_name=scored_on(record, model), dataset_split=g.split, dataset_revision=subject.dataset.revision,
         metric_type="rouge", metric_name=f"{TITLES[key]} ({PRIMARY})", metric_config=key,
         metric_value=record.rouge[model][key],
         metric_args={"scoring": PRIMARY, "use_stemmer": True, "dialogues": record.generate[model]["dialogues"],
                      **{k: v for k, v in usage.generate_kwargs(g).items() if k != "do_sample"}},
     ) for key in KEYS]
-    tags = ["summarization", "dialogue-summarization", "dialogsum", "t5", "dvc"]
+    dialogsum = ["dialogsum"] if data_name(record.sources) == "DialogSum" else []
+    tags = ["summarization", "dialogue-summarization", *dialogsum, "t5", "dvc"]
     if model == "lora":
         tags += ["lora", "peft"] if subject.kind == "adapter" else ["lora", "merged-lora"]
     return ModelCardData(
-        language="en", license=terms.LICENSE, library_name="peft" if subject.kind == "adapter" else "transformers",
-        base_model=subject.base.id, datasets=[subject.dataset.id], pipeline_tag="summarization", tags=tags,
+        language="en", license=data_license(record.sources),  # the data's, carried to what is trained on it
+        library_name="peft" if subject.kind == "adapter" else "transformers", base_model=subject.base.id,
+        datasets=[subject.dataset.id] if subject.dataset.id else None, pipeline_tag="summarization", tags=tags,
         model_name=subject.repo_id, eval_results=results,
         # a merged adapter is a fine-tune of its base (the Hub's "merge" is a merge of several models)
         base_model_relation=None if subject.base.id is None else
@@ -107,8 +111,9 @@ def _origin(record: Record, subject: Subject) -> list[str]:
 
 def _what(record: Record, subject: Subject) -> list[str]:
     return [*_origin(record, subject),
-            f"Summarizes English dialogues. This is {_model_phrase(record, subject)}, trained on {DATASET_NAME} "
-            f"(`{subject.dataset.id}`) by a reproducible DVC pipeline. Everything below comes from that run's "
+            f"Summarizes English dialogues. This is {_model_phrase(record, subject)}, trained on "
+            f"{data_name(record.sources)}{f' (`{subject.dataset.id}`)' if subject.dataset.id else ''} by a "
+            "reproducible DVC pipeline. Everything below comes from that run's "
             "files (metrics, params.yaml, dvc.lock, data/sources.json), not typed by hand."]
 
 

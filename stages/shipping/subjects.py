@@ -2,15 +2,15 @@
 values every section prints as the run's files hold them, with how much of the split was scored."""
 from dataclasses import dataclass
 
+from .licence import data_name
 from .record import Record, split_dialogues
 
-DATASET_NAME = "DialogSum"
 METRICS_OF = {"full": "full", "adapter": "lora", "merged": "lora"}  # kind published -> whose scores
 
 
 @dataclass(frozen=True)
 class HubRef:
-    id: str | None  # None: no Hub model (a base model built from random weights, published nowhere)
+    id: str | None  # None: on no Hub (a base model built from random weights; data of one's own: --dataset none)
     revision: str | None
     declared: bool  # the run read a local copy; the Hub id is the publisher's word (--base-model / --dataset)
     verified: bool = False  # a declared base model whose files a publish found in that Hub commit (claim.py)
@@ -41,5 +41,6 @@ def sample(record: Record, model: str) -> str:
 
 
 def scored_on(record: Record, model: str) -> str:
-    """The dataset the scores are on, with the share of it: 'DialogSum test (100 of 500 dialogues)'."""
-    return f"{DATASET_NAME} {record.params.generate.split} ({sample(record, model)})"
+    """The dataset the scores are on (data.name, as prepare recorded it), with the share of it: 'DialogSum test
+    (100 of 500 dialogues)'."""
+    return f"{data_name(record.sources)} {record.params.generate.split} ({sample(record, model)})"

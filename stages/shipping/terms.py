@@ -1,19 +1,22 @@
 """The card's Limitations, Licence and Provenance sections: what the model is not tested for, the terms it is
-published under (DialogSum's licence, carried to what is trained on it), and where each of its parts comes from."""
+published under (its data's licence, carried to what is trained on it: licence.py), and where each of its parts
+comes from."""
 from ..io.errors import UserError
 from ..io.text import code_span, revision_problem
 from .record import Record, built, lock_outs
-from .subjects import DATASET_NAME, METRICS_OF, HubRef, Subject, num, scored_on
-
-LICENSE = "cc-by-nc-sa-4.0"  # DialogSum's licence, carried to what is trained on it (see licence)
+from . import licence as licences
+from .subjects import METRICS_OF, HubRef, Subject, num, scored_on
 
 
 def limitations(record: Record, subject: Subject) -> list[str]:
     model = METRICS_OF[subject.kind]
     d, t = record.params.data, getattr(record.params, f"train_{model}")
+    name = licences.data_name(record.sources)
     lines = [
         "- Trained and scored on DialogSum only: short English chit-chat and service dialogues written as "
-        "`#Person1#: ...` turns, one per line. Other genres, languages or speaker formats are untested.",
+        "`#Person1#: ...` turns, one per line. Other genres, languages or speaker formats are untested."
+        if name == "DialogSum" else
+        f"- Trained and scored on {name} only. Other genres, languages or speaker formats are untested.",
         "- ROUGE counts overlapping words with human summaries; it does not check that a summary is faithful. "
         "Summaries can name the wrong speaker or state what the dialogue does not say: review them where it matters.",
         f"- The pipeline cut a prompt longer than max_source_length {num(d.max_source_length)} tokens inside the "
@@ -34,24 +37,7 @@ def licence(record: Record, subject: Subject) -> list[str]:
             if subject.base.id is None or built(record.sources)
             else "Apache 2.0, which still applies to those weights" if subject.base.id.startswith("google/flan-t5")
             else "the licence on the base model's own card")
-    return [
-        f"The training and evaluation data, {DATASET_NAME}, is licensed CC BY-NC-SA 4.0 (Attribution, NonCommercial, "
-        "ShareAlike). This model is trained on it and published under the same licence, `cc-by-nc-sa-4.0`, taking "
-        "the cautious reading that a model is an adaptation of its training data:",
-        "",
-        "- **NonCommercial**: use, share and adapt it for non-commercial purposes only.",
-        f"- **Attribution**: credit {DATASET_NAME} (citation below) and this model, link the licence, and say what "
-        "you changed.",
-        "- **ShareAlike**: share what you build from it under the same licence.",
-        "",
-        f"The base model's weights come with {base}.",
-        "",
-        "```bibtex", "@inproceedings{chen-etal-2021-dialogsum,",
-        "  title = {{DialogSum}: A Real-Life Scenario Dialogue Summarization Dataset},",
-        "  author = {Chen, Yulong and Liu, Yang and Chen, Liang and Zhang, Yue},",
-        "  booktitle = {Findings of the Association for Computational Linguistics: ACL-IJCNLP 2021},",
-        "  year = {2021}, url = {https://aclanthology.org/2021.findings-acl.449}", "}", "```",
-    ]
+    return licences.section(record.sources, base)
 
 
 def _ref(ref: HubRef, what: str) -> str:
@@ -82,6 +68,13 @@ def _base_ref(record: Record, subject: Subject) -> str:
     return _ref(subject.base, "base model")
 
 
+def _data_ref(record: Record, subject: Subject) -> str:
+    if subject.dataset.id is None:  # --dataset none: data of one's own, on no Hub
+        return (f"- data: {licences.data_name(record.sources)}, a local folder on no Hub (the publisher said so); "
+                "data/sources.json records what prepare read")
+    return _ref(subject.dataset, "data")
+
+
 def provenance(record: Record, subject: Subject) -> list[str]:
     model = METRICS_OF[subject.kind]
     outs = lock_outs(record.lock)
@@ -89,7 +82,7 @@ def provenance(record: Record, subject: Subject) -> list[str]:
     dirty = " (other tracked files had uncommitted changes; none of the run's records did)" if record.dirty else ""
     lines = [f"- git commit `{record.commit}`{dirty}: `git checkout {record.commit[:12]} && dvc pull` gives back "
              "this run's data, models and metrics",
-             _base_ref(record, subject), _ref(subject.dataset, "data"),
+             _base_ref(record, subject), _data_ref(record, subject),
              "- outputs as dvc.lock records them (md5; `.dir` is a folder):"]
     lines += [f"  - `{path}`: `{outs[path]}`" for path in cited if path in outs]
     return lines

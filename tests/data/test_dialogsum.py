@@ -3,8 +3,14 @@ import json
 
 import pytest
 
-from stages.data import dialogsum
+from stages.data import dialogsum, loading
+from stages.data.layout import Layout
 from stages.io.errors import UserError
+
+
+def load_raw(source, revision):
+    """The splits as prepare loads them with the default params (DialogSum's layout)."""
+    return loading.load(source, revision, Layout(), seed=42)[0]
 
 
 def rows(n=3, split="train"):
@@ -31,25 +37,25 @@ def message(call, *args) -> str:
 
 
 def test_a_good_corpus_loads(tmp_path):
-    raw = dialogsum.load_raw(str(corpus(tmp_path)), "main")
+    raw = load_raw(str(corpus(tmp_path)), "main")
     for split, split_rows in raw.items():
         dialogsum.validate(split, split_rows)
     assert [len(raw[s]) for s in dialogsum.SPLITS] == [3, 3, 3]
 
 
 def test_missing_split_file(tmp_path):
-    text = message(dialogsum.load_raw, str(corpus(tmp_path, validation=None)), "main")
-    assert "validation.jsonl" in text and "train.jsonl" not in text
+    text = message(load_raw, str(corpus(tmp_path, validation=None)), "main")
+    assert "lacks validation.jsonl" in text and "null to carve validation from train" in text
 
 
 def test_source_is_a_file(tmp_path):
     (tmp_path / "train.jsonl").write_text("{}\n")
-    assert "is not a directory" in message(dialogsum.load_raw, str(tmp_path / "train.jsonl"), "main")
+    assert "is not a directory" in message(load_raw, str(tmp_path / "train.jsonl"), "main")
 
 
 def test_missing_split_on_the_hub(monkeypatch):
-    monkeypatch.setattr(dialogsum.datasets, "load_dataset", lambda *a, **k: {"train": [], "test": []})
-    assert "lacks the split(s) validation" in message(dialogsum.load_raw, "someone/dialogs", "main")
+    monkeypatch.setattr(loading, "hub_load", lambda *a, **k: {"train": [], "test": []})
+    assert "lacks the split(s) validation" in message(load_raw, "someone/dialogs", "main")
 
 
 @pytest.mark.parametrize("content, where", [
@@ -61,7 +67,7 @@ def test_missing_split_on_the_hub(monkeypatch):
     (b"\n  \n", "is empty"),
 ])
 def test_unreadable_lines_name_file_and_line(tmp_path, content, where):
-    text = message(dialogsum.load_raw, str(corpus(tmp_path, test=content)), "main")
+    text = message(load_raw, str(corpus(tmp_path, test=content)), "main")
     assert str(tmp_path / "test.jsonl") in text and where in text
 
 

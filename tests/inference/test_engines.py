@@ -37,11 +37,8 @@ def project(prepared, tmp_path_factory):
 
 @pytest.fixture
 def at(project, monkeypatch):
-    monkeypatch.chdir(project)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # both engines take torch's thread count; one, on a shared CPU
-    yield project
-    torch.set_num_threads(threads)
+    monkeypatch.chdir(project)  # both engines take torch's thread count: one (conftest.py) unless a test sets it
+    return project
 
 
 def settings(**generate_params):

@@ -109,7 +109,8 @@ def test_a_hub_that_does_not_answer_is_one_error_after_the_timeout_with_no_passw
 PREPARE_CALLS = {  # what prepare asks of the Hub: each retried per file for most of an hour before
     "tokenizer": "from transformers import AutoTokenizer; from stages.modeling import models; "
                  "run(lambda: models._from_pretrained(AutoTokenizer, 'google/flan-t5-base', 'main'))",
-    "dataset": "from stages.data import dialogsum; run(lambda: dialogsum.load_raw('knkarthick/dialogsum', 'main'))",
+    "dataset": "from stages.data import loading, layout; "
+               "run(lambda: loading.load('knkarthick/dialogsum', 'main', layout.Layout(), 42))",
 }
 
 

@@ -204,12 +204,12 @@ def test_peak_memory_in_a_process_group(tmp_path):
 
 @pytest.fixture(scope="module")
 def train_set(tiny_model, tiny_corpus):
-    from stages.data import dialogsum
+    from stages.data import dialogsum, formats
     from stages.modeling import models
     from stages.io import params
 
     p = params.load(Path(__file__).resolve().parents[2] / "params.yaml")
-    rows = dialogsum.load_raw(str(tiny_corpus), "main")["train"]
+    rows = formats.read(tiny_corpus / "train.jsonl").rows
     tokenized = dialogsum.tokenize(rows, models.load_tokenizer(tiny_model), p.data.prompt, p.data.max_source_length,
                               p.data.max_target_length)
     return dialogsum.model_inputs(tokenized)

@@ -27,14 +27,11 @@ def shipped(pipeline_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("card")
     repo = clone_of(pipeline_run.repo, root / "repo", push=False)  # a dry run does not look at the remote
     folders = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
         for kind, args in KINDS.items():
             folders[kind] = root / f"dry-{kind}"
             publish.main([*args, "--repo-id", REPO_ID, *CLAIMS, "--dry-run", str(folders[kind])])
-    torch.set_num_threads(threads)
     return repo, folders
 
 
@@ -165,15 +162,10 @@ def snippet_summaries(readme: Path, folder: Path, repo: Path, kind: str, dialogu
         code = code.replace(f"BASE = {BASE_ID!r}", f"BASE = {str(repo / 'models/base')!r}")
     else:
         assert "peft" not in code  # a standalone model loads with transformers alone
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        namespace = {}
-        exec(compile(code, "card snippet", "exec"), namespace)  # noqa: S102 - the snippet users copy, run as is
-        assert capsys.readouterr().out.strip()  # it printed a summary of its example
-        return [namespace["summarize"](dialogue) for dialogue in dialogues]
-    finally:
-        torch.set_num_threads(threads)
+    namespace = {}
+    exec(compile(code, "card snippet", "exec"), namespace)  # noqa: S102 - the snippet users copy, run as is
+    assert capsys.readouterr().out.strip()  # it printed a summary of its example
+    return [namespace["summarize"](dialogue) for dialogue in dialogues]
 
 
 def scored(repo: Path, model: str, corpus: Path, count: int = 3) -> tuple[list[str], list[str]]:
@@ -193,19 +185,13 @@ def test_the_usage_snippet_runs_on_the_folder_and_gives_the_pipelines_summaries(
     assert snippet_summaries(folders[kind] / "README.md", folders[kind], repo, kind, dialogues, capsys) == expected
 
 
-def test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_scored_summaries(pipeline_run, tiny_corpus,
-                                                                                            tmp_path, capsys):
-    """The run decoded by CTranslate2 (float32, 2 beams stopping early) is published like any other: the card
-    names the engine, and its transformers snippet writes the summaries the evaluation scored."""
-    from project import run, write_params
-
-    repo = clone_of(pipeline_run.repo, tmp_path / "repo", push=False)
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
-    raw["generate"].update(engine="ctranslate2", compute_type="float32", num_beams=2, early_stopping=True)
-    write_params(repo, raw)
-    run(["dvc", "repro"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "decoded by CTranslate2, 2 beams"], repo)
+def test_a_ctranslate2_beam_search_run_publishes_and_its_snippet_gives_the_scored_summaries(decoded_again,
+                                                                                            tiny_corpus, tmp_path,
+                                                                                            capsys):
+    """The run decoded by CTranslate2 (float32, 2 beams stopping early; conftest.py's decoded_again, whose
+    summaries are also cut at 3 tokens) is published like any other: the card names the engine, and its
+    transformers snippet writes the summaries the evaluation scored."""
+    repo = decoded_again.repo
     assert metrics(repo, "generate_lora.json")["engine"] == "ctranslate2"
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
