@@ -96,7 +96,7 @@ def _one_dialogue(prompt: str) -> str:
 
 def _modules(value):
     if isinstance(value, str) and value != "all-linear":
-        raise ValueError(f"the one name allowed instead of a list is all-linear, got {value!r}; or give a list "
+        raise ValueError(f"the one name allowed instead of a list is all-linear, got {_shown(value)}; or give a list "
                          "such as [q, v].")
     if not (value and all(value)):
         raise ValueError("give a non-empty list of module names, such as [q, v].")
@@ -392,7 +392,7 @@ def _explained(error: dict, fields: dict, values: dict, prefix: str) -> ParamsEr
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return ParamsError(key, _out_of_bounds(name, bounds(field), value, above=kind.startswith("less")))
     if kind == "literal_error" and isinstance(value, str):
-        return ParamsError(key, f"must be one of {', '.join(typing.get_args(field.annotation))}, got {value!r}.")
+        return ParamsError(key, f"must be one of {', '.join(typing.get_args(field.annotation))}, got {_shown(value)}.")
     return ParamsError(key, f"expected {_expected(field.annotation)}, got {_shown(value)}.")
 
 

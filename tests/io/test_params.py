@@ -255,6 +255,8 @@ def test_every_section_is_strict_frozen_and_closed():
     ("lora.use_dora", 1, "lora.use_dora", "expected true or false, got 1"),
     ("data", [1], "data", "expected a mapping of keys, got [1]"),
     ("lora", {"k" * 100_000: 1}, "lora." + repr("k" * 37 + "..." + "k" * 38), "unknown key"),  # found: 100 KB shown
+    ("generate.engine", "x" * 100_000, "generate.engine", "must be one of torch, ctranslate2, got 'xxx"),  # the same
+    ("lora.target_modules", "x" * 100_000, "lora.target_modules", "the one name allowed instead of a list"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
 def test_hostile_values_are_one_paragraph_naming_the_key(path, value, key, expected):
     error = rejected(with_value(path, value))
