@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Validat
 from pydantic.dataclasses import dataclass
 
 from .errors import ParamsError, UserError
+from .text import terminal
 
 PRECISIONS = ("auto", "bf16", "fp32")
 ENGINES = ("torch", "ctranslate2")  # stages/inference/engines.py
@@ -77,6 +78,9 @@ def _number(value):
 def _nonempty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty.")
+    if terminal(value) != value:  # an id, path, revision or column: ESC or a newline in one is a paste gone wrong
+        raise ValueError(f"holds a control or direction-changing character, which no name, path or revision has "
+                         f"(shown escaped: {_shown(value)}); delete it.")
     return value
 
 

@@ -250,6 +250,7 @@ def test_every_section_is_strict_frozen_and_closed():
     ("lora.target_modules", [1], "lora.target_modules", "expected a list of strings or a string, got [1]"),
     ("lora.target_modules", [""], "lora.target_modules", "non-empty list"),
     ("model.name", "  ", "model.name", "must not be empty"),
+    ("data.revision", "main\x1b[31m\nerror: x", "data.revision", "(shown escaped: 'main\\x1b[31m\\nerror: x')"),
     ("generate.engine", None, "generate.engine", "expected a string, got None"),
     ("train_full.max_steps", 2.0, "train_full.max_steps", "expected an integer, got 2.0"),
     ("lora.use_dora", 1, "lora.use_dora", "expected true or false, got 1"),
