@@ -29,7 +29,8 @@ stops the stage with one `error:` line naming the key, before any heavy work. "D
 repository's `params.yaml`. Change a value for one experiment with `dvc exp run -S section.key=value`.
 
 Numbers must be finite: `.inf` and `.nan`, which YAML allows, are refused for every key. Types are strict: `true`
-is no integer and `"16"` no number, but a float may be written `1e-3` (which YAML 1.1 reads as a string).
+is no integer and `"16"` no number, but a float may be written `1e-3` (which YAML 1.1 reads as a string). A name,
+path, revision or column holds no control character (ESC, a line break) and no bidi override.
 """
 # JSON schema's names for bounds; pydantic keeps its own (ge, le) on a float with a validator that may be null.
 LIMITS = {"exclusiveMinimum": "gt", "minimum": "ge", "exclusiveMaximum": "lt", "maximum": "le",
