@@ -14,6 +14,7 @@ from .io.files import write_json, write_jsonl, wrote
 
 
 def main(which: str) -> None:
+    stage.command_line(f"generate@{which}")  # --help, before `which` is checked
     if which not in dialogsum.MODELS:
         raise UserError(f"unknown model {which!r}: choose one of {', '.join(dialogsum.MODELS)}.")
     p = stage.start(f"generate@{which}")

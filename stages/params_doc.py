@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
 from pydantic import TypeAdapter
 
 from .io import files, params
@@ -30,7 +29,8 @@ stops the stage with one `error:` line naming the key, before any heavy work. "D
 repository's `params.yaml`. Change a value for one experiment with `dvc exp run -S section.key=value`.
 
 Numbers must be finite: `.inf` and `.nan`, which YAML allows, are refused for every key. Types are strict: `true`
-is no integer and `"16"` no number, but a float may be written `1e-3` (which YAML 1.1 reads as a string).
+is no integer and `"16"` no number, but a float may be written `1e-3` (which YAML 1.1 reads as a string). A name,
+path, revision or column holds no control character (ESC, a line break) and no bidi override.
 """
 # JSON schema's names for bounds; pydantic keeps its own (ge, le) on a float with a validator that may be null.
 LIMITS = {"exclusiveMinimum": "gt", "minimum": "ge", "exclusiveMaximum": "lt", "maximum": "le",
@@ -101,7 +101,8 @@ def _cell(text: str) -> str:
 
 
 def render(params_yaml: Path = Path("params.yaml")) -> str:
-    defaults = yaml.safe_load(params_yaml.read_text(encoding="utf-8")) or {}
+    defaults = params.read(params_yaml)  # a file stages would refuse gives no defaults: the same one message
+    params.parse(defaults)
     lines = [HEADER]
     for section in dataclasses.fields(params.Params):
         lines += table(section.name, section.type, defaults.get(section.name) or {})

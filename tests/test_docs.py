@@ -95,6 +95,17 @@ def test_check_mode_calls_a_page_that_is_no_utf8_text_stale_not_a_traceback(cont
     assert exit_.value.code == 1 and "out of date" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("text", [b"model:\n  name: caf\xe9\n", b"- a list\n", b"model:\n  name: !!binary aGk=\n"])
+def test_a_params_file_stages_refuse_is_their_one_message_here_too(text, in_tmp):
+    """Found: render() read params.yaml with yaml.safe_load, so a Latin-1 byte, a list or a !!binary value was a
+    traceback from `python -m stages.params_doc --check`, not the stages' message."""
+    from stages.io.errors import UserError
+
+    (in_tmp / "params.yaml").write_bytes(text)
+    with pytest.raises(UserError, match="params.yaml"):
+        params_doc.render()
+
+
 def test_out_replaces_only_a_generated_page(tmp_path, monkeypatch):
     from stages.io.errors import UserError
 

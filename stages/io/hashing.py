@@ -1,8 +1,9 @@
 """sha256 of files and folders: the one way every stage hashes what it reads.
 
 A folder's weights (its *.safetensors, the gigabytes) are hashed once per process while unchanged (same path,
-size and mtime), in the form base_model.json records; the CTranslate2 cache key and a training checkpoint's
-fingerprint reuse that hash, so a command that checks an adapter's base and converts it reads the base once."""
+file, size, mtime and ctime: mtime alone can be set back, ctime cannot), in the form base_model.json records;
+the CTranslate2 cache key and a training checkpoint's fingerprint reuse that hash, so a command that checks an
+adapter's base and converts it reads the base once."""
 import hashlib
 from pathlib import Path
 
@@ -39,15 +40,25 @@ def digest(folder, names, form=None) -> str:
     paths = [Path(folder) / name for name in names]
     if form is not None:
         return hashlib.sha256(b"".join(form(name, sha256(path)) for name, path in zip(names, paths))).hexdigest()
-    key = (str(Path(folder).resolve()), tuple((name, p.stat().st_size, p.stat().st_mtime_ns)
-                                               for name, p in zip(names, paths)))
-    if key not in _streamed:
-        total = hashlib.sha256()
-        for name, path in zip(names, paths):
-            total.update(name.encode() + b"\0")
-            _read(path, total)
+    key = _state(folder, names, paths)
+    if key in _streamed:
+        return _streamed[key]
+    total = hashlib.sha256()
+    for name, path in zip(names, paths):
+        total.update(name.encode() + b"\0")
+        _read(path, total)
+    if _state(folder, names, paths) == key:  # kept only if no file changed while it was read
         _streamed[key] = total.hexdigest()
-    return _streamed[key]
+    return total.hexdigest()
+
+
+def _state(folder, names, paths) -> tuple:
+    """What tells that the files are the ones hashed before: a file rewritten in place with its size and mtime
+    put back (`touch -d`), or replaced by another (a `dvc checkout` relinks to another cache file), has another
+    inode or ctime, which no user can set."""
+    stats = [path.stat() for path in paths]
+    return (str(Path(folder).resolve()),
+            tuple((name, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for name, s in zip(names, stats)))
 
 
 def weights(folder) -> list[str]:

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Validat
 from pydantic.dataclasses import dataclass
 
 from .errors import ParamsError, UserError
+from .text import terminal
 
 PRECISIONS = ("auto", "bf16", "fp32")
 ENGINES = ("torch", "ctranslate2")  # stages/inference/engines.py
@@ -26,6 +27,7 @@ COMPUTE_TYPES = ("auto", "int8", "float32", "int8_float32", "float16", "bfloat16
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")  # as stages/scoring/rouge.py scores them
 SELECT_METRICS = ("eval_loss", *ROUGE_KEYS, "last")  # what picks the saved model (stages/training/selection.py)
 MAX_SEED = 2**32 - 1  # numpy's limit: set_seed() fails deep inside the Trainer beyond it
+MAX_BYTES = 1 << 20  # of params.yaml: its keys and a prompt fit in a few KB
 
 # Why a key's ceiling (its le=) is where it is, by key name in any section: each stops a typo (an extra zero, 1e9)
 # from diverging or running for hours before anyone notices; beyond it the message says so.
@@ -76,6 +78,9 @@ def _number(value):
 def _nonempty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty.")
+    if terminal(value) != value:  # an id, path, revision or column: ESC or a newline in one is a paste gone wrong
+        raise ValueError(f"holds a control or direction-changing character, which no name, path or revision has "
+                         f"(shown escaped: {_shown(value)}); delete it.")
     return value
 
 
@@ -95,7 +100,7 @@ def _one_dialogue(prompt: str) -> str:
 
 def _modules(value):
     if isinstance(value, str) and value != "all-linear":
-        raise ValueError(f"the one name allowed instead of a list is all-linear, got {value!r}; or give a list "
+        raise ValueError(f"the one name allowed instead of a list is all-linear, got {_shown(value)}; or give a list "
                          "such as [q, v].")
     if not (value and all(value)):
         raise ValueError("give a non-empty list of module names, such as [q, v].")
@@ -374,7 +379,8 @@ def _validated(cls, raw, prefix=""):
     fields, values = cls.__pydantic_fields__, {}
     for key, value in raw.items():
         if key not in fields:  # by hand: pydantic would take some names (`__dataclass_self__`) for its own
-            raise ParamsError(_join(prefix, key), f"unknown key; known keys here are: {', '.join(fields)}.")
+            name = key if len(str(key)) <= _SHORT.maxstring else _shown(key)  # a 100 KB key, cut short
+            raise ParamsError(_join(prefix, name), f"unknown key; known keys here are: {', '.join(fields)}.")
         kind = fields[key].annotation
         values[key] = _validated(kind, value, _join(prefix, key)) if hasattr(kind, "__pydantic_fields__") else value
     try:
@@ -401,7 +407,7 @@ def _explained(error: dict, fields: dict, values: dict, prefix: str) -> ParamsEr
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return ParamsError(key, _out_of_bounds(name, bounds(field), value, above=kind.startswith("less")))
     if kind == "literal_error" and isinstance(value, str):
-        return ParamsError(key, f"must be one of {', '.join(_choices(field.annotation))}, got {value!r}.")
+        return ParamsError(key, f"must be one of {', '.join(_choices(field.annotation))}, got {_shown(value)}.")
     return ParamsError(key, f"expected {_expected(field.annotation)}, got {_shown(value)}.")
 
 
@@ -500,7 +506,8 @@ def _unique_keys(node, prefix="", seen_nodes=None) -> None:
                 raise ParamsError(key, f"given twice in one section, at lines {seen[key_node.tag, key_node.value]} "
                                        f"and {line}; YAML would silently keep the last. Delete the one you do not "
                                        "mean.")
-            seen[key_node.tag, key_node.value] = line
+            if isinstance(key_node, yaml.ScalarNode):  # a list or mapping as a key (`? [a, b]`) is no name
+                seen[key_node.tag, key_node.value] = line
             _unique_keys(value_node, key, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
@@ -510,9 +517,15 @@ def _unique_keys(node, prefix="", seen_nodes=None) -> None:
 def read(path="params.yaml") -> dict:
     """params.yaml as plain YAML values, before validation: UTF-8, valid YAML, no key given twice."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path} is not a file (a folder, or a device or pipe): make it the project's params.yaml.")
     if not path.is_file():
         raise UserError(f"{path} not found: run the stage from the project root, where params.yaml lives.")
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:  # YAML's reader takes minutes over 100 MB, and gives no answer until then
+            raise UserError(f"{path} is {size:,} bytes, where the project's is about 6 KB and no setting needs "
+                            f"more than a few lines (at most {MAX_BYTES:,} bytes are read): is it the right file?")
         data = path.read_bytes()
     except OSError as error:
         raise UserError(f"cannot read {path} ({error.strerror or error}); fix its permissions.") from None
@@ -539,6 +552,9 @@ def read(path="params.yaml") -> dict:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise UserError(f"{path} is not valid YAML{where}: {problem}; fix that line (check indentation and quotes).")
+    except RecursionError:  # the loaders recurse once per level: `[[[[...` a thousand deep
+        raise UserError(f"{path} nests lists or mappings too deeply for YAML's reader to follow; params.yaml needs "
+                        "no more than sections of keys and short lists.") from None
     finally:
         loader.dispose()
     return raw if raw is not None else {}

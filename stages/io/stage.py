@@ -13,6 +13,7 @@ and DVC, seeing the stage fail, records nothing.
         ...
 """
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def start(name: str) -> params.Params:
     once, and note what the stage declares in dvc.yaml as it is now. (Under DVC the `stages` package has
     already tied the process to its parent: stages/io/parent.py.)"""
     global _watch
+    command_line(name)
     _watch, errors.hint = None, running_hint
     try:
         raw = params.read()
@@ -94,6 +96,23 @@ def start(name: str) -> params.Params:
         raise
     _watch = Watch(name, raw, declared.stage(name, raw))
     return values
+
+
+def command_line(name: str) -> None:
+    """A stage typed by hand with an option (`python -m stages.prepare --help`) says what it is and stops, rather
+    than running (prepare downloads a model) with the option ignored: its settings are params.yaml's."""
+    module, *arguments = name.split("@")  # generate@lora: generate takes the model's name, and only it
+    if Path(sys.argv[0]).stem != module:  # called in-process (the tests), not as the command
+        return
+    extra = sys.argv[1 + len(arguments):]
+    if not extra and not {"-h", "--help"} & set(sys.argv[1:]):
+        return
+    usage = (f"usage: python -m stages.{module}{' MODEL' if arguments else ''}: a DVC stage, run by `dvc repro "
+             f"{module}`; its settings are in params.yaml (docs/params.md), and it takes no options.")
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(usage)
+        sys.exit(0)
+    raise UserError(f"{usage} Got {' '.join(extra)}; to run it with other settings, `dvc exp run -S key=value`.")
 
 
 def unchanged(note: str = "") -> None:

@@ -1,5 +1,6 @@
 """One way to hash files: the recorded digests keep their values, and a base model is read once per process."""
 import hashlib
+import os
 from types import SimpleNamespace
 
 from stages.data import sources
@@ -45,3 +46,24 @@ def test_a_base_model_is_read_once_however_many_checks_ask(tmp_path, monkeypatch
     assert reads.count("model.safetensors") == 1 and reads.count("config.json") == 1
     (folder / "model.safetensors").write_bytes(b"W" * 3001)  # changed: hashed anew, and the key changes
     assert cache.weights_fingerprint([folder], vocabulary) != key and reads.count("model.safetensors") == 2
+
+
+def test_a_weight_file_rewritten_with_its_size_and_mtime_put_back_is_hashed_anew(tmp_path):
+    """Found: the memo was keyed on size and mtime, so a base rewritten in place (or swapped for another of the
+    same size, as `dvc checkout` relinks) with `touch -d` to the old time kept the old digest within a process:
+    an adapter check passed and a CTranslate2 conversion of the new weights was cached under the old key."""
+    folder = _folder(tmp_path)
+    weights = folder / "model.safetensors"
+    before, when = identity.fingerprint(folder), weights.stat()
+    with open(weights, "r+b") as stream:  # in place: same inode, same size
+        stream.write(b"X" * 3000)
+    os.utime(weights, ns=(when.st_atime_ns, when.st_mtime_ns))
+    rewritten = identity.fingerprint(folder)
+    other = folder / "other"
+    other.write_bytes(b"Y" * 3000)
+    os.utime(other, ns=(when.st_atime_ns, when.st_mtime_ns))
+    os.replace(other, weights)  # another file at the path, its size and mtime the old one's
+    replaced = identity.fingerprint(folder)
+    truth = hashlib.sha256(b"b.safetensors\0v" + b"model.safetensors\0" + b"Y" * 3000).hexdigest()
+    assert len({before["weights_sha256"], rewritten["weights_sha256"], replaced["weights_sha256"]}) == 3
+    assert replaced["weights_sha256"] == truth

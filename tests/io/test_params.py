@@ -103,6 +103,10 @@ def test_empty_target_modules():
 @pytest.mark.parametrize("text, expected", [
     ("model: [unclosed\n", "not valid YAML at line"),
     ("- just\n- a list\n", "expected a mapping"),
+    # found: a RecursionError traceback from YAML's composer
+    ("model: " + "[" * 3000 + "]" * 3000 + "\n", "nests lists or mappings too deeply"),
+    ("model: " + "{k: " * 3000 + "1" + "}" * 3000 + "\n", "nests lists or mappings too deeply"),
+    ("model:\n  ? [a, b]\n  : 1\n", "found unhashable key"),  # found: a TypeError traceback (a list as a key)
 ])
 def test_unreadable_file(in_tmp, text, expected):
     (in_tmp / "params.yaml").write_text(text)
@@ -183,6 +187,14 @@ def test_a_bom_is_not_data(in_tmp):
 def test_no_params_file(in_tmp):
     with pytest.raises(UserError, match="run the stage from the project root"):
         params.load()
+    (in_tmp / "params.yaml").mkdir()  # found: "not found", for a file that is there (as a folder)
+    with pytest.raises(UserError, match="params.yaml is not a file"):
+        params.load()
+    (in_tmp / "params.yaml").rmdir()
+    with open(in_tmp / "params.yaml", "wb") as huge:  # found: 100 MB took minutes to be read, then refused
+        huge.truncate(params.MAX_BYTES + 1)  # sparse: nothing written
+    with pytest.raises(UserError, match="params.yaml is 1,048,577 bytes"):
+        params.load()
 
 
 @pytest.mark.parametrize("path, value", [
@@ -238,10 +250,14 @@ def test_every_section_is_strict_frozen_and_closed():
     ("lora.target_modules", [1], "lora.target_modules", "expected a list of strings or a string, got [1]"),
     ("lora.target_modules", [""], "lora.target_modules", "non-empty list"),
     ("model.name", "  ", "model.name", "must not be empty"),
+    ("data.revision", "main\x1b[31m\nerror: x", "data.revision", "(shown escaped: 'main\\x1b[31m\\nerror: x')"),
     ("generate.engine", None, "generate.engine", "expected a string, got None"),
     ("train_full.max_steps", 2.0, "train_full.max_steps", "expected an integer, got 2.0"),
     ("lora.use_dora", 1, "lora.use_dora", "expected true or false, got 1"),
     ("data", [1], "data", "expected a mapping of keys, got [1]"),
+    ("lora", {"k" * 100_000: 1}, "lora." + repr("k" * 37 + "..." + "k" * 38), "unknown key"),  # found: 100 KB shown
+    ("generate.engine", "x" * 100_000, "generate.engine", "must be one of torch, ctranslate2, got 'xxx"),  # the same
+    ("lora.target_modules", "x" * 100_000, "lora.target_modules", "the one name allowed instead of a list"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
 def test_hostile_values_are_one_paragraph_naming_the_key(path, value, key, expected):
     error = rejected(with_value(path, value))

@@ -281,3 +281,19 @@ def test_dvc_exp_run_beside_a_running_stage_is_never_recorded_as_its_params(tmp_
     shutil.rmtree(repo / "model", ignore_errors=True)
     dvc(["checkout", "train_lora"], repo)  # what the message says brings the last outputs back
     assert (repo / "model" / "weights").read_text() == first and first.startswith("trained with r=32 ")
+
+
+@pytest.mark.parametrize("argv, code, shown", [
+    (["stages/prepare.py", "--help"], 0, "a DVC stage, run by `dvc repro prepare`"),
+    (["stages/generate.py", "lora", "-h"], 0, "usage: python -m stages.generate MODEL"),
+    (["stages/train_lora.py", "--epochs", "3"], 1, "Got --epochs 3"),
+    (["stages/generate.py", "base", "extra"], 1, "Got extra"),
+])
+def test_a_stage_typed_with_an_option_says_what_it_is_instead_of_running(argv, code, shown, in_tmp, monkeypatch,
+                                                                         capsys):
+    """Found: `python -m stages.prepare --help` ran prepare (a model download), the option ignored."""
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises((SystemExit, UserError)) as caught:
+        stage.start(f"{Path(argv[0]).stem}@{argv[1]}" if "generate" in argv[0] else Path(argv[0]).stem)
+    assert (caught.value.code if isinstance(caught.value, SystemExit) else 1) == code
+    assert shown in (capsys.readouterr().out if code == 0 else str(caught.value))
