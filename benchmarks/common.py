@@ -58,10 +58,10 @@ def make_model(shape: str):
 
 
 def load_rows(folder: Path) -> dict[str, list[dict]]:
-    rows = dialogsum.load_raw(str(folder), "main")
-    for split, split_rows in rows.items():
-        dialogsum.validate(split, split_rows)
-    return rows
+    from stages.data import loading
+    from stages.data.layout import Layout
+
+    return loading.load(str(folder), "main", Layout(), seed=42)[0]  # DialogSum's layout; validated there
 
 
 def tokenizer_for(folder: Path, vocab_size: int, cache: Path = CACHE):
@@ -81,9 +81,10 @@ def _train_tokenizer(train: Path, vocab_size: int, where: Path) -> None:
     from transformers import PreTrainedTokenizerFast
 
     from stages.io.files import atomic_path
+    from stages.io.jsonl import read_jsonl
 
     texts = ["Summarize the following conversation. Summary:"]
-    for row in dialogsum.read_jsonl(train):
+    for row in read_jsonl(train):
         texts += [row["dialogue"], row["summary"]]
     tok = Tokenizer(models.Unigram())
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
