@@ -7,7 +7,6 @@ never the end-of-turn token (stages/data/tokens.py). data/prepared keeps the lay
 prompt (what generation continues), labels the summary and its end token; the training collator
 (stages/training/causal.py) joins them and masks the prompt out of the loss. The end token stays in the labels,
 whatever the pad token is: nothing here masks by token id."""
-import functools
 import json
 from pathlib import Path
 
@@ -75,8 +74,7 @@ def renderer_for(tokenizer, chat: str):
     return renderer(tokenizer, causal.uses_template(tokenizer, chat))
 
 
-@functools.lru_cache(maxsize=32)
-def _family(folder: str) -> str:
+def _family(folder: str) -> str:  # not cached: the folder is often relative ("models/base") to a cwd that changes
     from ..modeling import family, models
 
     path = Path(folder)
